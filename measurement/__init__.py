@@ -1,0 +1,1 @@
+"""Measurement: architectures, meters, training harness, sweeps and the run store."""

@@ -1,0 +1,1 @@
+"""Models: features, the Bayesian energy and accuracy models, evaluation and profiles."""

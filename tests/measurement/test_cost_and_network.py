@@ -1,0 +1,78 @@
+"""FLOPs and bytes against hand-computed cases; the torch module's size matches the catalogue."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from measurement.architecture import SHAPES, Architecture, Shape, grid, size_architecture
+from measurement.cost import cost, describe
+from measurement.network import build_module
+
+
+def _arch(widths, input_dim, shape=Shape.RECTANGLE) -> Architecture:
+    from measurement.architecture import param_count
+
+    return Architecture(
+        shape, len(widths), 100, input_dim, widths[-1], tuple(widths), param_count(tuple(widths), input_dim)
+    )
+
+
+def test_cost_hand_computed() -> None:
+    # input 3 -> 4 -> 2: MACs 3*4 + 4*2 = 20; params (3+1)*4 + (4+1)*2 = 26
+    c = cost(_arch((4, 2), 3), batch_size=10)
+    assert c.macs_per_datum == 20
+    assert c.train_flops_per_datum == 120
+    assert c.inference_flops_per_datum == 40
+    assert c.param_bytes == 26 * 4
+    assert c.activation_bytes == 10 * (3 + 4 + 2) * 4
+    assert c.train_working_set_bytes == 4 * 26 * 4 + 10 * 9 * 4
+    assert c.inference_working_set_bytes == 26 * 4 + 10 * (3 + 4) * 4
+
+
+def test_cost_rejects_bad_batch() -> None:
+    with pytest.raises(ValueError, match="batch"):
+        cost(_arch((4, 2), 3), batch_size=0)
+
+
+def test_working_set_grows_with_batch_and_size() -> None:
+    small = size_architecture("rectangle", 3, 2**10, 8, 1)
+    big = size_architecture("rectangle", 3, 2**16, 8, 1)
+    assert cost(big, 32).train_working_set_bytes > cost(small, 32).train_working_set_bytes
+    assert cost(small, 512).train_working_set_bytes > cost(small, 32).train_working_set_bytes
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_module_parameter_count_matches_catalogue(shape: Shape) -> None:
+    rng = random.Random(hash(shape.value) % 1000)
+    for arch in rng.sample([a for a in grid(13, 3, shapes=(shape,)) if a.params < 2**17], 6):
+        module = build_module(arch)
+        assert sum(p.numel() for p in module.parameters()) == arch.params
+        out = module(torch.zeros(5, 13))
+        assert out.shape == (5, 3)
+
+
+def test_residual_adds_identity_skips() -> None:
+    arch = size_architecture("rectangle_residual", 4, 2**10, 6, 2)
+    plain = build_module(size_architecture("rectangle", 4, 2**10, 6, 2))
+    residual = build_module(arch)
+    residual.load_state_dict(plain.state_dict())
+    x = torch.randn(7, 6)
+    assert not torch.allclose(plain(x), residual(x))
+    # with the last two hidden layers zeroed, the skips carry the first layer's output through
+    with torch.no_grad():
+        for layer in residual.layers[1:3]:
+            layer.weight.zero_()
+            layer.bias.zero_()
+        h = torch.relu(residual.layers[0](x))
+        assert torch.allclose(residual(x), residual.layers[3](h))
+
+
+def test_describe_is_json_ready() -> None:
+    import json
+
+    row = describe(size_architecture("trapezoid", 5, 2**14, 784, 10), 256)
+    assert json.loads(json.dumps(row))["params"] == row["params"]
+    assert row["train_flops_per_datum"] == 6 * row["macs_per_datum"]
