@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from advisor import __version__
-from advisor.cli import arch, doctor
+from advisor.cli import arch, calibrate, doctor, runs
 
-COMMANDS = (arch, doctor)
+COMMANDS = (arch, doctor, calibrate, runs)
 EXIT_USAGE = 2
 
 
@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="advisor: warning: %(message)s")
     try:
         return int(args.handler(args) or 0)
     except user_errors() as exc:

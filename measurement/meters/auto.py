@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class MeterOptions:
     core_dynamic_w: float | None = None
     nvml: object | None = None
     gpu_index: int = 0
+    powercap_reader: Callable[[Path], str] | None = None
 
 
 def parse_meter_choice(name: str) -> MeterChoice:
@@ -63,6 +65,8 @@ def parse_meter_choice(name: str) -> MeterChoice:
 
 def _make(choice: MeterChoice, options: MeterOptions) -> EnergyMeter:
     if choice is MeterChoice.RAPL:
+        if options.powercap_reader is not None:
+            return RaplMeter(options.powercap_root, reader=options.powercap_reader)
         return RaplMeter(options.powercap_root)
     if choice is MeterChoice.NVML:
         from measurement.meters.nvml import NvmlMeter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,14 @@ class RaplDomain:
     max_range_uj: int
 
 
-def discover_domains(root: Path = POWERCAP_ROOT) -> tuple[RaplDomain, ...]:
+Reader = Callable[[Path], str]
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text()
+
+
+def discover_domains(root: Path = POWERCAP_ROOT, reader: Reader = _read_text) -> tuple[RaplDomain, ...]:
     """Top-level package domains plus DRAM sub-domains; core/uncore are nested in the package.
 
     ``psys`` (whole platform) also contains the packages, so it is left out to avoid double counting.
@@ -54,24 +62,24 @@ def discover_domains(root: Path = POWERCAP_ROOT) -> tuple[RaplDomain, ...]:
         if not (top or sub):
             continue
         try:
-            name = (entry / "name").read_text().strip()
+            name = reader(entry / "name").strip()
         except OSError:
             continue
         wanted = (top and name.startswith("package")) or (sub and name == "dram") or (top and name == "dram")
         if not wanted:
             continue
         label = name if top else f"{name}-{sub.group(1)}"
-        max_range = _read_int(entry / "max_energy_range_uj")
-        _read_int(entry / "energy_uj")  # fail now, not mid-run, if unreadable
+        max_range = _read_int(entry / "max_energy_range_uj", reader)
+        _read_int(entry / "energy_uj", reader)  # fail now, not mid-run, if unreadable
         domains.append(RaplDomain(name=label, path=entry, max_range_uj=max_range))
     if not domains:
         raise MeterUnavailable(f"no RAPL package domain under {root}")
     return tuple(domains)
 
 
-def _read_int(path: Path) -> int:
+def _read_int(path: Path, reader: Reader) -> int:
     try:
-        return int(path.read_text().strip())
+        return int(reader(path).strip())
     except PermissionError as exc:
         raise MeterPermissionError(f"{PERMISSION_HINT} ({path})") from exc
     except (OSError, ValueError) as exc:
@@ -89,16 +97,23 @@ class RaplMeter:
     name = "rapl"
     kind = MeterKind.MEASURED
 
-    def __init__(self, root: Path = POWERCAP_ROOT, clock: Clock = time.monotonic, wall: Clock = time.time) -> None:
+    def __init__(
+        self,
+        root: Path = POWERCAP_ROOT,
+        clock: Clock = time.monotonic,
+        wall: Clock = time.time,
+        reader: Reader = _read_text,
+    ) -> None:
         self.root = Path(root)
-        self.domains = discover_domains(self.root)
+        self._reader = reader
+        self.domains = discover_domains(self.root, reader)
         self._window = WindowClock(clock, wall)
         self._last: dict[str, int] = {}
         self._accum_uj: dict[str, int] = {}
 
     def start(self) -> None:
         """Open a window: remember every counter."""
-        self._last = {d.name: _read_int(d.path / "energy_uj") for d in self.domains}
+        self._last = {d.name: _read_int(d.path / "energy_uj", self._reader) for d in self.domains}
         self._accum_uj = {d.name: 0 for d in self.domains}
         self._window.open()
 
@@ -107,7 +122,7 @@ class RaplMeter:
         if not self._last:
             raise MeterError("poll() called before start()")
         for domain in self.domains:
-            now = _read_int(domain.path / "energy_uj")
+            now = _read_int(domain.path / "energy_uj", self._reader)
             delta = now - self._last[domain.name]
             if delta < 0:  # the counter wrapped past max_energy_range_uj
                 delta += domain.max_range_uj

@@ -1,0 +1,84 @@
+"""``advisor calibrate``: measure energy per datum of MLPs on this machine, within a time budget."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from advisor.cli.common import parse_duration_s, positive_int
+
+
+def add_meter_arguments(p: argparse.ArgumentParser) -> None:
+    """Options choosing and configuring the energy meter (shared with ``probe``)."""
+    p.add_argument("--meter", default="auto", help="auto (default), rapl, nvml, trace, estimate, replay")
+    p.add_argument("--trace", type=Path, help="node power trace (CSV/Parquet: timestamp, watts) for --meter trace")
+    p.add_argument("--trace-max-gap", type=parse_duration_s, default=5.0, help="reject windows with longer gaps")
+    p.add_argument("--replay", type=Path, help="recorded readings (CSV: energy_j, duration_s) for --meter replay")
+    p.add_argument("--core-watts", type=float, help="estimate meter: dynamic watts of one busy core (default 10)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1: least noise)")
+    p.add_argument("--store", type=Path, help="run store file (default $ADVISOR_HOME/runs.sqlite)")
+    p.add_argument("--windows", type=positive_int, default=5, help="metered windows per phase (default 5)")
+    p.add_argument("--window", type=parse_duration_s, default=0.25, help="length of one metered window (0.25s)")
+    p.add_argument("--idle", type=parse_duration_s, default=None, help="idle measurement length (default 2s)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``calibrate`` command."""
+    p = subparsers.add_parser("calibrate", help="measure training/inference energy of MLPs on this machine")
+    p.add_argument("--budget", type=parse_duration_s, default=None, help="time budget, e.g. 10m (default 10m)")
+    p.add_argument("--dataset", default=None, help="calibration data (default synthetic:8192,16,4)")
+    p.add_argument("--max-runs", type=positive_int, help="cap the plan at N runs")
+    p.add_argument("--resume", action="store_true", help="continue the newest unfinished calibration")
+    p.add_argument("--seed", type=int, default=0)
+    add_meter_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def meter_options(args: argparse.Namespace):
+    """Build MeterOptions from the shared meter arguments."""
+    from measurement.meters.auto import MeterChoice, MeterOptions, parse_meter_choice
+
+    choice = parse_meter_choice(args.meter)
+    if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
+        from measurement.errors import InputError
+
+        raise InputError(f"unknown device {args.device!r} (cpu or cuda)")
+    if args.core_watts is not None and not args.core_watts > 0:
+        from measurement.errors import InputError
+
+        raise InputError(f"--core-watts must be positive, got {args.core_watts}")
+    return MeterOptions(
+        choice=choice, device=args.device, trace_path=args.trace, trace_max_gap_s=args.trace_max_gap,
+        replay_path=args.replay, core_dynamic_w=args.core_watts,
+    ), choice is MeterChoice.REPLAY  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan and run the calibration with a progress bar; Ctrl-C keeps finished runs."""
+    from advisor import calibration
+    from advisor.cli.progress import SweepProgress, print_summary
+    from measurement.harness import TrainConfig
+
+    options, replay = meter_options(args)
+    request = calibration.CalibrationRequest(
+        budget_s=args.budget or 600.0, budget_given=args.budget is not None, store=args.store, meter=options,
+        dataset=args.dataset or calibration.DEFAULT_CALIBRATION_DATASET,
+        config=TrainConfig(
+            windows=args.windows, window_s=args.window, device=args.device, threads=args.threads, seed=args.seed
+        ),
+        max_runs=args.max_runs, resume=args.resume, idle_s=args.idle if args.idle is not None else (0 if replay else 2),
+        seed=args.seed,
+    )  # fmt: skip
+    job = calibration.prepare(request)
+    with SweepProgress(job.meter, quiet=args.json) as bar:
+        summary = calibration.run(job, progress=bar.update)
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps({**asdict(summary), "store": str(job.store_path)}, indent=2))
+    else:
+        print_summary(summary, job.store_path)
+    return 130 if summary.interrupted else 0

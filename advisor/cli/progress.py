@@ -1,0 +1,65 @@
+"""Rich rendering of sweep progress and summaries (presentation only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from measurement.meters.base import EnergyMeter, MeterKind
+from measurement.sweep import SweepEvent, SweepSummary
+
+console = Console(stderr=True)
+
+
+class SweepProgress:
+    """Two bars: runs done of those expected to fit, and time used of the budget."""
+
+    def __init__(self, meter: EnergyMeter, quiet: bool = False) -> None:
+        self.quiet = quiet
+        label = "ESTIMATED energy (no counter here)" if meter.kind is MeterKind.ESTIMATED else "measured energy"
+        self.header = f"meter: {meter.name} — {label}"
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[current]}"), console=console, disable=quiet,
+        )  # fmt: skip
+        self.runs = self.progress.add_task("runs", total=None, current="")
+        self.time = self.progress.add_task("budget (s)", total=None, current="")
+
+    def __enter__(self) -> SweepProgress:
+        console.print(self.header)
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, event: SweepEvent) -> None:
+        """Render one sweep event."""
+        current = f"{event.label} [{event.meter_kind}]" if event.kind == "run_started" else event.label
+        self.progress.update(self.runs, total=max(event.expected, event.done), completed=event.done, current=current)
+        self.progress.update(self.time, total=round(event.budget_s), completed=min(event.elapsed_s, event.budget_s))
+
+
+def print_summary(summary: SweepSummary, store_path: Path) -> None:
+    """A short table of what the sweep did, its tier coverage and its noise floor."""
+    out = Console()
+    table = Table(title=f"Calibration sweep {summary.sweep_id}", show_header=False)
+    kind = "ESTIMATED (not a measurement)" if summary.meter_kind == "estimated" else "measured"
+    table.add_row("meter", f"{summary.meter} — {kind}")
+    table.add_row("runs this time", f"{summary.committed_now} ({summary.rejected_now} rejected)")
+    table.add_row("runs before", str(summary.already_done))
+    table.add_row("time", f"{summary.elapsed_s:.0f} s of {summary.budget_s:.0f} s budget")
+    table.add_row("idle power", f"{summary.idle_power_w:.2f} W")
+    table.add_row("runs per cache tier", ", ".join(f"{k}: {v}" for k, v in summary.tiers.items()))
+    table.add_row("shapes covered", f"{len(summary.shapes)} of 8")
+    floor = (
+        f"{summary.noise_floor:.1%} ({summary.repeat_pairs} repeat pairs)" if summary.noise_floor is not None else "n/a"
+    )
+    table.add_row("repeat-noise floor", floor)
+    state = "interrupted" if summary.interrupted else ("complete" if summary.complete else "budget spent")
+    table.add_row("status", f"{state}; resume with 'advisor calibrate --resume'" if not summary.complete else state)
+    table.add_row("store", str(store_path))
+    out.print(table)

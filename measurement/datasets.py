@@ -1,0 +1,206 @@
+"""Datasets for calibration and probes, preprocessed as BUTTER does.
+
+A spec is one of: a scikit-learn bundled name (``digits``, ``breast_cancer``, ``wine`` — no download),
+``synthetic:N,D,K`` (N samples, D features, K classes; K=0 means regression), or a CSV / Parquet / NPZ
+file with a target column. Columns: constant dropped; 2-valued -> 0/1; <= 20 distinct values or
+non-numeric -> one-hot; otherwise min-max scaled. The target is treated the same way, which sets the
+output width and the task.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from measurement.errors import InputError
+
+BUNDLED = ("digits", "breast_cancer", "wine")
+ONE_HOT_MAX_DISTINCT = 20
+TEST_FRACTION = 0.2
+
+
+class DatasetError(InputError):
+    """A dataset spec or file we cannot use; the message says why in one line."""
+
+
+class Task(enum.StrEnum):
+    """What the output layer and loss are."""
+
+    MULTICLASS = "multiclass"
+    BINARY = "binary"
+    REGRESSION = "regression"
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A preprocessed, split dataset (float32 features; targets as class indices or scaled values)."""
+
+    name: str
+    task: Task
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    output_dim: int
+
+    @property
+    def input_dim(self) -> int:
+        """Width of the preprocessed input."""
+        return int(self.x_train.shape[1])
+
+    @property
+    def train_samples(self) -> int:
+        """Number of training rows."""
+        return int(self.x_train.shape[0])
+
+    @property
+    def train_bytes(self) -> int:
+        """Bytes of the training features (competes with the network for cache)."""
+        return int(self.x_train.nbytes)
+
+    def fingerprint(self) -> str:
+        """Short content hash, so runs can tell two files of the same name apart."""
+        digest = hashlib.sha256()
+        for array in (self.x_train, self.y_train, self.x_test, self.y_test):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:12]
+
+
+def _encode_column(values) -> np.ndarray:
+    """BUTTER's column rule -> a 2-D float block (possibly zero columns for a constant)."""
+    import pandas as pd
+
+    series = pd.Series(values)
+    if series.isna().any():
+        raise DatasetError(f"column {series.name!r} has missing values (NaN); fill or drop them first")
+    distinct = series.nunique()
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if distinct <= 1:
+        return np.empty((len(series), 0), dtype=np.float32)
+    if distinct == 2:
+        return (series == sorted(series.unique(), key=str)[1]).to_numpy(np.float32)[:, None]
+    if distinct <= ONE_HOT_MAX_DISTINCT or not numeric:
+        return pd.get_dummies(series.astype(str)).to_numpy(np.float32)
+    column = series.to_numpy(np.float64)
+    return ((column - column.min()) / (column.max() - column.min())).astype(np.float32)[:, None]
+
+
+def _encode_target(values) -> tuple[np.ndarray, Task, int]:
+    import pandas as pd
+
+    series = pd.Series(values)
+    if series.isna().any():
+        raise DatasetError("the target column has missing values (NaN)")
+    distinct = series.nunique()
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if distinct < 2:
+        raise DatasetError("the target has a single value: nothing to learn")
+    if distinct == 2:
+        return _encode_column(series)[:, 0], Task.BINARY, 1
+    if distinct <= ONE_HOT_MAX_DISTINCT or not numeric:
+        codes = pd.Categorical(series.astype(str)).codes.astype(np.int64)
+        return codes, Task.MULTICLASS, int(distinct)
+    return _encode_column(series)[:, 0], Task.REGRESSION, 1
+
+
+def from_frame(name: str, features, target, seed: int = 0) -> Dataset:
+    """Preprocess a feature table and a target column, then split 80/20 (shuffled, seeded)."""
+    import pandas as pd
+
+    features = pd.DataFrame(features)
+    if len(features) < 10:
+        raise DatasetError(f"dataset {name!r} has {len(features)} rows; at least 10 are needed")
+    y, task, output_dim = _encode_target(target)
+    blocks = [_encode_column(features[c].rename(str(c))) for c in features.columns]
+    x = np.concatenate(blocks, axis=1) if blocks else np.empty((len(features), 0), np.float32)
+    if x.shape[1] == 0:
+        raise DatasetError(f"dataset {name!r} has no usable feature columns (all constant)")
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = max(1, round(TEST_FRACTION * len(x)))
+    test, train = order[:n_test], order[n_test:]
+    return Dataset(name, task, x[train], y[train], x[test], y[test], output_dim)
+
+
+def synthetic(samples: int, features: int, classes: int, seed: int = 0) -> Dataset:
+    """Gaussian features; labels from a random linear map (K >= 2) or a noisy linear target (K = 0)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((samples, features)).astype(np.float32)
+    weights = rng.standard_normal((features, max(classes, 1)))
+    scores = x @ weights + 0.3 * rng.standard_normal((samples, max(classes, 1)))
+    target = scores.argmax(axis=1) if classes >= 2 else scores[:, 0]
+    # synthetic features are already scaled: min-max them like any continuous column
+    x = (x - x.min(axis=0)) / (x.max(axis=0) - x.min(axis=0))
+    name = f"synthetic:{samples},{features},{classes}"
+    if classes >= 2:
+        order = rng.permutation(samples)
+        n_test = max(1, round(TEST_FRACTION * samples))
+        te, tr = order[:n_test], order[n_test:]
+        task, out = (Task.BINARY, 1) if classes == 2 else (Task.MULTICLASS, classes)
+        y = target.astype(np.float32) if classes == 2 else target.astype(np.int64)
+        return Dataset(name, task, x[tr], y[tr], x[te], y[te], out)
+    return from_frame(name, x, target, seed=seed)
+
+
+def _bundled(name: str) -> Dataset:
+    from sklearn import datasets as sk
+
+    loader = {"digits": sk.load_digits, "breast_cancer": sk.load_breast_cancer, "wine": sk.load_wine}[name]
+    bunch = loader()
+    return from_frame(name, bunch.data, bunch.target)
+
+
+def _read_table(path: Path):
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                if "x" not in npz or "y" not in npz:
+                    raise DatasetError(f"{path}: an NPZ dataset needs arrays 'x' and 'y' (found {list(npz)})")
+                frame = pd.DataFrame(npz["x"])
+                frame["target"] = npz["y"]
+                return frame
+        return pd.read_csv(path, sep=None, engine="python")
+    except DatasetError:
+        raise
+    except Exception as exc:  # pandas/numpy raise many types for broken files
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatasetError(f"cannot read dataset {path}: {first}") from None
+
+
+def load_dataset(spec: str, target: str | None = None, seed: int = 0) -> Dataset:
+    """Load a dataset by spec (see module doc).
+
+    Raises:
+        DatasetError: unknown name, bad synthetic spec, unreadable file, missing target column, NaNs …
+    """
+    if spec in BUNDLED:
+        return _bundled(spec)
+    match = re.fullmatch(r"synthetic:(\d+),(\d+),(\d+)", spec)
+    if match:
+        n, d, k = map(int, match.groups())
+        if n < 10 or d < 1 or k == 1 or k > 1000:
+            raise DatasetError(f"synthetic:N,D,K needs N >= 10, D >= 1 and K = 0 or 2..1000, got {spec!r}")
+        return synthetic(n, d, k, seed=seed)
+    if spec.startswith("synthetic"):
+        raise DatasetError(f"bad synthetic spec {spec!r}: use synthetic:N,D,K (e.g. synthetic:4096,16,4)")
+    path = Path(spec)
+    if not path.suffix or not path.exists():
+        raise DatasetError(
+            f"unknown dataset {spec!r}: use {', '.join(BUNDLED)}, synthetic:N,D,K or an existing CSV/Parquet/NPZ file"
+        )
+    frame = _read_table(path)
+    column = target or ("target" if "target" in frame.columns else None)
+    if column is None or column not in frame.columns:
+        raise DatasetError(f"{path}: no target column {column or ''!r} (pass --target; columns: {list(frame.columns)})")
+    if frame.shape[1] < 2:
+        raise DatasetError(f"{path}: only the target column was found (is the delimiter right?)")
+    return from_frame(path.name, frame.drop(columns=[column]), frame[column], seed=seed)

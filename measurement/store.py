@@ -1,0 +1,302 @@
+"""The run store: one SQLite file (WAL) holding hardware, sweeps, runs, phase measurements, windows.
+
+A run and everything it measured are written in one transaction when it finishes, so a killed sweep
+leaves only whole runs behind and resumes by skipping the keys already committed. One calibration at a
+time may write a store: :meth:`RunStore.sweep_lock` takes an exclusive lock file beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from measurement.atomic import atomic_path
+from measurement.errors import InputError
+from measurement.hardware import Fingerprint
+from measurement.harness import PhaseResult, RunResult
+
+SCHEMA_VERSION = 1
+STORE_FILENAME = "runs.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS hardware (
+    id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, fingerprint_json TEXT NOT NULL, created_unix_s REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweeps (
+    id INTEGER PRIMARY KEY, hardware_id INTEGER NOT NULL REFERENCES hardware(id), kind TEXT NOT NULL,
+    plan_hash TEXT NOT NULL, plan_json TEXT NOT NULL, dataset TEXT NOT NULL, meter TEXT NOT NULL,
+    meter_kind TEXT NOT NULL, idle_power_w REAL, status TEXT NOT NULL, created_unix_s REAL NOT NULL,
+    UNIQUE (hardware_id, plan_hash)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, sweep_id INTEGER NOT NULL REFERENCES sweeps(id), run_key TEXT NOT NULL,
+    shape TEXT NOT NULL, depth INTEGER NOT NULL, target_size INTEGER NOT NULL, params INTEGER NOT NULL,
+    widths_json TEXT NOT NULL, input_dim INTEGER NOT NULL, output_dim INTEGER NOT NULL,
+    dataset TEXT NOT NULL, dataset_hash TEXT NOT NULL, task TEXT NOT NULL, train_samples INTEGER NOT NULL,
+    train_bytes INTEGER NOT NULL, batch_size INTEGER NOT NULL, epochs_trained REAL NOT NULL,
+    threads INTEGER NOT NULL, device TEXT NOT NULL, meter TEXT NOT NULL, meter_kind TEXT NOT NULL,
+    idle_power_w REAL NOT NULL, test_loss REAL, test_accuracy REAL, wall_s REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'rejected')), reject_reason TEXT,
+    finished_unix_s REAL NOT NULL, UNIQUE (sweep_id, run_key)
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), phase TEXT NOT NULL,
+    batch_size INTEGER NOT NULL, energy_per_datum_j REAL, raw_energy_per_datum_j REAL, spread REAL,
+    samples_per_s REAL, reject_reason TEXT, UNIQUE (run_id, phase)
+);
+CREATE TABLE IF NOT EXISTS windows (
+    measurement_id INTEGER NOT NULL REFERENCES measurements(id), idx INTEGER NOT NULL,
+    energy_j REAL NOT NULL, duration_s REAL NOT NULL, datums INTEGER NOT NULL,
+    standardised_j REAL NOT NULL, outlier INTEGER NOT NULL, PRIMARY KEY (measurement_id, idx)
+);
+"""
+
+
+class StoreError(InputError):
+    """The store cannot be opened, written or locked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run record needs beyond the harness result: the dataset and protocol it ran with."""
+
+    dataset: str
+    dataset_hash: str
+    task: str
+    train_samples: int
+    train_bytes: int
+    batch_size: int
+    inference_batch_size: int
+    threads: int
+    device: str
+
+
+def default_store_path() -> Path:
+    """``$ADVISOR_HOME/runs.sqlite``, else the platform's user data dir."""
+    home = os.environ.get("ADVISOR_HOME")
+    if home:
+        return Path(home) / STORE_FILENAME
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("energy-advisor")) / STORE_FILENAME
+
+
+class RunStore:
+    """A connection to one store file. Use as a context manager, or call close()."""
+
+    def __init__(self, path: Path | str, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly and not self.path.is_file():
+            raise StoreError(f"no run store at {self.path} (run 'advisor calibrate' first, or pass --store)")
+        try:
+            if not readonly:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+            self.conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                self.conn.executescript(SCHEMA)
+                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            version = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open run store {self.path}: {exc}") from None
+        if version is None or int(version[0]) != SCHEMA_VERSION:
+            raise StoreError(f"{self.path} is not a run store of schema version {SCHEMA_VERSION}")
+        self._lock_handle = None
+
+    def close(self) -> None:
+        """Close the connection and release the sweep lock."""
+        self.conn.close()
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error (including KeyboardInterrupt)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write run store {self.path}: {exc}") from None
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.conn.execute("ROLLBACK")
+            raise StoreError(f"cannot write run store {self.path}: {exc}") from None
+
+    def sweep_lock(self) -> None:
+        """Take the store's exclusive sweep lock for this object's lifetime, or refuse clearly."""
+        handle = open(f"{self.path}.lock", "a")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise StoreError(
+                f"another calibration or probe is writing {self.path}; wait for it or use another --store"
+            ) from None
+        self._lock_handle = handle
+
+    def hardware_id(self, fp: Fingerprint) -> int:
+        """Insert the fingerprint if new; return its id."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO hardware (digest, fingerprint_json, created_unix_s) VALUES (?, ?, ?)",
+                (fp.digest(), json.dumps(fp.to_dict()), time.time()),
+            )
+            return conn.execute("SELECT id FROM hardware WHERE digest = ?", (fp.digest(),)).fetchone()[0]
+
+    def open_sweep(
+        self, hardware_id: int, kind: str, plan_hash: str, plan: dict, dataset: str, meter: str, meter_kind: str
+    ) -> int:
+        """Return the sweep with this plan on this hardware, creating it if new."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, meter FROM sweeps WHERE hardware_id = ? AND plan_hash = ?", (hardware_id, plan_hash)
+            ).fetchone()
+            if row is not None:
+                if row[1] != meter:
+                    raise StoreError(
+                        f"sweep {row[0]} was measured with meter {row[1]!r}, not {meter!r}: "
+                        "resume with the same meter, or change the plan"
+                    )
+                conn.execute("UPDATE sweeps SET status = 'running' WHERE id = ?", (row[0],))
+                return row[0]
+            cur = conn.execute(
+                "INSERT INTO sweeps (hardware_id, kind, plan_hash, plan_json, dataset, meter, meter_kind, status,"
+                " created_unix_s) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+                (hardware_id, kind, plan_hash, json.dumps(plan), dataset, meter, meter_kind, time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def latest_unfinished_sweep(self, kind: str) -> tuple[int, dict] | None:
+        """The newest sweep of ``kind`` that is not complete, with its stored plan."""
+        row = self.conn.execute(
+            "SELECT id, plan_json FROM sweeps WHERE kind = ? AND status != 'complete' ORDER BY id DESC LIMIT 1",
+            (kind,),
+        ).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def set_sweep_status(self, sweep_id: int, status: str, idle_power_w: float | None = None) -> None:
+        """Mark a sweep running / interrupted / complete (and remember its idle power)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE sweeps SET status = ?, idle_power_w = COALESCE(?, idle_power_w) WHERE id = ?",
+                (status, idle_power_w, sweep_id),
+            )
+
+    def completed_keys(self, sweep_id: int) -> set[str]:
+        """Run keys already committed in this sweep (ok or rejected: both are finished)."""
+        rows = self.conn.execute("SELECT run_key FROM runs WHERE sweep_id = ?", (sweep_id,))
+        return {r[0] for r in rows}
+
+    def record_run(self, sweep_id: int, run_key: str, result: RunResult, ctx: RunContext) -> int:
+        """Commit one finished run, its two phases and their windows in a single transaction."""
+        arch = result.arch
+        status = "rejected" if result.reject_reason else "ok"
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO runs (sweep_id, run_key, shape, depth, target_size, params, widths_json, input_dim,"
+                " output_dim, dataset, dataset_hash, task, train_samples, train_bytes, batch_size, epochs_trained,"
+                " threads, device, meter, meter_kind, idle_power_w, test_loss, test_accuracy, wall_s, status,"
+                " reject_reason, finished_unix_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    sweep_id, run_key, arch.shape.value, arch.depth, arch.target_size, arch.params,
+                    json.dumps(list(arch.widths)), arch.input_dim, arch.output_dim, ctx.dataset, ctx.dataset_hash,
+                    ctx.task, ctx.train_samples, ctx.train_bytes, ctx.batch_size, result.epochs_trained,
+                    ctx.threads, ctx.device, result.meter, result.meter_kind.value, result.idle_power_w,
+                    result.test_loss, result.test_accuracy, result.wall_s, status, result.reject_reason, time.time(),
+                ),
+            )  # fmt: skip
+            run_id = int(cur.lastrowid)
+            for phase, batch in ((result.train, ctx.batch_size), (result.inference, ctx.inference_batch_size)):
+                _insert_phase(conn, run_id, phase, batch)
+            return run_id
+
+    def frame(self, include_rejected: bool = True):
+        """All runs, one row per run and phase, as a pandas DataFrame (the export format)."""
+        import pandas as pd
+
+        query = """
+            SELECT r.id AS run_id, r.sweep_id, s.kind AS sweep_kind, h.digest AS hardware, r.run_key, r.shape,
+                   r.depth, r.target_size, r.params, r.widths_json, r.input_dim, r.output_dim, r.dataset,
+                   r.dataset_hash, r.task, r.train_samples, r.train_bytes, m.batch_size, r.batch_size AS
+                   train_batch_size, r.epochs_trained, r.threads, r.device, r.meter, r.meter_kind,
+                   r.idle_power_w, m.phase, m.energy_per_datum_j, m.raw_energy_per_datum_j, m.spread,
+                   m.samples_per_s, r.test_loss, r.test_accuracy, r.wall_s,
+                   CASE WHEN r.status = 'ok' AND m.reject_reason IS NULL THEN 'ok' ELSE 'rejected' END AS status,
+                   COALESCE(m.reject_reason, r.reject_reason) AS reject_reason, r.finished_unix_s
+            FROM runs r JOIN measurements m ON m.run_id = r.id JOIN sweeps s ON s.id = r.sweep_id
+            JOIN hardware h ON h.id = s.hardware_id ORDER BY r.id, m.phase DESC"""
+        frame = pd.read_sql_query(query, self.conn)
+        if not include_rejected:
+            frame = frame[frame["status"] == "ok"].reset_index(drop=True)
+        return frame
+
+    def windows_frame(self):
+        """Every metered window (for noise studies), joined to its run and phase."""
+        import pandas as pd
+
+        return pd.read_sql_query(
+            "SELECT m.run_id, m.phase, w.* FROM windows w JOIN measurements m ON m.id = w.measurement_id",
+            self.conn,
+        )
+
+    def fingerprints(self) -> dict[str, Fingerprint]:
+        """Every hardware fingerprint in the store by digest."""
+        rows = self.conn.execute("SELECT digest, fingerprint_json FROM hardware")
+        return {d: Fingerprint.from_dict(json.loads(j)) for d, j in rows}
+
+
+def _insert_phase(conn: sqlite3.Connection, run_id: int, phase: PhaseResult, batch_size: int) -> None:
+    cur = conn.execute(
+        "INSERT INTO measurements (run_id, phase, batch_size, energy_per_datum_j, raw_energy_per_datum_j, spread,"
+        " samples_per_s, reject_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id, phase.phase, batch_size, _finite(phase.energy_per_datum_j), _finite(phase.raw_energy_per_datum_j),
+            phase.spread, phase.samples_per_s, phase.reject_reason,
+        ),
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (cur.lastrowid, i, _finite(w.energy_j, 0.0), w.duration_s, w.datums, _finite(w.standardised_j, 0.0),
+             int(w.outlier))
+            for i, w in enumerate(phase.windows)
+        ],
+    )  # fmt: skip
+
+
+def _finite(value: float, default: float | None = None) -> float | None:
+    return value if value == value and abs(value) != float("inf") else default
+
+
+def export(frame, path: Path, fmt: str) -> None:
+    """Write ``frame`` to ``path`` atomically as CSV or Parquet."""
+    try:
+        with atomic_path(path) as tmp:
+            if fmt == "parquet":
+                frame.to_parquet(tmp, index=False)
+            else:
+                frame.to_csv(tmp, index=False)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc}") from None

@@ -1,0 +1,94 @@
+"""Dataset specs and BUTTER preprocessing; bad files fail with one clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from measurement.datasets import DatasetError, Task, from_frame, load_dataset
+
+
+def test_bundled_digits() -> None:
+    ds = load_dataset("digits")
+    assert ds.task is Task.MULTICLASS and ds.output_dim == 10
+    assert ds.x_train.shape[0] + ds.x_test.shape[0] == 1797
+    assert abs(ds.x_test.shape[0] / 1797 - 0.2) < 0.01
+    assert ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0
+
+
+def test_bundled_breast_cancer_is_binary() -> None:
+    ds = load_dataset("breast_cancer")
+    assert ds.task is Task.BINARY and ds.output_dim == 1
+    assert set(np.unique(ds.y_train)) == {0.0, 1.0}
+
+
+def test_synthetic_spec() -> None:
+    ds = load_dataset("synthetic:500,7,3")
+    assert (ds.input_dim, ds.output_dim, ds.task) == (7, 3, Task.MULTICLASS)
+    assert ds.train_samples == 400 and ds.train_bytes == 400 * 7 * 4
+    reg = load_dataset("synthetic:200,4,0")
+    assert reg.task is Task.REGRESSION and reg.output_dim == 1
+    assert load_dataset("synthetic:500,7,3").fingerprint() == ds.fingerprint()
+
+
+def test_butter_column_rules() -> None:
+    import pandas as pd
+
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "const": [1] * n,
+            "two": ["a", "b"] * (n // 2),
+            "few": [i % 5 for i in range(n)],
+            "text": [f"c{i % 3}" for i in range(n)],
+            "cont": np.linspace(-3, 9, n),
+        }
+    )
+    ds = from_frame("t", frame, [i % 2 for i in range(n)])
+    # const dropped, two -> 1, few -> 5 one-hot, text -> 3 one-hot, cont -> 1
+    assert ds.input_dim == 1 + 5 + 3 + 1
+    assert ds.task is Task.BINARY
+
+
+def test_csv_with_target(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    rng = np.random.default_rng(0)
+    rows = ["a,b,label"] + [f"{rng.random()},{rng.random()},{i % 3}" for i in range(50)]
+    path.write_text("\n".join(rows))
+    ds = load_dataset(str(path), target="label")
+    assert (ds.input_dim, ds.output_dim) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("content", "target", "message"),
+    [
+        ("a,b\n1,2\n3,4\n", "label", "no target column"),
+        ("", "label", "cannot read dataset"),
+        ("a,label\n" + "1,0\n" * 20, "label", "single value"),
+        ("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(5)), "label", "at least 10"),
+        ("a,label\n" + "".join(f"{'' if i == 3 else i},{i % 2}\n" for i in range(20)), "label", "missing values"),
+    ],
+)
+def test_bad_files(tmp_path: Path, content: str, target: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(str(path), target=target)
+
+
+@pytest.mark.parametrize("spec", ["mnist", "synthetic:5,2,2", "synthetic:abc", "nofile.csv"])
+def test_bad_specs(spec: str) -> None:
+    with pytest.raises(DatasetError):
+        load_dataset(spec)
+
+
+def test_npz_without_pickle(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.random.default_rng(0).random((40, 3)), y=np.arange(40) % 2)
+    assert load_dataset(str(path)).output_dim == 1
+    bad = tmp_path / "obj.npz"
+    np.savez(bad, x=np.array([{"a": 1}] * 12, dtype=object), y=np.arange(12) % 2)
+    with pytest.raises(DatasetError, match="cannot read"):
+        load_dataset(str(bad))
