@@ -1,9 +1,27 @@
 """Energy advisor: predict and minimise the energy of training MLPs on your hardware.
 
-Heavy modules (torch, pymc) load lazily, so ``import advisor`` and ``advisor --version`` are fast.
+Design scripts use::
+
+    import advisor
+    profile = advisor.load_profile()          # the shipped reference profile
+    profile.predict(shape=["rectangle"], depth=[4], size=[2**14], input_dim=[64], output_dim=[10])
+
+Heavy modules (torch, pymc) load lazily, so ``import advisor`` and ``advisor --version`` stay fast.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_profile"]
+
+_LAZY = {"load_profile": "advisor.api", "LoadedProfile": "advisor.api"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'advisor' has no attribute {name!r}")

@@ -29,6 +29,7 @@ from measurement.meters.base import EnergyMeter, MeterKind, Reading
 from measurement.network import build_module
 
 OUTLIER_THROUGHPUT_RATIO = 0.5
+MIN_WINDOWS = 3
 
 
 @dataclass(frozen=True)
@@ -209,8 +210,12 @@ def train_and_measure(
     config: TrainConfig = TrainConfig(),
     idle_power_w: float = 0.0,
     clock: Callable[[], float] = time.perf_counter,
+    deadline: float | None = None,
 ) -> RunResult:
     """Train ``arch`` on ``dataset`` and measure both phases with ``meter``.
+
+    ``deadline`` (a ``clock()`` value) cuts the run short when passed: warm-up stops after one step and
+    each phase stops after ``MIN_WINDOWS`` windows, so a sweep never overruns its budget by a whole run.
 
     Raises:
         ValueError: if the architecture's dims do not match the dataset.
@@ -246,14 +251,22 @@ def train_and_measure(
         datums_done += datums
         return datums
 
+    def late() -> bool:
+        return deadline is not None and clock() > deadline
+
     sync()
     t0 = clock()
-    train_steps(config.warmup_steps)
+    warm = 0
+    while warm < max(config.warmup_steps, 1) and (warm == 0 or clock() - t0 < config.window_s):
+        train_steps(1)
+        warm += 1
     sync()
-    step_s = max((clock() - t0) / max(config.warmup_steps, 1), 1e-6)
+    step_s = max((clock() - t0) / warm, 1e-6)
     steps_per_window = max(1, math.ceil(config.window_s / step_s))
     train_windows, train_readings = [], []
-    for _ in range(config.windows):
+    for index in range(config.windows):
+        if index >= MIN_WINDOWS and late():
+            break
         window, reading = _metered(meter, idle_power_w, sync, lambda: train_steps(steps_per_window))
         train_windows.append(window)
         train_readings.append(reading)
@@ -261,7 +274,7 @@ def train_and_measure(
     if datums_done < epoch_datums:
         train_steps(math.ceil((epoch_datums - datums_done) / config.batch_size))
     test_loss, test_accuracy = _evaluate(model, loss_fn, dataset.task, x_test, y_test)
-    inference_windows, inference_readings = _measure_inference(model, x_test, meter, idle_power_w, sync, config, clock)
+    inference_windows, inference_readings = _measure_inference(model, x_test, meter, idle_power_w, sync, config, late)
     return RunResult(
         arch=arch,
         meter=meter.name,
@@ -293,7 +306,7 @@ def _evaluate(model: nn.Module, loss_fn: nn.Module, task: Task, x: torch.Tensor,
 
 
 @torch.no_grad()
-def _measure_inference(model, x_test, meter, idle_power_w, sync, config: TrainConfig, clock):
+def _measure_inference(model, x_test, meter, idle_power_w, sync, config: TrainConfig, late):
     model.eval()
     batch = config.inference_batch_size
 
@@ -304,12 +317,14 @@ def _measure_inference(model, x_test, meter, idle_power_w, sync, config: TrainCo
 
     one_pass()  # warm-up
     sync()
-    t0 = clock()
+    t0 = time.perf_counter()
     one_pass()
     sync()
-    passes = max(1, math.ceil(config.window_s / max(clock() - t0, 1e-6)))
+    passes = max(1, math.ceil(config.window_s / max(time.perf_counter() - t0, 1e-6)))
     windows, readings = [], []
-    for _ in range(config.windows):
+    for index in range(config.windows):
+        if index >= MIN_WINDOWS and late():
+            break
         window, reading = _metered(meter, idle_power_w, sync, lambda: sum(one_pass() for _ in range(passes)))
         windows.append(window)
         readings.append(reading)

@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from measurement.architecture import DEPTHS, SHAPES, SIZES, Architecture, size_architecture
 from measurement.cost import cost
 from measurement.datasets import Dataset
@@ -307,13 +309,14 @@ def run_sweep(
                 idle_w, last_idle = measure_idle_power(meter, idle_s), clock()
                 store.set_sweep_status(sweep_id, "running", idle_w)
                 event("idle", f"idle power {idle_w:.2f} W")
-            scale = statistics.median(ratios) if ratios else 1.0
+            scale = float(np.percentile(ratios, 90)) if ratios else 1.0  # err on the long side
             if clock() - began + scale * predicted[run.key] > budget_s:
                 continue  # does not fit any more; a cheaper one further on might
             arch = archs[run.key]
             event("run_started", f"{arch.label} b{run.batch_size}" + (f" (repeat {run.repeat})" if run.repeat else ""))
             config = dataclasses.replace(spec.config, batch_size=run.batch_size, seed=spec.config.seed + run.repeat)
-            result = train_and_measure(arch, dataset, meter, config, idle_power_w=idle_w)
+            result = train_and_measure(arch, dataset, meter, config, idle_power_w=idle_w, clock=clock,
+                                       deadline=began + budget_s)  # fmt: skip
             store.record_run(sweep_id, run.key, result, dataclasses.replace(ctx, batch_size=run.batch_size))
             committed += 1
             rejected += result.reject_reason is not None

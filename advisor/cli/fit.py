@@ -1,0 +1,53 @@
+"""``advisor fit``: fit the energy model to the run store and save a profile."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from advisor.cli.common import positive_int
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``fit`` command."""
+    p = subparsers.add_parser("fit", help="fit the Bayesian energy model and save a profile")
+    p.add_argument("--store", type=Path, help="run store (default $ADVISOR_HOME/runs.sqlite)")
+    p.add_argument("--out", type=Path, help="profile folder (default $ADVISOR_HOME/profile)")
+    p.add_argument("--plot", type=Path, help="also write measured-vs-predicted PNG here")
+    p.add_argument("--draws", type=positive_int, default=500)
+    p.add_argument("--tune", type=positive_int, default=700)
+    p.add_argument("--chains", type=positive_int, default=2)
+    p.add_argument("--strict", action="store_true", help="exit 1 (and save nothing) if the fit did not converge")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit, report diagnostics, save unless --strict and unconverged."""
+    from advisor.fitting import FitRequest, fit_and_save
+
+    outcome = fit_and_save(FitRequest(args.store, args.out, args.plot, args.draws, args.tune, args.chains, args.strict))
+    d = outcome.diagnostics
+    report = {
+        "profile": str(outcome.profile_dir) if outcome.saved else None,
+        "saved": outcome.saved,
+        "runs": outcome.observations,
+        "meter_kinds": outcome.meter_kinds,
+        "diagnostics": {**d.__dict__, "converged": d.converged},
+        "problems": d.problems(),
+        "noise_floor": outcome.noise_floor,
+        "plot": str(args.plot) if args.plot else None,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        kind = " (ESTIMATED energy)" if "estimated" in outcome.meter_kinds else ""
+        print(f"fit {outcome.observations} observations{kind} in {d.fit_s:.1f} s: {d.divergences} divergences, "
+              f"max r_hat {d.max_r_hat:.3f}, min bulk ESS {d.min_ess_bulk:.0f}")  # fmt: skip
+        print(f"profile saved to {outcome.profile_dir}" if outcome.saved else "profile NOT saved")
+    if not d.converged:
+        print(f"advisor: warning: the fit did not converge: {'; '.join(d.problems())}", file=sys.stderr)
+        return 1 if args.strict else 0
+    return 0

@@ -1,0 +1,55 @@
+"""``advisor predict``: energy per datum of one config from a profile, with its interval and tier."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from advisor.cli.common import depth, positive_int, shape_name
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` command."""
+    p = subparsers.add_parser("predict", help="predict energy per datum of one config")
+    p.add_argument("--profile", type=Path, help="profile folder (default: the shipped reference profile)")
+    p.add_argument("--shape", type=shape_name, required=True)
+    p.add_argument("--depth", type=depth, required=True)
+    p.add_argument("--size", type=positive_int, required=True, help="target parameters (e.g. 2^14)")
+    p.add_argument("--input-dim", type=positive_int, required=True)
+    p.add_argument("--output-dim", type=positive_int, required=True)
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--phase", choices=("train", "inference"), default="train")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the prediction."""
+    import advisor
+
+    profile = advisor.load_profile(args.profile)
+    frame = profile.predict(
+        shape=[args.shape], depth=[args.depth], size=[args.size], input_dim=[args.input_dim],
+        output_dim=[args.output_dim], batch_size=[args.batch_size], phase=[args.phase],
+    )  # fmt: skip
+    row = frame.iloc[0].to_dict()
+    row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    if args.json:
+        print(json.dumps(row, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    label = "ESTIMATED " if profile.estimated else ""
+    table = Table(
+        title=f"{args.shape}/d{args.depth}/{args.size} — {label}{args.phase} energy per datum", show_header=False
+    )
+    table.add_row("params", f"{row['params']:,}")
+    table.add_row("widths", " ".join(map(str, row["widths"])))
+    table.add_row("mean", f"{row['energy_mean_j']:.4g} J")
+    table.add_row("median", f"{row['energy_median_j']:.4g} J")
+    table.add_row("90% interval", f"{row['energy_p05_j']:.4g} – {row['energy_p95_j']:.4g} J")
+    table.add_row("working set", f"{row['working_set_bytes']:,} bytes ({row['tier']})")
+    Console().print(table)
+    return 0

@@ -1,0 +1,66 @@
+"""Fitting as one library call for the CLI and the TUI: store -> energy fit -> profile (+ plot)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from measurement.hardware import Fingerprint
+from measurement.store import RunStore, default_store_path
+from models import profile as profiles
+from models.energy import Diagnostics, FitConfig
+from models.pipeline import default_profile_dir, fit_energy, select_runs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """Inputs of ``advisor fit``."""
+
+    store: Path | None = None
+    out: Path | None = None
+    plot: Path | None = None
+    draws: int = 500
+    tune: int = 700
+    chains: int = 2
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """What happened: diagnostics, where the profile went (if saved), what data it saw."""
+
+    diagnostics: Diagnostics
+    profile_dir: Path
+    saved: bool
+    observations: int
+    meter_kinds: list[str]
+    noise_floor: float | None
+
+
+def fit_and_save(request: FitRequest) -> FitOutcome:
+    """Fit the newest machine's runs; save the profile unless ``strict`` and the fit did not converge.
+
+    A non-converged fit without ``strict`` is saved with its diagnostics in the metadata and a warning;
+    it is never saved silently.
+    """
+    with RunStore(request.store or default_store_path(), readonly=True) as store:
+        runs = store.frame()
+        fingerprints = store.fingerprints()
+    runs, hardware = select_runs(runs)
+    fp: Fingerprint = fingerprints[hardware]
+    config = FitConfig(draws=request.draws, tune=request.tune, chains=request.chains)
+    result = fit_energy(runs, fp, config)
+    out = request.out or default_profile_dir()
+    save = result.diagnostics.converged or not request.strict
+    if save:
+        profiles.save(out, result.idata, result.metadata())
+    if request.plot is not None:
+        from models.plot import plot_fit
+
+        plot_fit(result.posterior, result.frame, request.plot)
+    return FitOutcome(
+        result.diagnostics, out, save, len(result.frame), sorted(set(result.frame["meter_kind"])), result.noise_floor
+    )

@@ -1,0 +1,80 @@
+"""The tier model: numpy predictor == PyMC graph, recovery of known parameters, diagnostics, baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.baselines import fit_baselines
+from models.energy import Diagnostics, FitConfig, FitError, build_model, fit, log_energy_numpy, posterior_arrays
+from models.evaluate import grouped_folds
+from tests.models.conftest import TIERS, TRUE, synthetic_runs
+
+
+def test_numpy_predictor_matches_the_pymc_graph(synthetic_frame) -> None:
+    model = build_model(synthetic_frame, TIERS)
+    rng = np.random.default_rng(1)
+    point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()}
+    outputs = model.unobserved_value_vars  # constrained parameter values and the deterministic mu
+    values = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    named = {v.name: np.asarray(x) for v, x in zip(outputs, values, strict=True)}
+    post = {name: named[name][None, ...] for name in ("log_c1", "r", "log_S", "log_tau", "log_o", "log_k")}
+    assert np.allclose(log_energy_numpy(post, synthetic_frame)[0], named["mu"], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_synthetic_recovery_posterior_covers_the_truth(small_fit) -> None:
+    _, diagnostics, posterior = small_fit
+    assert diagnostics.divergences <= 5
+    draws = posterior.draws
+    for name in ("log_c1", "log_o", "log_k"):
+        lo, hi = np.percentile(draws[name], [2.5, 97.5], axis=0)
+        assert np.all((lo <= TRUE[name]) & (TRUE[name] <= hi)), (name, lo, hi, TRUE[name])
+    lo, hi = np.percentile(draws["log_S"], [2.5, 97.5], axis=0)
+    # the L2 and L3 steps are large, so their capacities are identified; L1d's small step may be vague
+    for k in (1, 2):
+        assert lo[k] <= TRUE["log_S"][k] <= hi[k], (k, lo[k], hi[k])
+    lo, hi = np.percentile(draws["r"], [2.5, 97.5], axis=0)
+    assert np.all((lo[:, 1:] <= TRUE["r"][:, 1:]) & (TRUE["r"][:, 1:] <= hi[:, 1:]))
+
+
+def test_fit_refuses_too_little_data(synthetic_frame) -> None:
+    with pytest.raises(FitError, match="at least 8"):
+        fit(synthetic_frame.head(4), TIERS, FitConfig(draws=10, tune=10, chains=1))
+    with pytest.raises(FitError, match="phase"):
+        build_model(synthetic_frame[synthetic_frame["phase"] == "train"], TIERS)
+
+
+def test_diagnostics_judgement() -> None:
+    good = Diagnostics(0, 1.005, 400, 500, 2, 1.0)
+    assert good.converged and good.problems() == []
+    bad = Diagnostics(30, 1.2, 12, 500, 2, 1.0)
+    assert not bad.converged
+    assert len(bad.problems()) == 3
+    assert Diagnostics(0, float("nan"), 300, 300, 1, 1.0).converged  # one chain: r_hat not defined
+
+
+def test_baselines_are_exact_on_their_own_law(synthetic_frame) -> None:
+    frame = synthetic_frame.copy()
+    frame["log_energy"] = frame["log_flops"] + np.log(3e-11)
+    flops = fit_baselines(frame)[0]
+    assert flops.name == "energy ∝ FLOPs"
+    assert np.allclose(flops.predict_log(frame), frame["log_energy"])
+    loglog = fit_baselines(synthetic_frame)[2]
+    assert np.isfinite(loglog.predict_log(synthetic_frame)).all()
+
+
+def test_grouped_folds_keep_repeats_together() -> None:
+    frame = synthetic_runs(n_configs=30)
+    folds = grouped_folds(frame, 5)
+    assert sum(m.sum() for m in folds) == len(frame)
+    for mask in folds:
+        held = set(frame.loc[mask, "config"])
+        assert not held & set(frame.loc[~mask, "config"])
+
+
+def test_posterior_arrays_flatten_chains(small_fit) -> None:
+    idata, _, posterior = small_fit
+    draws = posterior_arrays(idata, max_draws=50)
+    assert draws["r"].shape == (50, 2, 3) and draws["log_S"].shape == (50, 3)
+    assert np.all(np.diff(np.median(posterior.draws["log_S"], axis=0)) > 0)  # ordered capacities
