@@ -5,6 +5,7 @@ Design scripts use::
     import advisor
     profile = advisor.load_profile()          # the shipped reference profile
     profile.predict(shape=["rectangle"], depth=[4], size=[2**14], input_dim=[64], output_dim=[10])
+    advisor.recommend(profile, dataset="digits", accuracy=0.9)   # ranked DataFrame
 
 Heavy modules (torch, pymc) load lazily, so ``import advisor`` and ``advisor --version`` stay fast.
 """
@@ -14,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "load_profile"]
+__all__ = ["LoadedProfile", "__version__", "load_profile", "pareto", "recommend"]
 
-_LAZY = {"load_profile": "advisor.api", "LoadedProfile": "advisor.api"}
+_LAZY = {name: "advisor.api" for name in ("load_profile", "LoadedProfile", "recommend", "pareto")}
 
 
 def __getattr__(name: str) -> Any:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,57 @@ class LoadedProfile:
         out["tier"] = [self.profile.energy.tier_label(int(t)) for t in tiers]
         out["estimated"] = self.estimated
         return out
+
+
+def recommend(
+    profile: LoadedProfile, dataset: str, accuracy: float, confidence: float = 0.9, **options: Any
+) -> pd.DataFrame:
+    """Configs that reach ``accuracy`` on ``dataset`` with probability >= ``confidence``, cheapest first.
+
+    Options (keywords): constraints ``shapes``, ``min_depth``, ``max_depth``, ``min_size``, ``max_size``,
+    ``max_params``; and ``batch_size``, ``inference_batch_size``, ``epochs``, ``train_samples``,
+    ``inferences``, ``objective`` ("train" | "inference" | "lifecycle"), ``carbon_g_per_kwh``, ``top``.
+
+    Returns a DataFrame (rank, shape, depth, size, params, widths, energy per datum with its 90%
+    interval, P(meet budget), expected accuracy, cache tier …). An infeasible budget gives an empty frame;
+    ``frame.attrs["message"]`` then names the best achievable accuracy. ``frame.attrs["estimated"]`` is
+    True when the profile's energy comes from the estimate meter.
+    """
+    result = advise(profile, dataset, accuracy, confidence, **options)
+    table = result.table
+    table.attrs.update(message=result.message, best_achievable=result.best_achievable, estimated=result.estimated)
+    return table
+
+
+def pareto(profile: LoadedProfile, dataset: str, accuracy: float = 0.5, confidence: float = 0.9, **options: Any):
+    """The energy-accuracy Pareto front over the (constrained) candidate grid, cheapest first."""
+    return advise(profile, dataset, accuracy, confidence, **options).pareto
+
+
+def advise(profile: LoadedProfile, dataset: str, accuracy: float, confidence: float = 0.9, **options: Any):
+    """The engine's whole answer (ranked table, every candidate, Pareto front, message); same options."""
+    from advisor.engine import Constraints, Objective, RecommendRequest
+    from advisor.engine import recommend as run_engine
+    from measurement.errors import InputError
+
+    constraint_names = {f.name for f in fields(Constraints)}
+    request_names = {f.name for f in fields(RecommendRequest)} - {"dataset", "accuracy", "confidence", "constraints"}
+    unknown = set(options) - constraint_names - request_names
+    if unknown:
+        raise InputError(f"unknown option(s) {sorted(unknown)}")
+    constraints = {k: v for k, v in options.items() if k in constraint_names}
+    if constraints.get("shapes") is not None:
+        constraints["shapes"] = tuple(constraints["shapes"])
+    rest = {k: v for k, v in options.items() if k in request_names}
+    try:
+        rest["objective"] = Objective(rest.get("objective", "train"))
+    except ValueError:
+        raise InputError(f"unknown objective {rest['objective']!r} (train, inference or lifecycle)") from None
+    accuracy_model = profile.profile.accuracy.get(dataset)
+    if rest.get("epochs") and rest.get("train_samples") is None and accuracy_model is not None:
+        rest["train_samples"] = int(accuracy_model.info.get("train_samples", 0))
+    request = RecommendRequest(dataset, accuracy, confidence, Constraints(**constraints), **rest)
+    return run_engine(profile.profile, request)
 
 
 def load_profile(path: str | Path | None = None, warn_on_other_hardware: bool = True) -> LoadedProfile:

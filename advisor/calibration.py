@@ -13,7 +13,7 @@ from measurement.harness import TrainConfig
 from measurement.meters.auto import LadderStep, MeterOptions, choose_meter
 from measurement.meters.base import EnergyMeter
 from measurement.store import RunStore, default_store_path
-from measurement.sweep import SweepEvent, SweepSpec, SweepSummary, plan_calibration, run_sweep
+from measurement.sweep import SweepEvent, SweepSpec, SweepSummary, plan_calibration, plan_probe, run_sweep
 
 DEFAULT_CALIBRATION_DATASET = "synthetic:8192,16,4"
 
@@ -32,6 +32,8 @@ class CalibrationRequest:
     resume: bool = False
     idle_s: float = 2.0
     seed: int = 0
+    kind: str = "calibrate"
+    target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,19 +63,20 @@ def prepare(request: CalibrationRequest) -> CalibrationJob:
         if not store_path.is_file():
             raise InputError(f"nothing to resume: no run store at {store_path}")
         with RunStore(store_path) as store:
-            found = store.latest_unfinished_sweep("calibrate")
+            found = store.latest_unfinished_sweep(request.kind)
         if found is None:
-            raise InputError(f"nothing to resume: every calibration in {store_path} is complete")
+            raise InputError(f"nothing to resume: every {request.kind} sweep in {store_path} is complete")
         spec = SweepSpec.from_dict(found[1])
-    dataset = load_dataset(spec.dataset if spec else request.dataset, seed=request.seed)
+    dataset = load_dataset(spec.dataset if spec else request.dataset, target=request.target, seed=request.seed)
     if spec is None:
-        runs = plan_calibration(
-            fp, dataset.input_dim, dataset.output_dim, request.budget_s, request.config,
-            int(dataset.x_test.shape[0]), seed=request.seed, max_runs=request.max_runs,
-        )  # fmt: skip
+        dims = (dataset.input_dim, dataset.output_dim, request.budget_s, request.config, int(dataset.x_test.shape[0]))
+        if request.kind == "probe":
+            runs = plan_probe(*dims, dataset.train_samples, seed=request.seed, max_runs=request.max_runs)
+        else:
+            runs = plan_calibration(fp, *dims, seed=request.seed, max_runs=request.max_runs)
         if not runs:
-            raise InputError(f"a budget of {request.budget_s:.0f} s is too short for any calibration run")
-        spec = SweepSpec("calibrate", request.dataset, dataset.fingerprint(), request.config, tuple(runs), budget_s)
+            raise InputError(f"a budget of {request.budget_s:.0f} s is too short for any {request.kind} run")
+        spec = SweepSpec(request.kind, request.dataset, dataset.fingerprint(), request.config, tuple(runs), budget_s)
     if dataset.fingerprint() != spec.dataset_hash:
         raise InputError(f"dataset {spec.dataset} no longer matches the one this sweep started with")
     meter, steps = choose_meter(request.meter)  # last: its fallback warnings only once the inputs are good

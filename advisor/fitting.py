@@ -23,8 +23,8 @@ class FitRequest:
     out: Path | None = None
     plot: Path | None = None
     draws: int = 500
-    tune: int = 700
-    chains: int = 2
+    tune: int = 800
+    chains: int = 4
     strict: bool = False
 
 
@@ -38,6 +38,7 @@ class FitOutcome:
     observations: int
     meter_kinds: list[str]
     noise_floor: float | None
+    accuracy: dict[str, Diagnostics]
 
 
 def fit_and_save(request: FitRequest) -> FitOutcome:
@@ -53,14 +54,37 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
     fp: Fingerprint = fingerprints[hardware]
     config = FitConfig(draws=request.draws, tune=request.tune, chains=request.chains)
     result = fit_energy(runs, fp, config)
+    accuracy_idata, accuracy_info = fit_accuracy_models(runs, config)
+    diagnostics = [result.diagnostics] + [d for _, d in accuracy_info.values()]
+    converged = all(d.converged for d in diagnostics)
     out = request.out or default_profile_dir()
-    save = result.diagnostics.converged or not request.strict
+    save = converged or not request.strict
     if save:
-        profiles.save(out, result.idata, result.metadata())
+        metadata = result.metadata()
+        metadata["datasets"] = {name: info for name, (info, _) in accuracy_info.items()}
+        profiles.save(out, result.idata, metadata, accuracy_idata)
     if request.plot is not None:
         from models.plot import plot_fit
 
         plot_fit(result.posterior, result.frame, request.plot)
     return FitOutcome(
-        result.diagnostics, out, save, len(result.frame), sorted(set(result.frame["meter_kind"])), result.noise_floor
-    )
+        result.diagnostics, out, save, len(result.frame), sorted(set(result.frame["meter_kind"])), result.noise_floor,
+        {name: d for name, (_, d) in accuracy_info.items()},
+    )  # fmt: skip
+
+
+def fit_accuracy_models(runs, config: FitConfig) -> tuple[dict, dict]:
+    """One accuracy model per dataset that has probe runs: (idata by dataset, (info, diagnostics) by dataset)."""
+    from models.accuracy import fit as fit_accuracy
+
+    probes = runs[(runs["sweep_kind"] == "probe") & (runs["phase"] == "train") & (runs["status"] == "ok")]
+    idatas, infos = {}, {}
+    for name, frame in probes.groupby("dataset"):
+        task = str(frame["task"].iloc[0])
+        accuracy_config = FitConfig(draws=config.draws, tune=max(config.tune, 1000), chains=config.chains)
+        idata, diagnostics, info = fit_accuracy(frame, task, int(frame["output_dim"].iloc[0]), accuracy_config)
+        idatas[str(name)] = idata
+        infos[str(name)] = (info, diagnostics)
+        if not diagnostics.converged:
+            log.warning("accuracy model for %s did not converge: %s", name, "; ".join(diagnostics.problems()))
+    return idatas, infos

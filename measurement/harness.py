@@ -37,7 +37,7 @@ class TrainConfig:
     """How to train and measure. Defaults are BUTTER's (Adam, lr 1e-4, batch 256).
 
     Attributes:
-        epochs: minimum training epochs before the test metrics are taken (metered windows count).
+        epochs: training epochs before the test metrics are taken; the metered windows come after.
         windows: metered windows per phase.
         window_s: target length of one window; at least one step is always taken.
         warmup_steps: unmetered steps before the first window.
@@ -263,6 +263,11 @@ def train_and_measure(
     sync()
     step_s = max((clock() - t0) / warm, 1e-6)
     steps_per_window = max(1, math.ceil(config.window_s / step_s))
+    epoch_datums = dataset.train_samples * config.epochs
+    if datums_done < epoch_datums:  # accuracy is taken after exactly the requested epochs
+        train_steps(math.ceil((epoch_datums - datums_done) / config.batch_size))
+    epochs_trained = datums_done / dataset.train_samples
+    test_loss, test_accuracy = _evaluate(model, loss_fn, dataset.task, x_test, y_test)
     train_windows, train_readings = [], []
     for index in range(config.windows):
         if index >= MIN_WINDOWS and late():
@@ -270,10 +275,6 @@ def train_and_measure(
         window, reading = _metered(meter, idle_power_w, sync, lambda: train_steps(steps_per_window))
         train_windows.append(window)
         train_readings.append(reading)
-    epoch_datums = dataset.train_samples * config.epochs
-    if datums_done < epoch_datums:
-        train_steps(math.ceil((epoch_datums - datums_done) / config.batch_size))
-    test_loss, test_accuracy = _evaluate(model, loss_fn, dataset.task, x_test, y_test)
     inference_windows, inference_readings = _measure_inference(model, x_test, meter, idle_power_w, sync, config, late)
     return RunResult(
         arch=arch,
@@ -284,7 +285,7 @@ def train_and_measure(
         inference=summarise("inference", inference_windows, inference_readings),
         test_loss=test_loss,
         test_accuracy=test_accuracy,
-        epochs_trained=datums_done / dataset.train_samples,
+        epochs_trained=epochs_trained,
         wall_s=clock() - began,
         extra={"steps_per_window": steps_per_window, "warmup_step_s": step_s},
     )

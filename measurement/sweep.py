@@ -72,13 +72,16 @@ class TimeModel:
         flops = cost(arch, batch_size).train_flops_per_datum * batch_size
         return self.step_overhead_s + self.layer_overhead_s * arch.depth + flops / self.flops_per_s
 
-    def run_s(self, arch: Architecture, batch_size: int, config: TrainConfig, test_samples: int) -> float:
-        """Seconds for a whole run under ``config``: set-up, warm-up, both phases' windows."""
+    def run_s(
+        self, arch: Architecture, batch_size: int, config: TrainConfig, test_samples: int, train_samples: int = 0
+    ) -> float:
+        """Seconds for a whole run under ``config``: set-up, warm-up, both phases' windows, extra epochs."""
         step = self.step_s(arch, batch_size)
+        epochs_s = config.epochs * math.ceil(train_samples / batch_size) * step
         infer_pass = self.step_overhead_s + cost(arch, 1).inference_flops_per_datum * test_samples / self.flops_per_s
         train = config.warmup_steps * step + config.windows * max(config.window_s, step)
         infer = 2 * infer_pass + config.windows * max(config.window_s, infer_pass)
-        return self.scale * (self.setup_s + arch.params * 2e-8 + train + infer)
+        return self.scale * (self.setup_s + arch.params * 2e-8 + max(train, epochs_s) + infer)
 
 
 def tier_labels(fp: Fingerprint) -> tuple[str, ...]:
@@ -161,6 +164,46 @@ def plan_calibration(
             repeats[base.config_key] += 1
             chosen.append((dataclasses.replace(base, repeat=repeats[base.config_key]), 0.0))
     return [run for run, _ in chosen][:limit]
+
+
+PROBE_DEPTHS = (2, 3, 4, 6, 8)
+
+
+def plan_probe(
+    input_dim: int,
+    output_dim: int,
+    budget_s: float,
+    config: TrainConfig,
+    test_samples: int,
+    train_samples: int,
+    time_model: TimeModel = TimeModel(),
+    seed: int = 0,
+    max_runs: int | None = None,
+) -> list[PlannedRun]:
+    """A designed set of trainings on one dataset for the accuracy model (batch = config's).
+
+    Sizes are spread over 2^5 .. 2^20 in a coarse-to-fine order (every fourth size exponent first, then
+    the gaps), each size with a different shape and depth in turn, so a short budget still spans the
+    accuracy curve; runs predicted to take more than a fifth of the budget are left out.
+    """
+    rng = random.Random(seed)
+    exponents = list(range(5, 21))
+    order = [e for step in (4, 2, 1) for e in exponents[::step]]
+    order = list(dict.fromkeys(order))
+    runs: list[PlannedRun] = []
+    shapes = list(SHAPES)
+    rng.shuffle(shapes)
+    for round_index in range(3):
+        for i, exponent in enumerate(order):
+            shape = shapes[(i + 3 * round_index) % len(shapes)]
+            depth = PROBE_DEPTHS[(i + round_index) % len(PROBE_DEPTHS)]
+            arch = size_architecture(shape, depth, 2**exponent, input_dim, output_dim)
+            seconds = time_model.run_s(arch, config.batch_size, config, test_samples, train_samples)
+            run = PlannedRun(shape.value, depth, 2**exponent, config.batch_size)
+            if arch.off_target or seconds > budget_s / 5 or run in runs:
+                continue
+            runs.append(run)
+    return runs[:max_runs] if max_runs else runs
 
 
 @dataclass(frozen=True)
@@ -289,7 +332,9 @@ def run_sweep(
         r.key: size_architecture(r.shape, r.depth, r.size, dataset.input_dim, dataset.output_dim) for r in spec.runs
     }
     todo = [r for r in spec.runs if r.key not in done_keys]
-    predicted = {r.key: time_model.run_s(archs[r.key], r.batch_size, spec.config, test_n) for r in todo}
+    predicted = {
+        r.key: time_model.run_s(archs[r.key], r.batch_size, spec.config, test_n, dataset.train_samples) for r in todo
+    }
     expected = already + _fit_count([predicted[r.key] for r in todo], budget_s - idle_s)
     committed = rejected = 0
     ratios: list[float] = []

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import special, stats
 
 from measurement.architecture import SHAPES
-from models.energy import FitConfig, FitError, diagnose
+from models.energy import FitConfig, FitError, diagnose, sampler_cores
 
 ACCURACY_VERSION = "accuracy-saturating-1"
 EXTRAPOLATION_SD = 0.04
@@ -56,12 +56,14 @@ def build_model(frame: pd.DataFrame, task: str, chance: float):
             top = pm.Deterministic("top", floor + pm.HalfNormal("gain", sigma=2.0 * (np.ptp(y) + 0.1)))
         else:
             floor = pm.Deterministic("floor", pt.as_tensor_variable(chance))
-            top = pm.Uniform("top", lower=chance, upper=1.0)
-        m = pm.Normal("m", mu=float(np.median(log_p)), sigma=3.0)
-        log_s = pm.Normal("log_s", mu=0.0, sigma=1.0)
-        b_depth = pm.Normal("b_depth", mu=0.0, sigma=1.0)
-        shape_sd = pm.HalfNormal("shape_sd", sigma=1.0)
-        g_shape = pm.Normal("g_shape", mu=0.0, sigma=shape_sd, dims="shape")
+            top_logit = pm.Normal("top_logit", mu=2.0, sigma=1.5)  # no hard wall at 1: smooth geometry
+            top = pm.Deterministic("top", chance + (1.0 - chance) * pm.math.sigmoid(top_logit))
+        m = pm.Normal("m", mu=float(np.median(log_p)), sigma=2.0)
+        log_s = pm.Normal("log_s", mu=0.0, sigma=0.7)
+        b_depth = pm.Normal("b_depth", mu=0.0, sigma=0.5)
+        shape_sd = pm.HalfNormal("shape_sd", sigma=0.5)
+        g_raw = pm.Normal("g_raw", mu=0.0, sigma=1.0, dims="shape")  # non-centred: no funnel
+        g_shape = pm.Deterministic("g_shape", shape_sd * g_raw, dims="shape")
         z = (log_p - m + b_depth * log_d + g_shape[shape_idx]) / pt.exp(log_s)
         mu = floor + (top - floor) * pm.math.sigmoid(z)
         sigma = pm.HalfNormal("sigma", sigma=0.1 if task != "regression" else 0.5)
@@ -69,7 +71,7 @@ def build_model(frame: pd.DataFrame, task: str, chance: float):
     return model
 
 
-ACCURACY_FIT = FitConfig(draws=400, tune=600)
+ACCURACY_FIT = FitConfig(draws=500, tune=1000, chains=4)
 
 
 def fit(frame: pd.DataFrame, task: str, output_dim: int, config: FitConfig = ACCURACY_FIT):
@@ -81,10 +83,13 @@ def fit(frame: pd.DataFrame, task: str, output_dim: int, config: FitConfig = ACC
     began = time.perf_counter()
     with model:
         idata = pm.sample(
-            draws=config.draws, tune=config.tune, chains=config.chains, cores=1, random_seed=config.seed,
+            draws=config.draws, tune=config.tune, chains=config.chains, cores=sampler_cores(config),
+            random_seed=config.seed,
             target_accept=0.95, progressbar=False, compute_convergence_checks=False,
         )  # fmt: skip
-    diagnostics = diagnose(idata, ["top", "m", "log_s", "b_depth", "sigma"], config, time.perf_counter() - began)
+    diagnostics = diagnose(
+        idata, ["top", "m", "log_s", "b_depth", "g_raw", "sigma"], config, time.perf_counter() - began
+    )
     log_p = np.log(frame["params"].to_numpy(float))
     info = {
         "task": task,
@@ -93,6 +98,7 @@ def fit(frame: pd.DataFrame, task: str, output_dim: int, config: FitConfig = ACC
         "runs": len(frame),
         "epochs": float(frame["epochs_trained"].median()),
         "input_dim": int(frame["input_dim"].iloc[0]),
+        "train_samples": int(frame["train_samples"].iloc[0]),
         "output_dim": int(output_dim),
         "best_observed": float(np.max(_score(frame, task))),
         "diagnostics": {**diagnostics.__dict__, "converged": diagnostics.converged},

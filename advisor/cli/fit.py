@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="profile folder (default $ADVISOR_HOME/profile)")
     p.add_argument("--plot", type=Path, help="also write measured-vs-predicted PNG here")
     p.add_argument("--draws", type=positive_int, default=500)
-    p.add_argument("--tune", type=positive_int, default=700)
-    p.add_argument("--chains", type=positive_int, default=2)
+    p.add_argument("--tune", type=positive_int, default=800)
+    p.add_argument("--chains", type=positive_int, default=4)
     p.add_argument("--strict", action="store_true", help="exit 1 (and save nothing) if the fit did not converge")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         "diagnostics": {**d.__dict__, "converged": d.converged},
         "problems": d.problems(),
         "noise_floor": outcome.noise_floor,
+        "accuracy_models": {name: {**a.__dict__, "converged": a.converged} for name, a in outcome.accuracy.items()},
         "plot": str(args.plot) if args.plot else None,
     }
     if args.json:
@@ -46,8 +47,11 @@ def run(args: argparse.Namespace) -> int:
         kind = " (ESTIMATED energy)" if "estimated" in outcome.meter_kinds else ""
         print(f"fit {outcome.observations} observations{kind} in {d.fit_s:.1f} s: {d.divergences} divergences, "
               f"max r_hat {d.max_r_hat:.3f}, min bulk ESS {d.min_ess_bulk:.0f}")  # fmt: skip
+        for name, a in outcome.accuracy.items():
+            print(f"accuracy model {name}: {a.divergences} divergences, min bulk ESS {a.min_ess_bulk:.0f}")
         print(f"profile saved to {outcome.profile_dir}" if outcome.saved else "profile NOT saved")
-    if not d.converged:
-        print(f"advisor: warning: the fit did not converge: {'; '.join(d.problems())}", file=sys.stderr)
+    problems = d.problems() + [f"{n}: {p}" for n, a in outcome.accuracy.items() for p in a.problems()]
+    if problems:
+        print(f"advisor: warning: the fit did not converge: {'; '.join(problems)}", file=sys.stderr)
         return 1 if args.strict else 0
     return 0

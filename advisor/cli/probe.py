@@ -1,0 +1,61 @@
+"""``advisor probe DATASET``: train a designed set of configs on a dataset, then fit its accuracy model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from advisor.cli.calibrate import add_meter_arguments, meter_options
+from advisor.cli.common import parse_duration_s, positive_int
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``probe`` command."""
+    p = subparsers.add_parser("probe", help="train a designed set of configs on a dataset (accuracy + energy)")
+    p.add_argument("dataset", help="digits, breast_cancer, wine, synthetic:N,D,K, or a CSV/Parquet/NPZ file")
+    p.add_argument("--target", help="target column of a dataset file (default 'target')")
+    p.add_argument("--budget", type=parse_duration_s, default=None, help="time budget (default 5m)")
+    p.add_argument("--epochs", type=positive_int, default=30, help="training epochs per run (default 30)")
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--max-runs", type=positive_int)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--no-fit", action="store_true", help="only train; fit later with 'advisor fit'")
+    p.add_argument("--profile", type=Path, help="where 'advisor fit' writes the profile")
+    p.add_argument("--seed", type=int, default=0)
+    add_meter_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Probe, then fit energy + accuracy models into the profile."""
+    from advisor import calibration
+    from advisor.cli.progress import SweepProgress, print_summary
+    from advisor.fitting import FitRequest, fit_and_save
+    from measurement.harness import TrainConfig
+
+    options, replay = meter_options(args)
+    request = calibration.CalibrationRequest(
+        budget_s=args.budget or 300.0, budget_given=args.budget is not None, store=args.store, meter=options,
+        dataset=args.dataset, config=TrainConfig(
+            epochs=args.epochs, batch_size=args.batch_size, windows=args.windows, window_s=args.window,
+            device=args.device, threads=args.threads, seed=args.seed,
+        ),
+        max_runs=args.max_runs, resume=args.resume, idle_s=args.idle if args.idle is not None else (0 if replay else 2),
+        seed=args.seed, kind="probe", target=args.target,
+    )  # fmt: skip
+    job = calibration.prepare(request)
+    with SweepProgress(job.meter, quiet=args.json) as bar:
+        summary = calibration.run(job, progress=bar.update)
+    report: dict = {"sweep": summary.__dict__, "store": str(job.store_path)}
+    if not summary.interrupted and not args.no_fit:
+        outcome = fit_and_save(FitRequest(store=job.store_path, out=args.profile))
+        report["profile"] = str(outcome.profile_dir) if outcome.saved else None
+        report["accuracy_converged"] = {n: d.converged for n, d in outcome.accuracy.items()}
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print_summary(summary, job.store_path)
+        if "profile" in report:
+            print(f"profile with the accuracy model for {args.dataset}: {report['profile']}")
+    return 130 if summary.interrupted else 0

@@ -1,0 +1,141 @@
+"""Calibrate screen: start or resume a calibration or a probe, live progress, finished runs, cancel."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, ProgressBar, Select, Static
+
+from measurement.meters.auto import MeterOptions
+from measurement.sweep import SweepEvent, SweepSummary
+
+
+class CalibrateScreen(Screen):
+    """Runs the same library calls as ``advisor calibrate`` / ``advisor probe`` in a worker thread."""
+
+    BINDINGS = [("s", "start", "Start"), ("x", "cancel", "Cancel")]
+
+    class Progress(Message):
+        """A sweep event from the worker."""
+
+        def __init__(self, event: SweepEvent) -> None:
+            super().__init__()
+            self.event = event
+
+    class Finished(Message):
+        """The sweep ended (summary) or failed (error)."""
+
+        def __init__(self, summary: SweepSummary | None, error: str | None) -> None:
+            super().__init__()
+            self.summary, self.error = summary, error
+
+    def __init__(self, store: Path | None = None, meter: MeterOptions | None = None, window_s: float = 0.25) -> None:
+        super().__init__()
+        self.store, self.meter, self.window_s = store, meter or MeterOptions(), window_s
+        self.stop_flag = threading.Event()
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="calibrate-controls"):
+            yield Select([("calibrate", "calibrate"), ("probe", "probe")], value="calibrate", allow_blank=False,
+                         id="mode", prompt="mode")  # fmt: skip
+            yield Input(value="5m", id="budget", placeholder="budget")
+            yield Input(value="digits", id="dataset", placeholder="probe dataset")
+            yield Button("Start", id="start", variant="primary")
+            yield Button("Cancel", id="cancel", variant="error", disabled=True)
+        yield Static("idle — choose a mode and budget, then Start", id="calibrate-status")
+        yield ProgressBar(id="progress", show_eta=False)
+        yield DataTable(id="runs-table", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#runs-table", DataTable).add_columns(
+            "config", "meter", "kind", "J/datum", "samples/s", "status"
+        )
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        """Validate the inputs, then start the sweep worker."""
+        if self.running:
+            return
+        from advisor.cli.common import parse_duration_s
+
+        try:
+            budget_s = parse_duration_s(self.query_one("#budget", Input).value)
+        except Exception as exc:
+            self.query_one("#calibrate-status", Static).update(f"⚠ {exc}")
+            return
+        mode = str(self.query_one("#mode", Select).value)
+        dataset = self.query_one("#dataset", Input).value.strip()
+        self.stop_flag.clear()
+        self.running = True
+        self.query_one("#start", Button).disabled = True
+        self.query_one("#cancel", Button).disabled = False
+        self.query_one("#calibrate-status", Static).update(f"planning {mode} …")
+        self.run_sweep(mode, budget_s, dataset)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        """Stop after the run in flight; finished runs stay committed."""
+        if self.running:
+            self.stop_flag.set()
+            self.query_one("#calibrate-status", Static).update("cancelling after the current run …")
+
+    @work(thread=True, exclusive=True, group="sweep")
+    def run_sweep(self, mode: str, budget_s: float, dataset: str) -> None:
+        from advisor import calibration
+        from measurement.errors import InputError
+        from measurement.harness import TrainConfig
+        from measurement.meters.base import MeterError
+
+        try:
+            request = calibration.CalibrationRequest(
+                budget_s=budget_s, store=self.store, meter=self.meter, kind=mode,
+                dataset=dataset if mode == "probe" else calibration.DEFAULT_CALIBRATION_DATASET,
+                config=TrainConfig(epochs=30 if mode == "probe" else 0, window_s=self.window_s),
+                idle_s=0.0 if self.meter.choice.value == "replay" else 2.0,
+            )  # fmt: skip
+            job = calibration.prepare(request)
+            summary = calibration.run(job, progress=lambda e: self.post_message(self.Progress(e)),
+                                      should_stop=self.stop_flag.is_set)  # fmt: skip
+            self.post_message(self.Finished(summary, None))
+        except (InputError, MeterError) as exc:
+            self.post_message(self.Finished(None, str(exc)))
+
+    @on(Progress)
+    def show_progress(self, message: Progress) -> None:
+        event = message.event
+        bar = self.query_one(ProgressBar)
+        bar.update(total=max(event.expected, event.done, 1), progress=event.done)
+        status = self.query_one("#calibrate-status", Static)
+        status.update(f"{event.done}/{event.expected} runs · {event.elapsed_s:.0f}/{event.budget_s:.0f} s · "
+                      f"{event.label} [{event.meter_kind}]")  # fmt: skip
+        if event.kind == "run_finished" and event.result is not None:
+            r = event.result
+            kind = "ESTIMATED" if r.meter_kind.value == "estimated" else "measured"
+            self.query_one("#runs-table", DataTable).add_row(
+                event.label, r.meter, kind, f"{r.train.energy_per_datum_j:.3g}", f"{r.train.samples_per_s:,.0f}",
+                r.reject_reason or "ok",
+            )  # fmt: skip
+
+    @on(Finished)
+    def finished(self, message: Finished) -> None:
+        self.running = False
+        self.query_one("#start", Button).disabled = False
+        self.query_one("#cancel", Button).disabled = True
+        status = self.query_one("#calibrate-status", Static)
+        if message.error is not None:
+            status.update(f"⚠ {message.error}")
+            return
+        s = message.summary
+        state = "cancelled" if s.interrupted else ("complete" if s.complete else "budget spent")
+        floor = f", noise floor {s.noise_floor:.1%}" if s.noise_floor is not None else ""
+        status.update(f"{state}: {s.committed_now} runs committed ({s.rejected_now} rejected), "
+                      f"{s.elapsed_s:.0f} s, meter {s.meter} ({s.meter_kind}){floor}")  # fmt: skip

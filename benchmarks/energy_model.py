@@ -1,0 +1,84 @@
+"""Energy-model benchmark on the shipped reference runs: fit time (cold and warm compile cache) and
+grouped hold-out accuracy of the tier model against the baselines, printed as tables.
+
+Cold = a fresh, empty PyTensor compile cache; warm = the same cache again. Each fit runs in its own
+process (as `advisor fit` does), so import time is counted separately from fit time.
+
+    python benchmarks/energy_model.py [--repeats 3] [--folds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "data" / "reference" / "runs.csv"
+FIT_SNIPPET = f"""
+import json, sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, {str(ROOT)!r})
+from advisor.evaluation import read_runs
+from measurement.hardware import Fingerprint
+from models.pipeline import fit_energy, select_runs
+from pathlib import Path
+runs, _ = select_runs(read_runs(Path({str(RUNS)!r})))
+fp = Fingerprint.from_dict(json.loads(Path({str(RUNS.with_name("fingerprint.json"))!r}).read_text()))
+t1 = time.perf_counter()
+fit = fit_energy(runs, fp)
+t2 = time.perf_counter()
+print(json.dumps({{"import_s": t1 - t0, "fit_s": t2 - t1, "converged": fit.diagnostics.converged,
+                  "divergences": fit.diagnostics.divergences, "observations": len(fit.frame)}}))
+"""
+
+
+def fit_once(cache: Path) -> dict:
+    env = {**os.environ, "ADVISOR_PYTENSOR_CACHE": str(cache)}
+    env.pop("PYTENSOR_FLAGS", None)
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", FIT_SNIPPET], env=env, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["process_s"] = time.perf_counter() - start
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args()
+    cold, warm = [], []
+    for _ in range(args.repeats):
+        cache = Path(tempfile.mkdtemp(prefix="pytensor-cold-"))
+        cold.append(fit_once(cache))
+        warm.append(fit_once(cache))
+    print(f"fit on {cold[0]['observations']} observations (reference runs), median of {args.repeats}:")
+    print(f"{'cache':<6} {'fit s':>7} {'process s':>10} {'converged':>10}")
+    for name, rows in (("cold", cold), ("warm", warm)):
+        fit_s = statistics.median(r["fit_s"] for r in rows)
+        process_s = statistics.median(r["process_s"] for r in rows)
+        print(f"{name:<6} {fit_s:>7.1f} {process_s:>10.1f} {all(r['converged'] for r in rows)!s:>10}")
+    ratio = statistics.median(r["fit_s"] for r in warm) / statistics.median(r["fit_s"] for r in cold)
+    print(f"warm / cold fit time: {ratio:.2f}")
+
+    sys.path.insert(0, str(ROOT))
+    from advisor.evaluation import evaluate_runs
+
+    evaluation = evaluate_runs(runs=RUNS, folds=args.folds)
+    floor = f"{evaluation.noise_floor:.1%}" if evaluation.noise_floor is not None else "n/a"
+    print(f"\ngrouped {evaluation.folds}-fold hold-out, {evaluation.held_out} observations, noise floor {floor}")
+    print(f"{'predictor':<22} {'median APE':>11} {'within ±10%':>12} {'90% coverage':>13}")
+    for s in evaluation.scores:
+        coverage = f"{s.coverage_90:.1%}" if s.coverage_90 is not None else "—"
+        print(f"{s.name:<22} {s.median_ape:>11.1%} {s.within_10pct:>12.1%} {coverage:>13}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""``advisor fit`` / ``evaluate`` on a small real calibration: diagnostics, --strict, plot, profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.advisor.cli_helpers import assert_one_line_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    result = run_cli("calibrate", "--budget", "2m", "--max-runs", "16", "--windows", "3", "--window", "0.03s",
+                     "--idle", "0.1s", "--dataset", "synthetic:600,8,3", "--json", home=home)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return home
+
+
+@pytest.mark.slow
+def test_fit_saves_a_profile_with_plot_and_metadata(home: Path) -> None:
+    plot = home / "fit.png"
+    result = run_cli("fit", "--plot", str(plot), "--draws", "300", "--tune", "400", "--chains", "1", "--json",
+                     home=home)  # fmt: skip
+    report = json.loads(result.stdout)
+    assert report["runs"] == 32 and report["meter_kinds"] == ["estimated"]
+    assert report["saved"] and result.returncode == 0
+    meta = json.loads((home / "profile" / "profile.json").read_text())
+    assert meta["meter_kinds"] == ["estimated"] and len(meta["run_ids"]) == 16
+    assert meta["diagnostics"]["draws"] == 300
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    predicted = run_cli("predict", "--profile", str(home / "profile"), "--shape", "rectangle", "--depth", "3",
+                        "--size", "4096", "--input-dim", "8", "--output-dim", "3", "--json")  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr
+    assert json.loads(predicted.stdout)["energy_median_j"] > 0
+
+
+@pytest.mark.slow
+def test_unconverged_fit_is_not_saved_under_strict(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "strict-profile"
+    result = run_cli("fit", "--out", str(out), "--draws", "5", "--tune", "5", "--chains", "2", "--strict", home=home)
+    assert result.returncode == 1
+    assert "did not converge" in result.stderr
+    assert not out.exists()
+
+
+def test_fit_without_runs_is_a_clear_error(tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("fit", home=tmp_path), "no run store")
+
+
+@pytest.mark.slow
+def test_evaluate_reports_model_baselines_and_noise_floor(home: Path) -> None:
+    result = run_cli("evaluate", "--folds", "2", "--json", home=home)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    names = [s["name"] for s in report["scores"]]
+    assert names[0] == "tier model" and "energy ∝ FLOPs" in names
+    assert report["scores"][0]["coverage_90"] is not None
+    assert report["held_out"] == 32

@@ -1,0 +1,78 @@
+"""``advisor recommend`` / ``predict`` on the shipped reference profile, the API, and bad input."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+
+import advisor
+from tests.advisor.cli_helpers import assert_one_line_error, run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_recommend_json_matches_the_api() -> None:
+    result = run_cli("recommend", "--dataset", "digits", "--accuracy", "0.9", "--top", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["estimated"] is True and "ESTIMATE" in answer["message"]
+    table = advisor.recommend(advisor.load_profile(), "digits", 0.9, top=3)
+    assert [r["params"] for r in answer["recommendations"]] == table["params"].tolist()
+    assert all(r["p_meet"] >= 0.9 for r in answer["recommendations"])
+
+
+def test_recommend_table_and_infeasible_message() -> None:
+    ok = run_cli("recommend", "--dataset", "wine", "--accuracy", "0.8")
+    assert ok.returncode == 0, ok.stderr
+    assert "ESTIMATE" in ok.stdout and "P(meet)" in ok.stdout
+    none = run_cli("recommend", "--dataset", "digits", "--accuracy", "0.9999", "--json")
+    assert none.returncode == 0
+    answer = json.loads(none.stdout)
+    assert answer["recommendations"] == [] and "best achievable accuracy" in answer["message"]
+
+
+def test_predict_json() -> None:
+    result = run_cli("predict", "--shape", "trapezoid", "--depth", "4", "--size", "2^14", "--input-dim", "64",
+                     "--output-dim", "10", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["energy_p05_j"] < row["energy_median_j"] < row["energy_p95_j"]
+    assert row["tier"].startswith(("<=", ">")) and row["estimated"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--dataset", "digits", "--accuracy", "1.5"], "accuracy"),
+        (["--dataset", "digits", "--accuracy", "0"], "accuracy"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--confidence", "1"], "confidence"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--confidence", "-0.2"], "confidence"),
+        (["--dataset", "mnist", "--accuracy", "0.9"], "no accuracy model"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--shapes", ""], "empty"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--shapes", "triangle"], "unknown shape"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--min-depth", "9", "--max-depth", "3"], "no candidate"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--objective", "speed"], "objective"),
+        (["--dataset", "digits", "--accuracy", "x"], "accuracy"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--profile", "/nonexistent"], "no profile"),
+    ],
+)
+def test_recommend_bad_input(args: list[str], fragment: str) -> None:
+    assert_one_line_error(run_cli("recommend", *args), fragment)
+
+
+def test_probe_bad_input(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(30)))
+    assert_one_line_error(run_cli("probe", str(data), home=tmp_path), "target")
+    assert_one_line_error(run_cli("probe", "mnist", home=tmp_path), "unknown dataset")
+    assert_one_line_error(run_cli("probe", "digits", "--epochs", "0", home=tmp_path), "positive")
+    assert not (tmp_path / "runs.sqlite").exists()
+
+
+def test_design_script_example_runs(capsys) -> None:
+    runpy.run_path(str(ROOT / "examples" / "design_script.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "ESTIMATED" in out and "Pareto front" in out
