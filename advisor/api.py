@@ -36,6 +36,11 @@ class LoadedProfile:
         """The profile's JSON metadata."""
         return self.profile.metadata
 
+    @property
+    def datasets(self) -> dict[str, dict]:
+        """What the profile knows per dataset: task, input/output dims, epochs, runs, best observed score."""
+        return {name: dict(acc.info) for name, acc in self.profile.accuracy.items()}
+
     def predict(self, configs: pd.DataFrame | None = None, **columns: Sequence) -> pd.DataFrame:
         """Energy per datum for configs given as a DataFrame or as keyword lists.
 
