@@ -37,6 +37,14 @@ class LoadedProfile:
         return self.profile.metadata
 
     @property
+    def display_name(self) -> str:
+        """``reference profile (shipped)`` or the profile folder, for titles."""
+        path = self.profile.path
+        if path is not None and path.resolve() == REFERENCE_PROFILE.resolve():
+            return "reference profile (shipped)"
+        return str(path)
+
+    @property
     def datasets(self) -> dict[str, dict]:
         """What the profile knows per dataset: task, input/output dims, epochs, runs, best observed score."""
         return {name: dict(acc.info) for name, acc in self.profile.accuracy.items()}

@@ -16,7 +16,7 @@ from advisor.tui.widgets import EnergyPlot, pareto_text, tier_boundaries
 
 FIELDS = (
     ("dataset", "dataset", "digits"),
-    ("accuracy", "accuracy budget", "0.9"),
+    ("accuracy", "accuracy budget", "0.8"),
     ("confidence", "confidence", "0.9"),
     ("shapes", "shapes (comma list)", ""),
     ("depths", "depth range", "2-20"),

@@ -58,7 +58,7 @@ class AdvisorApp(App):
         self.profile = advisor.load_profile(profile_path)
         self.store, self.meter, self.window_s = store, meter, window_s
         label = "ESTIMATED energy" if self.profile.estimated else "measured energy"
-        self.sub_title = f"{self.profile.profile.path} · {label}"
+        self.sub_title = f"{self.profile.display_name} · {label}"
 
     def on_mount(self) -> None:
         from advisor.tui.advise import AdviseScreen

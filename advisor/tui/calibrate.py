@@ -48,10 +48,11 @@ class CalibrateScreen(Screen):
                          id="mode", prompt="mode")  # fmt: skip
             yield Input(value="5m", id="budget", placeholder="budget")
             yield Input(value="digits", id="dataset", placeholder="probe dataset")
+            yield Input(value="", id="max-runs", placeholder="max runs")
             yield Button("Start", id="start", variant="primary")
             yield Button("Cancel", id="cancel", variant="error", disabled=True)
         yield Static("idle — choose a mode and budget, then Start", id="calibrate-status")
-        yield ProgressBar(id="progress", show_eta=False)
+        yield ProgressBar(total=1, id="progress", show_eta=False)  # a total: no idle animation
         yield DataTable(id="runs-table", zebra_stripes=True)
         yield Footer()
 
@@ -72,6 +73,10 @@ class CalibrateScreen(Screen):
         except Exception as exc:
             self.query_one("#calibrate-status", Static).update(f"⚠ {exc}")
             return
+        max_runs_text = self.query_one("#max-runs", Input).value.strip()
+        if max_runs_text and not (max_runs_text.isdigit() and int(max_runs_text) > 0):
+            self.query_one("#calibrate-status", Static).update("⚠ max runs must be a positive integer")
+            return
         mode = str(self.query_one("#mode", Select).value)
         dataset = self.query_one("#dataset", Input).value.strip()
         self.stop_flag.clear()
@@ -79,7 +84,7 @@ class CalibrateScreen(Screen):
         self.query_one("#start", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
         self.query_one("#calibrate-status", Static).update(f"planning {mode} …")
-        self.run_sweep(mode, budget_s, dataset)
+        self.run_sweep(mode, budget_s, dataset, int(max_runs_text) if max_runs_text else None)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -89,7 +94,7 @@ class CalibrateScreen(Screen):
             self.query_one("#calibrate-status", Static).update("cancelling after the current run …")
 
     @work(thread=True, exclusive=True, group="sweep")
-    def run_sweep(self, mode: str, budget_s: float, dataset: str) -> None:
+    def run_sweep(self, mode: str, budget_s: float, dataset: str, max_runs: int | None) -> None:
         from advisor import calibration
         from measurement.errors import InputError
         from measurement.harness import TrainConfig
@@ -100,7 +105,7 @@ class CalibrateScreen(Screen):
                 budget_s=budget_s, store=self.store, meter=self.meter, kind=mode,
                 dataset=dataset if mode == "probe" else calibration.DEFAULT_CALIBRATION_DATASET,
                 config=TrainConfig(epochs=30 if mode == "probe" else 0, window_s=self.window_s),
-                idle_s=0.0 if self.meter.choice.value == "replay" else 2.0,
+                idle_s=0.0 if self.meter.choice.value == "replay" else 2.0, max_runs=max_runs,
             )  # fmt: skip
             job = calibration.prepare(request)
             summary = calibration.run(job, progress=lambda e: self.post_message(self.Progress(e)),

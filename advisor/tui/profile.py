@@ -17,7 +17,7 @@ def describe_profile(loaded) -> str:
     fp = profile.fingerprint
     kinds = ", ".join(meta["meter_kinds"])
     lines = [
-        f"[b]Profile[/b] {profile.path}",
+        f"[b]Profile[/b] {loaded.display_name}",
         f"model {meta['model_version']} · features {meta['feature_hash']} · {len(meta['run_ids'])} runs",
         f"meter kinds: [b]{kinds}[/b]" + ("  (ESTIMATED energy, not measured)" if loaded.estimated else ""),
         "",

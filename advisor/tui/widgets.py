@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from textual_plotext import PlotextPlot
 
@@ -12,22 +13,23 @@ class EnergyPlot(PlotextPlot):
     DEFAULT_CSS = "EnergyPlot { min-height: 8; }"
 
     def show(self, candidates: pd.DataFrame, boundaries: dict[str, float], selected: pd.Series | None) -> None:
-        """Redraw for a candidate table (engine output), tier boundary params and the selected row."""
+        """Redraw for a candidate table (engine output), tier boundary params and the selected row.
+
+        Axes are log10 values computed here (plotext's own log scale breaks its annotations).
+        """
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.xscale("log")
-        plt.yscale("log")
-        plt.title("energy/datum vs params (| = tier boundary, ◆ = selected)")
+        plt.title("log10 J/datum vs log10 params (| tier boundary, ◆ selected)")
         for shape, group in candidates.groupby("shape"):
             best = group.groupby("size")["energy_per_datum_j"].min()
             params = group.groupby("size")["params"].median()
-            plt.plot(params.to_numpy(), best.to_numpy(), label=str(shape)[:10], marker="braille")
-        for name, params in boundaries.items():
-            plt.vline(params)
-            plt.text(name, x=params, y=float(candidates["energy_per_datum_j"].max()))
+            plt.plot(np.log10(params.to_numpy()).tolist(), np.log10(best.to_numpy()).tolist(), label=str(shape)[:10])
+        for params in boundaries.values():
+            plt.vline(float(np.log10(params)))
         if selected is not None:
-            plt.scatter([float(selected["params"])], [float(selected["energy_per_datum_j"])], marker="◆", color="red")
+            x, y = np.log10(float(selected["params"])), np.log10(float(selected["energy_per_datum_j"]))
+            plt.scatter([float(x)], [float(y)], marker="◆", color="red")
         self.refresh()
 
 

@@ -1,0 +1,146 @@
+"""The TUI against the engine: pilot-driven inputs, row selection, a calibration run and a cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from textual.widgets import Button, DataTable, Input, Static
+
+import advisor
+from advisor.api import advise
+from advisor.tui.app import AdvisorApp, HelpScreen
+from advisor.tui.calibrate import CalibrateScreen
+from advisor.tui.profile import ProfileScreen
+from measurement.meters.auto import MeterChoice, MeterOptions
+
+DATA = Path(__file__).resolve().parents[3] / "data"
+
+
+async def _settle(app, pilot, seconds: float = 0.5) -> None:
+    await pilot.pause(seconds)
+    await app.workers.wait_for_complete()
+    await pilot.pause(0.1)
+
+
+def test_typing_a_budget_updates_table_and_details_like_the_engine() -> None:
+    async def scenario() -> None:
+        app = AdvisorApp()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _settle(app, pilot)
+            screen = app.screen
+            screen.query_one("#in-accuracy", Input).value = "0.85"
+            screen.query_one("#in-confidence", Input).value = "0.6"
+            screen.query_one("#in-depths", Input).value = "2-4"
+            await _settle(app, pilot, 0.8)
+            expected = advise(advisor.load_profile(), "digits", 0.85, 0.6, min_depth=2, max_depth=4, top=50)
+            table = screen.query_one(DataTable)
+            assert table.row_count == len(expected.table) > 1
+            first = table.get_row_at(0)
+            assert first[1] == expected.table.iloc[0]["shape"] and first[3] == f"{expected.table.iloc[0]['params']:,}"
+            table.focus()
+            await pilot.press("down")
+            await pilot.pause(0.2)
+            second = expected.table.iloc[1]
+            details = str(screen.query_one("#details", Static).render())
+            assert f"params {second['params']:,}" in details
+            assert f"P(meet budget) {second['p_meet']:.2f}" in details and second["tier"] in details
+            assert "ESTIMATED" in details
+
+    asyncio.run(scenario())
+
+
+def test_bad_input_shows_a_message_not_a_crash() -> None:
+    async def scenario() -> None:
+        app = AdvisorApp()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _settle(app, pilot)
+            app.screen.query_one("#in-accuracy", Input).value = "1.7"
+            await _settle(app, pilot, 0.8)
+            assert "accuracy budget must be in (0, 1]" in str(app.screen.query_one("#message", Static).render())
+            app.screen.query_one("#in-dataset", Input).value = "mnist"
+            await _settle(app, pilot, 0.8)
+            assert "advisor probe mnist" in str(app.screen.query_one("#message", Static).render())
+
+    asyncio.run(scenario())
+
+
+def test_screens_and_help_are_reachable_by_keys() -> None:
+    async def scenario() -> None:
+        app = AdvisorApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(app, pilot)
+            await pilot.press("p")
+            assert isinstance(app.screen, ProfileScreen)
+            assert "ESTIMATED" in str(app.screen.query_one("#profile-view", Static).render())
+            await pilot.press("c")
+            assert isinstance(app.screen, CalibrateScreen)
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            assert isinstance(app.screen, CalibrateScreen)
+
+    asyncio.run(scenario())
+
+
+def _replay_app(store: Path) -> AdvisorApp:
+    meter = MeterOptions(choice=MeterChoice.REPLAY, replay_path=DATA / "replay_readings.csv")
+    return AdvisorApp(store=store, meter=meter, window_s=0.01)
+
+
+def _store_counts(store: Path) -> tuple[int, int, str]:
+    with sqlite3.connect(store) as conn:
+        runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        phases = conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
+        return runs, phases, conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def test_calibration_started_in_the_tui_finishes_and_lists_its_runs(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+
+    async def scenario() -> None:
+        app = _replay_app(store)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("c")
+            screen = app.screen
+            screen.query_one("#budget", Input).value = "2m"
+            screen.query_one("#max-runs", Input).value = "3"
+            screen.query_one("#start", Button).press()
+            await _settle(app, pilot, 1.0)
+            status = str(screen.query_one("#calibrate-status", Static).render())
+            assert status.startswith("complete: 3 runs committed"), status
+            table = screen.query_one("#runs-table", DataTable)
+            assert table.row_count == 3
+            assert table.get_row_at(0)[1:3] == ["replay", "measured"]
+
+    asyncio.run(scenario())
+    assert _store_counts(store) == (3, 6, "ok")
+
+
+def test_cancel_mid_calibration_keeps_the_store_consistent(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+
+    async def scenario() -> None:
+        app = _replay_app(store)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("c")
+            screen = app.screen
+            screen.query_one("#budget", Input).value = "5m"
+            screen.query_one("#max-runs", Input).value = "40"
+            screen.query_one("#start", Button).press()
+            table = screen.query_one("#runs-table", DataTable)
+            for _ in range(600):
+                await pilot.pause(0.05)
+                if table.row_count >= 2:
+                    break
+            screen.query_one("#cancel", Button).press()
+            await _settle(app, pilot, 0.2)
+            status = str(screen.query_one("#calibrate-status", Static).render())
+            assert status.startswith("cancelled"), status
+            rows = table.row_count
+            assert 2 <= rows < 40
+            runs, phases, integrity = _store_counts(store)
+            assert (runs, phases, integrity) == (rows, 2 * rows, "ok")
+
+    asyncio.run(scenario())
