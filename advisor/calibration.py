@@ -79,6 +79,7 @@ def prepare(request: CalibrationRequest) -> CalibrationJob:
         spec = SweepSpec(request.kind, request.dataset, dataset.fingerprint(), request.config, tuple(runs), budget_s)
     if dataset.fingerprint() != spec.dataset_hash:
         raise InputError(f"dataset {spec.dataset} no longer matches the one this sweep started with")
+    RunStore.ensure_unlocked(store_path)
     meter, steps = choose_meter(request.meter)  # last: its fallback warnings only once the inputs are good
     if not request.budget_given and request.resume:
         budget_s = spec.budget_s

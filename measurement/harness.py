@@ -25,7 +25,7 @@ from torch import nn
 
 from measurement.architecture import Architecture
 from measurement.datasets import Dataset, Task
-from measurement.meters.base import EnergyMeter, MeterKind, Reading
+from measurement.meters.base import EnergyMeter, MeterError, MeterKind, Reading
 from measurement.network import build_module
 
 OUTLIER_THROUGHPUT_RATIO = 0.5
@@ -164,13 +164,26 @@ class _Sync:
 def _metered(
     meter: EnergyMeter, idle_power_w: float, sync: Callable[[], None], work: Callable[[], int]
 ) -> tuple[Window, Reading]:
+    """One metered window. A meter that fails (unreadable counter, NVML error …) rejects the window
+    with the error as its reason instead of ending the sweep."""
     sync()
-    meter.start()
+    try:
+        meter.start()
+    except MeterError as exc:
+        datums = work()
+        return Window(math.nan, 1.0, datums, math.nan), _failed(meter, exc)
     datums = work()
     sync()
-    reading = meter.stop()
+    try:
+        reading = meter.stop()
+    except MeterError as exc:
+        return Window(math.nan, 1.0, datums, math.nan), _failed(meter, exc)
     window = Window(reading.energy_j, reading.duration_s, datums, reading.energy_j - idle_power_w * reading.duration_s)
     return window, reading
+
+
+def _failed(meter: EnergyMeter, exc: MeterError) -> Reading:
+    return Reading(math.nan, 1.0, meter.name, meter.kind, reject_reason=f"meter error: {exc}")
 
 
 def summarise(phase: str, windows: list[Window], readings: list[Reading]) -> PhaseResult:

@@ -91,7 +91,12 @@ def default_store_path() -> Path:
 class RunStore:
     """A connection to one store file. Use as a context manager, or call close()."""
 
-    def __init__(self, path: Path | str, readonly: bool = False) -> None:
+    def __init__(self, path: Path | str, readonly: bool = False, max_pages: int | None = None) -> None:
+        """Open (creating if needed) the store at ``path``.
+
+        ``max_pages`` caps the database size (SQLite ``max_page_count``): a quota, and how the tests
+        reproduce a full disk.
+        """
         self.path = Path(path)
         if readonly and not self.path.is_file():
             raise StoreError(f"no run store at {self.path} (run 'advisor calibrate' first, or pass --store)")
@@ -105,6 +110,8 @@ class RunStore:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
                 self.conn.executescript(SCHEMA)
+                if max_pages is not None:
+                    self.conn.execute(f"PRAGMA max_page_count = {int(max_pages)}")
                 self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             version = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except (sqlite3.Error, OSError) as exc:
@@ -135,6 +142,9 @@ class RunStore:
             raise StoreError(f"cannot write run store {self.path}: {exc}") from None
         try:
             yield self.conn
+        except sqlite3.Error as exc:
+            self.conn.execute("ROLLBACK")
+            raise StoreError(f"cannot write run store {self.path}: {exc}") from None
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
@@ -143,6 +153,21 @@ class RunStore:
         except sqlite3.Error as exc:
             self.conn.execute("ROLLBACK")
             raise StoreError(f"cannot write run store {self.path}: {exc}") from None
+
+    @staticmethod
+    def ensure_unlocked(path: Path) -> None:
+        """Refuse early (before any work) when another process holds ``path``'s sweep lock."""
+        lock = Path(f"{path}.lock")
+        if not lock.exists():
+            return
+        with open(lock, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(
+                    f"another calibration or probe is writing {path}; wait for it or use another --store"
+                ) from None
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
     def sweep_lock(self) -> None:
         """Take the store's exclusive sweep lock for this object's lifetime, or refuse clearly."""

@@ -27,13 +27,14 @@ from measurement.cost import cost
 from measurement.datasets import Dataset
 from measurement.hardware import Fingerprint
 from measurement.harness import RunResult, TrainConfig, measure_idle_power, train_and_measure
-from measurement.meters.base import EnergyMeter
+from measurement.meters.base import EnergyMeter, MeterError
 from measurement.store import RunContext, RunStore
 
 CALIBRATION_BATCH_SIZES = (16, 64, 256, 1024)
 MAX_RUN_SHARE_OF_BUDGET = 0.12
 REPEAT_EVERY = 6
 MAX_PLAN_RUNS = 2000
+MAX_METER_FAILURES = 3
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,7 @@ class SweepSummary:
     shapes: dict[str, int] = field(default_factory=dict)
     noise_floor: float | None = None
     repeat_pairs: int = 0
+    stop_reason: str | None = None
 
 
 def noise_floor(frame) -> tuple[float | None, int]:
@@ -339,6 +341,8 @@ def run_sweep(
     committed = rejected = 0
     ratios: list[float] = []
     interrupted = False
+    stop_reason: str | None = None
+    meter_failures = 0
     idle_w, last_idle = 0.0, -math.inf
 
     def event(kind: str, label: str = "", result: RunResult | None = None) -> None:
@@ -351,7 +355,11 @@ def run_sweep(
                 interrupted = True
                 break
             if idle_s > 0 and clock() - last_idle > idle_every_s:
-                idle_w, last_idle = measure_idle_power(meter, idle_s), clock()
+                try:
+                    idle_w, last_idle = measure_idle_power(meter, idle_s), clock()
+                except MeterError as exc:
+                    stop_reason = f"idle measurement failed: {exc}"
+                    break
                 store.set_sweep_status(sweep_id, "running", idle_w)
                 event("idle", f"idle power {idle_w:.2f} W")
             scale = float(np.percentile(ratios, 90)) if ratios else 1.0  # err on the long side
@@ -365,6 +373,11 @@ def run_sweep(
             store.record_run(sweep_id, run.key, result, dataclasses.replace(ctx, batch_size=run.batch_size))
             committed += 1
             rejected += result.reject_reason is not None
+            meter_failures = meter_failures + 1 if (result.reject_reason or "").startswith("meter error") else 0
+            if meter_failures >= MAX_METER_FAILURES:
+                stop_reason = f"stopped after {meter_failures} runs in a row with meter errors: {result.reject_reason}"
+                event("run_finished", arch.label, result)
+                break
             ratios.append(result.wall_s / max(predicted[run.key], 1e-3))
             event("run_finished", arch.label, result)
     except KeyboardInterrupt:
@@ -373,6 +386,7 @@ def run_sweep(
     store.set_sweep_status(sweep_id, "complete" if complete else ("interrupted" if interrupted else "partial"))
     summary = _summarise(store, sweep_id, fp, spec, committed, already, rejected, clock() - began, budget_s,
                          interrupted, complete, meter, idle_w)  # fmt: skip
+    summary = dataclasses.replace(summary, stop_reason=stop_reason)
     event("done")
     return summary
 

@@ -94,14 +94,28 @@ def measurement_sd(spread: np.ndarray, windows: int = N_WINDOWS_DEFAULT) -> np.n
 
 
 def log_energy_numpy(post: dict[str, np.ndarray], x: pd.DataFrame) -> np.ndarray:
-    """ln E for every posterior draw (rows) and config (columns): the predictor used everywhere."""
+    """ln E for every posterior draw (rows) and config (columns): the predictor used everywhere.
+
+    Summed in linear space (ln E lies within about -40..5 here, far from under/overflow); a call whose
+    configs share one phase slices the parameters instead of gathering them (the engine's fast path).
+    """
     ph = x["phase_index"].to_numpy()
-    log_ws = x["log_ws"].to_numpy()[None, :, None]
-    steps = special.expit((log_ws - post["log_S"][:, None, :]) / np.exp(post["log_tau"])[:, None, None])
-    cost_log = post["log_c1"][:, ph] + np.log1p((post["r"][:, ph, :] * steps).sum(axis=-1))
-    flops_term = x["log_flops"].to_numpy()[None, :] + cost_log
-    overhead = post["log_o"][:, ph] + (x["log_depth"] - x["log_batch"]).to_numpy()[None, :]
-    return np.logaddexp(np.logaddexp(flops_term, overhead), post["log_k"][:, ph])
+    one = int(ph[0]) if len(ph) and (ph == ph[0]).all() else None
+    index = (slice(None), one) if one is not None else (slice(None), ph)
+
+    def per_phase(name: str) -> np.ndarray:  # (draws, 1) or (draws, configs)
+        values = post[name][index]
+        return values[:, None] if one is not None else values
+
+    r = post["r"][:, one, None, :] if one is not None else post["r"][:, ph, :]
+    log_ws = x["log_ws"].to_numpy()
+    tau = np.exp(post["log_tau"])[:, None, None]
+    steps = special.expit((log_ws[None, :, None] - post["log_S"][:, None, :]) / tau)
+    cost_per_flop = np.exp(per_phase("log_c1")) * (1.0 + (r * steps).sum(axis=-1))
+    flops = np.exp(x["log_flops"].to_numpy())[None, :]
+    per_step = np.exp((x["log_depth"] - x["log_batch"]).to_numpy())[None, :]
+    energy = flops * cost_per_flop + np.exp(per_phase("log_o")) * per_step + np.exp(per_phase("log_k"))
+    return np.log(energy)
 
 
 def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):

@@ -35,6 +35,21 @@ def feature_hash() -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def arch_features(archs: list, batch_size: int, phase: str) -> pd.DataFrame:
+    """Feature rows for already-sized architectures (no width search: fast for whole grids)."""
+    costs = [cost(a, batch_size) for a in archs]
+    flops = [c.train_flops_per_datum if phase == "train" else c.inference_flops_per_datum for c in costs]
+    ws = [c.train_working_set_bytes if phase == "train" else c.inference_working_set_bytes for c in costs]
+    return pd.DataFrame({
+        "log_flops": np.log(np.asarray(flops, float)),
+        "log_ws": np.log(np.asarray(ws, float)),
+        "log_depth": np.log([float(a.depth) for a in archs]),
+        "log_batch": np.full(len(archs), np.log(batch_size)),
+        "log_params": np.log([float(a.params) for a in archs]),
+        "phase_index": PHASES.index(phase),
+    })  # fmt: skip
+
+
 def config_features(
     shape: str, depth: int, size: int, input_dim: int, output_dim: int, batch_size: int, phase: str
 ) -> dict[str, float]:

@@ -61,5 +61,7 @@ def print_summary(summary: SweepSummary, store_path: Path) -> None:
     table.add_row("repeat-noise floor", floor)
     state = "interrupted" if summary.interrupted else ("complete" if summary.complete else "budget spent")
     table.add_row("status", f"{state}; resume with 'advisor calibrate --resume'" if not summary.complete else state)
+    if summary.stop_reason:
+        table.add_row("stopped", f"[red]{summary.stop_reason}[/]")
     table.add_row("store", str(store_path))
     out.print(table)

@@ -21,6 +21,8 @@ from measurement.meters.base import (
 POWERCAP_ROOT = Path("/sys/class/powercap")
 _TOP = re.compile(r"^intel-rapl:(\d+)$")
 _SUB = re.compile(r"^intel-rapl:(\d+):(\d+)$")
+MAX_PLAUSIBLE_W = 5000.0
+"""A wrap-corrected delta implying more than this per domain is a counter reset, not a wrap."""
 PERMISSION_HINT = (
     "RAPL energy counters are not readable by this user. Grant read access to a group with a udev "
     'rule, e.g. SUBSYSTEM=="powercap", ACTION=="add", RUN+="/bin/chgrp -R power /sys%p", '
@@ -107,25 +109,36 @@ class RaplMeter:
         self.root = Path(root)
         self._reader = reader
         self.domains = discover_domains(self.root, reader)
+        self._clock = clock
         self._window = WindowClock(clock, wall)
         self._last: dict[str, int] = {}
         self._accum_uj: dict[str, int] = {}
+        self._last_poll_s = 0.0
+        self._fault: str | None = None
 
     def start(self) -> None:
         """Open a window: remember every counter."""
         self._last = {d.name: _read_int(d.path / "energy_uj", self._reader) for d in self.domains}
         self._accum_uj = {d.name: 0 for d in self.domains}
+        self._fault = None
         self._window.open()
+        self._last_poll_s = self._clock()
 
     def poll(self) -> None:
         """Fold the counters' progress into the window so far (call periodically on long windows)."""
         if not self._last:
             raise MeterError("poll() called before start()")
+        now_s = self._clock()
+        elapsed_s = max(now_s - self._last_poll_s, 1e-3)
+        self._last_poll_s = now_s
         for domain in self.domains:
             now = _read_int(domain.path / "energy_uj", self._reader)
             delta = now - self._last[domain.name]
-            if delta < 0:  # the counter wrapped past max_energy_range_uj
+            if delta < 0:  # the counter wrapped past max_energy_range_uj ... or was reset
                 delta += domain.max_range_uj
+                if delta / 1e6 / elapsed_s > MAX_PLAUSIBLE_W:
+                    self._fault = f"RAPL counter {domain.name} went backwards (reset, not a wraparound)"
+                    delta = 0
             self._accum_uj[domain.name] += delta
             self._last[domain.name] = now
 
@@ -142,4 +155,5 @@ class RaplMeter:
             kind=self.kind,
             domains_j=domains_j,
             start_unix_s=self._window.start_unix_s,
+            reject_reason=self._fault,
         )

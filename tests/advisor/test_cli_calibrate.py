@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import random
-import signal
-import sqlite3
-import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.advisor.cli_helpers import ADVISOR, DATA, assert_one_line_error, run_cli
+from tests.advisor.cli_helpers import DATA, assert_one_line_error, run_cli
 
 FAST = ["--windows", "3", "--window", "0.02s", "--idle", "0.05s", "--dataset", "synthetic:400,5,3"]
 
@@ -74,46 +68,3 @@ def test_trace_without_timestamps_and_dataset_without_target(tmp_path: Path) -> 
 
 def test_runs_export_without_store(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("runs", home=tmp_path), "no run store")
-
-
-@pytest.mark.slow
-def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    rng = random.Random(7)
-    args = ["calibrate", "--max-runs", "8", "--json", *FAST]
-    env = {**os.environ, "ADVISOR_HOME": str(tmp_path)}
-    store = tmp_path / "runs.sqlite"
-    kills = 0
-    for _ in range(3):
-        proc = subprocess.Popen([ADVISOR, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _committed(store):
-            time.sleep(0.05)  # wait until the sweep is writing, then kill at a random moment
-        time.sleep(rng.uniform(0.0, 1.5))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.communicate()
-        before = _committed(store)
-        assert len(before) == len(set(before))
-    assert kills >= 1
-    resumed = subprocess.run([ADVISOR, "calibrate", "--resume", "--json", "--idle", "0.05s"], env=env,
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert resumed.returncode in (0, 2), resumed.stderr
-    if resumed.returncode == 2:  # the last try may already have finished the sweep
-        assert "nothing to resume" in resumed.stderr
-    keys = _committed(store)
-    assert len(keys) == 8 and len(set(keys)) == 8
-    with sqlite3.connect(store) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == 16
-        assert conn.execute("SELECT status FROM sweeps").fetchone()[0] == "complete"
-
-
-def _committed(store: Path) -> list[str]:
-    if not store.exists():
-        return []
-    try:
-        with sqlite3.connect(store, timeout=10) as conn:
-            return [r[0] for r in conn.execute("SELECT run_key FROM runs")]
-    except sqlite3.OperationalError:
-        return []
