@@ -57,6 +57,7 @@ def prepare(request: CalibrationRequest) -> CalibrationJob:
     recomputed, and an identical plan continues its earlier sweep (committed runs are skipped).
     """
     store_path = Path(request.store) if request.store else default_store_path()
+    RunStore.ensure_unlocked(store_path)
     fp = fingerprint()
     spec, budget_s = None, request.budget_s
     if request.resume:
@@ -79,7 +80,7 @@ def prepare(request: CalibrationRequest) -> CalibrationJob:
         spec = SweepSpec(request.kind, request.dataset, dataset.fingerprint(), request.config, tuple(runs), budget_s)
     if dataset.fingerprint() != spec.dataset_hash:
         raise InputError(f"dataset {spec.dataset} no longer matches the one this sweep started with")
-    RunStore.ensure_unlocked(store_path)
+    RunStore(store_path).close()  # creates it, or fails with one clear line before any warning
     meter, steps = choose_meter(request.meter)  # last: its fallback warnings only once the inputs are good
     if not request.budget_given and request.resume:
         budget_s = spec.budget_s

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import advisor
-from advisor.engine import candidate_grid
+from advisor.engine import ENGINE_DRAWS, candidate_grid
 
 REPEATS = 15
 

@@ -277,7 +277,7 @@ def train_and_measure(
     step_s = max((clock() - t0) / warm, 1e-6)
     steps_per_window = max(1, math.ceil(config.window_s / step_s))
     epoch_datums = dataset.train_samples * config.epochs
-    if datums_done < epoch_datums:  # accuracy is taken after exactly the requested epochs
+    while datums_done < epoch_datums:  # accuracy is taken after the requested epochs (partial last batches)
         train_steps(math.ceil((epoch_datums - datums_done) / config.batch_size))
     epochs_trained = datums_done / dataset.train_samples
     test_loss, test_accuracy = _evaluate(model, loss_fn, dataset.task, x_test, y_test)

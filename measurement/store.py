@@ -143,16 +143,20 @@ class RunStore:
         try:
             yield self.conn
         except sqlite3.Error as exc:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise StoreError(f"cannot write run store {self.path}: {exc}") from None
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise StoreError(f"cannot write run store {self.path}: {exc}") from None
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:  # SQLite has already rolled back after SQLITE_FULL and the like
+            self.conn.execute("ROLLBACK")
 
     @staticmethod
     def ensure_unlocked(path: Path) -> None:

@@ -105,6 +105,18 @@ def save(path: Path | str, energy_idata, metadata: dict, accuracy_idata: dict | 
     return path
 
 
+def update_metadata(path: Path | str, **entries) -> None:
+    """Add entries (e.g. ``evaluation``) to an existing profile's JSON, atomically."""
+    from measurement.atomic import atomic_path
+
+    path = Path(path)
+    load(path)  # refuse to touch something that is not a valid profile
+    meta = json.loads((path / PROFILE_JSON).read_text())
+    meta.update(entries)
+    with atomic_path(path / PROFILE_JSON) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, default=_json_default))
+
+
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()

@@ -17,15 +17,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--store", type=Path, help="run store (default $ADVISOR_HOME/runs.sqlite)")
     source.add_argument("--runs", type=Path, help="a run export (CSV/Parquet from 'advisor runs')")
     p.add_argument("--folds", type=positive_int, default=5)
+    p.add_argument("--save-to", type=Path, metavar="PROFILE", help="also store the scores in this profile")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
+
+
+def evaluation_summary(result) -> dict:
+    """The compact form stored in a profile and shown by the TUI."""
+    out = {"folds": result.folds, "held_out": result.held_out, "noise_floor": result.noise_floor}
+    for s in result.scores:
+        out[s.name] = {"median_ape": round(s.median_ape, 4), "within_10pct": round(s.within_10pct, 4)}
+        if s.coverage_90 is not None:
+            out[s.name]["coverage_90"] = round(s.coverage_90, 4)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print a table (or JSON)."""
     from advisor.evaluation import evaluate_runs
 
+    if args.save_to is not None:
+        from models.profile import load
+
+        load(args.save_to)  # fail before minutes of fitting, not after
     result = evaluate_runs(store=args.store, runs=args.runs, folds=args.folds)
+    if args.save_to is not None:
+        from models.profile import update_metadata
+
+        update_metadata(args.save_to, evaluation=evaluation_summary(result))
     if args.json:
         print(json.dumps(asdict(result), indent=2))
         return 0

@@ -44,8 +44,18 @@ def describe_profile(loaded) -> str:
         steps = " ".join(f"{t.name}+{np.median(r[:, p, k]):.2f}×" for k, t in enumerate(profile.energy.tiers))
         lines.append(f"  {phase:<9} cost/FLOP {np.median(c1[:, p]):.2e} J, steps {steps}")
     evaluation = meta.get("evaluation")
+    lines += ["", "[b]Hold-out evaluation[/b]"]
     if evaluation:
-        lines += ["", "[b]Evaluation[/b]"] + [f"  {k}: {v}" for k, v in evaluation.items()]
+        floor = evaluation.get("noise_floor")
+        lines.append(f"  {evaluation['folds']} folds, {evaluation['held_out']} observations"
+                     + (f", noise floor {floor:.1%}" if floor is not None else ""))  # fmt: skip
+        for name, scores in evaluation.items():
+            if isinstance(scores, dict):
+                coverage = f", 90% coverage {scores['coverage_90']:.1%}" if "coverage_90" in scores else ""
+                lines.append(f"  {name:<20} median APE {scores['median_ape']:.1%}, "
+                             f"within ±10% {scores['within_10pct']:.1%}{coverage}")  # fmt: skip
+    else:
+        lines.append("  none stored: advisor evaluate --save-to PROFILE")
     lines += ["", "[b]Accuracy models[/b]"]
     for name, acc in sorted(profile.accuracy.items()):
         info = acc.info

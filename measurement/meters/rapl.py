@@ -21,8 +21,6 @@ from measurement.meters.base import (
 POWERCAP_ROOT = Path("/sys/class/powercap")
 _TOP = re.compile(r"^intel-rapl:(\d+)$")
 _SUB = re.compile(r"^intel-rapl:(\d+):(\d+)$")
-MAX_PLAUSIBLE_W = 5000.0
-"""A wrap-corrected delta implying more than this per domain is a counter reset, not a wrap."""
 PERMISSION_HINT = (
     "RAPL energy counters are not readable by this user. Grant read access to a group with a udev "
     'rule, e.g. SUBSYSTEM=="powercap", ACTION=="add", RUN+="/bin/chgrp -R power /sys%p", '
@@ -109,11 +107,9 @@ class RaplMeter:
         self.root = Path(root)
         self._reader = reader
         self.domains = discover_domains(self.root, reader)
-        self._clock = clock
         self._window = WindowClock(clock, wall)
         self._last: dict[str, int] = {}
         self._accum_uj: dict[str, int] = {}
-        self._last_poll_s = 0.0
         self._fault: str | None = None
 
     def start(self) -> None:
@@ -122,21 +118,17 @@ class RaplMeter:
         self._accum_uj = {d.name: 0 for d in self.domains}
         self._fault = None
         self._window.open()
-        self._last_poll_s = self._clock()
 
     def poll(self) -> None:
         """Fold the counters' progress into the window so far (call periodically on long windows)."""
         if not self._last:
             raise MeterError("poll() called before start()")
-        now_s = self._clock()
-        elapsed_s = max(now_s - self._last_poll_s, 1e-3)
-        self._last_poll_s = now_s
         for domain in self.domains:
             now = _read_int(domain.path / "energy_uj", self._reader)
             delta = now - self._last[domain.name]
             if delta < 0:  # the counter wrapped past max_energy_range_uj ... or was reset
                 delta += domain.max_range_uj
-                if delta / 1e6 / elapsed_s > MAX_PLAUSIBLE_W:
+                if delta > domain.max_range_uj // 2:  # half the range (~131 kJ) between two polls: a reset
                     self._fault = f"RAPL counter {domain.name} went backwards (reset, not a wraparound)"
                     delta = 0
             self._accum_uj[domain.name] += delta

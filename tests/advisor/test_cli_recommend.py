@@ -26,7 +26,7 @@ def test_recommend_json_matches_the_api() -> None:
 
 
 def test_recommend_table_and_infeasible_message() -> None:
-    ok = run_cli("recommend", "--dataset", "wine", "--accuracy", "0.8")
+    ok = run_cli("recommend", "--dataset", "digits", "--accuracy", "0.8")
     assert ok.returncode == 0, ok.stderr
     assert "ESTIMATE" in ok.stdout and "P(meet)" in ok.stdout
     none = run_cli("recommend", "--dataset", "digits", "--accuracy", "0.9999", "--json")

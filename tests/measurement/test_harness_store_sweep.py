@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -95,7 +94,7 @@ def test_store_commits_whole_runs_and_exports(tmp_path: Path, dataset) -> None:
     with RunStore(tmp_path / "s.sqlite") as store:
         sweep = store.open_sweep(store.hardware_id(FP), "calibrate", "h", {}, "synthetic", "estimate", "estimated")
         store.record_run(sweep, "k1", result, _ctx(dataset))
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(StoreError, match="UNIQUE"):
             store.record_run(sweep, "k1", result, _ctx(dataset))  # same key twice: refused, nothing added
         frame = store.frame()
         assert len(frame) == 2 and set(frame["phase"]) == {"train", "inference"}

@@ -68,10 +68,11 @@ def test_rapl_poll_survives_two_wraps_in_one_window(tmp_path: Path) -> None:
     tree.add("intel-rapl:0", "package-0", 0, max_range_uj=100_000_000)
     meter = RaplMeter(tree.root)
     meter.start()
-    for value in (60_000_000, 20_000_000, 90_000_000, 10_000_000):  # wraps twice, polled in between
+    for value in (40_000_000, 80_000_000, 10_000_000, 50_000_000, 90_000_000, 20_000_000):  # wraps twice
         tree.set("intel-rapl:0", value)
         meter.poll()
-    assert meter.stop().energy_j == pytest.approx(210.0)
+    reading = meter.stop()
+    assert reading.energy_j == pytest.approx(220.0) and reading.reject_reason is None
 
 
 def _denying_reader(path: Path) -> str:

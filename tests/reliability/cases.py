@@ -11,7 +11,7 @@ import pickle
 GOOD_PROFILE = "{reference}"
 CSV_NO_TARGET = b"a,b\n" + b"".join(f"{i},{i * 2}\n".encode() for i in range(30))
 CSV_SEMICOLON = b"a;b;target\n" + b"".join(f"{i};{i};{i % 2}\n".encode() for i in range(30))
-CSV_TEXT_FEATURES = b"a,target\n" + b"".join(f"x{i},{i % 2}\n".encode() for i in range(30))
+CSV_CONSTANT_FEATURES = b"a,b,target\n" + b"".join(f"7,x,{i % 2}\n".encode() for i in range(30))
 CSV_SINGLE_CLASS = b"a,b,target\n" + b"".join(f"{i},{i},1\n".encode() for i in range(30))
 CSV_NANS = b"a,b,target\n" + b"".join(f"{'' if i == 5 else i},{i},{i % 2}\n".encode() for i in range(30))
 
@@ -48,7 +48,7 @@ CASES: list[tuple[str, list[str], dict[str, bytes]]] = [
     ("dataset-empty", ["probe", "{tmp}/empty.csv"], {"empty.csv": b""}),
     ("dataset-no-target", ["probe", "{tmp}/d.csv"], {"d.csv": CSV_NO_TARGET}),
     ("dataset-wrong-target", ["probe", "{tmp}/d.csv", "--target", "label"], {"d.csv": CSV_SEMICOLON}),
-    ("dataset-text-features-only", ["probe", "{tmp}/d.csv"], {"d.csv": CSV_TEXT_FEATURES}),
+    ("dataset-constant-features", ["probe", "{tmp}/d.csv"], {"d.csv": CSV_CONSTANT_FEATURES}),
     ("dataset-single-class", ["probe", "{tmp}/d.csv"], {"d.csv": CSV_SINGLE_CLASS}),
     ("dataset-nans", ["probe", "{tmp}/d.csv"], {"d.csv": CSV_NANS}),
     ("dataset-binary-garbage", ["probe", "{tmp}/d.parquet"], {"d.parquet": b"\x00\x01garbage" * 50}),

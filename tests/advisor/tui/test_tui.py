@@ -89,6 +89,15 @@ def _replay_app(store: Path) -> AdvisorApp:
     return AdvisorApp(store=store, meter=meter, window_s=0.01)
 
 
+async def _start_calibration(app: AdvisorApp, pilot, budget: str, max_runs: str) -> CalibrateScreen:
+    await pilot.press("c")
+    screen = app.screen
+    screen.query_one("#budget", Input).value = budget
+    screen.query_one("#max-runs", Input).value = max_runs
+    screen.query_one("#start", Button).press()
+    return screen
+
+
 def _store_counts(store: Path) -> tuple[int, int, str]:
     with sqlite3.connect(store) as conn:
         runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
@@ -102,11 +111,7 @@ def test_calibration_started_in_the_tui_finishes_and_lists_its_runs(tmp_path: Pa
     async def scenario() -> None:
         app = _replay_app(store)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("c")
-            screen = app.screen
-            screen.query_one("#budget", Input).value = "2m"
-            screen.query_one("#max-runs", Input).value = "3"
-            screen.query_one("#start", Button).press()
+            screen = await _start_calibration(app, pilot, "2m", "3")
             await _settle(app, pilot, 1.0)
             status = str(screen.query_one("#calibrate-status", Static).render())
             assert status.startswith("complete: 3 runs committed"), status
@@ -124,11 +129,7 @@ def test_cancel_mid_calibration_keeps_the_store_consistent(tmp_path: Path) -> No
     async def scenario() -> None:
         app = _replay_app(store)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("c")
-            screen = app.screen
-            screen.query_one("#budget", Input).value = "5m"
-            screen.query_one("#max-runs", Input).value = "40"
-            screen.query_one("#start", Button).press()
+            screen = await _start_calibration(app, pilot, "5m", "40")
             table = screen.query_one("#runs-table", DataTable)
             for _ in range(600):
                 await pilot.pause(0.05)
