@@ -28,21 +28,35 @@ FIELDS = (
 COLUMNS = ("#", "shape", "depth", "params", "J/datum", "90% interval", "P(meet)", "tier")
 
 
+LABELS = {key: label for key, label, _ in FIELDS}
+
+
+def _number(values: dict[str, str], key: str, kind: type = float):
+    text = values[key].strip()
+    try:
+        return kind(float(text)) if kind is int else float(text)
+    except ValueError:
+        raise ValueError(f"{LABELS[key]}: {text!r} is not a number") from None
+
+
 def parse_inputs(values: dict[str, str]) -> tuple[str, float, float, dict]:
-    """Turn the form's text into recommend() arguments; raises ValueError with a short message."""
+    """Turn the form's text into recommend() arguments; raises ValueError naming the bad field."""
     options: dict = {"top": 50}
     dataset = values["dataset"].strip()
-    accuracy, confidence = float(values["accuracy"]), float(values["confidence"])
+    accuracy, confidence = _number(values, "accuracy"), _number(values, "confidence")
     if values["shapes"].strip():
         options["shapes"] = [s.strip() for s in values["shapes"].split(",") if s.strip()]
     if values["depths"].strip():
         lo, _, hi = values["depths"].partition("-")
-        options["min_depth"], options["max_depth"] = int(lo), int(hi or lo)
-    for key, name in (("max_params", "max_params"), ("batch_size", "batch_size"), ("epochs", "epochs")):
+        try:
+            options["min_depth"], options["max_depth"] = int(lo), int(hi or lo)
+        except ValueError:
+            raise ValueError(f"depth range: {values['depths']!r} is not like 2-8") from None
+    for key in ("max_params", "batch_size", "epochs"):
         if values[key].strip():
-            options[name] = int(float(values[key]))
+            options[key] = _number(values, key, int)
     if values["carbon"].strip():
-        options["carbon_g_per_kwh"] = float(values["carbon"])
+        options["carbon_g_per_kwh"] = _number(values, "carbon")
     return dataset, accuracy, confidence, options
 
 
@@ -131,6 +145,9 @@ class AdviseScreen(Screen):
         table = self.query_one(DataTable)
         if event.error is not None:
             message.update(f"⚠ {event.error}")
+            self.answer = None
+            table.clear()  # no stale answer under an error
+            self.show_details(0)
             return
         self.answer = answer = event.answer
         message.update(answer.message)

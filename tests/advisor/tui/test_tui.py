@@ -59,6 +59,11 @@ def test_bad_input_shows_a_message_not_a_crash() -> None:
             app.screen.query_one("#in-accuracy", Input).value = "1.7"
             await _settle(app, pilot, 0.8)
             assert "accuracy budget must be in (0, 1]" in str(app.screen.query_one("#message", Static).render())
+            assert app.screen.query_one(DataTable).row_count == 0  # no stale answer under an error
+            app.screen.query_one("#in-accuracy", Input).value = ""
+            await _settle(app, pilot, 0.8)
+            assert "accuracy budget: '' is not a number" in str(app.screen.query_one("#message", Static).render())
+            app.screen.query_one("#in-accuracy", Input).value = "0.8"
             app.screen.query_one("#in-dataset", Input).value = "mnist"
             await _settle(app, pilot, 0.8)
             assert "advisor probe mnist" in str(app.screen.query_one("#message", Static).render())
