@@ -10,7 +10,7 @@ from measurement.datasets import Dataset, load_dataset
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint, fingerprint
 from measurement.harness import TrainConfig
-from measurement.meters.auto import LadderStep, MeterOptions, choose_meter
+from measurement.meters.auto import LadderStep, MeterOptions, choose_meter, log_fallbacks
 from measurement.meters.base import EnergyMeter
 from measurement.store import RunStore, default_store_path
 from measurement.sweep import SweepEvent, SweepSpec, SweepSummary, plan_calibration, plan_probe, run_sweep
@@ -80,8 +80,9 @@ def prepare(request: CalibrationRequest) -> CalibrationJob:
         spec = SweepSpec(request.kind, request.dataset, dataset.fingerprint(), request.config, tuple(runs), budget_s)
     if dataset.fingerprint() != spec.dataset_hash:
         raise InputError(f"dataset {spec.dataset} no longer matches the one this sweep started with")
-    RunStore(store_path).close()  # creates it, or fails with one clear line before any warning
-    meter, steps = choose_meter(request.meter)  # last: its fallback warnings only once the inputs are good
+    meter, steps = choose_meter(request.meter, warn=False)  # a bad trace/replay file fails here
+    RunStore(store_path).close()  # created only now that every input is valid; fails in one line
+    log_fallbacks(steps)
     if not request.budget_given and request.resume:
         budget_s = spec.budget_s
     return CalibrationJob(request, store_path, meter, tuple(steps), dataset, fp, spec, budget_s)

@@ -109,8 +109,18 @@ def ladder(options: MeterOptions) -> list[LadderStep]:
     return steps
 
 
-def choose_meter(options: MeterOptions) -> tuple[EnergyMeter, list[LadderStep]]:
+def log_fallbacks(steps: list[LadderStep]) -> None:
+    """Log, once each, the rungs skipped before the first available one (with how to fix them)."""
+    for step in steps:
+        if step.available:
+            return
+        log.warning("meter %s unavailable: %s", step.meter, step.detail)
+
+
+def choose_meter(options: MeterOptions, warn: bool = True) -> tuple[EnergyMeter, list[LadderStep]]:
     """Build the meter the options ask for; with AUTO, the first rung of the ladder that works.
+
+    ``warn=False`` defers the fallback warnings (call :func:`log_fallbacks` once the rest is validated).
 
     Raises:
         MeterError: when an explicitly named meter cannot run here (no silent substitution).
@@ -120,9 +130,7 @@ def choose_meter(options: MeterOptions) -> tuple[EnergyMeter, list[LadderStep]]:
     steps = ladder(options)
     for step in steps:
         if step.available:
-            for skipped in steps:
-                if skipped is step:
-                    break
-                log.warning("meter %s unavailable: %s", skipped.meter, skipped.detail)
+            if warn:
+                log_fallbacks(steps)
             return _make(MeterChoice(step.meter), options), steps
     raise MeterError("no energy meter is available")  # unreachable: the estimate always works

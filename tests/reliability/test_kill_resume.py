@@ -16,7 +16,7 @@ from tests.advisor.cli_helpers import ADVISOR
 
 FAST = ["--windows", "3", "--window", "0.1s", "--idle", "0.05s", "--json"]
 KILLS = 10
-RUNS = {"calibrate": 20, "probe": 12}
+RUNS = {"calibrate": 20, "probe": 20}
 SEEDS = {"calibrate": 1, "probe": 2}
 
 
