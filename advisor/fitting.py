@@ -22,9 +22,9 @@ class FitRequest:
     store: Path | None = None
     out: Path | None = None
     plot: Path | None = None
-    draws: int = 500
-    tune: int = 800
-    chains: int = 4
+    draws: int = 800
+    tune: int = 600
+    chains: int = 2
     strict: bool = False
 
 
@@ -54,7 +54,7 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
     fp: Fingerprint = fingerprints[hardware]
     config = FitConfig(draws=request.draws, tune=request.tune, chains=request.chains)
     result = fit_energy(runs, fp, config)
-    accuracy_idata, accuracy_info = fit_accuracy_models(runs, config)
+    accuracy_idata, accuracy_info = fit_accuracy_models(runs)
     diagnostics = [result.diagnostics] + [d for _, d in accuracy_info.values()]
     converged = all(d.converged for d in diagnostics)
     out = request.out or default_profile_dir()
@@ -73,16 +73,16 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
     )  # fmt: skip
 
 
-def fit_accuracy_models(runs, config: FitConfig) -> tuple[dict, dict]:
+def fit_accuracy_models(runs) -> tuple[dict, dict]:
     """One accuracy model per dataset that has probe runs: (idata by dataset, (info, diagnostics) by dataset)."""
+    from models.accuracy import ACCURACY_FIT
     from models.accuracy import fit as fit_accuracy
 
     probes = runs[(runs["sweep_kind"] == "probe") & (runs["phase"] == "train") & (runs["status"] == "ok")]
     idatas, infos = {}, {}
     for name, frame in probes.groupby("dataset"):
         task = str(frame["task"].iloc[0])
-        accuracy_config = FitConfig(draws=config.draws, tune=max(config.tune, 1000), chains=config.chains)
-        idata, diagnostics, info = fit_accuracy(frame, task, int(frame["output_dim"].iloc[0]), accuracy_config)
+        idata, diagnostics, info = fit_accuracy(frame, task, int(frame["output_dim"].iloc[0]), ACCURACY_FIT)
         idatas[str(name)] = idata
         infos[str(name)] = (info, diagnostics)
         if not diagnostics.converged:

@@ -23,3 +23,5 @@ def _persistent_pytensor_cache() -> None:
 _persistent_pytensor_cache()
 # PyTensor warns once per process that it found no BLAS; for models of this size it does not matter.
 warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS", category=UserWarning)
+# The dense mass-matrix adaptation is labelled experimental; our tests and benchmarks check its fits.
+warnings.filterwarnings("ignore", message="QuadPotentialFullAdapt is an experimental", category=UserWarning)

@@ -71,7 +71,7 @@ def build_model(frame: pd.DataFrame, task: str, chance: float):
     return model
 
 
-ACCURACY_FIT = FitConfig(draws=500, tune=1000, chains=4)
+ACCURACY_FIT = FitConfig(draws=500, tune=1000, chains=4, init="jitter+adapt_diag")
 
 
 def fit(frame: pd.DataFrame, task: str, output_dim: int, config: FitConfig = ACCURACY_FIT):

@@ -27,13 +27,15 @@ def test_probe_fit_recommend_then_train_the_top_config(tmp_path: Path) -> None:
     assert DATASET in report["accuracy_converged"]  # diagnostics are reported; a warning says if not converged
     profile = advisor.load_profile(tmp_path / "profile")
     budget = 0.7
-    table = advisor.recommend(profile, DATASET, budget, confidence=0.8, top=3)
+    # P >= 0.95 per run: a calibrated model then misses with the median of 5 runs < 0.2% of the time.
+    # (At P >= 0.8 the cheapest feasible config sits on the budget's edge and 3 seeds miss ~10% of the time.)
+    table = advisor.recommend(profile, DATASET, budget, confidence=0.95, top=3)
     assert not table.empty, table.attrs["message"]
     top = table.iloc[0]
     dataset = load_dataset(DATASET)
     arch = size_architecture(top["shape"], int(top["depth"]), int(top["size"]), dataset.input_dim, dataset.output_dim)
     accuracies = []
-    for seed in (11, 12, 13):  # new training runs, seeds the probe never used
+    for seed in (11, 12, 13, 14, 15):  # new training runs, seeds the probe never used
         config = TrainConfig(epochs=EPOCHS, windows=3, window_s=0.01, seed=seed)
         accuracies.append(train_and_measure(arch, dataset, EstimateMeter(), config).test_accuracy)
-    assert sorted(accuracies)[1] >= budget, (top.to_dict(), accuracies)
+    assert sorted(accuracies)[2] >= budget, (top.to_dict(), accuracies)
