@@ -17,7 +17,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -182,6 +182,25 @@ def _metered(
     return window, reading
 
 
+def _measure_windows(
+    meter: EnergyMeter,
+    idle_power_w: float,
+    sync: Callable[[], None],
+    config: TrainConfig,
+    late: Callable[[], bool],
+    work: Callable[[], int],
+) -> tuple[list[Window], list[Reading]]:
+    """``config.windows`` metered windows of ``work``; past the deadline, stop after MIN_WINDOWS."""
+    windows, readings = [], []
+    for index in range(config.windows):
+        if index >= MIN_WINDOWS and late():
+            break
+        window, reading = _metered(meter, idle_power_w, sync, work)
+        windows.append(window)
+        readings.append(reading)
+    return windows, readings
+
+
 def _failed(meter: EnergyMeter, exc: MeterError) -> Reading:
     return Reading(math.nan, 1.0, meter.name, meter.kind, reject_reason=f"meter error: {exc}")
 
@@ -190,16 +209,7 @@ def summarise(phase: str, windows: list[Window], readings: list[Reading]) -> Pha
     """Flag throughput outliers, take the median of the rest, and apply the quality filters."""
     reason = next((r.reject_reason for r in readings if r.reject_reason), None)
     reference_rate = float(np.percentile([w.samples_per_s for w in windows], 75))
-    flagged = [
-        Window(
-            w.energy_j,
-            w.duration_s,
-            w.datums,
-            w.standardised_j,
-            w.samples_per_s < OUTLIER_THROUGHPUT_RATIO * reference_rate,
-        )
-        for w in windows
-    ]
+    flagged = [replace(w, outlier=w.samples_per_s < OUTLIER_THROUGHPUT_RATIO * reference_rate) for w in windows]
     kept = [w for w in flagged if not w.outlier]
     if reason is None and len(kept) * 2 < len(flagged):
         reason = f"throughput outliers in {len(flagged) - len(kept)} of {len(flagged)} windows"
@@ -227,8 +237,8 @@ def train_and_measure(
 ) -> RunResult:
     """Train ``arch`` on ``dataset`` and measure both phases with ``meter``.
 
-    ``deadline`` (a ``clock()`` value) cuts the run short when passed: warm-up stops after one step and
-    each phase stops after ``MIN_WINDOWS`` windows, so a sweep never overruns its budget by a whole run.
+    ``deadline`` (a ``clock()`` value) cuts the run short when passed: each phase then stops after
+    ``MIN_WINDOWS`` windows, so a sweep never overruns its budget by a whole run.
 
     Raises:
         ValueError: if the architecture's dims do not match the dataset.
@@ -249,10 +259,10 @@ def train_and_measure(
     x_train, y_train, x_test, y_test = _tensors(dataset, device)
     gen = torch.Generator().manual_seed(config.seed)
     batches = _batches(x_train, y_train, config.batch_size, gen)
-    steps_done = datums_done = 0
+    datums_done = 0
 
     def train_steps(count: int) -> int:
-        nonlocal steps_done, datums_done
+        nonlocal datums_done
         datums = 0
         for _ in range(count):
             xb, yb = next(batches)
@@ -260,7 +270,6 @@ def train_and_measure(
             loss_fn(model(xb), yb).backward()
             optimiser.step()
             datums += xb.shape[0]
-        steps_done += count
         datums_done += datums
         return datums
 
@@ -281,13 +290,9 @@ def train_and_measure(
         train_steps(math.ceil((epoch_datums - datums_done) / config.batch_size))
     epochs_trained = datums_done / dataset.train_samples
     test_loss, test_accuracy = _evaluate(model, loss_fn, dataset.task, x_test, y_test)
-    train_windows, train_readings = [], []
-    for index in range(config.windows):
-        if index >= MIN_WINDOWS and late():
-            break
-        window, reading = _metered(meter, idle_power_w, sync, lambda: train_steps(steps_per_window))
-        train_windows.append(window)
-        train_readings.append(reading)
+    train_windows, train_readings = _measure_windows(
+        meter, idle_power_w, sync, config, late, lambda: train_steps(steps_per_window)
+    )
     inference_windows, inference_readings = _measure_inference(model, x_test, meter, idle_power_w, sync, config, late)
     return RunResult(
         arch=arch,
@@ -335,13 +340,9 @@ def _measure_inference(model, x_test, meter, idle_power_w, sync, config: TrainCo
     one_pass()
     sync()
     passes = max(1, math.ceil(config.window_s / max(time.perf_counter() - t0, 1e-6)))
-    windows, readings = [], []
-    for index in range(config.windows):
-        if index >= MIN_WINDOWS and late():
-            break
-        window, reading = _metered(meter, idle_power_w, sync, lambda: sum(one_pass() for _ in range(passes)))
-        windows.append(window)
-        readings.append(reading)
+    windows, readings = _measure_windows(
+        meter, idle_power_w, sync, config, late, lambda: sum(one_pass() for _ in range(passes))
+    )
     model.train()
     return windows, readings
 
