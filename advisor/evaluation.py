@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from measurement.errors import InputError
+from measurement.errors import InputError, first_line
 from measurement.hardware import Fingerprint
 from measurement.store import RunStore, default_store_path
 from measurement.sweep import noise_floor
@@ -23,7 +23,7 @@ def read_runs(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
     except Exception as exc:  # pandas raises many types
-        raise InputError(f"cannot read run export {path}: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"cannot read run export {path}: {first_line(exc)}") from None
 
 
 def evaluate_runs(store: Path | None = None, runs: Path | None = None, folds: int = 5) -> Evaluation:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from measurement.errors import InputError
+from measurement.errors import InputError, first_line
 
 BUNDLED = ("digits", "breast_cancer", "wine")
 ONE_HOT_MAX_DISTINCT = 20
@@ -172,7 +172,7 @@ def _read_table(path: Path):
     except DatasetError:
         raise
     except Exception as exc:  # pandas/numpy raise many types for broken files
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise DatasetError(f"cannot read dataset {path}: {first}") from None
 
 

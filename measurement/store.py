@@ -78,14 +78,19 @@ class RunContext:
     device: str
 
 
-def default_store_path() -> Path:
-    """``$ADVISOR_HOME/runs.sqlite``, else the platform's user data dir."""
+def advisor_home() -> Path:
+    """Where the store and the profile live: ``$ADVISOR_HOME``, else the platform's user data dir."""
     home = os.environ.get("ADVISOR_HOME")
     if home:
-        return Path(home) / STORE_FILENAME
+        return Path(home)
     from platformdirs import user_data_dir
 
-    return Path(user_data_dir("energy-advisor")) / STORE_FILENAME
+    return Path(user_data_dir("energy-advisor"))
+
+
+def default_store_path() -> Path:
+    """``<advisor home>/runs.sqlite``."""
+    return advisor_home() / STORE_FILENAME
 
 
 class RunStore:

@@ -60,13 +60,12 @@ class PlannedRun:
 
 @dataclass(frozen=True)
 class TimeModel:
-    """Predicts a run's wall time from its cost; ``scale`` is corrected online from finished runs."""
+    """Predicts a run's wall time from its cost (run_sweep scales it by what finished runs took)."""
 
     step_overhead_s: float = 2e-4
     layer_overhead_s: float = 4e-5
     flops_per_s: float = 2.0e10
     setup_s: float = 0.3
-    scale: float = 1.0
 
     def step_s(self, arch: Architecture, batch_size: int) -> float:
         """Seconds for one training step."""
@@ -82,7 +81,7 @@ class TimeModel:
         infer_pass = self.step_overhead_s + cost(arch, 1).inference_flops_per_datum * test_samples / self.flops_per_s
         train = config.warmup_steps * step + config.windows * max(config.window_s, step)
         infer = 2 * infer_pass + config.windows * max(config.window_s, infer_pass)
-        return self.scale * (self.setup_s + arch.params * 2e-8 + max(train, epochs_s) + infer)
+        return self.setup_s + arch.params * 2e-8 + max(train, epochs_s) + infer
 
 
 def tier_labels(fp: Fingerprint) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from measurement.hardware import Fingerprint
+from measurement.store import advisor_home
 from measurement.sweep import noise_floor
 from models.energy import Diagnostics, EnergyPosterior, FitConfig, FitError, Tier, fit, posterior_arrays
 from models.features import training_frame
@@ -64,10 +65,5 @@ def fit_energy(runs: pd.DataFrame, fp: Fingerprint, config: FitConfig | None = N
 
 
 def default_profile_dir() -> Path:
-    """``$ADVISOR_HOME/profile``, else the platform's user data dir."""
-    import os
-
-    from platformdirs import user_data_dir
-
-    home = os.environ.get("ADVISOR_HOME")
-    return Path(home) / "profile" if home else Path(user_data_dir("energy-advisor")) / "profile"
+    """``<advisor home>/profile`` (``$ADVISOR_HOME``, else the platform's user data dir)."""
+    return advisor_home() / "profile"

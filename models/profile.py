@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from measurement.errors import InputError
+from measurement.errors import InputError, first_line
 from measurement.hardware import Fingerprint
 from models.energy import MODEL_VERSION, EnergyPosterior, Tier, posterior_arrays
 from models.features import feature_hash
@@ -149,9 +149,7 @@ def _read_idata(file: Path):
         idata.posterior.load()
         return idata
     except Exception as exc:  # h5py/xarray raise many types for broken files
-        raise ProfileError(
-            f"cannot read {file}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
+        raise ProfileError(f"cannot read {file}: {first_line(exc)}") from None
 
 
 def load(path: Path | str) -> Profile:

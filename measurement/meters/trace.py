@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from measurement.errors import first_line
 from measurement.meters.base import Clock, MeterError, MeterKind, Reading, WindowClock
 
 TIME_COLUMNS = ("timestamp", "time", "unix_s", "t")
@@ -73,9 +74,7 @@ def load_trace(path: Path | str) -> PowerTrace:
     try:
         frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
     except Exception as exc:  # pandas raises many types for unreadable files
-        raise TraceError(
-            f"cannot read trace {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
+        raise TraceError(f"cannot read trace {path}: {first_line(exc)}") from None
     columns = {str(c).strip().lower(): c for c in frame.columns}
     time_col = next((columns[c] for c in TIME_COLUMNS if c in columns), None)
     power_col = next((columns[c] for c in POWER_COLUMNS if c in columns), None)
