@@ -20,11 +20,12 @@ sys.path.insert(0, str(ROOT))
 
 from measurement.architecture import size_architecture  # noqa: E402
 from measurement.datasets import load_dataset  # noqa: E402
-from measurement.harness import TrainConfig, train_and_measure  # noqa: E402
+from measurement.harness import train_and_measure  # noqa: E402
 from measurement.meters.estimate import EstimateMeter  # noqa: E402
 from measurement.meters.rapl import RaplMeter  # noqa: E402
 from measurement.meters.replay import ReplayMeter  # noqa: E402
 from measurement.meters.trace import TraceMeter  # noqa: E402
+from measurement.records import TrainConfig  # noqa: E402
 
 PAIRS, REPEATS = 200, 7
 

@@ -69,6 +69,21 @@ class Fingerprint:
         """A JSON-ready dict."""
         return asdict(self)
 
+    def same_machine(self, other: Fingerprint) -> bool:
+        """Same CPU model, core count and caches; and the same GPU where both fingerprints name one.
+
+        A fingerprint taken without torch (``with_gpu=False``) names no GPU, so it compares on the CPU alone
+        instead of calling every profile made on a CUDA machine "other hardware".
+        """
+        cpu = (self.cpu_model, self.logical_cores, self.caches) == (other.cpu_model, other.logical_cores, other.caches)
+        if self.gpu is None or other.gpu is None:
+            return cpu
+        return cpu and self.gpu.name == other.gpu.name
+
+    def describe(self) -> str:
+        """One line for messages: CPU model, and GPU name when there is one."""
+        return self.cpu_model + (f" + {self.gpu.name}" if self.gpu else "")
+
     @classmethod
     def from_dict(cls, data: dict) -> Fingerprint:
         """Rebuild from :meth:`to_dict` output (e.g. read back from a profile's JSON)."""
@@ -150,6 +165,18 @@ def read_memory_bytes(proc: Path = PROC) -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def read_gpu_name(proc: Path = PROC) -> str | None:
+    """The first NVIDIA GPU's model name from the driver's /proc files (no torch, no NVML), or None."""
+    for info in sorted((proc / "driver" / "nvidia" / "gpus").glob("*/information")):
+        try:
+            for line in info.read_text().splitlines():
+                if line.startswith("Model:"):
+                    return line.split(":", 1)[1].strip() or None
+        except OSError:
+            continue
+    return None
 
 
 def read_gpu() -> tuple[GpuInfo | None, str | None]:

@@ -17,7 +17,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -25,92 +25,13 @@ from torch import nn
 
 from measurement.architecture import Architecture
 from measurement.datasets import Dataset, Task
-from measurement.meters.base import EnergyMeter, MeterError, MeterKind, Reading
+from measurement.meters.base import EnergyMeter, MeterError, Reading
 from measurement.network import build_module
+from measurement.records import DEFAULT_IDLE_S, PhaseResult, RunResult, TrainConfig, Window
 
 OUTLIER_THROUGHPUT_RATIO = 0.5
 MIN_WINDOWS = 3
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train and measure. Defaults are BUTTER's (Adam, lr 1e-4, batch 256).
-
-    Attributes:
-        epochs: training epochs before the test metrics are taken; the metered windows come after.
-        windows: metered windows per phase.
-        window_s: target length of one window; at least one step is always taken.
-        warmup_steps: unmetered steps before the first window.
-        inference_batch_size: batch size of the forward-only phase.
-        threads: torch intra-op threads (1 by default: far less noise on small shared machines).
-    """
-
-    batch_size: int = 256
-    learning_rate: float = 1e-4
-    epochs: int = 0
-    windows: int = 5
-    window_s: float = 0.25
-    warmup_steps: int = 3
-    inference_batch_size: int = 256
-    device: str = "cpu"
-    threads: int = 1
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class Window:
-    """One metered window: raw reading, datums processed, idle-subtracted energy."""
-
-    energy_j: float
-    duration_s: float
-    datums: int
-    standardised_j: float
-    outlier: bool = False
-
-    @property
-    def energy_per_datum_j(self) -> float:
-        """Idle-standardised energy per datum."""
-        return self.standardised_j / self.datums
-
-    @property
-    def samples_per_s(self) -> float:
-        """Throughput of the window."""
-        return self.datums / self.duration_s if self.duration_s > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class PhaseResult:
-    """One phase (train or inference) of one run."""
-
-    phase: str
-    windows: tuple[Window, ...]
-    energy_per_datum_j: float
-    raw_energy_per_datum_j: float
-    spread: float
-    samples_per_s: float
-    reject_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Everything one training run measured."""
-
-    arch: Architecture
-    meter: str
-    meter_kind: MeterKind
-    idle_power_w: float
-    train: PhaseResult
-    inference: PhaseResult
-    test_loss: float
-    test_accuracy: float | None
-    epochs_trained: float
-    wall_s: float
-    extra: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def reject_reason(self) -> str | None:
-        """The first phase's reject reason, if any."""
-        return self.train.reject_reason or self.inference.reject_reason
+_DEFAULT_CONFIG = TrainConfig()
 
 
 def _loss_fn(task: Task) -> nn.Module:
@@ -226,81 +147,110 @@ def summarise(phase: str, windows: list[Window], readings: list[Reading]) -> Pha
     return PhaseResult(phase, tuple(flagged), median, statistics.median(raw), spread, rate, reason)
 
 
+class _Trainer:
+    """A model in training: its loss, its optimiser, an endless stream of shuffled batches, and the
+    number of datums trained so far (warm-up, epochs and metered windows alike)."""
+
+    def __init__(self, arch: Architecture, dataset: Dataset, config: TrainConfig, device: torch.device) -> None:
+        self.model = build_module(arch).to(device)
+        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.loss_fn = _loss_fn(dataset.task)
+        self.x_train, self.y_train, self.x_test, self.y_test = _tensors(dataset, device)
+        gen = torch.Generator().manual_seed(config.seed)
+        self.batches = _batches(self.x_train, self.y_train, config.batch_size, gen)
+        self.datums_done = 0
+
+    def steps(self, count: int) -> int:
+        """Take ``count`` optimiser steps; return the datums they processed."""
+        datums = 0
+        for _ in range(count):
+            xb, yb = next(self.batches)
+            self.optimiser.zero_grad(set_to_none=True)
+            self.loss_fn(self.model(xb), yb).backward()
+            self.optimiser.step()
+            datums += xb.shape[0]
+        self.datums_done += datums
+        return datums
+
+
+def _check_dims(arch: Architecture, dataset: Dataset) -> None:
+    if (arch.input_dim, arch.output_dim) != (dataset.input_dim, dataset.output_dim):
+        raise ValueError(
+            f"{arch.label} is sized for {arch.input_dim}->{arch.output_dim}, dataset is "
+            f"{dataset.input_dim}->{dataset.output_dim}"
+        )
+
+
+def _warm_up(trainer: _Trainer, sync: _Sync, config: TrainConfig, clock: Callable[[], float]) -> float:
+    """Unmetered warm-up steps (at least one; more up to ``warmup_steps`` while under ``window_s``).
+
+    Returns:
+        Seconds per step, which sizes the metered windows.
+    """
+    sync()
+    t0 = clock()
+    warm = 0
+    while warm < max(config.warmup_steps, 1) and (warm == 0 or clock() - t0 < config.window_s):
+        trainer.steps(1)
+        warm += 1
+    sync()
+    return max((clock() - t0) / warm, 1e-6)
+
+
+def _train_epochs(trainer: _Trainer, train_samples: int, config: TrainConfig) -> float:
+    """Train until ``config.epochs`` epochs' worth of datums are done (partial last batches); return the
+    epochs trained, warm-up included."""
+    epoch_datums = train_samples * config.epochs
+    while trainer.datums_done < epoch_datums:
+        trainer.steps(math.ceil((epoch_datums - trainer.datums_done) / config.batch_size))
+    return trainer.datums_done / train_samples
+
+
+def _past(deadline: float | None, clock: Callable[[], float]) -> Callable[[], bool]:
+    """Whether ``clock()`` has passed ``deadline`` (never, without one)."""
+    return lambda: deadline is not None and clock() > deadline
+
+
 def train_and_measure(
     arch: Architecture,
     dataset: Dataset,
     meter: EnergyMeter,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig = _DEFAULT_CONFIG,
     idle_power_w: float = 0.0,
     clock: Callable[[], float] = time.perf_counter,
     deadline: float | None = None,
 ) -> RunResult:
     """Train ``arch`` on ``dataset`` and measure both phases with ``meter``.
 
-    ``deadline`` (a ``clock()`` value) cuts the run short when passed: each phase then stops after
-    ``MIN_WINDOWS`` windows, so a sweep never overruns its budget by a whole run.
+    Warm-up sizes the windows, the requested epochs come next (then the test metrics), then the metered
+    training windows, then the inference phase. ``deadline`` (a ``clock()`` value) cuts the run short
+    when passed: each phase then stops after ``MIN_WINDOWS`` windows, so a sweep never overruns its
+    budget by a whole run.
 
     Raises:
         ValueError: if the architecture's dims do not match the dataset.
     """
-    if (arch.input_dim, arch.output_dim) != (dataset.input_dim, dataset.output_dim):
-        raise ValueError(
-            f"{arch.label} is sized for {arch.input_dim}->{arch.output_dim}, dataset is "
-            f"{dataset.input_dim}->{dataset.output_dim}"
-        )
+    _check_dims(arch, dataset)
     began = clock()
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     device = torch.device(config.device)
     sync = _Sync(device)
-    model = build_module(arch).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    loss_fn = _loss_fn(dataset.task)
-    x_train, y_train, x_test, y_test = _tensors(dataset, device)
-    gen = torch.Generator().manual_seed(config.seed)
-    batches = _batches(x_train, y_train, config.batch_size, gen)
-    datums_done = 0
-
-    def train_steps(count: int) -> int:
-        nonlocal datums_done
-        datums = 0
-        for _ in range(count):
-            xb, yb = next(batches)
-            optimiser.zero_grad(set_to_none=True)
-            loss_fn(model(xb), yb).backward()
-            optimiser.step()
-            datums += xb.shape[0]
-        datums_done += datums
-        return datums
-
-    def late() -> bool:
-        return deadline is not None and clock() > deadline
-
-    sync()
-    t0 = clock()
-    warm = 0
-    while warm < max(config.warmup_steps, 1) and (warm == 0 or clock() - t0 < config.window_s):
-        train_steps(1)
-        warm += 1
-    sync()
-    step_s = max((clock() - t0) / warm, 1e-6)
+    trainer = _Trainer(arch, dataset, config, device)
+    step_s = _warm_up(trainer, sync, config, clock)
     steps_per_window = max(1, math.ceil(config.window_s / step_s))
-    epoch_datums = dataset.train_samples * config.epochs
-    while datums_done < epoch_datums:  # accuracy is taken after the requested epochs (partial last batches)
-        train_steps(math.ceil((epoch_datums - datums_done) / config.batch_size))
-    epochs_trained = datums_done / dataset.train_samples
-    test_loss, test_accuracy = _evaluate(model, loss_fn, dataset.task, x_test, y_test)
-    train_windows, train_readings = _measure_windows(
-        meter, idle_power_w, sync, config, late, lambda: train_steps(steps_per_window)
-    )
-    inference_windows, inference_readings = _measure_inference(model, x_test, meter, idle_power_w, sync, config, late)
+    epochs_trained = _train_epochs(trainer, dataset.train_samples, config)
+    test_loss, test_accuracy = _evaluate(trainer.model, trainer.loss_fn, dataset.task, trainer.x_test, trainer.y_test)
+    late = _past(deadline, clock)
+    train = _measure_windows(meter, idle_power_w, sync, config, late, lambda: trainer.steps(steps_per_window))
+    inference = _measure_inference(trainer.model, trainer.x_test, meter, idle_power_w, sync, config, late)
     return RunResult(
         arch=arch,
         meter=meter.name,
         meter_kind=meter.kind,
         idle_power_w=idle_power_w,
-        train=summarise("train", train_windows, train_readings),
-        inference=summarise("inference", inference_windows, inference_readings),
+        train=summarise("train", *train),
+        inference=summarise("inference", *inference),
         test_loss=test_loss,
         test_accuracy=test_accuracy,
         epochs_trained=epochs_trained,
@@ -348,12 +298,22 @@ def _measure_inference(model, x_test, meter, idle_power_w, sync, config: TrainCo
 
 
 def measure_idle_power(
-    meter: EnergyMeter, duration_s: float = 2.0, sleep: Callable[[float], None] = time.sleep
+    meter: EnergyMeter, duration_s: float = DEFAULT_IDLE_S, sleep: Callable[[float], None] = time.sleep
 ) -> float:
-    """Mean power over an idle interval (the process sleeps), used to standardise runs."""
+    """Mean power over an idle interval (the process sleeps), used to standardise runs.
+
+    Returns:
+        The idle power in watts (negative readings are clamped to 0).
+
+    Raises:
+        MeterError: when the meter fails, or rejects the idle window (its reject reason, or a
+            non-finite energy, is the message): standardising by a made-up 0 W would be silently wrong.
+    """
     meter.start()
     sleep(duration_s)
     reading = meter.stop()
-    if reading.reject_reason or not math.isfinite(reading.energy_j):
-        return 0.0
+    if reading.reject_reason:
+        raise MeterError(f"idle window rejected: {reading.reject_reason}")
+    if not math.isfinite(reading.energy_j):
+        raise MeterError(f"idle window gave a non-finite energy ({reading.energy_j} J)")
     return max(reading.power_w, 0.0)

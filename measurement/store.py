@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from measurement.architecture import Architecture, Shape
 from measurement.atomic import atomic_path
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint
-from measurement.harness import PhaseResult, RunResult
+from measurement.records import EXPORT_COLUMNS, CommittedRun, PhaseResult, RunResult
 
 SCHEMA_VERSION = 1
 STORE_FILENAME = "runs.sqlite"
@@ -57,6 +58,21 @@ CREATE TABLE IF NOT EXISTS windows (
     standardised_j REAL NOT NULL, outlier INTEGER NOT NULL, PRIMARY KEY (measurement_id, idx)
 );
 """
+_EXPORT_SQL = {
+    "run_id": "r.id", "sweep_id": "r.sweep_id", "sweep_kind": "s.kind", "hardware": "h.digest",
+    "batch_size": "m.batch_size", "train_batch_size": "r.batch_size", "phase": "m.phase",
+    "energy_per_datum_j": "m.energy_per_datum_j", "raw_energy_per_datum_j": "m.raw_energy_per_datum_j",
+    "spread": "m.spread", "samples_per_s": "m.samples_per_s",
+    "status": "CASE WHEN r.status = 'ok' AND m.reject_reason IS NULL THEN 'ok' ELSE 'rejected' END",
+    "reject_reason": "COALESCE(m.reject_reason, r.reject_reason)",
+}  # fmt: skip
+"""SQL for each export column that is not simply the ``runs`` column of the same name."""
+_EXPORT_QUERY = (
+    "SELECT "
+    + ", ".join(f"{_EXPORT_SQL.get(column, f'r.{column}')} AS {column}" for column in EXPORT_COLUMNS)
+    + " FROM runs r JOIN measurements m ON m.run_id = r.id JOIN sweeps s ON s.id = r.sweep_id"
+    " JOIN hardware h ON h.id = s.hardware_id ORDER BY r.id, m.phase DESC"
+)
 
 
 class StoreError(InputError):
@@ -266,22 +282,27 @@ class RunStore:
                 _insert_phase(conn, run_id, phase, batch)
             return run_id
 
+    def committed_runs(self, sweep_id: int) -> list[CommittedRun]:
+        """The runs committed in one sweep, with their training phase, in commit order (one targeted query)."""
+        rows = self.conn.execute(
+            "SELECT r.run_key, r.shape, r.depth, r.target_size, r.input_dim, r.output_dim, r.widths_json, r.params,"
+            " r.batch_size, m.energy_per_datum_j, r.status = 'ok' AND m.reject_reason IS NULL"
+            " FROM runs r JOIN measurements m ON m.run_id = r.id AND m.phase = 'train'"
+            " WHERE r.sweep_id = ? ORDER BY r.id",
+            (sweep_id,),
+        )
+        return [
+            CommittedRun(key, Architecture(Shape(shape), depth, size, n_in, n_out, tuple(json.loads(widths)), params),
+                         batch, energy, bool(ok))
+            for key, shape, depth, size, n_in, n_out, widths, params, batch, energy, ok in rows
+        ]  # fmt: skip
+
     def frame(self, include_rejected: bool = True):
-        """All runs, one row per run and phase, as a pandas DataFrame (the export format)."""
+        """All runs, one row per run and phase, as a pandas DataFrame with exactly the columns
+        :data:`~measurement.records.EXPORT_COLUMNS`, in that order (the export format)."""
         import pandas as pd
 
-        query = """
-            SELECT r.id AS run_id, r.sweep_id, s.kind AS sweep_kind, h.digest AS hardware, r.run_key, r.shape,
-                   r.depth, r.target_size, r.params, r.widths_json, r.input_dim, r.output_dim, r.dataset,
-                   r.dataset_hash, r.task, r.train_samples, r.train_bytes, m.batch_size, r.batch_size AS
-                   train_batch_size, r.epochs_trained, r.threads, r.device, r.meter, r.meter_kind,
-                   r.idle_power_w, m.phase, m.energy_per_datum_j, m.raw_energy_per_datum_j, m.spread,
-                   m.samples_per_s, r.test_loss, r.test_accuracy, r.wall_s,
-                   CASE WHEN r.status = 'ok' AND m.reject_reason IS NULL THEN 'ok' ELSE 'rejected' END AS status,
-                   COALESCE(m.reject_reason, r.reject_reason) AS reject_reason, r.finished_unix_s
-            FROM runs r JOIN measurements m ON m.run_id = r.id JOIN sweeps s ON s.id = r.sweep_id
-            JOIN hardware h ON h.id = s.hardware_id ORDER BY r.id, m.phase DESC"""
-        frame = pd.read_sql_query(query, self.conn)
+        frame = pd.read_sql_query(_EXPORT_QUERY, self.conn)
         if not include_rejected:
             frame = frame[frame["status"] == "ok"].reset_index(drop=True)
         return frame

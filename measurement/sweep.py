@@ -1,10 +1,13 @@
-"""Plan a calibration sweep that spans this machine's cache tiers within a time budget, and run it.
+"""Plan a calibration sweep that spans the device's cache tiers within a time budget, and run it.
 
 The plan is an ordered list of runs, longer than the budget will allow: a coverage round first (every
-cache tier x every shape, cheapest configs, varied depths), then stratified random fill, with repeats of
-earlier configs interleaved to measure the noise floor. The executor walks the list, skips runs already
-committed (resume) and runs that its time model says no longer fit in the budget, and commits each
-finished run in one transaction.
+cache tier of the sweep's device x every shape, cheapest configs, varied depths), then stratified random
+fill, with repeats of earlier configs interleaved to measure the noise floor. The executor walks the
+list, skips runs already committed (resume) and runs that its time model says no longer fit in the
+budget, and commits each finished run in one transaction. Its policies are small separate pieces: the
+budget (:class:`_Budget`), idle re-measurement (:class:`_IdlePower`), the meter-failure limit
+(:class:`_MeterFailures`), progress events (:class:`_Progress`) and the summary, tallied run by run
+(:class:`SweepTally`). Torch is imported only when a run trains.
 """
 
 from __future__ import annotations
@@ -26,36 +29,24 @@ from measurement.architecture import DEPTHS, SHAPES, SIZES, Architecture, size_a
 from measurement.cost import cost
 from measurement.datasets import Dataset
 from measurement.hardware import Fingerprint
-from measurement.harness import RunResult, TrainConfig, measure_idle_power, train_and_measure
 from measurement.meters.base import EnergyMeter, MeterError
+from measurement.records import (
+    DEFAULT_IDLE_S,
+    CommittedRun,
+    PlannedRun,
+    RunResult,
+    TrainConfig,
+    parse_run_key,
+    repeat_differences,
+)
 from measurement.store import RunContext, RunStore
+from measurement.tiers import Tier, device_tiers, is_cuda, tier_index, tier_labels
 
 CALIBRATION_BATCH_SIZES = (16, 64, 256, 1024)
 MAX_RUN_SHARE_OF_BUDGET = 0.12
 REPEAT_EVERY = 6
 MAX_PLAN_RUNS = 2000
 MAX_METER_FAILURES = 3
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    """One run of a plan; ``repeat`` > 0 re-measures an earlier config to estimate noise."""
-
-    shape: str
-    depth: int
-    size: int
-    batch_size: int
-    repeat: int = 0
-
-    @property
-    def config_key(self) -> str:
-        """The config without its repeat index."""
-        return f"{self.shape}/d{self.depth}/s{self.size}/b{self.batch_size}"
-
-    @property
-    def key(self) -> str:
-        """Unique key within a sweep."""
-        return f"{self.config_key}/r{self.repeat}"
 
 
 @dataclass(frozen=True)
@@ -84,15 +75,13 @@ class TimeModel:
         return self.setup_s + arch.params * 2e-8 + max(train, epochs_s) + infer
 
 
-def tier_labels(fp: Fingerprint) -> tuple[str, ...]:
-    """Names of the working-set tiers: ``<=L1d``, ``<=L2``, ``<=L3``, ``>L3``."""
-    names = [name for name, _ in fp.cpu_tiers()]
-    return (*(f"<={n}" for n in names), f">{names[-1]}" if names else "all")
+@dataclass(frozen=True)
+class _Candidate:
+    """A run the calibration planner may pick: its cache tier and predicted seconds."""
 
-
-def tier_of(working_set_bytes: int, fp: Fingerprint) -> int:
-    """Index of the tier a working set falls in (0 = fits the smallest cache)."""
-    return sum(working_set_bytes > size for _, size in fp.cpu_tiers())
+    run: PlannedRun
+    tier: int
+    seconds: float
 
 
 def plan_calibration(
@@ -107,10 +96,47 @@ def plan_calibration(
     seed: int = 0,
     max_runs: int | None = None,
 ) -> list[PlannedRun]:
-    """An ordered plan whose predicted time is about three budgets (the executor stops in time)."""
+    """An ordered plan whose predicted time is about three budgets (the executor stops in time).
+
+    Working sets are placed in the tiers of ``config.device`` (:func:`measurement.tiers.device_tiers`):
+    a CUDA sweep spans the GPU's L2 and memory, a CPU sweep the CPU caches. The coverage round (every
+    tier x every shape, cheap configs) comes first, cheapest first; then a fill that gives each tier
+    about equal time, with a repeat of an earlier config every ``REPEAT_EVERY`` new runs.
+    """
     rng = random.Random(seed)
-    memory_cap = (fp.memory_bytes or 8 * 2**30) / 4
-    candidates: list[tuple[PlannedRun, int, float]] = []  # run, tier, predicted seconds
+    tiers = device_tiers(fp, config.device)
+    memory_cap = _memory_cap(fp, config.device)
+    candidates = _candidates(
+        tiers, memory_cap, input_dim, output_dim, budget_s, config, test_samples, time_model, batch_sizes
+    )
+    if not candidates:
+        return []
+    chosen, tier_time = _coverage(candidates, rng)
+    limit = max_runs or MAX_PLAN_RUNS
+    _fill(chosen, tier_time, candidates, rng, budget_s, limit)
+    return [run for run, _ in chosen][:limit]
+
+
+def _memory_cap(fp: Fingerprint, device: str) -> float:
+    """The largest working set worth planning: a quarter of the device's memory."""
+    if is_cuda(device) and fp.gpu is not None:
+        return fp.gpu.memory_bytes / 4
+    return (fp.memory_bytes or 8 * 2**30) / 4
+
+
+def _candidates(
+    tiers: tuple[Tier, ...],
+    memory_cap: float,
+    input_dim: int,
+    output_dim: int,
+    budget_s: float,
+    config: TrainConfig,
+    test_samples: int,
+    time_model: TimeModel,
+    batch_sizes: tuple[int, ...],
+) -> list[_Candidate]:
+    """Every on-target (shape, depth, size, batch) whose working set and predicted time are small enough."""
+    found: list[tuple[PlannedRun, int, float]] = []  # run, working set, predicted seconds
     for shape in SHAPES:
         for depth in DEPTHS:
             if depth == 2 and shape is not SHAPES[0]:
@@ -122,37 +148,50 @@ def plan_calibration(
                 for batch in batch_sizes:
                     ws = cost(arch, batch).train_working_set_bytes
                     seconds = time_model.run_s(arch, batch, config, test_samples)
-                    if ws > memory_cap or seconds > MAX_RUN_SHARE_OF_BUDGET * budget_s:
-                        continue
-                    candidates.append((PlannedRun(shape.value, depth, size, batch), tier_of(ws, fp), seconds))
-    if not candidates:
+                    if ws <= memory_cap and seconds <= MAX_RUN_SHARE_OF_BUDGET * budget_s:
+                        found.append((PlannedRun(shape.value, depth, size, batch), ws, seconds))
+    if not found:
         return []
-    tiers = sorted({t for _, t, _ in candidates})
+    indices = tier_index(np.array([ws for _, ws, _ in found], dtype=float), tiers)
+    return [_Candidate(run, int(t), seconds) for (run, _, seconds), t in zip(found, indices, strict=True)]
+
+
+def _coverage(candidates: list[_Candidate], rng: random.Random) -> tuple[list[tuple[PlannedRun, float]], Counter[int]]:
+    """One cheap run per tier x shape (among the six cheapest, for varied depths), cheapest first.
+
+    Returns:
+        The chosen runs with their predicted seconds, and the predicted time spent per tier.
+    """
     chosen: list[tuple[PlannedRun, float]] = []
-    used: set[str] = set()
     tier_time: Counter[int] = Counter()
-    for tier in tiers:  # coverage: every tier x every shape, cheap, with varied depths
+    for tier in sorted({c.tier for c in candidates}):
         for shape in SHAPES:
-            pool = sorted((c for c in candidates if c[1] == tier and c[0].shape == shape.value), key=lambda c: c[2])
+            pool = [c for c in candidates if c.tier == tier and c.run.shape == shape.value]
+            pool.sort(key=lambda c: c.seconds)
             if pool:
                 pick = rng.choice(pool[: min(6, len(pool))])
-                chosen.append((pick[0], pick[2]))
-                used.add(pick[0].key)
-                tier_time[tier] += pick[2]
+                chosen.append((pick.run, pick.seconds))
+                tier_time[tier] += pick.seconds
     chosen.sort(key=lambda c: c[1])
-    # Fill: weighted sampling without replacement (Efraimidis-Spirakis keys), cheaper runs more likely.
-    queues: dict[int, list[tuple[PlannedRun, float]]] = {t: [] for t in tiers}
-    for run, tier, seconds in candidates:
-        if run.key not in used:
-            queues[tier].append((run, seconds, rng.random() ** math.sqrt(max(seconds, 1e-3))))
-    for tier in tiers:
-        queues[tier] = [(r, s) for r, s, _ in sorted(queues[tier], key=lambda q: q[2])]  # pop() = largest key
+    return chosen, tier_time
+
+
+def _fill(
+    chosen: list[tuple[PlannedRun, float]],
+    tier_time: Counter[int],
+    candidates: list[_Candidate],
+    rng: random.Random,
+    budget_s: float,
+    limit: int,
+) -> None:
+    """Append runs to ``chosen`` until about three budgets: the tier with the least time so far next,
+    a repeat of an earlier (cheaper than median) config after every ``REPEAT_EVERY`` new runs."""
+    queues = _fill_queues(candidates, {run.key for run, _ in chosen}, rng)
     total = sum(s for _, s in chosen)
-    limit = max_runs or MAX_PLAN_RUNS
     new_runs = 0
     repeats: Counter[str] = Counter()
     while len(chosen) < limit and total < 3 * budget_s and any(queues.values()):
-        tier = min((t for t in tiers if queues[t]), key=lambda t: (tier_time[t], t))  # equal time per tier
+        tier = min((t for t in queues if queues[t]), key=lambda t: (tier_time[t], t))  # equal time per tier
         run, seconds = queues[tier].pop()
         chosen.append((run, seconds))
         total += seconds
@@ -163,7 +202,18 @@ def plan_calibration(
             base = rng.choice([r for r, s in chosen if s <= median_s and r.repeat == 0])
             repeats[base.config_key] += 1
             chosen.append((dataclasses.replace(base, repeat=repeats[base.config_key]), 0.0))
-    return [run for run, _ in chosen][:limit]
+
+
+def _fill_queues(
+    candidates: list[_Candidate], used: set[str], rng: random.Random
+) -> dict[int, list[tuple[PlannedRun, float]]]:
+    """Per tier, the unused candidates in weighted random order without replacement (Efraimidis-Spirakis
+    keys, cheaper runs more likely): ``pop()`` gives the next one."""
+    keyed: dict[int, list[tuple[PlannedRun, float, float]]] = {t: [] for t in sorted({c.tier for c in candidates})}
+    for c in candidates:
+        if c.run.key not in used:
+            keyed[c.tier].append((c.run, c.seconds, rng.random() ** math.sqrt(max(c.seconds, 1e-3))))
+    return {tier: [(r, s) for r, s, _ in sorted(queue, key=lambda q: q[2])] for tier, queue in keyed.items()}
 
 
 PROBE_DEPTHS = (2, 3, 4, 6, 8)
@@ -284,19 +334,59 @@ class SweepSummary:
     stop_reason: str | None = None
 
 
-def noise_floor(frame) -> tuple[float | None, int]:
-    """Median relative difference between repeats of the same config (train phase, ok runs)."""
-    ok = frame[(frame["status"] == "ok") & (frame["phase"] == "train")].copy()
-    if ok.empty:
-        return None, 0
-    ok["config"] = ok["run_key"].str.rsplit("/", n=1).str[0]
-    diffs = []
-    for _, group in ok.groupby(["sweep_id", "config"]):
-        values = group["energy_per_datum_j"].to_list()
-        for i in range(len(values)):
-            for j in range(i + 1, len(values)):
-                diffs.append(abs(values[i] - values[j]) / ((values[i] + values[j]) / 2))
-    return (statistics.median(diffs) if diffs else None), len(diffs)
+@dataclass
+class SweepTally:
+    """What a sweep's accepted runs add up to, accumulated run by run (never re-read from the store).
+
+    Fed every run as it is committed (:meth:`add_result`), and seeded once with the runs an earlier
+    invocation of the same sweep committed (:meth:`add_committed`). Rejected runs count in none of it.
+
+    Attributes:
+        tiers: the tiers of the sweep's device; working sets are counted per tier label.
+        by_tier: accepted runs per tier label.
+        by_shape: accepted runs per shape.
+        energies: idle-standardised training energy per datum of the accepted runs, per config key.
+    """
+
+    tiers: tuple[Tier, ...]
+    by_tier: Counter[str] = field(default_factory=Counter)
+    by_shape: Counter[str] = field(default_factory=Counter)
+    energies: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def seeded(cls, tiers: tuple[Tier, ...], committed: list[CommittedRun]) -> SweepTally:
+        """A tally of ``tiers`` that already counts the runs an earlier invocation committed."""
+        tally = cls(tiers)
+        for run in committed:
+            tally.add_committed(run)
+        return tally
+
+    def add(self, run_key: str, arch: Architecture, batch_size: int, energy_per_datum_j: float) -> None:
+        """Count one accepted run."""
+        working_set = cost(arch, batch_size).train_working_set_bytes
+        self.by_tier[tier_labels(self.tiers)[tier_index(working_set, self.tiers)]] += 1
+        self.by_shape[arch.shape.value] += 1
+        self.energies.setdefault(parse_run_key(run_key).config_key, []).append(energy_per_datum_j)
+
+    def add_result(self, run_key: str, result: RunResult, batch_size: int) -> None:
+        """Count a run just committed (nothing when it was rejected)."""
+        if result.reject_reason is None:
+            self.add(run_key, result.arch, batch_size, result.train.energy_per_datum_j)
+
+    def add_committed(self, run: CommittedRun) -> None:
+        """Count a run an earlier invocation committed (nothing when it was rejected)."""
+        if run.ok and run.energy_per_datum_j is not None:
+            self.add(run.run_key, run.arch, run.batch_size, run.energy_per_datum_j)
+
+    def tier_counts(self) -> dict[str, int]:
+        """Accepted runs per tier label, every label of the device included."""
+        return {label: self.by_tier.get(label, 0) for label in tier_labels(self.tiers)}
+
+    def noise_floor(self) -> tuple[float | None, int]:
+        """Median relative difference between repeats of one config, and the number of repeat pairs
+        (the same figure :func:`measurement.records.noise_floor` gives for the sweep's export)."""
+        diffs = [d for values in self.energies.values() for d in repeat_differences(values)]
+        return (statistics.median(diffs) if diffs else None), len(diffs)
 
 
 def run_sweep(
@@ -308,114 +398,278 @@ def run_sweep(
     budget_s: float,
     progress: Callable[[SweepEvent], None] = lambda event: None,
     time_model: TimeModel = TimeModel(),
-    idle_s: float = 2.0,
+    idle_s: float = DEFAULT_IDLE_S,
     idle_every_s: float = 300.0,
     should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
 ) -> SweepSummary:
     """Run (or resume) a sweep until the plan is done, the budget is spent, or a stop is asked for.
 
-    KeyboardInterrupt is caught: the run in flight is dropped (never half-written), finished runs stay
-    committed, and the summary says ``interrupted``.
+    Runs already committed to this sweep are skipped; runs predicted not to fit the rest of the budget
+    are skipped (a cheaper one further on may still fit). Idle power is measured first and again every
+    ``idle_every_s``; a failed or rejected idle measurement stops the sweep (``stop_reason``), and so do
+    ``MAX_METER_FAILURES`` runs in a row with meter errors. KeyboardInterrupt is caught: the run in
+    flight is dropped (never half-written), finished runs stay committed, and the summary says
+    ``interrupted``. Torch is imported only when a run trains.
     """
     began = clock()
     sweep_id = store.open_sweep(
         store.hardware_id(fp), spec.kind, spec.digest(), spec.to_dict(), spec.dataset, meter.name, meter.kind.value
     )
     done_keys = store.completed_keys(sweep_id)
-    already = sum(r.key in done_keys for r in spec.runs)
-    ctx = RunContext(
-        spec.dataset, dataset.fingerprint(), dataset.task.value, dataset.train_samples, dataset.train_bytes,
-        spec.config.batch_size, spec.config.inference_batch_size, spec.config.threads, spec.config.device,
-    )  # fmt: skip
-    test_n = int(dataset.x_test.shape[0])
+    todo = [r for r in spec.runs if r.key not in done_keys]
+    already = len(spec.runs) - len(todo)
     archs = {
         r.key: size_architecture(r.shape, r.depth, r.size, dataset.input_dim, dataset.output_dim) for r in spec.runs
     }
-    todo = [r for r in spec.runs if r.key not in done_keys]
-    predicted = {
-        r.key: time_model.run_s(archs[r.key], r.batch_size, spec.config, test_n, dataset.train_samples) for r in todo
-    }
-    expected = already + _fit_count([predicted[r.key] for r in todo], budget_s - idle_s)
-    committed = rejected = 0
-    ratios: list[float] = []
-    interrupted = False
-    stop_reason: str | None = None
-    meter_failures = 0
-    idle_w, last_idle = 0.0, -math.inf
-
-    def event(kind: str, label: str = "", result: RunResult | None = None) -> None:
-        progress(SweepEvent(kind, already + committed, expected, clock() - began, budget_s, label, meter.kind.value,
-                            result))  # fmt: skip
-
-    try:
-        for run in todo:
-            if should_stop():
-                interrupted = True
-                break
-            if idle_s > 0 and clock() - last_idle > idle_every_s:
-                try:
-                    idle_w, last_idle = measure_idle_power(meter, idle_s), clock()
-                except MeterError as exc:
-                    stop_reason = f"idle measurement failed: {exc}"
-                    break
-                store.set_sweep_status(sweep_id, "running", idle_w)
-                event("idle", f"idle power {idle_w:.2f} W")
-            scale = float(np.percentile(ratios, 90)) if ratios else 1.0  # err on the long side
-            if clock() - began + scale * predicted[run.key] > budget_s:
-                continue  # does not fit any more; a cheaper one further on might
-            arch = archs[run.key]
-            event("run_started", f"{arch.label} b{run.batch_size}" + (f" (repeat {run.repeat})" if run.repeat else ""))
-            config = dataclasses.replace(spec.config, batch_size=run.batch_size, seed=spec.config.seed + run.repeat)
-            result = train_and_measure(arch, dataset, meter, config, idle_power_w=idle_w, clock=clock,
-                                       deadline=began + budget_s)  # fmt: skip
-            store.record_run(sweep_id, run.key, result, dataclasses.replace(ctx, batch_size=run.batch_size))
-            committed += 1
-            rejected += result.reject_reason is not None
-            meter_failures = meter_failures + 1 if (result.reject_reason or "").startswith("meter error") else 0
-            if meter_failures >= MAX_METER_FAILURES:
-                stop_reason = f"stopped after {meter_failures} runs in a row with meter errors: {result.reject_reason}"
-                event("run_finished", arch.label, result)
-                break
-            ratios.append(result.wall_s / max(predicted[run.key], 1e-3))
-            event("run_finished", arch.label, result)
-    except KeyboardInterrupt:
-        interrupted = True
+    budget = _Budget(began, budget_s, _predictions(todo, archs, spec.config, dataset, time_model))
+    tally = SweepTally.seeded(device_tiers(fp, spec.config.device), store.committed_runs(sweep_id))
+    expected = already + budget.fit_count(idle_s)
+    events = _Progress(progress, clock, began, budget_s, expected, meter.kind.value, done=already)
+    idle = _IdlePower(meter, idle_s, idle_every_s, clock)
+    executor = _Executor(
+        spec, store, meter, dataset, _context(spec, dataset), sweep_id, archs, budget, idle, _MeterFailures(), events,
+        tally, clock,
+    )  # fmt: skip
+    outcome = executor.walk(todo, should_stop)
     complete = store.completed_keys(sweep_id) >= {r.key for r in spec.runs}
-    store.set_sweep_status(sweep_id, "complete" if complete else ("interrupted" if interrupted else "partial"))
-    summary = _summarise(store, sweep_id, fp, spec, committed, already, rejected, clock() - began, budget_s,
-                         interrupted, complete, meter, idle_w)  # fmt: skip
-    summary = dataclasses.replace(summary, stop_reason=stop_reason)
-    event("done")
+    store.set_sweep_status(sweep_id, "complete" if complete else ("interrupted" if outcome.interrupted else "partial"))
+    summary = _summary(sweep_id, spec, meter, already, outcome, complete, clock() - began, budget_s, idle.watts, tally)
+    events.emit("done")
     return summary
 
 
-def _fit_count(seconds: list[float], budget_s: float) -> int:
-    total = count = 0
-    for s in seconds:
-        if total + s <= budget_s:
-            total += s
-            count += 1
-    return count
+def _predictions(
+    todo: list[PlannedRun], archs: dict[str, Architecture], config: TrainConfig, dataset: Dataset, model: TimeModel
+) -> dict[str, float]:
+    """Predicted seconds of each run left to do, in plan order."""
+    test_n = int(dataset.x_test.shape[0])
+    return {r.key: model.run_s(archs[r.key], r.batch_size, config, test_n, dataset.train_samples) for r in todo}
 
 
-def _summarise(store, sweep_id, fp, spec, committed, already, rejected, elapsed, budget_s, interrupted, complete,
-               meter, idle_w) -> SweepSummary:  # fmt: skip
-    from measurement.cost import cost as arch_cost
-
-    frame = store.frame()
-    frame = frame[frame["sweep_id"] == sweep_id]
-    ok = frame[(frame["status"] == "ok") & (frame["phase"] == "train")]
-    labels = tier_labels(fp)
-    tiers: Counter[str] = Counter()
-    for row in ok.itertuples():
-        arch = size_architecture(row.shape, row.depth, row.target_size, row.input_dim, row.output_dim)
-        tiers[labels[tier_of(arch_cost(arch, row.batch_size).train_working_set_bytes, fp)]] += 1
-    floor, pairs = noise_floor(frame)
+def _summary(
+    sweep_id: int,
+    spec: SweepSpec,
+    meter: EnergyMeter,
+    already: int,
+    outcome: _Outcome,
+    complete: bool,
+    elapsed_s: float,
+    budget_s: float,
+    idle_w: float,
+    tally: SweepTally,
+) -> SweepSummary:
+    """The invocation's summary: its outcome, and the whole sweep's tally."""
+    floor, pairs = tally.noise_floor()
     return SweepSummary(
-        sweep_id=sweep_id, planned=len(spec.runs), committed_now=committed, already_done=already,
-        rejected_now=rejected, elapsed_s=elapsed, budget_s=budget_s, interrupted=interrupted, complete=complete,
-        meter=meter.name, meter_kind=meter.kind.value, idle_power_w=idle_w,
-        tiers={label: tiers.get(label, 0) for label in labels}, shapes=dict(Counter(ok["shape"])),
-        noise_floor=floor, repeat_pairs=pairs,
+        sweep_id=sweep_id, planned=len(spec.runs), committed_now=len(outcome.keys), already_done=already,
+        rejected_now=outcome.rejected, elapsed_s=elapsed_s, budget_s=budget_s, interrupted=outcome.interrupted,
+        complete=complete, meter=meter.name, meter_kind=meter.kind.value, idle_power_w=idle_w,
+        tiers=tally.tier_counts(), shapes=dict(tally.by_shape), noise_floor=floor, repeat_pairs=pairs,
+        stop_reason=outcome.stop_reason,
     )  # fmt: skip
+
+
+@dataclass
+class _Budget:
+    """The budget policy: a run starts only if its predicted time, scaled by how long finished runs took
+    relative to their predictions (the 90th percentile of those ratios: err on the long side), still
+    fits before ``began + budget_s``."""
+
+    began: float
+    budget_s: float
+    predicted: dict[str, float]
+    ratios: list[float] = field(default_factory=list)
+
+    @property
+    def deadline(self) -> float:
+        """The clock value the sweep must end by."""
+        return self.began + self.budget_s
+
+    def fit_count(self, reserved_s: float) -> int:
+        """How many of the runs, in order and unscaled, fit the budget less ``reserved_s`` (the forecast)."""
+        total = count = 0
+        for seconds in self.predicted.values():
+            if total + seconds <= self.budget_s - reserved_s:
+                total += seconds
+                count += 1
+        return count
+
+    def fits(self, run_key: str, now: float) -> bool:
+        """Whether the run, as predicted and scaled, ends before the deadline if started at ``now``."""
+        scale = float(np.percentile(self.ratios, 90)) if self.ratios else 1.0
+        return now - self.began + scale * self.predicted[run_key] <= self.budget_s
+
+    def observe(self, run_key: str, wall_s: float) -> None:
+        """Learn from a finished run how far off its prediction was."""
+        self.ratios.append(wall_s / max(self.predicted[run_key], 1e-3))
+
+
+class _IdlePower:
+    """Idle power for standardisation: measured before the first run and again every ``every_s``."""
+
+    def __init__(self, meter: EnergyMeter, idle_s: float, every_s: float, clock: Callable[[], float]) -> None:
+        self.meter, self.idle_s, self.every_s, self.clock = meter, idle_s, every_s, clock
+        self.watts = 0.0
+        self._last = -math.inf
+
+    def due(self) -> bool:
+        """Whether a (re-)measurement is due (never with ``idle_s`` 0)."""
+        return self.idle_s > 0 and self.clock() - self._last > self.every_s
+
+    def measure(self) -> float:
+        """Measure idle power now and remember it.
+
+        Raises:
+            MeterError: when the meter fails or rejects the idle window.
+        """
+        from measurement.harness import measure_idle_power  # the harness imports torch
+
+        self.watts = measure_idle_power(self.meter, self.idle_s)
+        self._last = self.clock()
+        return self.watts
+
+
+@dataclass
+class _MeterFailures:
+    """The meter-failure limit: ``limit`` runs in a row rejected for meter errors stop the sweep."""
+
+    limit: int = MAX_METER_FAILURES
+    in_a_row: int = 0
+
+    def stop_reason(self, result: RunResult) -> str | None:
+        """Count a finished run; the reason to stop once the limit is reached."""
+        reason = result.reject_reason or ""
+        self.in_a_row = self.in_a_row + 1 if reason.startswith("meter error") else 0
+        if self.in_a_row >= self.limit:
+            return f"stopped after {self.in_a_row} runs in a row with meter errors: {reason}"
+        return None
+
+
+@dataclass
+class _Progress:
+    """Progress events for a UI; ``done`` counts the runs committed in this sweep so far."""
+
+    callback: Callable[[SweepEvent], None]
+    clock: Callable[[], float]
+    began: float
+    budget_s: float
+    expected: int
+    meter_kind: str
+    done: int
+
+    def emit(self, kind: str, label: str = "", result: RunResult | None = None) -> None:
+        """Report an event: ``idle``, ``run_started``, ``run_finished`` or ``done``."""
+        elapsed_s = self.clock() - self.began
+        self.callback(
+            SweepEvent(kind, self.done, self.expected, elapsed_s, self.budget_s, label, self.meter_kind, result)
+        )
+
+
+@dataclass
+class _Outcome:
+    """What one invocation's walk over the plan did."""
+
+    keys: set[str] = field(default_factory=set)
+    rejected: int = 0
+    interrupted: bool = False
+    stop_reason: str | None = None
+
+
+@dataclass
+class _Executor:
+    """Walks the runs left to do: idle power when due, the budget check, train, commit, tally, report."""
+
+    spec: SweepSpec
+    store: RunStore
+    meter: EnergyMeter
+    dataset: Dataset
+    ctx: RunContext
+    sweep_id: int
+    archs: dict[str, Architecture]
+    budget: _Budget
+    idle: _IdlePower
+    failures: _MeterFailures
+    events: _Progress
+    tally: SweepTally
+    clock: Callable[[], float]
+    outcome: _Outcome = field(default_factory=_Outcome)
+
+    def walk(self, todo: list[PlannedRun], should_stop: Callable[[], bool]) -> _Outcome:
+        """Run ``todo`` in order until done, stopped, out of budget or interrupted (Ctrl-C)."""
+        try:
+            for run in todo:
+                if should_stop():
+                    self.outcome.interrupted = True
+                    break
+                if self.idle.due() and not self._measure_idle():
+                    break
+                if not self.budget.fits(run.key, self.clock()):
+                    continue  # does not fit any more; a cheaper one further on might
+                if not self._run(run):
+                    break
+        except KeyboardInterrupt:
+            self.outcome.interrupted = True
+        return self.outcome
+
+    def _measure_idle(self) -> bool:
+        """Measure idle power; on a meter failure set the stop reason and return False."""
+        try:
+            watts = self.idle.measure()
+        except MeterError as exc:
+            self.outcome.stop_reason = f"idle measurement failed: {exc}"
+            return False
+        self.store.set_sweep_status(self.sweep_id, "running", watts)
+        self.events.emit("idle", f"idle power {watts:.2f} W")
+        return True
+
+    def _run(self, run: PlannedRun) -> bool:
+        """Train, measure and commit one run; False when the meter-failure limit says stop."""
+        arch = self.archs[run.key]
+        repeat = f" (repeat {run.repeat})" if run.repeat else ""
+        self.events.emit("run_started", f"{arch.label} b{run.batch_size}{repeat}")
+        config = dataclasses.replace(
+            self.spec.config, batch_size=run.batch_size, seed=self.spec.config.seed + run.repeat
+        )
+        result = _train(arch, self.dataset, self.meter, config, self.idle.watts, self.clock, self.budget.deadline)
+        self._commit(run, result)
+        self.budget.observe(run.key, result.wall_s)
+        stop_reason = self.failures.stop_reason(result)
+        self.events.emit("run_finished", arch.label, result)
+        if stop_reason is not None:
+            self.outcome.stop_reason = stop_reason
+            return False
+        return True
+
+    def _commit(self, run: PlannedRun, result: RunResult) -> None:
+        """Write the run in one transaction, then count it."""
+        ctx = dataclasses.replace(self.ctx, batch_size=run.batch_size)
+        self.store.record_run(self.sweep_id, run.key, result, ctx)
+        self.outcome.keys.add(run.key)
+        self.outcome.rejected += result.reject_reason is not None
+        self.events.done += 1
+        self.tally.add_result(run.key, result, run.batch_size)
+
+
+def _context(spec: SweepSpec, dataset: Dataset) -> RunContext:
+    """The dataset and protocol the runs of this sweep are recorded with (each with its own batch size)."""
+    c = spec.config
+    return RunContext(
+        spec.dataset, dataset.fingerprint(), dataset.task.value, dataset.train_samples, dataset.train_bytes,
+        c.batch_size, c.inference_batch_size, c.threads, c.device,
+    )  # fmt: skip
+
+
+def _train(
+    arch: Architecture,
+    dataset: Dataset,
+    meter: EnergyMeter,
+    config: TrainConfig,
+    idle_w: float,
+    clock: Callable[[], float],
+    deadline: float,
+) -> RunResult:
+    """Train and measure one run (torch is imported here, not when the sweep module is)."""
+    from measurement.harness import train_and_measure
+
+    return train_and_measure(arch, dataset, meter, config, idle_power_w=idle_w, clock=clock, deadline=deadline)

@@ -1,20 +1,28 @@
 """Choose a meter: the best available, saying which and why (the fallback ladder).
 
 Ladder for device "cpu": RAPL -> estimate. For "cuda": NVML -> RAPL -> estimate. A trace or a replay
-file is never guessed: the user names it. Each step down is reported with how to fix it.
+file is never guessed: the user names it. Each step down is reported with how to fix it. Each rung's
+meter is built once; those built but not used are closed (NVML is shut down again).
+
+The options a user types are validated here too (:func:`build_meter_options`, :func:`default_idle_s`), so
+the CLI and the TUI hold no meter rules of their own.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from measurement.errors import InputError
 from measurement.meters.base import EnergyMeter, MeterError
 from measurement.meters.estimate import EstimateMeter
 from measurement.meters.rapl import POWERCAP_ROOT, RaplMeter
+from measurement.records import DEFAULT_IDLE_S
 
 log = logging.getLogger(__name__)
 
@@ -89,24 +97,58 @@ def _make(choice: MeterChoice, options: MeterOptions) -> EnergyMeter:
     return EstimateMeter()
 
 
+def _rungs(device: str) -> list[MeterChoice]:
+    """The automatic rungs for a device, best first."""
+    return [*([MeterChoice.NVML] if device.startswith("cuda") else []), MeterChoice.RAPL, MeterChoice.ESTIMATE]
+
+
+def _build_ladder(options: MeterOptions) -> list[tuple[LadderStep, EnergyMeter | None]]:
+    """Build each automatic rung's meter once: every rung's step, with its meter when it works."""
+    built: list[tuple[LadderStep, EnergyMeter | None]] = []
+    try:
+        for rung in _rungs(options.device):
+            built.append(_build_rung(rung, options))
+    except BaseException:  # an unexpected failure: release what was built before passing it on
+        for _, meter in built:
+            close_meter(meter)
+        raise
+    return built
+
+
+def _build_rung(rung: MeterChoice, options: MeterOptions) -> tuple[LadderStep, EnergyMeter | None]:
+    try:
+        meter = _make(rung, options)
+    except MeterError as exc:
+        return LadderStep(rung.value, False, str(exc)), None
+    detail = (
+        "estimate from process CPU time x per-core watts (not a measurement)"
+        if rung is MeterChoice.ESTIMATE
+        else f"{meter.kind.value} counter"
+    )
+    return LadderStep(rung.value, True, detail), meter
+
+
+def close_meter(meter: object) -> None:
+    """Release what a meter holds (NVML's ``nvmlShutdown``); a meter without ``close()`` holds nothing,
+    and ``None`` is ignored.
+
+    A failure to release is logged, not raised: the meter's work is done either way.
+    """
+    close = getattr(meter, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except MeterError as exc:
+        log.warning("could not release meter %s: %s", getattr(meter, "name", meter), exc)
+
+
 def ladder(options: MeterOptions) -> list[LadderStep]:
-    """Try each automatic rung in order and report what works, without keeping any meter."""
-    rungs = [MeterChoice.NVML] if options.device.startswith("cuda") else []
-    rungs += [MeterChoice.RAPL, MeterChoice.ESTIMATE]
-    steps = []
-    for rung in rungs:
-        try:
-            meter = _make(rung, options)
-        except MeterError as exc:
-            steps.append(LadderStep(rung.value, False, str(exc)))
-            continue
-        detail = (
-            "estimate from process CPU time x per-core watts (not a measurement)"
-            if (rung is MeterChoice.ESTIMATE)
-            else f"{meter.kind.value} counter"
-        )
-        steps.append(LadderStep(rung.value, True, detail))
-    return steps
+    """Try each automatic rung in order and report what works; every meter built is closed again."""
+    built = _build_ladder(options)
+    for _, meter in built:
+        close_meter(meter)
+    return [step for step, _ in built]
 
 
 def log_fallbacks(steps: list[LadderStep]) -> None:
@@ -120,17 +162,72 @@ def log_fallbacks(steps: list[LadderStep]) -> None:
 def choose_meter(options: MeterOptions, warn: bool = True) -> tuple[EnergyMeter, list[LadderStep]]:
     """Build the meter the options ask for; with AUTO, the first rung of the ladder that works.
 
-    ``warn=False`` defers the fallback warnings (call :func:`log_fallbacks` once the rest is validated).
+    Each rung's meter is built once; the chosen one is returned (the caller closes it with
+    :func:`close_meter` when done) and the others are closed here. ``warn=False`` defers the fallback
+    warnings (call :func:`log_fallbacks` once the rest is validated).
 
     Raises:
         MeterError: when an explicitly named meter cannot run here (no silent substitution).
     """
     if options.choice is not MeterChoice.AUTO:
         return _make(options.choice, options), [LadderStep(options.choice.value, True, "chosen by the user")]
-    steps = ladder(options)
-    for step in steps:
-        if step.available:
-            if warn:
-                log_fallbacks(steps)
-            return _make(MeterChoice(step.meter), options), steps
-    raise MeterError("no energy meter is available")  # unreachable: the estimate always works
+    built = _build_ladder(options)
+    chosen = next((meter for _, meter in built if meter is not None), None)
+    for _, meter in built:
+        if meter is not chosen:
+            close_meter(meter)
+    if chosen is None:
+        raise MeterError("no energy meter is available")  # unreachable: the estimate always works
+    steps = [step for step, _ in built]
+    if warn:
+        log_fallbacks(steps)
+    return chosen, steps
+
+
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def build_meter_options(
+    choice: str,
+    device: str = "cpu",
+    trace_path: Path | None = None,
+    trace_max_gap_s: float = 5.0,
+    replay_path: Path | None = None,
+    core_watts: float | None = None,
+) -> MeterOptions:
+    """Validated meter options from what a user typed (``--meter``, ``--device``, ``--trace`` …).
+
+    Args:
+        choice: a meter name (see :class:`MeterChoice`).
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        trace_path: the power trace of ``--meter trace``.
+        trace_max_gap_s: the longest gap a trace may have inside a window, seconds; finite and > 0.
+        replay_path: the readings file of ``--meter replay``.
+        core_watts: the estimate meter's dynamic watts per busy core; finite and > 0 when given.
+
+    Raises:
+        MeterError: for an unknown meter name (the message lists the valid ones).
+        InputError: for an unknown device or a non-positive or non-finite number.
+    """
+    meter = parse_meter_choice(choice)
+    if not isinstance(device, str) or _DEVICE.fullmatch(device) is None:
+        raise InputError(f"unknown device {device!r} (cpu, cuda or cuda:N)")
+    if core_watts is not None and not _positive(core_watts):
+        raise InputError(f"core watts (--core-watts) must be a finite number > 0, got {core_watts}")
+    if not _positive(trace_max_gap_s):
+        raise InputError(f"trace max gap (--trace-max-gap) must be finite seconds > 0, got {trace_max_gap_s}")
+    return MeterOptions(
+        choice=meter, device=device, trace_path=None if trace_path is None else Path(trace_path),
+        trace_max_gap_s=float(trace_max_gap_s), replay_path=None if replay_path is None else Path(replay_path),
+        core_dynamic_w=None if core_watts is None else float(core_watts),
+    )  # fmt: skip
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def default_idle_s(options: MeterOptions) -> float:
+    """How long to measure idle power before a sweep with these options: none for replayed readings
+    (a replay has no idle to measure), else :data:`measurement.records.DEFAULT_IDLE_S`."""
+    return 0.0 if options.choice is MeterChoice.REPLAY else DEFAULT_IDLE_S

@@ -7,6 +7,7 @@ become :class:`NvmlError` (a MeterError) at the boundary.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -92,8 +93,14 @@ class NvmlMeter:
     ) -> None:
         self._nvml = nvml if nvml is not None else load_nvml()
         self._call(self._nvml.nvmlInit)
-        self._handle = self._call(self._nvml.nvmlDeviceGetHandleByIndex, device_index)
-        self.device_name = str(self._call(self._nvml.nvmlDeviceGetName, self._handle))
+        self._initialised = True
+        try:
+            self._handle = self._call(self._nvml.nvmlDeviceGetHandleByIndex, device_index)
+            self.device_name = str(self._call(self._nvml.nvmlDeviceGetName, self._handle))
+        except BaseException:
+            with contextlib.suppress(MeterError):
+                self.close()  # a meter that never came to be must not leave NVML initialised
+            raise
         self._window = WindowClock(clock, wall)
         self._start_mj: int | None = None
         try:
@@ -103,6 +110,19 @@ class NvmlMeter:
         except NvmlError:
             self.mode = "sampling"
             self._sampler = PowerSampler(self._power_w, clock, sample_interval_s)
+
+    def close(self) -> None:
+        """Release NVML (``nvmlShutdown``, which pairs with the ``nvmlInit`` of the constructor).
+
+        Idempotent: only the first call shuts NVML down. The meter cannot be used afterwards.
+
+        Raises:
+            NvmlError: when ``nvmlShutdown`` fails (NVML is considered released all the same).
+        """
+        if not self._initialised:
+            return
+        self._initialised = False
+        self._call(self._nvml.nvmlShutdown)
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return _translate(self._nvml, fn, *args)
@@ -145,6 +165,12 @@ def nvml_device_count() -> int:
     try:
         nvml = load_nvml()
         _translate(nvml, nvml.nvmlInit)
+    except MeterError:
+        return 0
+    try:
         return int(_translate(nvml, nvml.nvmlDeviceGetCount))
     except MeterError:
         return 0
+    finally:
+        with contextlib.suppress(MeterError):
+            _translate(nvml, nvml.nvmlShutdown)

@@ -51,3 +51,28 @@ def test_fingerprint_from_fake_sysfs(tmp_path: Path) -> None:
 def test_missing_sysfs_gives_no_caches(tmp_path: Path) -> None:
     fp = fingerprint(sysfs_cpu=tmp_path / "nothing", proc=tmp_path / "noproc", with_gpu=False)
     assert fp.caches == () and fp.memory_bytes == 0
+
+
+def test_gpu_name_comes_from_the_driver_without_torch(tmp_path: Path) -> None:
+    from measurement.hardware import read_gpu_name
+
+    assert read_gpu_name(tmp_path) is None
+    gpu = tmp_path / "driver" / "nvidia" / "gpus" / "0000:00:1e.0"
+    gpu.mkdir(parents=True)
+    (gpu / "information").write_text("Model: \t\t NVIDIA H100 80GB HBM3\nIRQ:   42\n")
+    assert read_gpu_name(tmp_path) == "NVIDIA H100 80GB HBM3"
+
+
+def test_same_machine_compares_the_gpu_only_where_both_name_one() -> None:
+    import dataclasses
+
+    from measurement.hardware import CacheLevel, Fingerprint, GpuInfo
+
+    cpu = Fingerprint("Xeon", 2, (CacheLevel(1, "Data", 49152, 1),), 2**34, "x86_64")
+    h100 = dataclasses.replace(cpu, gpu=GpuInfo("NVIDIA H100", 50 * 2**20, 80 * 2**30))
+    seen_without_torch = dataclasses.replace(cpu, gpu=GpuInfo("NVIDIA H100", None, 0))
+    assert h100.same_machine(cpu) and cpu.same_machine(h100)  # no GPU seen here: compare the CPU alone
+    assert h100.same_machine(seen_without_torch)
+    assert not h100.same_machine(dataclasses.replace(cpu, gpu=GpuInfo("NVIDIA A100", None, 0)))
+    assert not cpu.same_machine(dataclasses.replace(cpu, cpu_model="EPYC"))
+    assert h100.digest() != cpu.digest()  # the digest still tells them apart for the store

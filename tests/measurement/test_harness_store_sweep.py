@@ -8,21 +8,17 @@ import pytest
 
 from measurement.architecture import size_architecture
 from measurement.datasets import load_dataset
-from measurement.hardware import CacheLevel, Fingerprint
-from measurement.harness import TrainConfig, Window, measure_idle_power, summarise, train_and_measure
+from measurement.harness import measure_idle_power, summarise, train_and_measure
 from measurement.meters.base import MeterKind, Reading
 from measurement.meters.estimate import EstimateMeter
 from measurement.meters.replay import ReplayMeter
-from measurement.store import RunContext, RunStore, StoreError
-from measurement.sweep import PlannedRun, SweepSpec, noise_floor, plan_calibration, run_sweep, tier_of
+from measurement.records import PlannedRun, TrainConfig, Window, noise_floor
+from measurement.store import RunStore, StoreError
+from measurement.sweep import SweepSpec, plan_calibration, run_sweep
+from measurement.tiers import device_tiers, tier_index
+from tests.fakes.measurement import FAST, FP, FakeClock, run_context
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-FAST = TrainConfig(windows=3, window_s=0.01, warmup_steps=1, batch_size=64, inference_batch_size=64)
-FP = Fingerprint(
-    cpu_model="fake", logical_cores=2, memory_bytes=8 * 2**30, machine="x86_64",
-    caches=(CacheLevel(1, "Data", 32 * 1024, 1), CacheLevel(2, "Unified", 512 * 1024, 1),
-            CacheLevel(3, "Unified", 32 * 2**20, 2)),
-)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +72,9 @@ def test_trace_reject_reason_propagates() -> None:
 
 
 def test_idle_power_uses_injected_sleep() -> None:
-    from tests.measurement.fakes import FakeClock
-
     cpu, wall = FakeClock(0), FakeClock(0)
     meter = EstimateMeter(core_dynamic_w=10.0, idle_share_w=4.0, cpu_clock=cpu, clock=wall)
     assert measure_idle_power(meter, 2.0, sleep=wall.advance) == pytest.approx(4.0)
-
-
-def _ctx(ds) -> RunContext:
-    return RunContext("synthetic:600,6,3", ds.fingerprint(), ds.task.value, ds.train_samples, ds.train_bytes,
-                      64, 64, 1, "cpu")  # fmt: skip
 
 
 def test_store_commits_whole_runs_and_exports(tmp_path: Path, dataset) -> None:
@@ -93,9 +82,9 @@ def test_store_commits_whole_runs_and_exports(tmp_path: Path, dataset) -> None:
     result = train_and_measure(arch, dataset, EstimateMeter(), FAST)
     with RunStore(tmp_path / "s.sqlite") as store:
         sweep = store.open_sweep(store.hardware_id(FP), "calibrate", "h", {}, "synthetic", "estimate", "estimated")
-        store.record_run(sweep, "k1", result, _ctx(dataset))
+        store.record_run(sweep, "k1", result, run_context(dataset))
         with pytest.raises(StoreError, match="UNIQUE"):
-            store.record_run(sweep, "k1", result, _ctx(dataset))  # same key twice: refused, nothing added
+            store.record_run(sweep, "k1", result, run_context(dataset))  # same key twice: refused, nothing added
         frame = store.frame()
         assert len(frame) == 2 and set(frame["phase"]) == {"train", "inference"}
         assert (frame["meter_kind"] == "estimated").all()
@@ -146,7 +135,7 @@ def test_plan_covers_every_tier_and_shape() -> None:
         total += tm.run_s(arch, run.batch_size, TrainConfig(), 1638)
         if total > 600:
             break
-        tiers.add(tier_of(cost(arch, run.batch_size).train_working_set_bytes, FP))
+        tiers.add(tier_index(cost(arch, run.batch_size).train_working_set_bytes, device_tiers(FP)))
         shapes.add(run.shape)
     assert tiers == {0, 1, 2, 3} and len(shapes) == 8
     assert any(r.repeat > 0 for r in runs)

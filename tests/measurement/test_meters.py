@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from pathlib import Path
 
 import pytest
 
-from measurement.meters.auto import MeterChoice, MeterOptions, choose_meter, ladder, parse_meter_choice
+from measurement.errors import InputError
+from measurement.meters.auto import (
+    MeterChoice,
+    MeterOptions,
+    build_meter_options,
+    choose_meter,
+    close_meter,
+    default_idle_s,
+    ladder,
+    parse_meter_choice,
+)
 from measurement.meters.base import MeterError, MeterKind, MeterPermissionError, MeterUnavailable
 from measurement.meters.estimate import EstimateMeter
 from measurement.meters.nvml import NvmlError, NvmlMeter
 from measurement.meters.rapl import RaplMeter
 from measurement.meters.replay import ReplayMeter
 from measurement.meters.trace import TraceError, TraceMeter, load_trace
-from tests.measurement.fakes import FakeClock, FakeNvml, PowercapTree
+from measurement.records import DEFAULT_IDLE_S
+from tests.fakes.measurement import FakeClock, FakeNvml, PowercapTree
 
 
 def test_rapl_single_package(tmp_path: Path) -> None:
@@ -262,3 +275,62 @@ def test_explicit_meter_that_cannot_run_is_an_error_not_a_substitute(tmp_path: P
         choose_meter(MeterOptions(choice=MeterChoice.TRACE))
     with pytest.raises(MeterError, match="unknown meter"):
         parse_meter_choice("wattson")
+
+
+def test_choose_meter_builds_nvml_once_and_the_caller_releases_it(tmp_path: Path) -> None:
+    nvml = FakeNvml(energy_mj=0)
+    tree = PowercapTree(tmp_path / "powercap")
+    tree.add("intel-rapl:0", "package-0", 0)  # RAPL works too: built, reported, and released
+    meter, steps = choose_meter(MeterOptions(device="cuda", nvml=nvml, powercap_root=tree.root))
+    assert isinstance(meter, NvmlMeter) and [s.available for s in steps] == [True, True, True]
+    assert nvml.calls.count("init") == 1 and "shutdown" not in nvml.calls
+    close_meter(meter)
+    meter.close()  # idempotent
+    assert nvml.calls.count("shutdown") == 1
+    close_meter(EstimateMeter())  # a meter without close() holds nothing
+
+
+def test_ladder_releases_every_meter_it_builds(tmp_path: Path) -> None:
+    nvml = FakeNvml(energy_mj=None)  # sampling mode
+    steps = ladder(MeterOptions(device="cuda:1", nvml=nvml, powercap_root=tmp_path / "absent"))
+    assert [s.meter for s in steps] == ["nvml", "rapl", "estimate"] and steps[0].available
+    assert nvml.calls.count("init") == nvml.calls.count("shutdown") == 1
+
+
+def test_nvml_that_fails_after_init_shuts_down_and_the_ladder_falls_back(tmp_path: Path) -> None:
+    nvml = FakeNvml()
+
+    def no_device(index: int) -> str:
+        raise nvml.NVMLError("NVML_ERROR_INVALID_ARGUMENT")
+
+    nvml.nvmlDeviceGetHandleByIndex = no_device
+    meter, steps = choose_meter(MeterOptions(device="cuda", nvml=nvml, powercap_root=tmp_path / "absent"))
+    assert isinstance(meter, EstimateMeter) and not steps[0].available and "INVALID_ARGUMENT" in steps[0].detail
+    assert nvml.calls == ["init", "shutdown"]
+
+
+def test_build_meter_options_validates_and_converts() -> None:
+    options = build_meter_options("estimate", "cuda:1", trace_max_gap_s=2, core_watts=12)
+    assert options == MeterOptions(choice=MeterChoice.ESTIMATE, device="cuda:1", trace_max_gap_s=2.0,
+                                   core_dynamic_w=12.0)  # fmt: skip
+    trace = build_meter_options("trace", "cpu", trace_path="power.csv")
+    assert trace.choice is MeterChoice.TRACE and trace.trace_path == Path("power.csv")
+    assert build_meter_options("auto", "cuda") == MeterOptions(device="cuda")
+    with pytest.raises(MeterError, match="unknown meter 'wattson' \\(choose from: auto, rapl"):
+        build_meter_options("wattson", "cpu")
+    for device in ("tpu", "cuda:", "cuda:x", "CPU", "cpu:0", ""):
+        with pytest.raises(InputError, match=re.escape(f"unknown device {device!r} (cpu, cuda or cuda:N)")):
+            build_meter_options("auto", device)
+    for watts in (-3.0, 0.0, math.nan, math.inf):
+        with pytest.raises(InputError, match="core-watts"):
+            build_meter_options("estimate", "cpu", core_watts=watts)
+    for gap in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(InputError, match="trace-max-gap"):
+            build_meter_options("trace", "cpu", trace_max_gap_s=gap)
+
+
+def test_default_idle_s_is_zero_only_for_replay() -> None:
+    assert default_idle_s(MeterOptions(choice=MeterChoice.REPLAY)) == 0.0
+    for choice in MeterChoice:
+        if choice is not MeterChoice.REPLAY:
+            assert default_idle_s(MeterOptions(choice=choice)) == DEFAULT_IDLE_S > 0

@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 
 from measurement.datasets import load_dataset
-from measurement.harness import TrainConfig
 from measurement.meters.nvml import NvmlMeter
 from measurement.meters.rapl import RaplMeter
 from measurement.meters.trace import TraceMeter
+from measurement.records import PlannedRun, TrainConfig
 from measurement.store import RunStore
-from measurement.sweep import PlannedRun, SweepSpec, run_sweep
-from tests.measurement.fakes import FakeClock, FakeNvml, PowercapTree
-from tests.measurement.test_harness_store_sweep import FP
+from measurement.sweep import SweepSpec, run_sweep
+from tests.fakes.measurement import FP, FakeClock, FakeNvml, PowercapTree
 
 CONFIG = TrainConfig(windows=3, window_s=0.005, warmup_steps=1, batch_size=64, inference_batch_size=64)
 RUNS = tuple(PlannedRun("rectangle", 2, 64 * (i + 1), 64) for i in range(5))

@@ -11,11 +11,12 @@ import pytest
 
 from measurement.architecture import size_architecture
 from measurement.datasets import load_dataset
-from measurement.harness import TrainConfig, train_and_measure
+from measurement.harness import train_and_measure
 from measurement.meters.estimate import EstimateMeter
+from measurement.records import TrainConfig
 from measurement.store import RunContext, RunStore, StoreError
-from tests.advisor.cli_helpers import ADVISOR, assert_one_line_error, run_cli
-from tests.measurement.test_harness_store_sweep import FP
+from tests.fakes.cli import ADVISOR, assert_one_line_error, run_cli
+from tests.fakes.measurement import FP
 
 
 def test_full_disk_leaves_no_partial_rows(tmp_path: Path) -> None:

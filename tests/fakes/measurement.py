@@ -1,8 +1,31 @@
-"""Injected hardware fakes: a powercap tree on disk, an NVML object, a clock."""
+"""Fakes and fixtures for the measurement tests: a powercap tree on disk, an NVML object, a clock, a
+fingerprint (with and without a GPU), a fast train config and a run context."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+
+from measurement.hardware import CacheLevel, Fingerprint, GpuInfo
+from measurement.records import TrainConfig
+from measurement.store import RunContext
+
+FAST = TrainConfig(windows=3, window_s=0.01, warmup_steps=1, batch_size=64, inference_batch_size=64)
+"""Three short windows a phase: a whole run takes a fraction of a second."""
+FP = Fingerprint(
+    cpu_model="fake", logical_cores=2, memory_bytes=8 * 2**30, machine="x86_64",
+    caches=(CacheLevel(1, "Data", 32 * 1024, 1), CacheLevel(2, "Unified", 512 * 1024, 1),
+            CacheLevel(3, "Unified", 32 * 2**20, 2)),
+)  # fmt: skip
+"""A machine with L1d 32 KiB, L2 512 KiB and L3 32 MiB, and no GPU."""
+FP_GPU = dataclasses.replace(FP, gpu=GpuInfo("Fake GPU", l2_bytes=4 * 2**20, memory_bytes=16 * 2**30))
+"""The same machine with a GPU: L2 4 MiB, 16 GiB of memory."""
+
+
+def run_context(dataset, name: str = "synthetic:600,6,3", batch_size: int = 64) -> RunContext:
+    """The context a run on ``dataset`` is recorded with (one thread, CPU)."""
+    return RunContext(name, dataset.fingerprint(), dataset.task.value, dataset.train_samples, dataset.train_bytes,
+                      batch_size, batch_size, 1, "cpu")  # fmt: skip
 
 
 class FakeClock:
@@ -42,7 +65,8 @@ class FakeNvmlError(Exception):
 
 
 class FakeNvml:
-    """Enough of pynvml's API: init, handle, name, total energy (mJ) or power usage (mW)."""
+    """Enough of pynvml's API: init/shutdown (both logged in ``calls``), handle, name, total energy (mJ) or
+    power usage (mW)."""
 
     NVMLError = FakeNvmlError
 
@@ -52,6 +76,9 @@ class FakeNvml:
 
     def nvmlInit(self) -> None:
         self.calls.append("init")
+
+    def nvmlShutdown(self) -> None:
+        self.calls.append("shutdown")
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> str:
         return f"gpu{index}"
