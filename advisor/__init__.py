@@ -15,9 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["LoadedProfile", "__version__", "load_profile", "pareto", "recommend"]
+__all__ = ["InputError", "Profile", "ProfileError", "__version__", "advise", "load_profile", "pareto", "recommend"]
 
-_LAZY = {name: "advisor.api" for name in ("load_profile", "LoadedProfile", "recommend", "pareto")}
+_LAZY = {
+    **{name: "advisor.api" for name in ("load_profile", "recommend", "pareto", "advise")},
+    "Profile": "models.profile",
+    "ProfileError": "models.profile",
+    "InputError": "measurement.errors",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,19 +1,23 @@
-"""Evaluation as one library call: runs (store or export) -> grouped hold-out scores."""
+"""``advisor evaluate`` as one library call: runs (store or export) -> grouped hold-out scores (-> profile)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from measurement.errors import InputError, first_line
 from measurement.hardware import Fingerprint
+from measurement.records import noise_floor
 from measurement.store import RunStore, default_store_path
-from measurement.sweep import noise_floor
-from models.evaluate import Evaluation, evaluate
+from measurement.tiers import FALLBACK_CPU_TIERS, device_tiers
+from models.evaluate import Evaluation, check_folds, evaluate
 from models.features import training_frame
-from models.pipeline import select_runs
-from models.tiers import FALLBACK_CPU_TIERS, tiers_for
+from models.pipeline import run_device, select_runs
+from models.profile import Profile, save_evaluation
+
+__all__ = ["Evaluation", "evaluate_runs", "read_runs"]
 
 
 def read_runs(path: Path) -> pd.DataFrame:
@@ -26,21 +30,30 @@ def read_runs(path: Path) -> pd.DataFrame:
         raise InputError(f"cannot read run export {path}: {first_line(exc)}") from None
 
 
-def evaluate_runs(store: Path | None = None, runs: Path | None = None, folds: int = 5) -> Evaluation:
-    """Evaluate the tier model and the baselines on one machine's runs."""
-    fingerprints: dict[str, Fingerprint] = {}
-    if runs is not None:
-        frame = read_runs(runs)
-        fp_path = runs.with_name("fingerprint.json")
-        if fp_path.is_file():
-            import json
-
-            fingerprints = {"export": Fingerprint.from_dict(json.loads(fp_path.read_text()))}
-    else:
+def _load(store: Path | None, runs: Path | None) -> tuple[pd.DataFrame, dict[str, Fingerprint]]:
+    if runs is None:
         with RunStore(store or default_store_path(), readonly=True) as s:
-            frame, fingerprints = s.frame(), s.fingerprints()
+            return s.frame(), s.fingerprints()
+    fp_path = runs.with_name("fingerprint.json")
+    fingerprints = {"export": Fingerprint.from_dict(json.loads(fp_path.read_text()))} if fp_path.is_file() else {}
+    return read_runs(runs), fingerprints
+
+
+def evaluate_runs(store: Path | None = None, runs: Path | None = None, folds: int = 5,
+                  save_to: Path | None = None) -> Evaluation:  # fmt: skip
+    """Evaluate the tier model and the baselines on one machine's runs; store the scores in ``save_to``.
+
+    The fold count and the target profile are checked before any fitting (minutes), not after.
+    """
+    check_folds(folds, folds)  # the range alone; the data's own limit is checked below
+    if save_to is not None:
+        Profile.load(save_to)
+    frame, fingerprints = _load(store, runs)
     frame, hardware = select_runs(frame)
     fp = fingerprints.get(hardware) or next(iter(fingerprints.values()), None)
-    tiers = tiers_for(fp, str(frame["device"].iloc[0])) if fp else FALLBACK_CPU_TIERS
+    tiers = device_tiers(fp, run_device(frame)) if fp else FALLBACK_CPU_TIERS
     floor, _ = noise_floor(frame)
-    return evaluate(training_frame(frame), tiers, folds=folds, noise_floor=floor)
+    result = evaluate(training_frame(frame), tiers, folds=folds, noise_floor=floor)
+    if save_to is not None:
+        save_evaluation(save_to, result.summary())
+    return result

@@ -1,18 +1,13 @@
-"""Fitting as one library call for the CLI and the TUI: store -> energy fit -> profile (+ plot)."""
+"""``advisor fit`` as one library call for the CLI and the TUI: store -> energy + accuracy fits -> profile (+ plot)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from measurement.hardware import Fingerprint
 from measurement.store import RunStore, default_store_path
-from models import profile as profiles
-from models.energy import Diagnostics, FitConfig
-from models.pipeline import default_profile_dir, fit_energy, select_runs
-
-log = logging.getLogger(__name__)
+from models.pipeline import default_profile_dir, fit_profile, select_runs
+from models.sampling import Diagnostics, FitConfig
 
 
 @dataclass(frozen=True)
@@ -36,13 +31,18 @@ class FitOutcome:
     profile_dir: Path
     saved: bool
     observations: int
-    meter_kinds: list[str]
+    meter_kinds: tuple[str, ...]
     noise_floor: float | None
     accuracy: dict[str, Diagnostics]
 
+    @property
+    def problems(self) -> list[str]:
+        """Every convergence problem of the energy and the accuracy fits."""
+        return self.diagnostics.problems() + [f"{n}: {p}" for n, a in self.accuracy.items() for p in a.problems()]
+
 
 def fit_and_save(request: FitRequest) -> FitOutcome:
-    """Fit the newest machine's runs; save the profile unless ``strict`` and the fit did not converge.
+    """Fit the newest machine's runs; save the profile unless ``strict`` and a fit did not converge.
 
     A non-converged fit without ``strict`` is saved with its diagnostics in the metadata and a warning;
     it is never saved silently.
@@ -51,40 +51,18 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
         runs = store.frame()
         fingerprints = store.fingerprints()
     runs, hardware = select_runs(runs)
-    fp: Fingerprint = fingerprints[hardware]
     config = FitConfig(draws=request.draws, tune=request.tune, chains=request.chains)
-    result = fit_energy(runs, fp, config)
-    accuracy_idata, accuracy_info = fit_accuracy_models(runs)
-    diagnostics = [result.diagnostics] + [d for _, d in accuracy_info.values()]
-    converged = all(d.converged for d in diagnostics)
+    profile, frame = fit_profile(runs, fingerprints[hardware], config)
+    accuracy = {name: acc.diagnostics for name, acc in profile.accuracy.items()}
+    converged = profile.energy.diagnostics.converged and all(d.converged for d in accuracy.values())
     out = request.out or default_profile_dir()
     save = converged or not request.strict
     if save:
-        metadata = result.metadata()
-        metadata["datasets"] = {name: info for name, (info, _) in accuracy_info.items()}
-        profiles.save(out, result.idata, metadata, accuracy_idata)
+        profile.save(out)
     if request.plot is not None:
         from models.plot import plot_fit
 
-        plot_fit(result.posterior, result.frame, request.plot)
-    return FitOutcome(
-        result.diagnostics, out, save, len(result.frame), sorted(set(result.frame["meter_kind"])), result.noise_floor,
-        {name: d for name, (_, d) in accuracy_info.items()},
-    )  # fmt: skip
-
-
-def fit_accuracy_models(runs) -> tuple[dict, dict]:
-    """One accuracy model per dataset that has probe runs: (idata by dataset, (info, diagnostics) by dataset)."""
-    from models.accuracy import ACCURACY_FIT
-    from models.accuracy import fit as fit_accuracy
-
-    probes = runs[(runs["sweep_kind"] == "probe") & (runs["phase"] == "train") & (runs["status"] == "ok")]
-    idatas, infos = {}, {}
-    for name, frame in probes.groupby("dataset"):
-        task = str(frame["task"].iloc[0])
-        idata, diagnostics, info = fit_accuracy(frame, task, int(frame["output_dim"].iloc[0]), ACCURACY_FIT)
-        idatas[str(name)] = idata
-        infos[str(name)] = (info, diagnostics)
-        if not diagnostics.converged:
-            log.warning("accuracy model for %s did not converge: %s", name, "; ".join(diagnostics.problems()))
-    return idatas, infos
+        plot_fit(profile.energy, frame, request.plot)
+    meta = profile.metadata
+    return FitOutcome(profile.energy.diagnostics, out, save, meta.observations, meta.meter_kinds, meta.noise_floor,
+                      accuracy)  # fmt: skip

@@ -19,13 +19,27 @@ def main() -> None:
 
     # What would a wider rectangle cost per training datum, and per prediction?
     best = table.iloc[0]
-    dims = profile.datasets["digits"]  # input width after BUTTER's one-hot encoding, output width
-    n_in, n_out = dims["input_dim"], dims["output_dim"]
+    digits = profile.datasets["digits"]  # input width after BUTTER's one-hot encoding, output width
+    n_in, n_out = digits.input_dim, digits.output_dim
     predicted = profile.predict(
         shape=[best["shape"], "rectangle"], depth=[int(best["depth"]), 4], size=[int(best["size"]), 2**18],
         input_dim=[n_in, n_in], output_dim=[n_out, n_out], phase=["train", "inference"],
     )  # fmt: skip
-    print(predicted[["shape", "depth", "params", "phase", "energy_median_j", "energy_p05_j", "energy_p95_j"]])
+    print(
+        predicted[
+            [
+                "shape",
+                "depth",
+                "params",
+                "phase",
+                "energy_median_j",
+                "energy_p05_j",
+                "energy_p95_j",
+                "predictive_p05_j",
+                "predictive_p95_j",
+            ]
+        ]
+    )  # credible interval of the mean; one new run
 
     front = advisor.pareto(profile, dataset="digits", max_depth=8)
     print(f"Pareto front (energy vs accuracy): {len(front)} configs")

@@ -11,15 +11,16 @@ scale grows by ``EXTRAPOLATION_SD`` per e-fold outside it, so P(meet budget) sta
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
 from measurement.architecture import SHAPES
-from models.energy import FitConfig, FitError, diagnose, sampler_cores
+from models import schema
+from models.sampling import Diagnostics, FitConfig, FitError, diagnose, draws_dataset, pymc, sample, thin
 
 ACCURACY_VERSION = "accuracy-saturating-1"
 EXTRAPOLATION_SD = 0.04
@@ -40,7 +41,7 @@ def chance_level(frame: pd.DataFrame, output_dim: int, task: str) -> float:
 
 def build_model(frame: pd.DataFrame, task: str, chance: float):
     """The PyMC accuracy model for one dataset's runs (one row per run)."""
-    import pymc as pm
+    pm = pymc()
     import pytensor.tensor as pt
 
     if len(frame) < 5:
@@ -71,40 +72,74 @@ def build_model(frame: pd.DataFrame, task: str, chance: float):
     return model
 
 
-ACCURACY_FIT = FitConfig(draws=500, tune=1000, chains=4, init="jitter+adapt_diag")
+ACCURACY_FIT = FitConfig(draws=500, tune=1000, chains=4, target_accept=0.95, init="jitter+adapt_diag")
+TASKS = ("multiclass", "binary", "regression")
 
 
-def fit(frame: pd.DataFrame, task: str, output_dim: int, config: FitConfig = ACCURACY_FIT):
-    """Sample the accuracy posterior for one dataset. Returns (InferenceData, Diagnostics, info dict)."""
-    import pymc as pm
+@dataclass(frozen=True)
+class AccuracyInfo:
+    """What an accuracy posterior was fit on: the dataset's task and dims, the probed range, diagnostics."""
 
-    chance = chance_level(frame, output_dim, task)
-    model = build_model(frame, task, chance)
-    began = time.perf_counter()
-    with model:
-        idata = pm.sample(
-            draws=config.draws, tune=config.tune, chains=config.chains, cores=sampler_cores(config),
-            random_seed=config.seed,
-            target_accept=0.95, progressbar=False, compute_convergence_checks=False,
+    task: str
+    chance: float
+    log_params_range: tuple[float, float]
+    runs: int
+    epochs: float
+    input_dim: int
+    train_samples: int
+    output_dim: int
+    best_observed: float
+    diagnostics: Diagnostics
+    version: str = ACCURACY_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {**asdict(self), "log_params_range": list(self.log_params_range),
+                "diagnostics": self.diagnostics.to_dict()}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> AccuracyInfo:
+        """Read and check the JSON form (task known, dims and counts in range, the range ordered)."""
+        data = schema.obj(data, where)
+        task = schema.text(data, "task", where)
+        if task not in TASKS:
+            raise schema.SchemaError(f"{where}.task: expected one of {', '.join(TASKS)}")
+        low_high = schema.array(data, "log_params_range", where, max_len=2)
+        if len(low_high) != 2:
+            raise schema.SchemaError(f"{where}.log_params_range: expected [low, high]")
+        bounds = {"low": low_high[0], "high": low_high[1]}
+        low = schema.number(bounds, "low", f"{where}.log_params_range", 0.0, 60.0)
+        high = schema.number(bounds, "high", f"{where}.log_params_range", low, 60.0)
+        version = schema.text(data, "version", where)
+        if version != ACCURACY_VERSION:
+            raise schema.SchemaError(f"{where}.version: accuracy model {version!r}, this advisor uses "
+                                     f"{ACCURACY_VERSION!r}: re-run 'advisor fit'")  # fmt: skip
+        return cls(
+            task=task, chance=schema.number(data, "chance", where, 0.0, 1.0), log_params_range=(low, high),
+            runs=schema.integer(data, "runs", where, 1, 10**7), epochs=schema.number(data, "epochs", where, 0, 1e7),
+            input_dim=schema.integer(data, "input_dim", where, 1, 2**31),
+            train_samples=schema.integer(data, "train_samples", where, 1, 2**40),
+            output_dim=schema.integer(data, "output_dim", where, 1, 2**31),
+            best_observed=schema.number(data, "best_observed", where),
+            diagnostics=Diagnostics.from_dict(data.get("diagnostics"), f"{where}.diagnostics"), version=version,
         )  # fmt: skip
-    diagnostics = diagnose(
-        idata, ["top", "m", "log_s", "b_depth", "g_raw", "sigma"], config, time.perf_counter() - began
-    )
+
+
+def fit(frame: pd.DataFrame, config: FitConfig = ACCURACY_FIT) -> AccuracyPosterior:
+    """Sample the accuracy posterior of one dataset's probe runs (one row per run, train phase)."""
+    task = str(frame["task"].iloc[0]) if len(frame) else "multiclass"
+    output_dim = int(frame["output_dim"].iloc[0]) if len(frame) else 1
+    chance = chance_level(frame, output_dim, task)
+    idata, fit_s = sample(build_model(frame, task, chance), config)
+    diagnostics = diagnose(idata, ["top", "m", "log_s", "b_depth", "g_raw", "sigma"], config, fit_s)
     log_p = np.log(frame["params"].to_numpy(float))
-    info = {
-        "task": task,
-        "chance": chance,
-        "log_params_range": [float(log_p.min()), float(log_p.max())],
-        "runs": len(frame),
-        "epochs": float(frame["epochs_trained"].median()),
-        "input_dim": int(frame["input_dim"].iloc[0]),
-        "train_samples": int(frame["train_samples"].iloc[0]),
-        "output_dim": int(output_dim),
-        "best_observed": float(np.max(_score(frame, task))),
-        "diagnostics": {**diagnostics.__dict__, "converged": diagnostics.converged},
-        "version": ACCURACY_VERSION,
-    }
-    return idata, diagnostics, info
+    info = AccuracyInfo(
+        task=task, chance=chance, log_params_range=(float(log_p.min()), float(log_p.max())), runs=len(frame),
+        epochs=float(frame["epochs_trained"].median()), input_dim=int(frame["input_dim"].iloc[0]),
+        train_samples=int(frame["train_samples"].iloc[0]), output_dim=output_dim,
+        best_observed=float(np.max(_score(frame, task))), diagnostics=diagnostics,
+    )  # fmt: skip
+    return AccuracyPosterior.from_idata(idata, info)
 
 
 @dataclass(frozen=True)
@@ -112,24 +147,26 @@ class AccuracyPosterior:
     """Accuracy posterior draws for one dataset, in numpy, with what the curve was fit on."""
 
     draws: dict[str, np.ndarray]
-    info: dict
+    info: AccuracyInfo
 
     @classmethod
-    def from_idata(cls, idata, info: dict, max_draws: int = 1000) -> AccuracyPosterior:
-        """Flatten a saved InferenceData into numpy draws."""
-        post = idata.posterior
-        n = post.sizes["chain"] * post.sizes["draw"]
-        out = {}
-        for name in PARAMS:
-            values = np.asarray(post[name].to_numpy(), float)
-            values = np.broadcast_to(values, (post.sizes["chain"], post.sizes["draw"], *values.shape[2:]))
-            out[name] = values.reshape(n, *values.shape[2:])[:max_draws]
-        return cls(out, dict(info))
+    def from_idata(cls, idata, info: AccuracyInfo) -> AccuracyPosterior:
+        """Thin an InferenceData (or its posterior group) into numpy draws (the shared rule)."""
+        return cls(thin(getattr(idata, "posterior", idata), PARAMS), info)
+
+    def to_dataset(self):
+        """The draws as an InferenceData-style posterior group (xarray), for saving."""
+        return draws_dataset(self.draws, {"g_shape": ("shape",)}, {"shape": [s.value for s in SHAPES]})
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        """Convergence of the fit behind these draws."""
+        return self.info.diagnostics
 
     @property
     def task(self) -> str:
         """multiclass, binary or regression."""
-        return str(self.info["task"])
+        return self.info.task
 
     def mean_score(self, params: np.ndarray, depth: np.ndarray, shapes: list[str]) -> np.ndarray:
         """Curve value per draw (rows) and config (columns), without run noise."""
@@ -144,7 +181,7 @@ class AccuracyPosterior:
 
     def predictive_sd(self, params: np.ndarray) -> np.ndarray:
         """Run-to-run noise per draw and config, widened outside the probed parameter range."""
-        lo, hi = self.info["log_params_range"]
+        lo, hi = self.info.log_params_range
         log_p = np.log(np.asarray(params, float))
         outside = np.clip(lo - log_p, 0, None) + np.clip(log_p - hi, 0, None)
         return np.sqrt(self.draws["sigma"][:, None] ** 2 + (EXTRAPOLATION_SD * outside)[None, :] ** 2)

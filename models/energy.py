@@ -17,76 +17,22 @@ window spread), so the fit knows the noise it was fit on.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from measurement.errors import InputError
+from measurement.tiers import Tier, tier_index, tier_label
 from models.features import PHASES
+from models.sampling import Diagnostics, FitConfig, FitError, diagnose, draws_dataset, pymc, sample, thin
 
 MODEL_VERSION = "energy-tiers-1"
 STUDENT_NU = 4.0
 N_WINDOWS_DEFAULT = 5
+LOG_CAPACITY_BOUNDS = (float(np.log(2**10)), float(np.log(2**40)))
+"""A cache tier's capacity lies between 1 KiB and 1 TiB: the prior's support, and what a profile may hold."""
 PARAMS = ("log_c1", "r", "log_S", "log_tau", "log_o", "log_k", "sigma")
-
-
-@dataclass(frozen=True)
-class Tier:
-    """A cache capacity prior: name (L1d, L2 …) and size in bytes."""
-
-    name: str
-    size_bytes: int
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Sampler settings. The defaults give a converged fit of a 10-minute calibration in seconds."""
-
-    draws: int = 800
-    tune: int = 600
-    chains: int = 2
-    target_accept: float = 0.9
-    seed: int = 0
-    cores: int | None = None
-    """Processes for the chains; None = one per chain up to the machine's cores (2 here)."""
-    init: str = "jitter+adapt_full"
-    """Dense mass matrix: the tier parameters are correlated; it halves the leapfrog steps per draw."""
-
-
-@dataclass(frozen=True)
-class Diagnostics:
-    """Convergence summary of a fit."""
-
-    divergences: int
-    max_r_hat: float
-    min_ess_bulk: float
-    draws: int
-    chains: int
-    fit_s: float
-
-    @property
-    def converged(self) -> bool:
-        """r_hat <= 1.01 (when there are several chains), bulk ESS >= 100, and < 1% divergent draws."""
-        r_hat_ok = self.chains < 2 or self.max_r_hat <= 1.01
-        return r_hat_ok and self.min_ess_bulk >= 100 and self.divergences <= 0.01 * self.draws * self.chains
-
-    def problems(self) -> list[str]:
-        """Human-readable reasons the fit is not trustworthy (empty when converged)."""
-        out = []
-        if self.chains >= 2 and self.max_r_hat > 1.01:
-            out.append(f"max r_hat {self.max_r_hat:.3f} > 1.01")
-        if self.min_ess_bulk < 100:
-            out.append(f"min bulk ESS {self.min_ess_bulk:.0f} < 100")
-        if self.divergences > 0.01 * self.draws * self.chains:
-            out.append(f"{self.divergences} divergent transitions")
-        return out
-
-
-class FitError(InputError):
-    """The data cannot support a fit (too few runs, a phase missing …)."""
 
 
 def measurement_sd(spread: np.ndarray, windows: int = N_WINDOWS_DEFAULT) -> np.ndarray:
@@ -122,7 +68,7 @@ def log_energy_numpy(post: dict[str, np.ndarray], x: pd.DataFrame) -> np.ndarray
 
 def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
     """The PyMC model for a training frame (see features.training_frame)."""
-    import pymc as pm
+    pm = pymc()
     import pytensor.tensor as pt
 
     if frame.empty or len(frame) < 8:
@@ -143,14 +89,15 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
         log_c1 = pm.Normal("log_c1", mu=np.array(c1_guess) - 1.0, sigma=3.0, dims="phase")
         r = pm.HalfNormal("r", sigma=1.5, dims=("phase", "tier"))
         prior_log_s = np.log([t.size_bytes for t in tiers])
-        log_s = pm.Normal(
+        transforms = pm.distributions.transforms
+        log_s = pm.Normal(  # truncated by the interval transform (fixed mu, sigma: the normaliser is a constant)
             "log_S",
             mu=prior_log_s,
             sigma=1.0,
             dims="tier",
-            transform=pm.distributions.transforms.ordered,
-            initval=prior_log_s,
-        )  # ordered: steps cannot swap places (no label switching between tiers)
+            transform=transforms.Chain([transforms.Interval(*LOG_CAPACITY_BOUNDS), transforms.ordered]),
+            initval=np.clip(prior_log_s, LOG_CAPACITY_BOUNDS[0] + 0.1, LOG_CAPACITY_BOUNDS[1] - 0.1),
+        )  # ordered: steps cannot swap places (no label switching); bounded: a cache is 1 KiB .. 1 TiB
         log_tau = pm.Normal("log_tau", mu=np.log(0.5), sigma=0.5)
         log_o = pm.Normal("log_o", mu=np.array(o_guess) - 1.0, sigma=3.0, dims="phase")
         log_k = pm.Normal("log_k", mu=np.array(k_guess), sigma=3.0, dims="phase")
@@ -166,57 +113,10 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
     return model
 
 
-def fit(frame: pd.DataFrame, tiers: tuple[Tier, ...], config: FitConfig = FitConfig()):
-    """Sample the posterior. Returns (InferenceData, Diagnostics)."""
-    import pymc as pm
-
-    model = build_model(frame, tiers)
-    began = time.perf_counter()
-    with model:
-        idata = pm.sample(
-            draws=config.draws, tune=config.tune, chains=config.chains, cores=sampler_cores(config),
-            random_seed=config.seed, init=config.init,
-            target_accept=config.target_accept, progressbar=False, compute_convergence_checks=False,
-            idata_kwargs={"log_likelihood": False},
-        )  # fmt: skip
-    fit_s = time.perf_counter() - began
-    idata.posterior = idata.posterior.drop_vars("mu")
-    return idata, diagnose(idata, list(PARAMS), config, fit_s)
-
-
-def diagnose(idata, var_names: list[str], config: FitConfig, fit_s: float) -> Diagnostics:
-    """Divergences, worst r_hat (several chains only) and worst bulk ESS over ``var_names``."""
-    import arviz as az
-
-    ess = az.ess(idata, var_names=var_names, method="bulk")
-    min_ess = min(float(np.nanmin(ess[v].to_numpy())) for v in var_names)
-    max_r_hat = float("nan")
-    if config.chains > 1:
-        r_hat = az.rhat(idata, var_names=var_names)
-        max_r_hat = max(float(np.nanmax(r_hat[v].to_numpy())) for v in var_names)
-    return Diagnostics(
-        divergences=int(idata.sample_stats["diverging"].sum()), max_r_hat=max_r_hat, min_ess_bulk=min_ess,
-        draws=config.draws, chains=config.chains, fit_s=fit_s,
-    )  # fmt: skip
-
-
-def sampler_cores(config: FitConfig) -> int:
-    """How many processes sample the chains."""
-    import os
-
-    return config.cores or max(1, min(config.chains, os.cpu_count() or 1))
-
-
-def posterior_arrays(idata, max_draws: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
-    """Flatten chains x draws into one axis (thinned to ``max_draws``) as plain numpy arrays."""
-    post = idata.posterior
-    n = post.sizes["chain"] * post.sizes["draw"]
-    keep = np.sort(np.random.default_rng(seed).choice(n, size=min(n, max_draws), replace=False))
-    out = {}
-    for name in PARAMS:
-        values = post[name].to_numpy()
-        out[name] = values.reshape(n, *values.shape[2:])[keep]
-    return out
+def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> EnergyPosterior:
+    """Sample the posterior of a training frame (see features.training_frame) with tier priors ``tiers``."""
+    idata, fit_s = sample(build_model(frame, tiers), config)
+    return EnergyPosterior.from_idata(idata, tiers, diagnose(idata, list(PARAMS), config, fit_s))
 
 
 @dataclass(frozen=True)
@@ -225,6 +125,25 @@ class EnergyPosterior:
 
     draws: dict[str, np.ndarray]
     tiers: tuple[Tier, ...]
+    diagnostics: Diagnostics
+
+    @classmethod
+    def from_idata(cls, idata, tiers: tuple[Tier, ...], diagnostics: Diagnostics) -> EnergyPosterior:
+        """Thin an InferenceData (or its posterior group) into numpy draws (the shared rule)."""
+        posterior = getattr(idata, "posterior", idata)
+        return cls(thin(posterior, PARAMS), tuple(tiers), diagnostics)
+
+    def to_dataset(self):
+        """The draws as an InferenceData-style posterior group (xarray), for saving."""
+        dims = {"log_c1": ("phase",), "r": ("phase", "tier"), "log_S": ("tier",), "log_o": ("phase",),
+                "log_k": ("phase",), "sigma": ("phase",)}  # fmt: skip
+        return draws_dataset(self.draws, dims, {"phase": list(PHASES), "tier": [t.name for t in self.tiers]})
+
+    def to_idata(self):
+        """The draws as ArviZ InferenceData (for users' own analysis)."""
+        from models.sampling import arviz
+
+        return arviz().InferenceData(posterior=self.to_dataset())
 
     def log_energy(self, features: pd.DataFrame) -> np.ndarray:
         """ln E draws (n_draws x n_configs), without observation noise."""
@@ -242,15 +161,27 @@ class EnergyPosterior:
         sizes = np.exp(self.draws["log_S"])
         return {t.name: tuple(np.percentile(sizes[:, i], [50, 5, 95])) for i, t in enumerate(self.tiers)}
 
+    def cost_summary(self) -> dict[str, tuple[float, dict[str, float]]]:
+        """Per phase: posterior median cost per FLOP (J) and the median step factor r of each tier."""
+        c1 = np.exp(self.draws["log_c1"])
+        return {
+            phase: (float(np.median(c1[:, p])),
+                    {t.name: float(np.median(self.draws["r"][:, p, k])) for k, t in enumerate(self.tiers)})
+            for p, phase in enumerate(PHASES)
+        }  # fmt: skip
+
+    def fitted_tiers(self) -> tuple[Tier, ...]:
+        """The tiers at their posterior median capacities (the data may move a step away from its seed)."""
+        medians = np.exp(np.median(self.draws["log_S"], axis=0))
+        return tuple(Tier(t.name, int(np.rint(m))) for t, m in zip(self.tiers, medians, strict=True))
+
     def tier_index(self, log_ws: np.ndarray) -> np.ndarray:
-        """Which tier each working set falls in, by the posterior median capacities."""
-        medians = np.median(self.draws["log_S"], axis=0)
-        return (np.asarray(log_ws)[:, None] > medians[None, :]).sum(axis=1)
+        """Which fitted tier each working set (ln bytes) falls in."""
+        return np.atleast_1d(tier_index(np.exp(np.asarray(log_ws, float)), self.fitted_tiers()))
 
     def tier_label(self, index: int) -> str:
-        """``<=L1d`` … ``>L3``."""
-        names = [t.name for t in self.tiers]
-        return f"<={names[index]}" if index < len(names) else f">{names[-1]}"
+        """``<=L1d`` … ``>L3`` (names of the tiers the capacities were seeded from)."""
+        return tier_label(index, self.tiers)
 
     def with_draws(self, n: int) -> EnergyPosterior:
         """A copy keeping the first ``n`` draws (faster predictions)."""

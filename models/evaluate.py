@@ -8,12 +8,19 @@ The calibration's repeat-noise floor is reported beside them: no model can beat 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from measurement.errors import InputError
+from measurement.tiers import Tier
+from models import schema
 from models.baselines import fit_baselines
-from models.energy import EnergyPosterior, FitConfig, Tier, fit, measurement_sd, posterior_arrays
+from models.energy import fit, measurement_sd
+from models.sampling import FitConfig
+
+MAX_FOLDS = 50
 
 EVAL_FIT = FitConfig(draws=300, tune=500, chains=1)
 
@@ -39,6 +46,50 @@ class Evaluation:
     noise_floor: float | None
     divergences: int
 
+    def summary(self) -> EvaluationSummary:
+        """The compact form stored in a profile and shown by the UIs."""
+        scores = {s.name: ScoreSummary(s.median_ape, s.within_10pct, s.coverage_90) for s in self.scores}
+        return EvaluationSummary(self.folds, self.held_out, self.noise_floor, scores)
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """One predictor's hold-out scores, as stored in a profile."""
+
+    median_ape: float
+    within_10pct: float
+    coverage_90: float | None = None
+
+
+@dataclass(frozen=True)
+class EvaluationSummary:
+    """Hold-out scores stored in a profile: folds, observations, noise floor, scores by predictor name."""
+
+    folds: int
+    held_out: int
+    noise_floor: float | None
+    scores: dict[str, ScoreSummary]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"folds": self.folds, "held_out": self.held_out, "noise_floor": self.noise_floor,
+                "scores": {name: vars(s) for name, s in self.scores.items()}}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "evaluation") -> EvaluationSummary:
+        """Read and check the JSON form (shares in [0, 1], errors non-negative)."""
+        data = schema.obj(data, where)
+        scores = {}
+        for name, entry in schema.mapping(data, "scores", where, max_len=64).items():
+            at = f"{where}.scores.{name}"
+            entry = schema.obj(entry, at)
+            scores[str(name)[:200]] = ScoreSummary(
+                schema.number(entry, "median_ape", at, 0.0, 1e9), schema.number(entry, "within_10pct", at, 0.0, 1.0),
+                schema.optional_number(entry, "coverage_90", at, 0.0, 1.0),
+            )  # fmt: skip
+        return cls(schema.integer(data, "folds", where, 2, MAX_FOLDS), schema.integer(data, "held_out", where),
+                   schema.optional_number(data, "noise_floor", where, 0.0, 100.0), scores)  # fmt: skip
+
 
 def _scores(name: str, frame: pd.DataFrame, predicted_log: np.ndarray, coverage: float | None = None) -> Scores:
     ape = np.abs(np.exp(predicted_log - frame["log_energy"].to_numpy()) - 1.0)
@@ -55,6 +106,14 @@ def grouped_folds(frame: pd.DataFrame, k: int, seed: int = 0) -> list[np.ndarray
     return [assignment == f for f in range(k)]
 
 
+def check_folds(folds: int, configs: int) -> None:
+    """Refuse a fold count the data cannot support (InputError, before any fitting)."""
+    if not 2 <= folds <= MAX_FOLDS:
+        raise InputError(f"folds must be between 2 and {MAX_FOLDS}, got {folds}")
+    if configs < folds:
+        raise InputError(f"{folds} folds need at least {folds} distinct configs; the runs have {configs}")
+
+
 def evaluate(
     frame: pd.DataFrame,
     tiers: tuple[Tier, ...],
@@ -64,15 +123,13 @@ def evaluate(
     seed: int = 0,
 ) -> Evaluation:
     """Fit on k-1 folds, score on the held-out fold, for every fold; pool the held-out predictions."""
-    if folds < 2 or frame["config"].nunique() < folds:
-        raise ValueError(f"need at least {folds} distinct configs for {folds} folds")
+    check_folds(folds, frame["config"].nunique())
     held, model_pred, lo, hi, divergences = [], [], [], [], 0
     baseline_preds: dict[str, list[np.ndarray]] = {}
     for mask in grouped_folds(frame, folds, seed):
         train, test = frame[~mask], frame[mask]
-        idata, diagnostics = fit(train, tiers, fit_config)
-        divergences += diagnostics.divergences
-        posterior = EnergyPosterior(posterior_arrays(idata), tiers)
+        posterior = fit(train, fit_config, tiers)
+        divergences += posterior.diagnostics.divergences
         mu = posterior.log_energy(test)
         model_pred.append(np.median(mu, axis=0))
         predictive = posterior.predictive_log_energy(test, seed=seed)

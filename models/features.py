@@ -15,6 +15,7 @@ import pandas as pd
 
 from measurement.architecture import size_architecture
 from measurement.cost import cost
+from measurement.records import config_key
 
 PHASES = ("train", "inference")
 FEATURE_COLUMNS = ("log_flops", "log_ws", "log_depth", "log_batch", "log_params")
@@ -88,5 +89,5 @@ def training_frame(runs: pd.DataFrame) -> pd.DataFrame:
         return features_frame(ok.assign(phase=[]))
     frame = features_frame(ok)
     frame["log_energy"] = np.log(frame["energy_per_datum_j"].to_numpy(float))
-    frame["config"] = frame["run_key"].str.rsplit("/", n=1).str[0] + "/" + frame["dataset"].astype(str)
+    frame["config"] = frame["run_key"].map(config_key) + "/" + frame["dataset"].astype(str)
     return frame

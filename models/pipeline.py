@@ -1,45 +1,23 @@
-"""From a run store to a saved profile: select runs, fit, diagnose, stamp metadata."""
+"""From a run export to a profile: select one machine's runs, fit the energy and accuracy models, stamp metadata."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import logging
 from pathlib import Path
 
 import pandas as pd
 
 from measurement.hardware import Fingerprint
+from measurement.records import noise_floor
 from measurement.store import advisor_home
-from measurement.sweep import noise_floor
-from models.energy import Diagnostics, EnergyPosterior, FitConfig, FitError, Tier, fit, posterior_arrays
+from measurement.tiers import device_tiers
+from models import accuracy
+from models.energy import fit as fit_energy
 from models.features import training_frame
-from models.tiers import tiers_for
+from models.profile import Profile, ProfileMetadata
+from models.sampling import FitConfig, FitError
 
-
-@dataclass(frozen=True)
-class EnergyFit:
-    """A fitted energy model with everything a profile records about it."""
-
-    idata: object
-    posterior: EnergyPosterior
-    diagnostics: Diagnostics
-    frame: pd.DataFrame
-    fingerprint: Fingerprint
-    tiers: tuple[Tier, ...]
-    noise_floor: float | None
-
-    def metadata(self) -> dict:
-        """The profile.json content for this fit."""
-        return {
-            "fingerprint": self.fingerprint.to_dict(),
-            "meter_kinds": sorted(set(self.frame["meter_kind"])),
-            "meters": sorted(set(self.frame["meter"])),
-            "tiers": [asdict(t) for t in self.tiers],
-            "run_ids": sorted({int(i) for i in self.frame["run_id"]}),
-            "observations": len(self.frame),
-            "diagnostics": {**asdict(self.diagnostics), "converged": self.diagnostics.converged},
-            "noise_floor": self.noise_floor,
-            "datasets": {},
-        }
+log = logging.getLogger(__name__)
 
 
 def select_runs(runs: pd.DataFrame, hardware: str | None = None) -> tuple[pd.DataFrame, str]:
@@ -54,14 +32,42 @@ def select_runs(runs: pd.DataFrame, hardware: str | None = None) -> tuple[pd.Dat
     return chosen, hardware
 
 
-def fit_energy(runs: pd.DataFrame, fp: Fingerprint, config: FitConfig | None = None) -> EnergyFit:
-    """Fit the tier model to one machine's runs (a store export)."""
-    device = str(runs["device"].iloc[0]) if len(runs) else "cpu"
-    tiers = tiers_for(fp, device)
+def run_device(runs: pd.DataFrame) -> str:
+    """The device the runs were measured on (``cpu`` when unknown)."""
+    return str(runs["device"].iloc[0]) if len(runs) else "cpu"
+
+
+def fit_profile(
+    runs: pd.DataFrame, fp: Fingerprint, config: FitConfig, accuracy_config: FitConfig = accuracy.ACCURACY_FIT
+) -> tuple[Profile, pd.DataFrame]:
+    """Fit the energy model to one machine's runs and an accuracy model per probed dataset.
+
+    Returns the (unsaved) profile and the training frame the energy model saw (for plots).
+    """
+    tiers = device_tiers(fp, run_device(runs))
     frame = training_frame(runs)
-    idata, diagnostics = fit(frame, tiers, config or FitConfig())
+    energy = fit_energy(frame, config, tiers)
+    accuracies = fit_accuracy_models(runs, accuracy_config)
     floor, _ = noise_floor(runs)
-    return EnergyFit(idata, EnergyPosterior(posterior_arrays(idata), tiers), diagnostics, frame, fp, tiers, floor)
+    meta = ProfileMetadata(
+        fingerprint=fp, meter_kinds=tuple(sorted(set(frame["meter_kind"]))), meters=tuple(sorted(set(frame["meter"]))),
+        tiers=tiers, run_ids=tuple(sorted({int(i) for i in frame["run_id"]})), observations=len(frame),
+        diagnostics=energy.diagnostics, noise_floor=floor,
+        datasets={name: acc.info for name, acc in accuracies.items()},
+    )  # fmt: skip
+    return Profile(energy, meta, accuracies), frame
+
+
+def fit_accuracy_models(runs: pd.DataFrame, config: FitConfig = accuracy.ACCURACY_FIT) -> dict:
+    """One accuracy posterior per dataset that has ok probe runs (train phase rows), by dataset name."""
+    probes = runs[(runs["sweep_kind"] == "probe") & (runs["phase"] == "train") & (runs["status"] == "ok")]
+    out = {}
+    for name, frame in probes.groupby("dataset"):
+        posterior = accuracy.fit(frame, config)
+        if not posterior.diagnostics.converged:
+            log.warning("accuracy model for %s did not converge: %s", name, "; ".join(posterior.diagnostics.problems()))
+        out[str(name)] = posterior
+    return out
 
 
 def default_profile_dir() -> Path:

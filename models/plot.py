@@ -26,7 +26,6 @@ def plot_fit(posterior: EnergyPosterior, frame: pd.DataFrame, path: Path, phase:
     data = frame[frame["phase"] == phase]
     fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), sharex=True, sharey=True)
     mu = posterior.log_energy(data) if len(data) else np.empty((1, 0))
-    capacities = np.exp(np.median(posterior.draws["log_S"], axis=0))
     for ax, shape in zip(axes.flat, SHAPES, strict=True):
         rows = (data["shape"] == shape.value).to_numpy()
         sub = data[rows]
@@ -36,7 +35,7 @@ def plot_fit(posterior: EnergyPosterior, frame: pd.DataFrame, path: Path, phase:
             med, lo, hi = (np.percentile(pred, q, axis=0) for q in (50, 5, 95))
             ax.errorbar(np.exp(sub["log_params"]), med, yerr=[med - lo, hi - med], fmt="x", color="C1",
                         alpha=0.6, label="predicted (90%)")  # fmt: skip
-        for name, params in _tier_crossings(shape.value, capacities, posterior, data).items():
+        for name, params in _tier_crossings(shape.value, posterior, data).items():
             ax.axvline(params, ls="--", color="grey", lw=0.8)
             ax.text(params, ax.get_ylim()[1] if ax.get_ylim()[1] > 0 else 1, name, fontsize=7, rotation=90, va="top")
         ax.set_title(shape.value, fontsize=10)
@@ -55,7 +54,7 @@ def plot_fit(posterior: EnergyPosterior, frame: pd.DataFrame, path: Path, phase:
     return path
 
 
-def _tier_crossings(shape: str, capacities: np.ndarray, posterior: EnergyPosterior, data: pd.DataFrame) -> dict:
+def _tier_crossings(shape: str, posterior: EnergyPosterior, data: pd.DataFrame) -> dict:
     if data.empty:
         return {}
     i, o = int(data["input_dim"].iloc[0]), int(data["output_dim"].iloc[0])
@@ -66,8 +65,8 @@ def _tier_crossings(shape: str, capacities: np.ndarray, posterior: EnergyPosteri
     }))  # fmt: skip
     ws = np.exp(grid["log_ws"].to_numpy())
     out = {}
-    for tier, capacity in zip(posterior.tiers, capacities, strict=True):
-        above = np.nonzero(ws > capacity)[0]
+    for tier in posterior.fitted_tiers():
+        above = np.nonzero(ws > tier.size_bytes)[0]
         if len(above) and above[0] > 0:
             out[tier.name] = float(np.exp(grid["log_params"].iloc[above[0]]))
     return out

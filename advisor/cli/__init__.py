@@ -36,10 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean bad input or an unusable environment, not a bug."""
-    from measurement.errors import InputError
-    from measurement.meters.base import MeterError
+    from advisor.errors import USER_ERRORS
 
-    return (InputError, MeterError, FileNotFoundError, PermissionError, IsADirectoryError)
+    return USER_ERRORS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,19 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one config or the grid."""
-    from measurement.architecture import ArchitectureError, grid, size_architecture
-    from measurement.cost import describe
+    from advisor.catalogue import ArchitectureError, describe_config, describe_grid
 
     if args.grid:
         if args.shape is not None:
             raise ArchitectureError("give either SHAPE DEPTH SIZE or --grid, not both")
-        rows = [describe(a, args.batch_size) for a in grid(args.input_dim, args.output_dim)]
-        return _print_grid(rows, args.format)
+        return _print_grid(describe_grid(args.input_dim, args.output_dim, args.batch_size), args.format)
     if args.shape is None or args.depth is None or args.size is None:
         raise ArchitectureError("arch needs SHAPE DEPTH SIZE (or --grid)")
-    row = describe(
-        size_architecture(args.shape, args.depth, args.size, args.input_dim, args.output_dim), args.batch_size
-    )
+    row = describe_config(args.shape, args.depth, args.size, args.input_dim, args.output_dim, args.batch_size)
     if args.json or args.format == "json":
         print(json.dumps(row, indent=2))
         return 0

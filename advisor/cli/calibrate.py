@@ -38,39 +38,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def meter_options(args: argparse.Namespace):
-    """Build MeterOptions from the shared meter arguments."""
-    from measurement.meters.auto import MeterChoice, MeterOptions, parse_meter_choice
+    """Validated MeterOptions from the shared meter arguments (the checks live in the library)."""
+    from advisor.calibration import meter_options as build
 
-    choice = parse_meter_choice(args.meter)
-    if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
-        from measurement.errors import InputError
-
-        raise InputError(f"unknown device {args.device!r} (cpu or cuda)")
-    if args.core_watts is not None and not args.core_watts > 0:
-        from measurement.errors import InputError
-
-        raise InputError(f"--core-watts must be positive, got {args.core_watts}")
-    return MeterOptions(
-        choice=choice, device=args.device, trace_path=args.trace, trace_max_gap_s=args.trace_max_gap,
-        replay_path=args.replay, core_dynamic_w=args.core_watts,
-    ), choice is MeterChoice.REPLAY  # fmt: skip
+    return build(args.meter, args.device, args.trace, args.trace_max_gap, args.replay, args.core_watts)
 
 
 def run(args: argparse.Namespace) -> int:
     """Plan and run the calibration with a progress bar; Ctrl-C keeps finished runs."""
     from advisor import calibration
     from advisor.cli.progress import SweepProgress, print_summary
-    from measurement.harness import TrainConfig
 
-    options, replay = meter_options(args)
     request = calibration.CalibrationRequest(
-        budget_s=args.budget or 600.0, budget_given=args.budget is not None, store=args.store, meter=options,
-        dataset=args.dataset or calibration.DEFAULT_CALIBRATION_DATASET,
-        config=TrainConfig(
+        budget_s=args.budget or calibration.DEFAULT_CALIBRATION_BUDGET_S, budget_given=args.budget is not None,
+        store=args.store, meter=meter_options(args), dataset=args.dataset or calibration.DEFAULT_CALIBRATION_DATASET,
+        config=calibration.TrainConfig(
             windows=args.windows, window_s=args.window, device=args.device, threads=args.threads, seed=args.seed
         ),
-        max_runs=args.max_runs, resume=args.resume, idle_s=args.idle if args.idle is not None else (0 if replay else 2),
-        seed=args.seed,
+        max_runs=args.max_runs, resume=args.resume, idle_s=args.idle, seed=args.seed,
     )  # fmt: skip
     job = calibration.prepare(request)
     with SweepProgress(job.meter, quiet=args.json) as bar:

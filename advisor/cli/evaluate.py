@@ -22,29 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def evaluation_summary(result) -> dict:
-    """The compact form stored in a profile and shown by the TUI."""
-    out = {"folds": result.folds, "held_out": result.held_out, "noise_floor": result.noise_floor}
-    for s in result.scores:
-        out[s.name] = {"median_ape": round(s.median_ape, 4), "within_10pct": round(s.within_10pct, 4)}
-        if s.coverage_90 is not None:
-            out[s.name]["coverage_90"] = round(s.coverage_90, 4)
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print a table (or JSON)."""
     from advisor.evaluation import evaluate_runs
 
-    if args.save_to is not None:
-        from models.profile import load
-
-        load(args.save_to)  # fail before minutes of fitting, not after
-    result = evaluate_runs(store=args.store, runs=args.runs, folds=args.folds)
-    if args.save_to is not None:
-        from models.profile import update_metadata
-
-        update_metadata(args.save_to, evaluation=evaluation_summary(result))
+    result = evaluate_runs(store=args.store, runs=args.runs, folds=args.folds, save_to=args.save_to)
     if args.json:
         print(json.dumps(asdict(result), indent=2))
         return 0

@@ -35,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
         "saved": outcome.saved,
         "runs": outcome.observations,
         "meter_kinds": outcome.meter_kinds,
-        "diagnostics": {**d.__dict__, "converged": d.converged},
+        "diagnostics": d.to_dict(),
         "problems": d.problems(),
         "noise_floor": outcome.noise_floor,
-        "accuracy_models": {name: {**a.__dict__, "converged": a.converged} for name, a in outcome.accuracy.items()},
+        "accuracy_models": {name: a.to_dict() for name, a in outcome.accuracy.items()},
         "plot": str(args.plot) if args.plot else None,
     }
     if args.json:
@@ -50,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
         for name, a in outcome.accuracy.items():
             print(f"accuracy model {name}: {a.divergences} divergences, min bulk ESS {a.min_ess_bulk:.0f}")
         print(f"profile saved to {outcome.profile_dir}" if outcome.saved else "profile NOT saved")
-    problems = d.problems() + [f"{n}: {p}" for n, a in outcome.accuracy.items() for p in a.problems()]
-    if problems:
-        print(f"advisor: warning: the fit did not converge: {'; '.join(problems)}", file=sys.stderr)
+    if outcome.problems:
+        print(f"advisor: warning: the fit did not converge: {'; '.join(outcome.problems)}", file=sys.stderr)
         return 1 if args.strict else 0
     return 0

@@ -49,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
     table.add_row("widths", " ".join(map(str, row["widths"])))
     table.add_row("mean", f"{row['energy_mean_j']:.4g} J")
     table.add_row("median", f"{row['energy_median_j']:.4g} J")
-    table.add_row("90% interval", f"{row['energy_p05_j']:.4g} – {row['energy_p95_j']:.4g} J")
+    table.add_row("90% credible interval (mean)", f"{row['energy_p05_j']:.4g} – {row['energy_p95_j']:.4g} J")
+    table.add_row(
+        "90% predictive interval (one new run)", f"{row['predictive_p05_j']:.4g} – {row['predictive_p95_j']:.4g} J"
+    )
     table.add_row("working set", f"{row['working_set_bytes']:,} bytes ({row['tier']})")
     Console().print(table)
     return 0

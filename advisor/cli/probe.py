@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", help="digits, breast_cancer, wine, synthetic:N,D,K, or a CSV/Parquet/NPZ file")
     p.add_argument("--target", help="target column of a dataset file (default 'target')")
     p.add_argument("--budget", type=parse_duration_s, default=None, help="time budget (default 5m)")
-    p.add_argument("--epochs", type=positive_int, default=30, help="training epochs per run (default 30)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs per run (default 30)")
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--max-runs", type=positive_int)
     p.add_argument("--resume", action="store_true")
@@ -28,34 +28,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Probe, then fit energy + accuracy models into the profile."""
+    """Probe, then fit energy + accuracy models into the profile (one library job: calibration.probe)."""
     from advisor import calibration
     from advisor.cli.progress import SweepProgress, print_summary
-    from advisor.fitting import FitRequest, fit_and_save
-    from measurement.harness import TrainConfig
 
-    options, replay = meter_options(args)
     request = calibration.CalibrationRequest(
-        budget_s=args.budget or 300.0, budget_given=args.budget is not None, store=args.store, meter=options,
-        dataset=args.dataset, config=TrainConfig(
-            epochs=args.epochs, batch_size=args.batch_size, windows=args.windows, window_s=args.window,
-            device=args.device, threads=args.threads, seed=args.seed,
+        budget_s=args.budget or calibration.DEFAULT_PROBE_BUDGET_S, budget_given=args.budget is not None,
+        store=args.store, meter=meter_options(args), dataset=args.dataset, config=calibration.TrainConfig(
+            epochs=args.epochs or calibration.DEFAULT_PROBE_EPOCHS, batch_size=args.batch_size, windows=args.windows,
+            window_s=args.window, device=args.device, threads=args.threads, seed=args.seed,
         ),
-        max_runs=args.max_runs, resume=args.resume, idle_s=args.idle if args.idle is not None else (0 if replay else 2),
-        seed=args.seed, kind="probe", target=args.target,
+        max_runs=args.max_runs, resume=args.resume, idle_s=args.idle, seed=args.seed, kind="probe",
+        target=args.target,
     )  # fmt: skip
     job = calibration.prepare(request)
     with SweepProgress(job.meter, quiet=args.json) as bar:
-        summary = calibration.run(job, progress=bar.update)
-    report: dict = {"sweep": summary.__dict__, "store": str(job.store_path)}
-    if not summary.interrupted and not args.no_fit:
-        outcome = fit_and_save(FitRequest(store=job.store_path, out=args.profile))
-        report["profile"] = str(outcome.profile_dir) if outcome.saved else None
-        report["accuracy_converged"] = {n: d.converged for n, d in outcome.accuracy.items()}
+        outcome = calibration.probe(job, profile=args.profile, fit=not args.no_fit, progress=bar.update)
+    summary, fit = outcome.summary, outcome.fit
+    report: dict = {"sweep": summary.__dict__, "store": str(outcome.store_path)}
+    if fit is not None:
+        report["profile"] = str(fit.profile_dir) if fit.saved else None
+        report["accuracy_converged"] = {n: d.converged for n, d in fit.accuracy.items()}
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
-        print_summary(summary, job.store_path)
+        print_summary(summary, outcome.store_path)
         if "profile" in report:
             print(f"profile with the accuracy model for {args.dataset}: {report['profile']}")
     return 130 if summary.interrupted else 0

@@ -8,8 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from measurement.meters.base import EnergyMeter, MeterKind
-from measurement.sweep import SweepEvent, SweepSummary
+from advisor.calibration import EnergyMeter, MeterKind, SweepEvent, SweepSummary
 
 console = Console(stderr=True)
 

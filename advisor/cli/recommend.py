@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from advisor.cli.common import depth, positive_int
+from advisor.cli.common import depth, non_negative, non_negative_int, positive_int, probability
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,8 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("recommend", help="recommend shape/depth/size under an accuracy budget")
     p.add_argument("--profile", type=Path, help="profile folder (default: the shipped reference profile)")
     p.add_argument("--dataset", required=True, help="a dataset the profile has an accuracy model for")
-    p.add_argument("--accuracy", type=float, required=True, help="accuracy budget in (0, 1] (regression: max loss)")
-    p.add_argument("--confidence", type=float, default=0.9, help="required P(meet budget), in (0, 1)")
+    p.add_argument(
+        "--accuracy", type=non_negative, required=True, help="accuracy budget in (0, 1] (regression: max loss)"
+    )
+    p.add_argument("--confidence", type=probability, default=0.9, help="required P(meet budget), in (0, 1)")
     p.add_argument("--top", type=positive_int, default=10)
     p.add_argument("--shapes", help="comma-separated shapes to consider")
     p.add_argument("--min-depth", type=depth, default=2)
@@ -26,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-params", type=positive_int)
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--epochs", type=positive_int, help="planned training epochs (adds planned training energy)")
-    p.add_argument("--inferences", type=int, default=0, help="planned number of predictions")
+    p.add_argument("--inferences", type=non_negative_int, default=0, help="planned number of predictions")
     p.add_argument("--objective", default="train", help="train (default), inference or lifecycle")
-    p.add_argument("--carbon-intensity", type=float, help="grid carbon intensity, g CO2e per kWh")
+    p.add_argument("--carbon-intensity", type=non_negative, help="grid carbon intensity, g CO2e per kWh")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
     out.add_argument("--csv", action="store_true")
@@ -38,13 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the ranked table (or JSON / CSV) and the engine's message."""
     import advisor
-    from measurement.errors import InputError
+    from advisor.errors import InputError
 
-    for name, value in (("accuracy", args.accuracy), ("confidence", args.confidence)):
-        if not value > 0 or (name == "confidence" and not value < 1):
-            raise InputError(f"--{name} must be in (0, 1{')' if name == 'confidence' else ']'}, got {value}")
-    if args.inferences < 0 or (args.carbon_intensity is not None and args.carbon_intensity < 0):
-        raise InputError("--inferences and --carbon-intensity must be >= 0")
     shapes = [s.strip() for s in args.shapes.split(",")] if args.shapes is not None else None
     if shapes is not None and not any(shapes):
         raise InputError("--shapes is empty: name at least one shape")
@@ -71,7 +68,9 @@ def _print_table(table, args) -> None:
     from rich.table import Table
 
     console = Console()
-    label = "ESTIMATED energy" if table.attrs.get("estimated") else "energy"
+    from advisor.render import energy_label
+
+    label = energy_label(bool(table.attrs.get("estimated")))
     out = Table(title=f"{args.dataset}: accuracy ≥ {args.accuracy:g} with P ≥ {args.confidence:g} — {label} per "
                       f"training datum", title_justify="left")  # fmt: skip
     for column, justify in (("#", "right"), ("shape", "left"), ("depth", "right"), ("widths", "left"),

@@ -20,16 +20,15 @@ def run(args: argparse.Namespace) -> int:
     """Export."""
     import sys
 
-    from measurement.errors import InputError
-    from measurement.store import RunStore, default_store_path, export
+    from advisor.errors import InputError
+    from advisor.runs import read_store, write_runs
 
-    with RunStore(args.store or default_store_path(), readonly=True) as store:
-        frame = store.frame(include_rejected=not args.ok_only)
+    if args.out is None and args.format == "parquet":
+        raise InputError("--format parquet needs --out FILE")
+    frame = read_store(args.store, ok_only=args.ok_only)
     if args.out is None:
-        if args.format == "parquet":
-            raise InputError("--format parquet needs --out FILE")
         frame.to_csv(sys.stdout, index=False)
     else:
-        export(frame, args.out, args.format)
+        write_runs(frame, args.out, args.format)
         print(f"{len(frame)} rows written to {args.out}", file=sys.stderr)
     return 0

@@ -128,12 +128,13 @@ class AdviseScreen(Screen):
     @work(thread=True, exclusive=True, group="recommend")
     def run_recommend(self, values: dict[str, str]) -> None:
         from advisor.api import advise
-        from measurement.errors import InputError
+        from advisor.errors import InputError
+        from advisor.render import summary_line
 
         try:
             dataset, accuracy, confidence, options = parse_inputs(values)
             result = advise(self.profile, dataset, accuracy, confidence, **options)
-            answer = Answer(result.table, result.candidates, result.pareto, result.message)
+            answer = Answer(result.table, result.candidates, result.pareto, summary_line(result))
             self.post_message(self.Answered(answer, None))
         except (InputError, ValueError) as exc:
             self.post_message(self.Answered(None, str(exc)))

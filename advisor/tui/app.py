@@ -9,7 +9,8 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-from measurement.meters.auto import MeterOptions
+from advisor.calibration import MeterOptions
+from advisor.render import energy_label
 
 HELP = """\
 # Energy advisor — keys
@@ -57,8 +58,7 @@ class AdvisorApp(App):
 
         self.profile = advisor.load_profile(profile_path)
         self.store, self.meter, self.window_s = store, meter, window_s
-        label = "ESTIMATED energy" if self.profile.estimated else "measured energy"
-        self.sub_title = f"{self.profile.display_name} · {label}"
+        self.sub_title = f"{self.profile.display_name} · {energy_label(self.profile.estimated)}"
 
     def on_mount(self) -> None:
         from advisor.tui.advise import AdviseScreen

@@ -12,8 +12,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, ProgressBar, Select, Static
 
-from measurement.meters.auto import MeterOptions
-from measurement.sweep import SweepEvent, SweepSummary
+from advisor.calibration import MeterOptions, SweepEvent, SweepSummary
 
 
 class CalibrateScreen(Screen):
@@ -31,9 +30,9 @@ class CalibrateScreen(Screen):
     class Finished(Message):
         """The sweep ended (summary) or failed (error)."""
 
-        def __init__(self, summary: SweepSummary | None, error: str | None) -> None:
+        def __init__(self, summary: SweepSummary | None, error: str | None, note: str = "") -> None:
             super().__init__()
-            self.summary, self.error = summary, error
+            self.summary, self.error, self.note = summary, error, note
 
     def __init__(self, store: Path | None = None, meter: MeterOptions | None = None, window_s: float = 0.25) -> None:
         super().__init__()
@@ -66,15 +65,18 @@ class CalibrateScreen(Screen):
         """Validate the inputs, then start the sweep worker."""
         if self.running:
             return
-        from advisor.cli.common import parse_duration_s
+        from advisor import parsing
+        from advisor.errors import InputError
 
         try:
-            budget_s = parse_duration_s(self.query_one("#budget", Input).value)
-        except Exception as exc:
-            self.query_one("#calibrate-status", Static).update(f"⚠ {exc}")
+            budget_s = parsing.duration_s(self.query_one("#budget", Input).value)
+        except InputError as exc:
+            self.query_one("#calibrate-status", Static).update(f"⚠ budget: {exc}")
             return
         max_runs_text = self.query_one("#max-runs", Input).value.strip()
-        if max_runs_text and not (max_runs_text.isdigit() and int(max_runs_text) > 0):
+        try:
+            max_runs = parsing.positive_int(max_runs_text) if max_runs_text else None
+        except InputError:
             self.query_one("#calibrate-status", Static).update("⚠ max runs must be a positive integer")
             return
         mode = str(self.query_one("#mode", Select).value)
@@ -84,7 +86,7 @@ class CalibrateScreen(Screen):
         self.query_one("#start", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
         self.query_one("#calibrate-status", Static).update(f"planning {mode} …")
-        self.run_sweep(mode, budget_s, dataset, int(max_runs_text) if max_runs_text else None)
+        self.run_sweep(mode, budget_s, dataset, max_runs)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -96,22 +98,29 @@ class CalibrateScreen(Screen):
     @work(thread=True, exclusive=True, group="sweep")
     def run_sweep(self, mode: str, budget_s: float, dataset: str, max_runs: int | None) -> None:
         from advisor import calibration
-        from measurement.errors import InputError
-        from measurement.harness import TrainConfig
-        from measurement.meters.base import MeterError
+        from advisor.errors import USER_ERRORS
 
+        probe = mode == "probe"
         try:
             request = calibration.CalibrationRequest(
                 budget_s=budget_s, store=self.store, meter=self.meter, kind=mode,
-                dataset=dataset if mode == "probe" else calibration.DEFAULT_CALIBRATION_DATASET,
-                config=TrainConfig(epochs=30 if mode == "probe" else 0, window_s=self.window_s),
-                idle_s=0.0 if self.meter.choice.value == "replay" else 2.0, max_runs=max_runs,
+                dataset=dataset if probe else calibration.DEFAULT_CALIBRATION_DATASET,
+                config=calibration.TrainConfig(epochs=calibration.DEFAULT_PROBE_EPOCHS if probe else 0,
+                                               window_s=self.window_s),
+                max_runs=max_runs,
             )  # fmt: skip
             job = calibration.prepare(request)
-            summary = calibration.run(job, progress=lambda e: self.post_message(self.Progress(e)),
-                                      should_stop=self.stop_flag.is_set)  # fmt: skip
-            self.post_message(self.Finished(summary, None))
-        except (InputError, MeterError) as exc:
+            progress = lambda e: self.post_message(self.Progress(e))  # noqa: E731
+            note = ""
+            if probe:  # the same job as 'advisor probe': sweep, then the fit that gives the dataset its model
+                outcome = calibration.probe(job, progress=progress, should_stop=self.stop_flag.is_set)
+                summary, fit = outcome.summary, outcome.fit
+                if fit is not None:
+                    note = f" · profile with the accuracy model for {dataset}: {fit.profile_dir}"
+            else:
+                summary = calibration.run(job, progress=progress, should_stop=self.stop_flag.is_set)
+            self.post_message(self.Finished(summary, None, note))
+        except USER_ERRORS as exc:
             self.post_message(self.Finished(None, str(exc)))
 
     @on(Progress)
@@ -143,4 +152,4 @@ class CalibrateScreen(Screen):
         state = "cancelled" if s.interrupted else ("complete" if s.complete else "budget spent")
         floor = f", noise floor {s.noise_floor:.1%}" if s.noise_floor is not None else ""
         status.update(f"{state}: {s.committed_now} runs committed ({s.rejected_now} rejected), "
-                      f"{s.elapsed_s:.0f} s, meter {s.meter} ({s.meter_kind}){floor}")  # fmt: skip
+                      f"{s.elapsed_s:.0f} s, meter {s.meter} ({s.meter_kind}){floor}{message.note}")  # fmt: skip

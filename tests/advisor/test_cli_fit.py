@@ -1,4 +1,8 @@
-"""``advisor fit`` / ``evaluate`` on a small real calibration: diagnostics, --strict, plot, profile."""
+"""``advisor fit`` / ``evaluate`` on a small real calibration: diagnostics, --strict, plot, profile.
+
+Report and argument checks call the entry point in-process. The calibration fixture, the --strict exit code and
+evaluate (its only test) run the installed binary: those are the smoke tests of calibrate, fit and evaluate.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.advisor.cli_helpers import assert_one_line_error, run_cli
+from tests.fakes.cli import assert_one_line_error, call_cli, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -20,21 +24,21 @@ def home(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_fit_saves_a_profile_with_plot_and_metadata(home: Path) -> None:
+def test_fit_saves_a_profile_with_plot_and_metadata(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plot = home / "fit.png"
-    result = run_cli("fit", "--plot", str(plot), "--draws", "300", "--tune", "400", "--chains", "1", "--json",
-                     home=home)  # fmt: skip
-    report = json.loads(result.stdout)
+    code, out, _ = call_cli("fit", "--plot", str(plot), "--draws", "300", "--tune", "400", "--chains", "1", "--json",
+                            home=home, monkeypatch=monkeypatch)  # fmt: skip
+    report = json.loads(out)
     assert report["runs"] == 32 and report["meter_kinds"] == ["estimated"]
-    assert report["saved"] and result.returncode == 0
+    assert report["saved"] and code == 0
     meta = json.loads((home / "profile" / "profile.json").read_text())
     assert meta["meter_kinds"] == ["estimated"] and len(meta["run_ids"]) == 16
     assert meta["diagnostics"]["draws"] == 300
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    predicted = run_cli("predict", "--profile", str(home / "profile"), "--shape", "rectangle", "--depth", "3",
-                        "--size", "4096", "--input-dim", "8", "--output-dim", "3", "--json")  # fmt: skip
-    assert predicted.returncode == 0, predicted.stderr
-    assert json.loads(predicted.stdout)["energy_median_j"] > 0
+    code, out, err = call_cli("predict", "--profile", str(home / "profile"), "--shape", "rectangle", "--depth", "3",
+                              "--size", "4096", "--input-dim", "8", "--output-dim", "3", "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["energy_median_j"] > 0
 
 
 @pytest.mark.slow
@@ -46,8 +50,8 @@ def test_unconverged_fit_is_not_saved_under_strict(home: Path, tmp_path: Path) -
     assert not out.exists()
 
 
-def test_fit_without_runs_is_a_clear_error(tmp_path: Path) -> None:
-    assert_one_line_error(run_cli("fit", home=tmp_path), "no run store")
+def test_fit_without_runs_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_one_line_error(call_cli("fit", home=tmp_path, monkeypatch=monkeypatch), "no run store")
 
 
 @pytest.mark.slow

@@ -1,4 +1,7 @@
-"""``advisor recommend`` / ``predict`` on the shipped reference profile, the API, and bad input."""
+"""``advisor recommend`` / ``predict`` on the shipped reference profile, the API, and bad input.
+
+Output and argument checks call the entry point in-process; a smoke test per command runs the installed binary.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +12,29 @@ from pathlib import Path
 import pytest
 
 import advisor
-from tests.advisor.cli_helpers import assert_one_line_error, run_cli
+from tests.fakes.cli import assert_one_line_error, call_cli, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_recommend_json_matches_the_api() -> None:
-    result = run_cli("recommend", "--dataset", "digits", "--accuracy", "0.8", "--top", "3", "--json")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["recommend", "--dataset", "digits", "--accuracy", "0.8", "--top", "3", "--json"],
+        ["predict", "--shape", "rectangle", "--depth", "3", "--size", "4096", "--input-dim", "64", "--output-dim",
+         "10", "--json"],
+    ],
+)  # fmt: skip
+def test_installed_command_runs(args: list[str]) -> None:
+    result = run_cli(*args)
     assert result.returncode == 0, result.stderr
-    answer = json.loads(result.stdout)
+    assert json.loads(result.stdout)["estimated"] is True
+
+
+def test_recommend_json_matches_the_api() -> None:
+    code, out, err = call_cli("recommend", "--dataset", "digits", "--accuracy", "0.8", "--top", "3", "--json")
+    assert code == 0, err
+    answer = json.loads(out)
     assert answer["estimated"] is True and "ESTIMATE" in answer["message"]
     table = advisor.recommend(advisor.load_profile(), "digits", 0.8, top=3)
     assert len(table) == 3
@@ -26,20 +43,20 @@ def test_recommend_json_matches_the_api() -> None:
 
 
 def test_recommend_table_and_infeasible_message() -> None:
-    ok = run_cli("recommend", "--dataset", "digits", "--accuracy", "0.8")
-    assert ok.returncode == 0, ok.stderr
-    assert "ESTIMATE" in ok.stdout and "P(meet)" in ok.stdout
-    none = run_cli("recommend", "--dataset", "digits", "--accuracy", "0.9999", "--json")
-    assert none.returncode == 0
-    answer = json.loads(none.stdout)
+    code, out, err = call_cli("recommend", "--dataset", "digits", "--accuracy", "0.8")
+    assert code == 0, err
+    assert "ESTIMATE" in out and "P(meet)" in out
+    code, out, _ = call_cli("recommend", "--dataset", "digits", "--accuracy", "0.9999", "--json")
+    assert code == 0
+    answer = json.loads(out)
     assert answer["recommendations"] == [] and "best achievable accuracy" in answer["message"]
 
 
 def test_predict_json() -> None:
-    result = run_cli("predict", "--shape", "trapezoid", "--depth", "4", "--size", "2^14", "--input-dim", "64",
-                     "--output-dim", "10", "--json")  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    row = json.loads(result.stdout)
+    code, out, err = call_cli("predict", "--shape", "trapezoid", "--depth", "4", "--size", "2^14", "--input-dim",
+                              "64", "--output-dim", "10", "--json")  # fmt: skip
+    assert code == 0, err
+    row = json.loads(out)
     assert row["energy_p05_j"] < row["energy_median_j"] < row["energy_p95_j"]
     assert row["tier"].startswith(("<=", ">")) and row["estimated"] is True
 
@@ -61,15 +78,17 @@ def test_predict_json() -> None:
     ],
 )
 def test_recommend_bad_input(args: list[str], fragment: str) -> None:
-    assert_one_line_error(run_cli("recommend", *args), fragment)
+    assert_one_line_error(call_cli("recommend", *args), fragment)
 
 
-def test_probe_bad_input(tmp_path: Path) -> None:
+def test_probe_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "d.csv"
     data.write_text("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(30)))
-    assert_one_line_error(run_cli("probe", str(data), home=tmp_path), "target")
-    assert_one_line_error(run_cli("probe", "mnist", home=tmp_path), "unknown dataset")
-    assert_one_line_error(run_cli("probe", "digits", "--epochs", "0", home=tmp_path), "positive")
+    assert_one_line_error(call_cli("probe", str(data), home=tmp_path, monkeypatch=monkeypatch), "target")
+    assert_one_line_error(call_cli("probe", "mnist", home=tmp_path, monkeypatch=monkeypatch), "unknown dataset")
+    assert_one_line_error(
+        call_cli("probe", "digits", "--epochs", "0", home=tmp_path, monkeypatch=monkeypatch), "positive"
+    )
     assert not (tmp_path / "runs.sqlite").exists()
 
 

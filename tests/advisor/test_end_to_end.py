@@ -10,9 +10,10 @@ import pytest
 import advisor
 from measurement.architecture import size_architecture
 from measurement.datasets import load_dataset
-from measurement.harness import TrainConfig, train_and_measure
+from measurement.harness import train_and_measure
 from measurement.meters.estimate import EstimateMeter
-from tests.advisor.cli_helpers import run_cli
+from measurement.records import TrainConfig
+from tests.fakes.cli import run_cli
 
 DATASET = "synthetic:800,6,3"
 EPOCHS = 15

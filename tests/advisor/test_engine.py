@@ -7,13 +7,18 @@ import time
 import numpy as np
 import pytest
 
-from advisor.engine import Constraints, Objective, RecommendRequest, candidate_grid, pareto_front, recommend
+from advisor.engine import Constraints, Objective, RecommendRequest, Verdict, candidate_grid, pareto_front, recommend
+from advisor.render import summary_line
 from measurement.errors import InputError
-from models.accuracy import AccuracyPosterior
-from models.energy import EnergyPosterior, Tier
-from models.profile import Profile
+from measurement.hardware import Fingerprint
+from measurement.tiers import Tier
+from models.accuracy import AccuracyInfo, AccuracyPosterior
+from models.energy import EnergyPosterior
+from models.profile import Profile, ProfileMetadata
+from models.sampling import Diagnostics
 
 TIERS = (Tier("L1d", 32 * 1024), Tier("L2", 512 * 1024), Tier("L3", 32 * 2**20))
+DIAGNOSTICS = Diagnostics(0, 1.0, 500.0, 500, 2, 1.0)
 N = 200
 
 
@@ -27,7 +32,7 @@ def _energy(rng) -> EnergyPosterior:
         "log_k": np.full((N, 2), np.log(1e-9)),
         "sigma": np.full((N, 2), 0.05),
     }
-    return EnergyPosterior(draws, TIERS)
+    return EnergyPosterior(draws, TIERS, DIAGNOSTICS)
 
 
 def _accuracy(top: float = 0.95, sigma: float = 0.01) -> AccuracyPosterior:
@@ -35,14 +40,32 @@ def _accuracy(top: float = 0.95, sigma: float = 0.01) -> AccuracyPosterior:
         "floor": np.full(N, 0.1), "top": np.full(N, top), "m": np.full(N, np.log(3000.0)),
         "log_s": np.zeros(N), "b_depth": np.zeros(N), "g_shape": np.zeros((N, 8)), "sigma": np.full(N, sigma),
     }  # fmt: skip
-    info = {"task": "multiclass", "chance": 0.1, "log_params_range": [3.0, 17.0], "input_dim": 64, "output_dim": 10,
-            "train_samples": 1437}  # fmt: skip
+    info = AccuracyInfo(
+        task="multiclass",
+        chance=0.1,
+        log_params_range=(3.0, 17.0),
+        runs=40,
+        epochs=30.0,
+        input_dim=64,
+        train_samples=1437,
+        output_dim=10,
+        best_observed=0.95,
+        diagnostics=DIAGNOSTICS,
+    )
     return AccuracyPosterior(draws, info)
 
 
 @pytest.fixture
 def profile() -> Profile:
-    meta = {"meter_kinds": ["measured"], "fingerprint": {}}
+    meta = ProfileMetadata(
+        fingerprint=Fingerprint("fake", 2, (), 2**33, "x86_64"),
+        meter_kinds=("measured",),
+        meters=("replay",),
+        tiers=TIERS,
+        run_ids=(1,),
+        observations=1,
+        diagnostics=DIAGNOSTICS,
+    )
     return Profile(_energy(np.random.default_rng(0)), meta, {"digits": _accuracy()})
 
 
@@ -59,8 +82,9 @@ def test_chosen_config_is_the_cheapest_feasible(profile: Profile) -> None:
 
 def test_infeasible_budget_is_an_empty_answer_naming_the_best(profile: Profile) -> None:
     result = recommend(profile, RecommendRequest("digits", accuracy=0.999))
-    assert result.table.empty
-    assert "best achievable accuracy" in result.message and "0.9498" in result.message
+    assert result.table.empty and result.verdict is Verdict.INFEASIBLE and result.feasible == 0
+    message = summary_line(result)
+    assert "best achievable accuracy" in message and "0.9498" in message
     assert result.best_achievable == pytest.approx(0.95, abs=0.01)
 
 
@@ -122,3 +146,40 @@ def test_full_grid_is_fast(profile: Profile) -> None:
     result = recommend(profile, RecommendRequest("digits", 0.9))
     assert len(result.candidates) == len(candidate_grid(64, 10)) > 1800
     assert time.perf_counter() - start < 2.0  # the benchmark reports the real figure (< 0.5 s here)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"top": 0}, "top must be"),
+        ({"top": 10**9}, "top must be"),
+        ({"batch_size": 0}, "batch size"),
+        ({"batch_size": 2.5}, "batch size"),
+        ({"epochs": 10**9}, "epochs"),
+        ({"carbon_g_per_kwh": -1.0}, "carbon"),
+        ({"carbon_g_per_kwh": float("nan")}, "carbon"),
+        ({"inferences": -5}, "inferences"),
+        ({"max_depth": 10**6}, "max depth"),
+        ({"min_size": 0}, "min size"),
+        ({"max_params": True}, "max params"),
+        ({"objective": "fastest"}, "unknown objective"),
+        ({"colour": "red"}, "unknown option"),
+    ],
+)
+def test_every_number_is_range_checked_before_any_work(profile: Profile, options: dict, message: str) -> None:
+    from advisor.engine import build_request
+
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=message):
+        build_request(profile, "digits", 0.9, 0.9, **options)
+    assert time.perf_counter() - start < 0.1
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.5])
+def test_non_finite_budgets_are_refused(profile: Profile, value: float) -> None:
+    from advisor.engine import build_request
+
+    with pytest.raises(InputError):
+        build_request(profile, "digits", value, 0.9)
+    with pytest.raises(InputError, match="confidence"):
+        build_request(profile, "digits", 0.9, value)

@@ -2,47 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from measurement.architecture import DEPTHS, SHAPES
-from models.energy import EnergyPosterior, FitConfig, Tier, fit, log_energy_numpy, posterior_arrays
-from models.features import features_frame
-
-TIERS = (Tier("L1d", 32 * 1024), Tier("L2", 512 * 1024), Tier("L3", 32 * 2**20))
-TRUE = {
-    "log_c1": np.array([np.log(2e-11), np.log(1.5e-11)]),
-    "r": np.array([[0.3, 1.0, 2.5], [0.2, 0.8, 2.0]]),
-    "log_S": np.log([32 * 1024, 512 * 1024, 32 * 2**20]),
-    "log_tau": np.array(np.log(0.4)),
-    "log_o": np.array([np.log(2e-5), np.log(5e-6)]),
-    "log_k": np.array([np.log(1e-8), np.log(3e-9)]),
-    "sigma": np.array([0.05, 0.05]),
-}
-
-
-def synthetic_runs(n_configs: int = 90, seed: int = 0, noise: float = 0.05) -> pd.DataFrame:
-    """Runs simulated from TRUE, spread over all tiers (sizes 2^5..2^22, batches 16..1024)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n_configs):
-        size = int(2 ** rng.integers(5, 23))
-        base = {
-            "shape": SHAPES[i % 8].value, "depth": int(rng.choice(DEPTHS[:8])), "target_size": size,
-            "input_dim": 16, "output_dim": 4, "batch_size": int(rng.choice([16, 64, 256, 1024])),
-        }  # fmt: skip
-        for phase in ("train", "inference"):
-            rows.append({**base, "phase": phase, "run_key": f"c{i}/r0", "run_id": i})
-    frame = features_frame(pd.DataFrame(rows))
-    post = {k: np.asarray(v)[None, ...] for k, v in TRUE.items()}
-    mu = log_energy_numpy(post, frame)[0]
-    frame["log_energy"] = mu + noise * rng.standard_normal(len(frame))
-    frame["energy_per_datum_j"] = np.exp(frame["log_energy"])
-    frame["spread"] = 0.0
-    frame["config"] = frame["run_key"].str.split("/").str[0]
-    frame["status"], frame["meter"], frame["meter_kind"] = "ok", "replay", "measured"
-    return frame
+from models.energy import fit
+from models.sampling import FitConfig
+from tests.fakes.energy import TIERS, synthetic_runs
 
 
 @pytest.fixture(scope="session")
@@ -52,5 +17,4 @@ def synthetic_frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def small_fit(synthetic_frame):
-    idata, diagnostics = fit(synthetic_frame, TIERS, FitConfig(draws=200, tune=300, chains=1))
-    return idata, diagnostics, EnergyPosterior(posterior_arrays(idata), TIERS)
+    return fit(synthetic_frame, FitConfig(draws=200, tune=300, chains=1), TIERS)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from models.baselines import fit_baselines
-from models.energy import Diagnostics, FitConfig, FitError, build_model, fit, log_energy_numpy, posterior_arrays
+from models.energy import PARAMS, EnergyPosterior, build_model, fit, log_energy_numpy
 from models.evaluate import grouped_folds
-from tests.models.conftest import TIERS, TRUE, synthetic_runs
+from models.sampling import Diagnostics, FitConfig, FitError, thin
+from tests.fakes.energy import TIERS, TRUE, synthetic_runs
 
 
 def test_numpy_predictor_matches_the_pymc_graph(synthetic_frame) -> None:
@@ -24,8 +25,8 @@ def test_numpy_predictor_matches_the_pymc_graph(synthetic_frame) -> None:
 
 @pytest.mark.slow
 def test_synthetic_recovery_posterior_covers_the_truth(small_fit) -> None:
-    _, diagnostics, posterior = small_fit
-    assert diagnostics.divergences <= 5
+    posterior = small_fit
+    assert posterior.diagnostics.divergences <= 5
     draws = posterior.draws
     for name in ("log_c1", "log_o", "log_k"):
         lo, hi = np.percentile(draws[name], [2.5, 97.5], axis=0)
@@ -40,7 +41,7 @@ def test_synthetic_recovery_posterior_covers_the_truth(small_fit) -> None:
 
 def test_fit_refuses_too_little_data(synthetic_frame) -> None:
     with pytest.raises(FitError, match="at least 8"):
-        fit(synthetic_frame.head(4), TIERS, FitConfig(draws=10, tune=10, chains=1))
+        fit(synthetic_frame.head(4), FitConfig(draws=10, tune=10, chains=1), TIERS)
     with pytest.raises(FitError, match="phase"):
         build_model(synthetic_frame[synthetic_frame["phase"] == "train"], TIERS)
 
@@ -73,8 +74,13 @@ def test_grouped_folds_keep_repeats_together() -> None:
         assert not held & set(frame.loc[~mask, "config"])
 
 
-def test_posterior_arrays_flatten_chains(small_fit) -> None:
-    idata, _, posterior = small_fit
-    draws = posterior_arrays(idata, max_draws=50)
-    assert draws["r"].shape == (50, 2, 3) and draws["log_S"].shape == (50, 3)
+def test_one_thinning_rule_and_an_idata_round_trip(small_fit) -> None:
+    posterior = small_fit
+    assert posterior.draws["r"].shape == (200, 2, 3) and posterior.draws["log_S"].shape == (200, 3)
     assert np.all(np.diff(np.median(posterior.draws["log_S"], axis=0)) > 0)  # ordered capacities
+    dataset = posterior.to_dataset()
+    again = EnergyPosterior.from_idata(posterior.to_idata(), TIERS, posterior.diagnostics)
+    assert all(np.array_equal(again.draws[k], posterior.draws[k]) for k in PARAMS)
+    few = thin(dataset, PARAMS, max_draws=50)
+    assert few["r"].shape == (50, 2, 3) and few["log_S"].shape == (50, 3)
+    assert thin(dataset, PARAMS, max_draws=50, seed=3)["log_tau"].shape == (50,)

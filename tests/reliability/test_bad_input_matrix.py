@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from advisor.api import REFERENCE_PROFILE
-from tests.advisor.cli_helpers import assert_one_line_error, run_cli
+from tests.fakes.cli import assert_one_line_error, run_cli
 from tests.reliability.cases import CASES
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.advisor.cli_helpers import ADVISOR
+from tests.fakes.cli import ADVISOR
 
 FAST = ["--windows", "3", "--window", "0.1s", "--idle", "0.05s", "--json"]
 KILLS = 10

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import advisor
 from advisor.api import REFERENCE_PROFILE
-from tests.advisor.cli_helpers import run_cli
+from tests.fakes.cli import run_cli
 
 
 def _foreign_profile(tmp_path: Path) -> Path:

@@ -6,21 +6,30 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input, Static
+import pytest
+from textual.widgets import Button, DataTable, Input, Select, Static
+from textual.worker import WorkerCancelled
 
 import advisor
 from advisor.api import advise
+from advisor.calibration import meter_options
 from advisor.tui.app import AdvisorApp, HelpScreen
 from advisor.tui.calibrate import CalibrateScreen
 from advisor.tui.profile import ProfileScreen
-from measurement.meters.auto import MeterChoice, MeterOptions
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 
 
 async def _settle(app, pilot, seconds: float = 0.5) -> None:
+    """Let the debounce fire, then wait for the recommend workers; an exclusive worker superseded by a newer
+    one is cancelled by design (on a loaded machine the debounce can fire between two edits), so wait again."""
     await pilot.pause(seconds)
-    await app.workers.wait_for_complete()
+    for _ in range(5):
+        try:
+            await app.workers.wait_for_complete()
+            break
+        except WorkerCancelled:
+            await pilot.pause(0.1)
     await pilot.pause(0.1)
 
 
@@ -90,7 +99,7 @@ def test_screens_and_help_are_reachable_by_keys() -> None:
 
 
 def _replay_app(store: Path) -> AdvisorApp:
-    meter = MeterOptions(choice=MeterChoice.REPLAY, replay_path=DATA / "replay_readings.csv")
+    meter = meter_options("replay", replay=DATA / "replay_readings.csv")
     return AdvisorApp(store=store, meter=meter, window_s=0.01)
 
 
@@ -150,3 +159,30 @@ def test_cancel_mid_calibration_keeps_the_store_consistent(tmp_path: Path) -> No
             assert (runs, phases, integrity) == (rows, 2 * rows, "ok")
 
     asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_a_probe_started_in_the_tui_fits_the_datasets_accuracy_model(tmp_path: Path, monkeypatch) -> None:
+    """The TUI runs the library's probe job (sweep, then fit), as `advisor probe` does."""
+    monkeypatch.setenv("ADVISOR_HOME", str(tmp_path))
+    store = tmp_path / "runs.sqlite"
+    dataset = "synthetic:400,6,3"
+
+    async def scenario() -> None:
+        app = _replay_app(store)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("c")
+            screen = app.screen
+            screen.query_one("#mode", Select).value = "probe"
+            screen.query_one("#dataset", Input).value = dataset
+            await _start_calibration(app, pilot, "2m", "8")
+            status = screen.query_one("#calibrate-status", Static)
+            for _ in range(3000):
+                await pilot.pause(0.1)
+                if not screen.running:
+                    break
+            assert "accuracy model for" in str(status.render()), str(status.render())
+
+    asyncio.run(scenario())
+    profile = advisor.load_profile(tmp_path / "profile")
+    assert dataset in profile.accuracy and profile.datasets[dataset].runs == 8

@@ -1,0 +1,209 @@
+"""The model contract both Bayesian models share: sampler settings, diagnostics, thinning, PyMC set-up.
+
+PyMC and ArviZ are imported only here, only when a fit runs: reading a profile or advising never loads
+them. The first import points PyTensor's compile cache at a persistent per-user folder (unless the user
+set one in PYTENSOR_FLAGS) so a fit's C code is compiled once, and hides three known, harmless
+warnings (no BLAS, the experimental dense mass-matrix adaptation, ArviZ's daily refactor notice) only
+around our own calls instead of changing the process's warning filters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from measurement.errors import InputError
+from models import schema
+
+MAX_DRAWS = 1000
+"""Posterior draws kept after a fit (a seeded random subset of chains x draws, in order): one rule for both models."""
+
+_QUIET = (
+    ("PyTensor could not link to a BLAS", UserWarning),
+    ("QuadPotentialFullAdapt is an experimental", UserWarning),
+    ("\nArviZ is undergoing a major refactor", FutureWarning),
+    ("ArviZ is undergoing a major refactor", FutureWarning),
+)
+
+
+class FitError(InputError):
+    """The data cannot support a fit (too few runs, a phase missing …)."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Sampler settings. The defaults give a converged energy fit of a 10-minute calibration in seconds.
+
+    Attributes:
+        cores: processes for the chains; None = one per chain up to the machine's cores.
+        init: NUTS initialisation; the dense mass matrix suits the correlated tier parameters.
+    """
+
+    draws: int = 800
+    tune: int = 600
+    chains: int = 2
+    target_accept: float = 0.9
+    seed: int = 0
+    cores: int | None = None
+    init: str = "jitter+adapt_full"
+
+    def sample_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``pm.sample`` for these settings."""
+        return {
+            "draws": self.draws, "tune": self.tune, "chains": self.chains, "cores": sampler_cores(self),
+            "random_seed": self.seed, "init": self.init, "target_accept": self.target_accept,
+            "progressbar": False, "compute_convergence_checks": False, "idata_kwargs": {"log_likelihood": False},
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence summary of a fit."""
+
+    divergences: int
+    max_r_hat: float
+    min_ess_bulk: float
+    draws: int
+    chains: int
+    fit_s: float
+
+    @property
+    def converged(self) -> bool:
+        """r_hat <= 1.01 (when there are several chains), bulk ESS >= 100, and < 1% divergent draws."""
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """Human-readable reasons the fit is not trustworthy (empty when converged)."""
+        out = []
+        if self.chains >= 2 and not self.max_r_hat <= 1.01:
+            out.append(f"max r_hat {self.max_r_hat:.3f} > 1.01")
+        if not self.min_ess_bulk >= 100:
+            out.append(f"min bulk ESS {self.min_ess_bulk:.0f} < 100")
+        if self.divergences > 0.01 * self.draws * self.chains:
+            out.append(f"{self.divergences} divergent transitions")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (``converged`` included for readers of the file; an undefined r_hat is null)."""
+        r_hat = None if math.isnan(self.max_r_hat) else self.max_r_hat
+        return {**asdict(self), "max_r_hat": r_hat, "converged": self.converged}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "diagnostics") -> Diagnostics:
+        """Read and check the JSON form."""
+        data = schema.obj(data, where)
+        return cls(
+            divergences=schema.integer(data, "divergences", where),
+            max_r_hat=_or_nan(schema.optional_number(data, "max_r_hat", where, 0.0, 1e6)),
+            min_ess_bulk=schema.number(data, "min_ess_bulk", where, 0.0, 1e12, nan_ok=True),
+            draws=schema.integer(data, "draws", where, 1, 10**7),
+            chains=schema.integer(data, "chains", where, 1, 1024),
+            fit_s=schema.number(data, "fit_s", where, 0.0, 1e9),
+        )
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def sampler_cores(config: FitConfig) -> int:
+    """How many processes sample the chains."""
+    return config.cores or max(1, min(config.chains, os.cpu_count() or 1))
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Hide the known harmless PyTensor/PyMC/ArviZ warnings inside this block only."""
+    with warnings.catch_warnings():
+        for message, category in _QUIET:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        yield
+
+
+def _persistent_pytensor_cache() -> None:
+    if "base_compiledir" in os.environ.get("PYTENSOR_FLAGS", ""):
+        return
+    from platformdirs import user_cache_dir
+
+    cache = os.environ.get("ADVISOR_PYTENSOR_CACHE") or os.path.join(user_cache_dir("energy-advisor"), "pytensor")
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    os.environ["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={cache}"]))
+
+
+def pymc():
+    """Import PyMC for a fit (first call: persistent compile cache, known warnings hidden)."""
+    import sys
+
+    if "pytensor" not in sys.modules:
+        _persistent_pytensor_cache()  # read by PyTensor at import: must precede it
+    with quiet():
+        import pymc as pm
+    return pm
+
+
+def arviz():
+    """Import ArviZ without its daily FutureWarning."""
+    with quiet():
+        import arviz as az
+    return az
+
+
+def sample(model, config: FitConfig):
+    """Run NUTS on ``model`` with ``config``; returns (InferenceData, seconds)."""
+    pm = pymc()
+    began = time.perf_counter()
+    with model, quiet():
+        idata = pm.sample(**config.sample_kwargs())
+    return idata, time.perf_counter() - began
+
+
+def diagnose(idata, var_names: list[str], config: FitConfig, fit_s: float) -> Diagnostics:
+    """Divergences, worst r_hat (several chains only) and worst bulk ESS over ``var_names``."""
+    az = arviz()
+    with quiet():
+        ess = az.ess(idata, var_names=var_names, method="bulk")
+        min_ess = min(float(np.nanmin(ess[v].to_numpy())) for v in var_names)
+        max_r_hat = float("nan")
+        if config.chains > 1:
+            r_hat = az.rhat(idata, var_names=var_names)
+            max_r_hat = max(float(np.nanmax(r_hat[v].to_numpy())) for v in var_names)
+    return Diagnostics(
+        divergences=int(idata.sample_stats["diverging"].sum()), max_r_hat=max_r_hat, min_ess_bulk=min_ess,
+        draws=config.draws, chains=config.chains, fit_s=fit_s,
+    )  # fmt: skip
+
+
+def thin(posterior, names: tuple[str, ...], max_draws: int = MAX_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
+    """Flatten chains x draws of an xarray posterior into one axis, keeping a seeded subset of ``max_draws``.
+
+    The one thinning rule of both models (a random subset, kept in sampling order); variables without
+    chain/draw dims (constants) are broadcast.
+    """
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    n = n_chain * n_draw
+    keep = np.sort(np.random.default_rng(seed).choice(n, size=min(n, max_draws), replace=False))
+    out = {}
+    for name in names:
+        values = np.asarray(posterior[name].to_numpy(), float)
+        values = np.broadcast_to(values, (n_chain, n_draw, *values.shape[2:]))
+        out[name] = np.ascontiguousarray(values.reshape(n, *values.shape[2:])[keep])
+    return out
+
+
+def draws_dataset(draws: dict[str, np.ndarray], dims: dict[str, tuple[str, ...]], coords: dict[str, list]):
+    """Thinned draws as an xarray Dataset shaped like an InferenceData posterior (one chain)."""
+    import xarray as xr
+
+    variables = {
+        name: (("chain", "draw", *dims.get(name, ())), np.asarray(values)[None, ...]) for name, values in draws.items()
+    }
+    used = {d for name in draws for d in dims.get(name, ())}
+    return xr.Dataset(variables, coords={k: v for k, v in coords.items() if k in used})
