@@ -22,6 +22,14 @@ REFERENCE_PROFILE = Path(str(importlib.resources.files("advisor") / "reference" 
 REFERENCE_NAME = "reference profile (shipped)"
 
 
+def refuse_reference(path: str | Path) -> None:
+    """The shipped reference profile is package data: refuse to write over it (InputError)."""
+    from measurement.errors import InputError
+
+    if Path(path).resolve() == REFERENCE_PROFILE.resolve():
+        raise InputError(f"{path} is the shipped reference profile: write your profile elsewhere (--out)")
+
+
 def load_profile(path: str | Path | None = None, warn_on_other_hardware: bool = True) -> Profile:
     """Load a profile folder; ``None`` loads the shipped reference profile.
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from measurement.architecture import SHAPES, ArchitectureError, grid, parse_shape, size_architecture
+from measurement.architecture import (
+    BEYOND_GRID_LIMITS,
+    GRID_LIMITS,
+    SHAPES,
+    ArchitectureError,
+    check_batch,
+    check_config,
+    grid,
+    parse_shape,
+    size_architecture,
+)
 from measurement.cost import describe
 
 SHAPE_NAMES: tuple[str, ...] = tuple(s.value for s in SHAPES)
@@ -15,14 +25,19 @@ def shape_name(text: str) -> str:
     return parse_shape(text).value
 
 
-def describe_config(shape: str, depth: int, size: int, input_dim: int, output_dim: int,
-                    batch_size: int = 256) -> dict[str, Any]:  # fmt: skip
-    """Realised widths, parameters, FLOPs and working sets of one config."""
+def describe_config(shape: str, depth: int, size: int, input_dim: int, output_dim: int, batch_size: int = 256,
+                    beyond_grid: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Realised widths, parameters, FLOPs and working sets of one config (grid limits unless ``beyond_grid``)."""
+    check_config(depth, size, input_dim, output_dim, BEYOND_GRID_LIMITS if beyond_grid else GRID_LIMITS)
+    check_batch(batch_size)
     return describe(size_architecture(shape, depth, size, input_dim, output_dim), batch_size)
 
 
-def describe_grid(input_dim: int, output_dim: int, batch_size: int = 256) -> list[dict[str, Any]]:
+def describe_grid(input_dim: int, output_dim: int, batch_size: int = 256,
+                  beyond_grid: bool = False) -> list[dict[str, Any]]:  # fmt: skip
     """:func:`describe_config` for every shape x depth x size of the BUTTER grid."""
+    check_config(2, 32, input_dim, output_dim, BEYOND_GRID_LIMITS if beyond_grid else GRID_LIMITS)
+    check_batch(batch_size)
     return [describe(a, batch_size) for a in grid(input_dim, output_dim)]
 
 

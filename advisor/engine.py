@@ -16,7 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from measurement.architecture import DEPTHS, SHAPES, SIZES, Architecture, parse_shape, size_architecture
+from measurement.architecture import (
+    DEPTHS,
+    GRID_LIMITS,
+    MAX_BATCH,
+    SHAPES,
+    SIZES,
+    Architecture,
+    parse_shape,
+    size_architecture,
+)
 from measurement.errors import InputError
 from models.features import arch_features
 from models.profile import Profile
@@ -25,7 +34,6 @@ JOULES_PER_KWH = 3.6e6
 ENGINE_DRAWS = 500
 """Posterior draws per candidate: Monte Carlo error of a 90% interval end is ~1% of its width."""
 MAX_TOP = 10_000
-MAX_BATCH = 2**20
 MAX_EPOCHS = 10**6
 MAX_INFERENCES = 10**18
 MAX_CARBON_G_PER_KWH = 5_000.0
@@ -115,10 +123,10 @@ def _in_range(name: str, value: Any, lo: float, hi: float, integer: bool = True)
 
 
 def _check_constraints(c: Constraints) -> None:
-    _in_range("min depth", c.min_depth, DEPTHS[0], DEPTHS[-1])
-    _in_range("max depth", c.max_depth, DEPTHS[0], DEPTHS[-1])
-    _in_range("min size", c.min_size, 1, SIZES[-1])
-    _in_range("max size", c.max_size, 1, SIZES[-1])
+    _in_range("min depth", c.min_depth, *GRID_LIMITS.depth)
+    _in_range("max depth", c.max_depth, *GRID_LIMITS.depth)
+    _in_range("min size", c.min_size, *GRID_LIMITS.size)
+    _in_range("max size", c.max_size, *GRID_LIMITS.size)
     if c.max_params is not None:
         _in_range("max params", c.max_params, 1, 2**40)
     if c.shapes is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from advisor.api import refuse_reference
 from measurement.errors import InputError, first_line
 from measurement.hardware import Fingerprint
 from measurement.records import noise_floor
@@ -47,6 +48,7 @@ def evaluate_runs(store: Path | None = None, runs: Path | None = None, folds: in
     """
     check_folds(folds, folds)  # the range alone; the data's own limit is checked below
     if save_to is not None:
+        refuse_reference(save_to)
         Profile.load(save_to)
     frame, fingerprints = _load(store, runs)
     frame, hardware = select_runs(frame)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+import numpy as np
+
 from measurement.errors import InputError
 
 DEPTHS: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20)
@@ -17,6 +19,23 @@ SIZES: tuple[int, ...] = tuple(2**k for k in range(5, 25))
 OFF_TARGET_TOLERANCE = 0.20
 """A config whose closest count is further than this from the target is flagged ``off_target``."""
 MAX_WIDTH = 2**30
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The range of each number that defines a config (inclusive)."""
+
+    depth: tuple[int, int]
+    size: tuple[int, int]
+    dim: tuple[int, int]
+
+
+MAX_BATCH = 2**20
+"""The largest batch any request may name (training or inference)."""
+GRID_LIMITS = Limits(depth=(DEPTHS[0], DEPTHS[-1]), size=(1, SIZES[-1]), dim=(1, 2**20))
+"""The BUTTER grid's own limits: what a request may ask without saying it means to go beyond them."""
+BEYOND_GRID_LIMITS = Limits(depth=(2, 1000), size=(1, 2**40), dim=(1, 2**30))
+"""Hard limits (``--beyond-grid``): any config inside them is sized in well under a second."""
 
 
 class Shape(enum.StrEnum):
@@ -149,10 +168,8 @@ def size_architecture(
         ArchitectureError: on an unknown shape or a non-positive depth, size or dimension.
     """
     shape = parse_shape(shape) if isinstance(shape, str) else shape
-    _check_depth(depth)
-    for name, value in (("size", target_size), ("input dim", input_dim), ("output dim", output_dim)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ArchitectureError(f"{name} must be a positive integer, got {value!r}")
+    check_config(depth, target_size, input_dim, output_dim, BEYOND_GRID_LIMITS)
+    depth, target_size, input_dim, output_dim = (int(v) for v in (depth, target_size, input_dim, output_dim))
 
     def count(w: int) -> int:
         return param_count(layer_widths(shape, depth, w, output_dim), input_dim)
@@ -196,6 +213,30 @@ def grid(
     ]
 
 
+def check_config(depth: object, size: object, input_dim: object, output_dim: object,
+                 limits: Limits = GRID_LIMITS) -> None:  # fmt: skip
+    """Refuse a config outside ``limits`` (ArchitectureError naming the number and its range), before any work.
+
+    ``GRID_LIMITS`` are the BUTTER grid's; a caller passes ``BEYOND_GRID_LIMITS`` only when the user asked
+    to go beyond them explicitly.
+    """
+    hint = "" if limits is BEYOND_GRID_LIMITS else " (beyond the BUTTER grid only with --beyond-grid)"
+    for name, value, (lo, hi) in (
+        ("depth", depth, limits.depth),
+        ("size", size, limits.size),
+        ("input dim", input_dim, limits.dim),
+        ("output dim", output_dim, limits.dim),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
+            raise ArchitectureError(f"{name} must be an integer in [{lo:,}, {hi:,}]{hint}, got {value!r}"[:300])
+
+
+def check_batch(batch_size: object) -> None:
+    """Refuse a batch size outside [1, MAX_BATCH] (ArchitectureError), before any work."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or not 1 <= batch_size <= MAX_BATCH:
+        raise ArchitectureError(f"batch size must be an integer in [1, {MAX_BATCH:,}], got {batch_size!r}"[:200])
+
+
 def _check_depth(depth: int) -> None:
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 2:
+    if not isinstance(depth, int | np.integer) or isinstance(depth, bool) or depth < 2:
         raise ArchitectureError(f"depth must be an integer >= 2 (Linear layers, output included), got {depth!r}")

@@ -71,6 +71,15 @@ class Dataset:
         return digest.hexdigest()[:12]
 
 
+def _refuse_infinite(series, what: str) -> None:
+    """Infinite values would turn min-max scaling into NaN features: refuse them at the door."""
+    import pandas as pd
+
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if numeric and not np.isfinite(series.to_numpy(np.float64)).all():
+        raise DatasetError(f"{what} has infinite values; replace them first")
+
+
 def _encode_column(values) -> np.ndarray:
     """BUTTER's column rule -> a 2-D float block (possibly zero columns for a constant)."""
     import pandas as pd
@@ -78,6 +87,7 @@ def _encode_column(values) -> np.ndarray:
     series = pd.Series(values)
     if series.isna().any():
         raise DatasetError(f"column {series.name!r} has missing values (NaN); fill or drop them first")
+    _refuse_infinite(series, f"column {series.name!r}")
     distinct = series.nunique()
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     if distinct <= 1:
@@ -96,6 +106,7 @@ def _encode_target(values) -> tuple[np.ndarray, Task, int]:
     series = pd.Series(values)
     if series.isna().any():
         raise DatasetError("the target column has missing values (NaN)")
+    _refuse_infinite(series, "the target column")
     distinct = series.nunique()
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     if distinct < 2:
@@ -176,6 +187,12 @@ def _read_table(path: Path):
         raise DatasetError(f"cannot read dataset {path}: {first}") from None
 
 
+MAX_SYNTHETIC_SAMPLES = 10**7
+MAX_SYNTHETIC_FEATURES = 2**16
+MAX_SYNTHETIC_VALUES = 2**28
+"""A synthetic data set holds at most 2^28 values (1 GiB of float32): a typo cannot exhaust memory."""
+
+
 def load_dataset(spec: str, target: str | None = None, seed: int = 0) -> Dataset:
     """Load a dataset by spec (see module doc).
 
@@ -184,18 +201,23 @@ def load_dataset(spec: str, target: str | None = None, seed: int = 0) -> Dataset
     """
     if spec in BUNDLED:
         return _bundled(spec)
-    match = re.fullmatch(r"synthetic:(\d+),(\d+),(\d+)", spec)
+    match = re.fullmatch(r"synthetic:(\d{1,12}),(\d{1,12}),(\d{1,12})", spec)
     if match:
         n, d, k = map(int, match.groups())
-        if n < 10 or d < 1 or k == 1 or k > 1000:
-            raise DatasetError(f"synthetic:N,D,K needs N >= 10, D >= 1 and K = 0 or 2..1000, got {spec!r}")
+        if not (10 <= n <= MAX_SYNTHETIC_SAMPLES and 1 <= d <= MAX_SYNTHETIC_FEATURES and k != 1 and k <= 1000
+                and n * d <= MAX_SYNTHETIC_VALUES):  # fmt: skip
+            raise DatasetError(
+                f"synthetic:N,D,K needs 10 <= N <= {MAX_SYNTHETIC_SAMPLES:,}, 1 <= D <= {MAX_SYNTHETIC_FEATURES:,}, "
+                f"N x D <= {MAX_SYNTHETIC_VALUES:,} and K = 0 or 2..1000, got {spec[:80]!r}"
+            )
         return synthetic(n, d, k, seed=seed)
     if spec.startswith("synthetic"):
         raise DatasetError(f"bad synthetic spec {spec!r}: use synthetic:N,D,K (e.g. synthetic:4096,16,4)")
     path = Path(spec)
     if not path.suffix or not path.exists():
         raise DatasetError(
-            f"unknown dataset {spec!r}: use {', '.join(BUNDLED)}, synthetic:N,D,K or an existing CSV/Parquet/NPZ file"
+            f"unknown dataset {spec[:200]!r}: use {', '.join(BUNDLED)}, synthetic:N,D,K or an existing "
+            "CSV/Parquet/NPZ file"
         )
     frame = _read_table(path)
     column = target or ("target" if "target" in frame.columns else None)

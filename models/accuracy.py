@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from measurement.architecture import SHAPES
+from measurement.architecture import BEYOND_GRID_LIMITS, SHAPES
 from models import schema
 from models.sampling import Diagnostics, FitConfig, FitError, diagnose, draws_dataset, pymc, sample, thin
 
@@ -117,9 +117,9 @@ class AccuracyInfo:
         return cls(
             task=task, chance=schema.number(data, "chance", where, 0.0, 1.0), log_params_range=(low, high),
             runs=schema.integer(data, "runs", where, 1, 10**7), epochs=schema.number(data, "epochs", where, 0, 1e7),
-            input_dim=schema.integer(data, "input_dim", where, 1, 2**31),
+            input_dim=schema.integer(data, "input_dim", where, *BEYOND_GRID_LIMITS.dim),
             train_samples=schema.integer(data, "train_samples", where, 1, 2**40),
-            output_dim=schema.integer(data, "output_dim", where, 1, 2**31),
+            output_dim=schema.integer(data, "output_dim", where, *BEYOND_GRID_LIMITS.dim),
             best_observed=schema.number(data, "best_observed", where),
             diagnostics=Diagnostics.from_dict(data.get("diagnostics"), f"{where}.diagnostics"), version=version,
         )  # fmt: skip

@@ -84,7 +84,8 @@ def features_frame(configs: pd.DataFrame) -> pd.DataFrame:
 
 def training_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """Usable observations from a store export: ok runs with positive energy, features and targets added."""
-    ok = runs[(runs["status"] == "ok") & (runs["energy_per_datum_j"] > 0)].copy()
+    energy = pd.to_numeric(runs["energy_per_datum_j"], errors="coerce")
+    ok = runs[(runs["status"] == "ok") & np.isfinite(energy) & (energy > 0)].copy()  # NaN/inf never reach a fit
     if ok.empty:
         return features_frame(ok.assign(phase=[]))
     frame = features_frame(ok)

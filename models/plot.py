@@ -8,8 +8,16 @@ import numpy as np
 import pandas as pd
 
 from measurement.architecture import SHAPES
+from measurement.atomic import atomic_path, check_destination
 from models.energy import EnergyPosterior
 from models.features import features_frame
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def check_plot_path(path: Path) -> Path:
+    """A plot destination we can write, checked before minutes of fitting (InputError otherwise)."""
+    return check_destination(path, PLOT_SUFFIXES)
 
 
 def plot_fit(posterior: EnergyPosterior, frame: pd.DataFrame, path: Path, phase: str = "train") -> Path:
@@ -48,9 +56,12 @@ def plot_fit(posterior: EnergyPosterior, frame: pd.DataFrame, path: Path, phase:
     axes.flat[0].legend(fontsize=8)
     kind = "ESTIMATED energy" if "meter_kind" in data and (data["meter_kind"] == "estimated").any() else "energy"
     fig.suptitle(f"Tier model fit: measured vs predicted {phase} {kind}; dashed: fitted tier boundaries (d4, b256)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").lower())
+    finally:
+        plt.close(fig)
     return path
 
 

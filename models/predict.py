@@ -5,27 +5,62 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from measurement.architecture import size_architecture
+from measurement.architecture import (
+    BEYOND_GRID_LIMITS,
+    GRID_LIMITS,
+    check_batch,
+    check_config,
+    parse_shape,
+    size_architecture,
+)
 from measurement.errors import InputError
 from models.energy import EnergyPosterior
-from models.features import features_frame
+from models.features import PHASES, features_frame
 
 CONFIG_COLUMNS = ("shape", "depth", "size", "input_dim", "output_dim")
+MAX_CONFIGS = 100_000
 
 
-def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool) -> pd.DataFrame:
+def check_configs(frame: pd.DataFrame, beyond_grid: bool = False) -> None:
+    """Refuse, before any work, configs outside the grid's limits (or the hard limits with ``beyond_grid``)."""
+    if len(frame) > MAX_CONFIGS:
+        raise InputError(f"at most {MAX_CONFIGS:,} configs per call, got {len(frame):,}")
+    limits = BEYOND_GRID_LIMITS if beyond_grid else GRID_LIMITS
+    for row in frame.itertuples():
+        parse_shape(str(row.shape))
+        check_config(_integer(row.depth), _integer(row.target_size), _integer(row.input_dim),
+                     _integer(row.output_dim), limits)  # fmt: skip
+        check_batch(_integer(row.batch_size))
+        if row.phase not in PHASES:
+            raise InputError(f"phase must be one of {', '.join(PHASES)}, got {row.phase!r}")
+
+
+def _integer(value: object) -> object:
+    """A whole number as int (1.0 from a float column is 1); anything else unchanged, for the range check."""
+    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return int(value) if isinstance(value, np.integer) else value
+
+
+def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, beyond_grid: bool = False
+            ) -> pd.DataFrame:  # fmt: skip
     """One row per config: realised params and widths, energy per datum and its two intervals, working set, tier.
 
     ``configs`` has shape, depth, size, input_dim, output_dim and optionally batch_size (default 256) and
     phase (``train`` | ``inference``, default train). ``energy_p05_j``/``energy_p95_j`` bound the *mean*
     energy (90% credible interval: what the model knows); ``predictive_p05_j``/``predictive_p95_j`` bound
     *one new measurement* (90% predictive interval: the model's uncertainty plus run-to-run noise).
+
+    Raises:
+        InputError: missing columns, or a number outside the grid's limits (``beyond_grid``: the hard limits).
     """
     missing = [c for c in CONFIG_COLUMNS if c not in configs]
     if missing:
         raise InputError(f"configs need columns {list(CONFIG_COLUMNS)}; missing {missing}")
     frame = configs.assign(batch_size=configs.get("batch_size", 256), phase=configs.get("phase", "train"))
     frame = frame.rename(columns={"size": "target_size"}).reset_index(drop=True)
+    check_configs(frame, beyond_grid)
+    frame = frame.astype({c: "int64" for c in ("depth", "target_size", "input_dim", "output_dim", "batch_size")})
     feats = features_frame(frame)
     draws = np.exp(posterior.log_energy(feats))
     predictive = np.exp(posterior.predictive_log_energy(feats))

@@ -12,11 +12,14 @@ naming the file and the field.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 import os
 import re
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from measurement.atomic import atomic_path
+from measurement.atomic import atomic_path, check_destination
 from measurement.errors import InputError, first_line
 from measurement.hardware import Fingerprint
 from measurement.tiers import Tier
@@ -42,10 +45,17 @@ MAX_JSON_BYTES = 16 * 2**20
 MAX_DRAWS_ON_LOAD = 100_000
 """Chains x draws a profile may hold: bounds the memory a shared profile can make us allocate."""
 MAX_TIERS = 8
+MAX_DATASETS = 64
+MAX_NC_BYTES = 256 * 2**20
+"""Accuracy models per profile: bounds what a profile can make us read (64 x 100,000 draws)."""
+CAPACITY_BOUNDS_BYTES = tuple(round(math.exp(b)) for b in LOG_CAPACITY_BOUNDS)
+"""A cache tier holds 1 KiB .. 1 TiB: the energy model's prior support, and what profile.json may say."""
+MAX_ELEMENTS = MAX_DRAWS_ON_LOAD * 64
+"""Values in any one array of a profile's netCDF (the largest, r, holds draws x phases x tiers)."""
+MAX_HDF5_OBJECTS = 256
 METER_KINDS = ("measured", "estimated")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_FILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\.nc")
-KIB, TIB = 1024.0, 2.0**40
+_FILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\.(nc|json)")
 
 # Expected posterior variables: per-draw shape after the draw axis (T = tiers, P = phases, S = shapes),
 # and physical bounds on every value.
@@ -58,6 +68,18 @@ _ACCURACY_VARS = {
     "floor": ((), (-1e3, 1e3)), "top": ((), (-1e3, 1e3)), "m": ((), (-1e3, 1e3)), "log_s": ((), (-50.0, 50.0)),
     "b_depth": ((), (-1e3, 1e3)), "g_shape": (("S",), (-1e3, 1e3)), "sigma": ((), (0.0, 1e3)),
 }  # fmt: skip
+
+
+LOAD_CHECKS = (
+    "profile.json: every field present, typed and in range; format, model version and feature hash match",
+    "every file named is a plain name inside the profile folder (no absolute path, '..', symlink out or loop)",
+    "every posterior file's SHA-256 matches the digest profile.json holds for it (no swapped or edited file)",
+    f"netCDF only (never pickle), no links or external data; expected variables, dims and float dtypes; "
+    f"1 to {MAX_DRAWS_ON_LOAD:,} draws",
+    f"every draw finite and physically plausible (cache capacities {CAPACITY_BOUNDS_BYTES[0]:,} B to "
+    f"{CAPACITY_BOUNDS_BYTES[1]:,} B, accuracies in [0, 1], noise scales positive)",
+)
+"""What :meth:`Profile.load` verifies, in words (``advisor doctor --profile`` lists them)."""
 
 
 class ProfileError(InputError):
@@ -88,6 +110,8 @@ class ProfileMetadata:
     noise_floor: float | None = None
     datasets: dict[str, AccuracyInfo] = field(default_factory=dict)
     evaluation: EvaluationSummary | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    """SHA-256 of every posterior file by name: binds each file to this metadata (a swapped file is refused)."""
     created_unix_s: float = 0.0
     format_version: int = FORMAT_VERSION
     model_version: str = MODEL_VERSION
@@ -109,6 +133,7 @@ class ProfileMetadata:
             "diagnostics": self.diagnostics.to_dict(), "noise_floor": self.noise_floor,
             "datasets": {name: {**info.to_dict(), "file": accuracy_file(name)} for name, info in self.datasets.items()},
             "evaluation": self.evaluation.to_dict() if self.evaluation else None,
+            "files": dict(self.files),
         }  # fmt: skip
 
     @classmethod
@@ -125,6 +150,7 @@ class ProfileMetadata:
             noise_floor=schema.optional_number(data, "noise_floor", "", 0.0, 100.0),
             datasets=_datasets(data), created_unix_s=schema.number(data, "created_unix_s", "", 0.0, 1e11),
             evaluation=EvaluationSummary.from_dict(evaluation) if evaluation is not None else None,
+            files=_file_hashes(data),
         )  # fmt: skip
 
 
@@ -159,7 +185,8 @@ def _tiers(data: Any) -> tuple[Tier, ...]:
     for i, item in enumerate(items):
         at = f"tiers[{i}]"
         item = schema.obj(item, at)
-        tiers.append(Tier(schema.text(item, "name", at, 32), schema.integer(item, "size_bytes", at, int(KIB), 2**40)))
+        size = schema.integer(item, "size_bytes", at, *CAPACITY_BOUNDS_BYTES)
+        tiers.append(Tier(schema.text(item, "name", at, 32), size))
     return tuple(tiers)
 
 
@@ -172,13 +199,56 @@ def _run_ids(data: Any) -> tuple[int, ...]:
 
 def _datasets(data: Any) -> dict[str, AccuracyInfo]:
     out = {}
-    for name, entry in schema.mapping(data, "datasets", max_len=1000).items():
+    entries = schema.mapping(data, "datasets", max_len=MAX_DATASETS)
+    _refuse_shared_files(entries)
+    for name, entry in entries.items():
         at = f"datasets.{name}"[:200]
         entry = schema.obj(entry, at)
         if schema.text(entry, "file", at) != accuracy_file(name):
             raise schema.SchemaError(f"{at}.file: expected {accuracy_file(name)!r}")
         out[str(name)] = AccuracyInfo.from_dict(entry, at)
     return out
+
+
+def _file_hashes(data: Any) -> dict[str, str]:
+    files = schema.mapping(data, "files", max_len=MAX_DATASETS + 1)
+    out = {}
+    for name, digest in files.items():
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise schema.SchemaError(f"files.{str(name)[:80]}: expected a SHA-256 hex digest")
+        out[str(name)] = digest
+    return out
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify_file(folder: Path, name: str, meta: ProfileMetadata) -> Path:
+    """The file, inside the folder, bounded in size, with the digest profile.json names for it."""
+    file = _inside(folder, name)
+    if file.stat().st_size > MAX_NC_BYTES:
+        raise ProfileError(f"{file}: larger than {MAX_NC_BYTES // 2**20} MiB: not a profile's posterior")
+    expected = meta.files.get(name)
+    if expected is None:
+        raise ProfileError(f"{folder / PROFILE_JSON}: files: no digest for {name!r}")
+    if _sha256(file) != expected:
+        raise ProfileError(f"{file}: content does not match the digest in profile.json (swapped or edited)")
+    return file
+
+
+def _refuse_shared_files(names) -> None:
+    """Two data set names that sanitise to one file name would share (and overwrite) one posterior."""
+    files: dict[str, str] = {}
+    for name in names:
+        other = files.setdefault(accuracy_file(name), name)
+        if other != name:
+            raise schema.SchemaError(f"datasets: {other[:80]!r} and {name[:80]!r} would share the file "
+                                     f"{accuracy_file(name)!r}: rename one")  # fmt: skip
 
 
 def accuracy_file(dataset: str) -> str:
@@ -224,29 +294,38 @@ class Profile:
         """Whether ``fp`` is the machine this profile was calibrated on."""
         return self.fingerprint.same_machine(fp)
 
-    def predict(self, configs: pd.DataFrame | None = None, **columns: Any) -> pd.DataFrame:
+    def predict(self, configs: pd.DataFrame | None = None, beyond_grid: bool = False, **columns: Any) -> pd.DataFrame:
         """Energy per datum of configs (a DataFrame or keyword lists); see :func:`models.predict.predict`."""
         from models.predict import predict
 
-        return predict(self.energy, pd.DataFrame(columns) if configs is None else configs, self.estimated)
+        frame = pd.DataFrame(columns) if configs is None else configs
+        return predict(self.energy, frame, self.estimated, beyond_grid)
 
     def save(self, path: Path | str) -> Path:
         """Write the profile folder atomically (replacing any previous profile at ``path``)."""
-        path = Path(path)
+        path = check_profile_destination(path)
+        try:
+            _refuse_shared_files(self.accuracy)
+        except schema.SchemaError as exc:
+            raise ProfileError(str(exc)) from None
         meta = dataclasses.replace(self.metadata, datasets=self.datasets, created_unix_s=time.time())
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
         try:
+            tmp.mkdir(parents=True)
             self.energy.to_dataset().to_netcdf(tmp / ENERGY_NC, group="posterior", engine="h5netcdf")
             for name, acc in self.accuracy.items():
                 acc.to_dataset().to_netcdf(tmp / accuracy_file(name), group="posterior", engine="h5netcdf")
+            names = [ENERGY_NC, *(accuracy_file(name) for name in self.accuracy)]
+            meta = dataclasses.replace(meta, files={name: _sha256(tmp / name) for name in names})
             (tmp / PROFILE_JSON).write_text(json.dumps(meta.to_dict(), indent=2))
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             if path.exists():
                 os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
+        except OSError as exc:
+            raise ProfileError(f"cannot write profile {path}: {first_line(exc)}") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return path
@@ -260,17 +339,25 @@ class Profile:
         """
         folder = _folder(Path(path))
         meta = read_metadata(folder)
-        energy = EnergyPosterior(_read_draws(folder, ENERGY_NC, _ENERGY_VARS, {"T": len(meta.tiers), "P": 2}),
+        energy = EnergyPosterior(_read_draws(folder, ENERGY_NC, meta, _ENERGY_VARS, {"T": len(meta.tiers), "P": 2}),
                                  meta.tiers, meta.diagnostics)  # fmt: skip
         accuracy = {}
         for name, info in meta.datasets.items():
-            draws = _read_draws(folder, accuracy_file(name), _ACCURACY_VARS, {"S": 8})
+            draws = _read_draws(folder, accuracy_file(name), meta, _ACCURACY_VARS, {"S": 8})
             _check_probabilities(folder / accuracy_file(name), draws, info)
             accuracy[name] = AccuracyPosterior(draws, info)
         return cls(energy, meta, accuracy, folder)
 
 
 load = Profile.load
+
+
+def check_profile_destination(path: Path | str) -> Path:
+    """Where a profile may be written: a writable place, holding nothing or an earlier profile (InputError)."""
+    path = check_destination(path, folder=True)
+    if path.exists() and not (path / PROFILE_JSON).is_file():
+        raise ProfileError(f"{path} exists and is not a profile: refusing to replace it")
+    return path
 
 
 def save_evaluation(path: Path | str, evaluation: EvaluationSummary) -> None:
@@ -292,21 +379,24 @@ def _folder(path: Path) -> Path:
 def _inside(folder: Path, name: str) -> Path:
     """``folder / name``, refused unless it is a plain regular file that resolves inside the folder."""
     file = folder / name
-    if not _FILE_NAME.fullmatch(name) or file.resolve().parent != folder.resolve():
+    try:
+        inside = bool(_FILE_NAME.fullmatch(name)) and file.resolve().parent == folder.resolve()
+    except (OSError, RuntimeError):  # a symlink loop, a path too long
+        raise ProfileError(f"{file}: cannot be resolved (a symlink loop?)") from None
+    if not inside:
         raise ProfileError(f"{file}: a profile may only name files inside its own folder")
     if not file.is_file():
-        raise ProfileError(f"profile file missing: {file}")
+        raise ProfileError(f"profile file missing or not a regular file: {file}")
     return file
 
 
 def read_metadata(folder: Path) -> ProfileMetadata:
     """The folder's ``profile.json``, validated (bounded size, every field typed and in range)."""
     file = folder / PROFILE_JSON
-    if file.is_symlink() and file.resolve().parent != folder.resolve():
-        raise ProfileError(f"{file}: a profile may only name files inside its own folder")
     try:
         if file.stat().st_size > MAX_JSON_BYTES:
             raise ProfileError(f"{file}: larger than {MAX_JSON_BYTES // 2**20} MiB: not a profile")
+        _inside(folder, PROFILE_JSON)
         data = json.loads(file.read_text())
     except FileNotFoundError:
         raise ProfileError(f"{folder} has no {PROFILE_JSON}") from None
@@ -320,20 +410,24 @@ def read_metadata(folder: Path) -> ProfileMetadata:
         raise ProfileError(f"{file}: {exc}") from None
 
 
-def _read_draws(folder: Path, name: str, expected: dict, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+def _read_draws(folder: Path, name: str, meta: ProfileMetadata, expected: dict, sizes: dict[str, int]
+                ) -> dict[str, np.ndarray]:  # fmt: skip
     """Posterior draws of one netCDF file, each variable checked (dims, dtype, size, finite, in bounds)."""
     from models.sampling import thin
 
-    file = _inside(folder, name)
+    file = _verify_file(folder, name, meta)
     with open(file, "rb") as handle:
         if handle.read(8) != _HDF5_MAGIC:
             raise ProfileError(f"{file} is not a netCDF-4 file (profiles are never pickles)")
     try:
         import xarray as xr
 
-        with xr.open_dataset(file, group="posterior", engine="h5netcdf") as posterior:
-            _check_variables(file, posterior, expected, sizes)
-            draws = thin(posterior, tuple(expected))
+        with warnings.catch_warnings():  # xarray/h5py comment on malformed files; we refuse them in one line
+            warnings.simplefilter("ignore")
+            _scan_hdf5(file)  # before xarray touches anything: it would follow links and build indexes
+            with xr.open_dataset(file, group="posterior", engine="h5netcdf") as posterior:
+                _check_variables(file, posterior, expected, sizes)
+                draws = thin(posterior, tuple(expected))
     except ProfileError:
         raise
     except Exception as exc:  # h5py/xarray raise many types for broken files
@@ -347,10 +441,35 @@ def _read_draws(folder: Path, name: str, expected: dict, sizes: dict[str, int]) 
     return draws
 
 
+def _scan_hdf5(file: Path) -> None:
+    """Refuse what would make reading reach outside the file or allocate without bound: soft and external
+    links, external or virtual datasets, and any array larger than a profile ever needs."""
+    import h5py
+
+    with h5py.File(file, "r") as h5:
+        links: list[str] = []
+        h5.visit_links(links.append)
+        if len(links) > MAX_HDF5_OBJECTS:
+            raise ProfileError(f"{file}: more than {MAX_HDF5_OBJECTS} objects: not a profile")
+        for name in links:
+            link = h5.get(name, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                raise ProfileError(f"{file}: {name!r} is a {type(link).__name__} (a profile holds only its own data)")
+            item = h5[name]
+            if isinstance(item, h5py.Dataset):
+                if item.external or item.is_virtual:
+                    raise ProfileError(f"{file}: {name!r} stores its data outside the file")
+                if item.size > MAX_ELEMENTS:
+                    raise ProfileError(f"{file}: {name!r} has {item.size:,} values, more than a profile holds")
+
+
 def _check_variables(file: Path, posterior, expected: dict, sizes: dict[str, int]) -> None:
     if "chain" not in posterior.sizes or "draw" not in posterior.sizes:
         raise ProfileError(f"{file}: posterior lacks chain/draw dimensions")
-    if posterior.sizes["chain"] * posterior.sizes["draw"] > MAX_DRAWS_ON_LOAD:
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    if not (n_chain >= 1 and n_draw >= 1):
+        raise ProfileError(f"{file}: the posterior holds no draws")
+    if n_chain * n_draw > MAX_DRAWS_ON_LOAD:
         raise ProfileError(f"{file}: more than {MAX_DRAWS_ON_LOAD} draws")
     for var, (dims, _) in expected.items():
         if var not in posterior:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from measurement.errors import InputError
+from measurement.lifecycle import parent_bound_context
 from models import schema
 
 MAX_DRAWS = 1000
@@ -56,12 +59,20 @@ class FitConfig:
     init: str = "jitter+adapt_full"
 
     def sample_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``pm.sample`` for these settings."""
-        return {
+        """Keyword arguments of ``pm.sample`` for these settings.
+
+        Chains sampled in parallel run in forked processes that die with this one (a ``kill -9`` of
+        ``advisor fit`` leaves no sampler behind).
+        """
+        kwargs = {
             "draws": self.draws, "tune": self.tune, "chains": self.chains, "cores": sampler_cores(self),
             "random_seed": self.seed, "init": self.init, "target_accept": self.target_accept,
             "progressbar": False, "compute_convergence_checks": False, "idata_kwargs": {"log_likelihood": False},
         }  # fmt: skip
+        context = parent_bound_context()
+        if kwargs["cores"] > 1 and context is not None:
+            kwargs["mp_ctx"] = context
+        return kwargs
 
 
 @dataclass(frozen=True)
@@ -156,12 +167,46 @@ def arviz():
     return az
 
 
+@contextlib.contextmanager
+def _noticing_interrupts() -> Iterator[list[int]]:
+    """Record SIGINTs (still raising KeyboardInterrupt as usual) while the block runs in the main thread."""
+    hits: list[int] = []
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous is None or previous == signal.SIG_IGN:  # not ours to handle, or Ctrl-C ignored on purpose
+        yield hits
+        return
+
+    def handler(signum, frame) -> None:
+        hits.append(signum)
+        if callable(previous):  # the installed handler (Python's default raises KeyboardInterrupt)
+            previous(signum, frame)
+        else:
+            signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield hits
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def sample(model, config: FitConfig):
-    """Run NUTS on ``model`` with ``config``; returns (InferenceData, seconds)."""
+    """Run NUTS on ``model`` with ``config``; returns (InferenceData, seconds).
+
+    PyMC catches Ctrl-C and returns (or fails on) a truncated trace; a fit interrupted by the user must not
+    be saved as if it had finished, so an interrupt seen during sampling is raised again as KeyboardInterrupt.
+    """
     pm = pymc()
     began = time.perf_counter()
-    with model, quiet():
-        idata = pm.sample(**config.sample_kwargs())
+    with model, quiet(), _noticing_interrupts() as interrupts:
+        try:
+            idata = pm.sample(**config.sample_kwargs())
+        except Exception:
+            if interrupts:
+                raise KeyboardInterrupt from None
+            raise
+    if interrupts:
+        raise KeyboardInterrupt
     return idata, time.perf_counter() - began
 
 

@@ -21,6 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dim", type=positive_int, required=True)
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--grid", action="store_true", help="every shape x depth x size of the BUTTER grid")
+    p.add_argument(
+        "--beyond-grid",
+        action="store_true",
+        help="allow depths, sizes and widths beyond the BUTTER grid's (up to 1000 layers, 2^40 params)",
+    )
     p.add_argument("--json", action="store_true", help="JSON output (single config)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="grid output format")
     p.set_defaults(handler=run)
@@ -33,10 +38,12 @@ def run(args: argparse.Namespace) -> int:
     if args.grid:
         if args.shape is not None:
             raise ArchitectureError("give either SHAPE DEPTH SIZE or --grid, not both")
-        return _print_grid(describe_grid(args.input_dim, args.output_dim, args.batch_size), args.format)
+        return _print_grid(describe_grid(args.input_dim, args.output_dim, args.batch_size, args.beyond_grid),
+                           args.format)  # fmt: skip
     if args.shape is None or args.depth is None or args.size is None:
         raise ArchitectureError("arch needs SHAPE DEPTH SIZE (or --grid)")
-    row = describe_config(args.shape, args.depth, args.size, args.input_dim, args.output_dim, args.batch_size)
+    row = describe_config(args.shape, args.depth, args.size, args.input_dim, args.output_dim, args.batch_size,
+                          args.beyond_grid)  # fmt: skip
     if args.json or args.format == "json":
         print(json.dumps(row, indent=2))
         return 0

@@ -20,6 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dim", type=positive_int, required=True)
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--phase", choices=("train", "inference"), default="train")
+    p.add_argument(
+        "--beyond-grid",
+        action="store_true",
+        help="allow depths, sizes and widths beyond the BUTTER grid's (extrapolation: up to 1000 layers)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
 
@@ -31,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     profile = advisor.load_profile(args.profile)
     frame = profile.predict(
         shape=[args.shape], depth=[args.depth], size=[args.size], input_dim=[args.input_dim],
-        output_dim=[args.output_dim], batch_size=[args.batch_size], phase=[args.phase],
+        output_dim=[args.output_dim], batch_size=[args.batch_size], phase=[args.phase], beyond_grid=args.beyond_grid,
     )  # fmt: skip
     row = frame.iloc[0].to_dict()
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}

@@ -7,6 +7,7 @@ estimated, default measured). Each stop() returns the next row; the file loops w
 from __future__ import annotations
 
 import csv
+import math
 import time
 from pathlib import Path
 
@@ -57,8 +58,9 @@ def _load(path: Path) -> list[tuple[float, float, MeterKind]]:
                     kind = MeterKind((row.get("kind") or "measured").strip())
                 except (KeyError, TypeError, ValueError) as exc:
                     raise MeterError(f"replay file {path} line {number}: bad row ({exc})") from None
-                if not (energy >= 0 and duration > 0):
-                    raise MeterError(f"replay file {path} line {number}: energy must be >= 0 and duration > 0")
+                if not (math.isfinite(energy) and math.isfinite(duration) and energy >= 0 and duration > 0):
+                    raise MeterError(f"replay file {path} line {number}: energy must be finite and >= 0, "
+                                     "duration finite and > 0")  # fmt: skip
                 rows.append((energy, duration, kind))
     except (OSError, UnicodeDecodeError) as exc:
         raise MeterError(f"cannot read replay file {path}: {exc}") from None

@@ -133,3 +133,73 @@ def test_a_profile_made_on_this_cuda_machine_is_not_other_hardware(tmp_path: Pat
     with caplog.at_level(logging.WARNING):
         advisor.load_profile(copy)
     assert "other hardware" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fit", "--draws", "99999999"], "draws must be an integer in"),
+        (["fit", "--chains", "500"], "chains must be an integer in"),
+        (["fit", "--plot", "{tmp}/fit.csv"], "expected a png/pdf/svg/jpg/jpeg file name"),
+        (["fit", "--out", "{tmp}/notes.txt/profile"], "is not a writable folder"),
+        (["runs", "--out", ""], "is not a file or folder name"),
+    ],
+)
+def test_work_is_refused_before_it_starts(tmp_path: Path, monkeypatch, argv: list[str], message: str) -> None:
+    import time
+
+    import advisor.fitting
+    import advisor.runs  # noqa: F401  (imports are start-up, not work: time only the refusal)
+
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    start = time.perf_counter()
+    code, out, err = call_cli(*argv, home=tmp_path, monkeypatch=monkeypatch)
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1, err
+    assert time.perf_counter() - start < 1.0
+
+
+def test_synthetic_specs_are_bounded() -> None:
+    from measurement.datasets import DatasetError, load_dataset
+
+    for spec in ("synthetic:99999999999,999999,4", "synthetic:10000000,100,2", "synthetic:" + "9" * 5000 + ",1,2"):
+        with pytest.raises(DatasetError, match="synthetic"):
+            load_dataset(spec)
+
+
+def test_doctor_vets_a_profile_with_the_load_checks(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    from advisor.api import REFERENCE_PROFILE
+
+    code, out, err = call_cli("doctor", "--profile", str(REFERENCE_PROFILE), "--json", home=tmp_path,
+                              monkeypatch=monkeypatch)  # fmt: skip
+    report = json.loads(out)
+    assert code == 0 and report["meter_kinds"] == ["estimated"] and report["converged"] is True
+    assert set(report["datasets"]) == {"digits", "breast_cancer", "wine"} and report["runs"] > 100
+    assert any("inside the profile folder" in check for check in report["checks"])
+    shared = tmp_path / "shared"
+    shutil.copytree(REFERENCE_PROFILE, shared)
+    meta = json.loads((shared / "profile.json").read_text())
+    meta["datasets"]["digits"]["file"] = "../../secrets.nc"
+    (shared / "profile.json").write_text(json.dumps(meta))
+    code, out, err = call_cli("doctor", "--profile", str(shared), home=tmp_path, monkeypatch=monkeypatch)
+    assert code == 2 and out == "" and "datasets.digits.file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_shipped_profile_and_special_files_are_never_written(tmp_path: Path, monkeypatch) -> None:
+    import os
+    import stat
+
+    from advisor.api import REFERENCE_PROFILE
+
+    os.mkfifo(tmp_path / "fifo")
+    for argv, message in (
+        (["fit", "--out", str(REFERENCE_PROFILE)], "shipped reference profile"),
+        (["evaluate", "--save-to", str(REFERENCE_PROFILE)], "shipped reference profile"),
+        (["runs", "--out", str(tmp_path / "fifo")], "not a regular file"),
+        (["fit", "--plot", str(tmp_path / "missing" / "fit.png")], "does not exist"),
+    ):
+        code, out, err = call_cli(*argv, home=tmp_path, monkeypatch=monkeypatch)
+        assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1, (argv, err)
+    assert stat.S_ISFIFO((tmp_path / "fifo").lstat().st_mode)

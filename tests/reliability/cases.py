@@ -13,6 +13,7 @@ CSV_NO_TARGET = b"a,b\n" + b"".join(f"{i},{i * 2}\n".encode() for i in range(30)
 CSV_SEMICOLON = b"a;b;target\n" + b"".join(f"{i};{i};{i % 2}\n".encode() for i in range(30))
 CSV_CONSTANT_FEATURES = b"a,b,target\n" + b"".join(f"7,x,{i % 2}\n".encode() for i in range(30))
 CSV_SINGLE_CLASS = b"a,b,target\n" + b"".join(f"{i},{i},1\n".encode() for i in range(30))
+CSV_INFINITE = b"a,b,target\n" + b"".join(f"{'inf' if i == 5 else i},{i},{i % 2}\n".encode() for i in range(30))
 CSV_NANS = b"a,b,target\n" + b"".join(f"{'' if i == 5 else i},{i},{i % 2}\n".encode() for i in range(30))
 
 CASES: list[tuple[str, list[str], dict[str, bytes]]] = [
@@ -44,7 +45,41 @@ CASES: list[tuple[str, list[str], dict[str, bytes]]] = [
         ["predict", "--shape", "blob", "--depth", "3", "--size", "64", "--input-dim", "4", "--output-dim", "2"],
         {},
     ),
+    (
+        "predict-depth-absurd",
+        [
+            "predict",
+            "--shape",
+            "trapezoid",
+            "--depth",
+            "1000000000",
+            "--size",
+            "64",
+            "--input-dim",
+            "4",
+            "--output-dim",
+            "2",
+            "--beyond-grid",
+        ],
+        {},
+    ),
+    (
+        "predict-size-beyond-grid",
+        ["predict", "--shape", "trapezoid", "--depth", "4", "--size", "2^30", "--input-dim", "4", "--output-dim", "2"],
+        {},
+    ),
+    ("arch-input-dim-absurd", ["arch", "--grid", "--input-dim", "99999999999999", "--output-dim", "2"], {}),
+    ("recommend-top-absurd", ["recommend", "--dataset", "digits", "--accuracy", "0.8", "--top", "10^9"], {}),
+    (
+        "recommend-carbon-nan",
+        ["recommend", "--dataset", "digits", "--accuracy", "0.8", "--carbon-intensity", "nan"],
+        {},
+    ),
+    ("recommend-epochs-absurd", ["recommend", "--dataset", "digits", "--accuracy", "0.8", "--epochs", "1e18"], {}),
+    ("evaluate-folds-absurd", ["evaluate", "--folds", "1000"], {}),
+    ("doctor-profile-missing", ["doctor", "--profile", "{tmp}/none"], {}),
     # dataset files
+    ("dataset-infinite", ["probe", "{tmp}/d.csv"], {"d.csv": CSV_INFINITE}),
     ("dataset-empty", ["probe", "{tmp}/empty.csv"], {"empty.csv": b""}),
     ("dataset-no-target", ["probe", "{tmp}/d.csv"], {"d.csv": CSV_NO_TARGET}),
     ("dataset-wrong-target", ["probe", "{tmp}/d.csv", "--target", "label"], {"d.csv": CSV_SEMICOLON}),
@@ -76,6 +111,11 @@ CASES: list[tuple[str, list[str], dict[str, bytes]]] = [
         "trace-all-nan",
         ["calibrate", "--meter", "trace", "--trace", "{tmp}/t.csv"],
         {"t.csv": b"timestamp,watts\n1,nan\n2,nan\n3,nan\n"},
+    ),
+    (
+        "replay-infinite",
+        ["calibrate", "--meter", "replay", "--replay", "{tmp}/r.csv"],
+        {"r.csv": b"energy_j,duration_s\n1.0,0.1\ninf,0.1\n"},
     ),
     # profiles
     ("profile-missing", ["recommend", "--dataset", "digits", "--accuracy", "0.8", "--profile", "{tmp}/none"], {}),
