@@ -2,21 +2,28 @@
 
 ``prepare`` checks every input before anything is written; ``run`` measures; ``probe`` is a probe sweep
 followed by the fit that gives the dataset its accuracy model — the same job whichever UI starts it.
-The types a UI needs (requests, events, summaries, meter kinds) are re-exported here.
+With a cluster (``cluster`` / ``scheduler``) ``prepare`` also starts it and checks what the workers'
+meters see, and ``run`` measures on the workers while this process writes the store; without one, Dask
+is never imported. The types a UI needs (requests, events, summaries, meter kinds) are re-exported here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from advisor.fitting import FitOutcome, FitRequest, fit_and_save
+from measurement.architecture import MAX_BATCH
+from measurement.cluster import ClusterSession, ClusterSpec, parse_cluster, start_cluster
 from measurement.datasets import Dataset, load_dataset
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint, fingerprint
 from measurement.meters.auto import (
     LadderStep,
+    MeterChoice,
     MeterOptions,
     build_meter_options,
     choose_meter,
@@ -27,17 +34,28 @@ from measurement.meters.auto import (
 from measurement.meters.base import EnergyMeter, MeterKind
 from measurement.records import TrainConfig
 from measurement.store import RunStore, default_store_path
-from measurement.sweep import SweepEvent, SweepSpec, SweepSummary, plan_calibration, plan_probe, run_sweep
+from measurement.sweep import (
+    SweepEvent,
+    SweepSpec,
+    SweepSummary,
+    plan_calibration,
+    plan_probe,
+    run_sweep,
+    run_sweep_on_pool,
+)
 
 DEFAULT_CALIBRATION_DATASET = "synthetic:8192,16,4"
 DEFAULT_CALIBRATION_BUDGET_S = 600.0
 DEFAULT_PROBE_BUDGET_S = 300.0
 DEFAULT_PROBE_EPOCHS = 30
+MAX_BUDGET_S = 30 * 86400.0
+MAX_SEED = 2**32 - 1
 
 __all__ = [
     "DEFAULT_CALIBRATION_DATASET",
     "CalibrationJob",
     "CalibrationRequest",
+    "ClusterSpec",
     "EnergyMeter",
     "MeterKind",
     "MeterOptions",
@@ -46,6 +64,7 @@ __all__ = [
     "SweepSummary",
     "TrainConfig",
     "meter_options",
+    "parse_cluster",
     "prepare",
     "probe",
     "run",
@@ -60,11 +79,15 @@ def meter_options(meter: str = "auto", device: str = "cpu", trace: Path | None =
 
 @dataclass(frozen=True)
 class CalibrationRequest:
-    """What the user asked for; every field has the CLI's default.
+    """What the user asked for; every field has the CLI's default. :meth:`validate` gives the ranges.
 
     Attributes:
         idle_s: idle measurement length; None = the meter's default (none for the replay meter).
         budget_given: False when the user left the budget out (a resume then keeps the sweep's own).
+        cluster: run on a Dask cluster: ``local:N``, ``slurm`` or ``pbs`` (None: on this machine).
+        scheduler: run on the workers of an existing Dask scheduler at this address.
+        workers: jobs to start on Slurm/PBS, or workers of ``scheduler`` to wait for.
+        allow_shared_meter: go on, with a loud warning, when workers would share a counter.
     """
 
     budget_s: float = DEFAULT_CALIBRATION_BUDGET_S
@@ -79,25 +102,94 @@ class CalibrationRequest:
     seed: int = 0
     kind: str = "calibrate"
     target: str | None = None
+    cluster: str | None = None
+    scheduler: str | None = None
+    workers: int | None = None
+    allow_shared_meter: bool = False
 
     @property
     def idle_seconds(self) -> float:
         """The idle measurement length this request resolves to."""
         return default_idle_s(self.meter) if self.idle_s is None else self.idle_s
 
+    def validate(self) -> ClusterSpec | None:
+        """Refuse an out-of-range number or a bad cluster in one line, before any work; the cluster asked for.
+
+        Ranges: budget (0, 30 days]; windows 1..1000; window [0.001, 600] s; threads 1..1024; max runs
+        1..100000; epochs 0..100000; batch sizes 1..2^20; idle [0, 3600] s; seed 0..2^32-1; workers 1..256;
+        cluster ``local:N``, ``slurm`` or ``pbs``, or a scheduler address.
+
+        Raises:
+            InputError: naming the value, its flag and its range.
+        """
+        c = self.config
+        _check("budget (--budget)", self.budget_s, 0.0, MAX_BUDGET_S, low_open=True)
+        _check("windows (--windows)", c.windows, 1, 1000)
+        _check("window length (--window)", c.window_s, 0.001, 600.0)
+        _check("threads (--threads)", c.threads, 1, 1024)
+        _check("epochs (--epochs)", c.epochs, 0, 100_000)
+        _check("batch size (--batch-size)", c.batch_size, 1, MAX_BATCH)
+        _check("inference batch size", c.inference_batch_size, 1, MAX_BATCH)
+        _check("seed (--seed)", self.seed, 0, MAX_SEED)
+        _check("train seed", c.seed, 0, MAX_SEED)
+        if self.max_runs is not None:
+            _check("max runs (--max-runs)", self.max_runs, 1, 100_000)
+        if self.idle_s is not None:
+            _check("idle length (--idle)", self.idle_s, 0.0, 3600.0)
+        if self.kind not in ("calibrate", "probe"):
+            raise InputError(f"unknown sweep kind {self.kind!r} (calibrate or probe)")
+        return parse_cluster(self.cluster, self.scheduler, self.workers)
+
+
+def _check(label: str, value: object, low: float, high: float, low_open: bool = False) -> None:
+    """Refuse ``value`` outside [low, high] (or (low, high]); integers where the bounds are integers."""
+    integer = isinstance(low, int) and isinstance(high, int)
+    kinds = (int,) if integer else (int, float)
+    ok = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        span = f"({low:g}, {high:g}]" if low_open else (f"{low} to {high}" if integer else f"[{low:g}, {high:g}]")
+        raise InputError(f"{label} must be {'an integer ' if integer else ''}{span}, got {value!r}")
+
 
 @dataclass(frozen=True)
 class CalibrationJob:
-    """A resolved request: the store, meter, dataset and plan, ready to run."""
+    """A resolved request: the store, meter, dataset and plan, ready to run.
+
+    On a cluster, ``meter`` is None (each worker builds its own) and ``cluster`` is the started cluster,
+    which :func:`run` closes; ``fingerprint`` is then the first worker's (the plan is made for it).
+    """
 
     request: CalibrationRequest
     store_path: Path
-    meter: EnergyMeter
+    meter: EnergyMeter | None
     ladder: tuple[LadderStep, ...]
     dataset: Dataset
     fingerprint: Fingerprint
     spec: SweepSpec
     budget_s: float
+    cluster: ClusterSession | None = None
+
+    @property
+    def meter_name(self) -> str:
+        """The meter's name (on a cluster, the first worker's)."""
+        return self.meter.name if self.meter is not None else self._cluster.meter[0]
+
+    @property
+    def meter_kind(self) -> MeterKind:
+        """Measured or estimated (on a cluster, the first worker's meter)."""
+        return self.meter.kind if self.meter is not None else MeterKind(self._cluster.meter[1])
+
+    @property
+    def workers(self) -> int:
+        """How many measuring workers there are now (1 on this machine)."""
+        return 1 if self.cluster is None else len(self.cluster.reports)
+
+    @property
+    def _cluster(self) -> ClusterSession:
+        if self.cluster is None:
+            raise InputError("this job has neither a meter nor a cluster")
+        return self.cluster
 
 
 @dataclass(frozen=True)
@@ -136,10 +228,13 @@ def prepare(request: CalibrationRequest) -> CalibrationJob:
 
     With ``resume`` the newest unfinished sweep of the request's kind is continued with its stored plan;
     without it, the plan is recomputed, and an identical plan continues its earlier sweep (committed runs
-    are skipped).
+    are skipped). With a cluster, the cluster is started here and its workers checked (:func:`_on_cluster`).
     """
+    cluster = request.validate()
     store_path = Path(request.store) if request.store else default_store_path()
     RunStore.ensure_unlocked(store_path)
+    if cluster is not None:
+        return _on_cluster(request, cluster, store_path)
     fp = fingerprint()
     spec = _stored_spec(store_path, request.kind) if request.resume else None
     dataset = load_dataset(spec.dataset if spec else request.dataset, target=request.target, seed=request.seed)
@@ -157,12 +252,50 @@ def prepare(request: CalibrationRequest) -> CalibrationJob:
     return CalibrationJob(request, store_path, meter, tuple(steps), dataset, fp, spec, budget_s)
 
 
+def _on_cluster(request: CalibrationRequest, cluster: ClusterSpec, store_path: Path) -> CalibrationJob:
+    """Prepare a job on a cluster: check what can be checked here, start the cluster, check its workers'
+    meters, plan for the first worker's hardware. The cluster is closed again if anything fails."""
+    spec = _stored_spec(store_path, request.kind) if request.resume else None
+    dataset = load_dataset(spec.dataset if spec else request.dataset, target=request.target, seed=request.seed)
+    if spec is not None and dataset.fingerprint() != spec.dataset_hash:
+        raise InputError(f"dataset {spec.dataset} no longer matches the one this sweep started with")
+    options = _for_workers(request.meter)
+    if options.choice in (MeterChoice.REPLAY, MeterChoice.TRACE):
+        close_meter(choose_meter(options, warn=False)[0])  # a bad file fails here, before any cluster
+    session = start_cluster(cluster, options, request.allow_shared_meter)
+    try:
+        spec = spec or _plan(request, dataset, session.fingerprint)
+        RunStore(store_path).close()  # created only now that every input is valid
+    except BaseException:
+        session.close()
+        raise
+    budget_s = spec.budget_s if request.resume and not request.budget_given else request.budget_s
+    request = dataclasses.replace(request, meter=options)
+    return CalibrationJob(request, store_path, None, (), dataset, session.fingerprint, spec, budget_s, session)
+
+
+def _for_workers(options: MeterOptions) -> MeterOptions:
+    """Meter options with absolute file paths: workers may start elsewhere (a shared file system)."""
+    absolute = {name: Path(path).resolve() for name in ("trace_path", "replay_path")
+                if (path := getattr(options, name)) is not None}  # fmt: skip
+    return dataclasses.replace(options, **absolute)
+
+
+def _dataset_for_workers(name: str) -> str:
+    """A dataset file as an absolute path (workers may start elsewhere); a bundled or synthetic name as is."""
+    path = Path(name)
+    return str(path.resolve()) if path.suffix and path.is_file() else name
+
+
 def run(
     job: CalibrationJob,
     progress: Callable[[SweepEvent], None] = lambda event: None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> SweepSummary:
-    """Run the job against its store, holding the store's sweep lock throughout."""
+    """Run the job against its store, holding the store's sweep lock throughout (on a cluster: on its
+    workers, this process the store's only writer; the cluster is closed at the end)."""
+    if job.cluster is not None:
+        return _run_on_cluster(job, job.cluster, progress, should_stop)
     try:
         with RunStore(job.store_path) as store:
             store.sweep_lock()
@@ -172,6 +305,25 @@ def run(
             )  # fmt: skip
     finally:
         close_meter(job.meter)  # NVML shut down, sampler threads stopped
+
+
+def _run_on_cluster(
+    job: CalibrationJob,
+    session: ClusterSession,
+    progress: Callable[[SweepEvent], None],
+    should_stop: Callable[[], bool],
+) -> SweepSummary:
+    from measurement.distributed import WorkerSetup
+
+    request = job.request
+    setup = WorkerSetup(request.meter, _dataset_for_workers(job.spec.dataset), request.target, request.seed,
+                        job.spec.dataset_hash, request.idle_seconds)  # fmt: skip
+    with session, RunStore(job.store_path) as store:
+        store.sweep_lock()
+        return run_sweep_on_pool(
+            job.spec, store, session.pool(setup), job.dataset, job.fingerprint, session.meter, job.budget_s,
+            progress=progress, idle_s=request.idle_seconds, should_stop=should_stop,
+        )  # fmt: skip
 
 
 def probe(

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from measurement.atomic import check_destination
 from measurement.errors import InputError
 from measurement.store import RunStore, default_store_path, export
+
+
+@dataclass(frozen=True)
+class Machine:
+    """One machine in the store (``advisor runs --hardware``): its id, a description, how many runs it measured."""
+
+    hardware: str
+    description: str
+    cores: int
+    runs: int
+
+
+def list_hardware(store: Path | None = None) -> list[Machine]:
+    """The machines the store's runs were measured on, most runs first; ``advisor fit --hardware ID`` fits one."""
+    with RunStore(store or default_store_path(), readonly=True) as s:
+        return [Machine(h.digest, h.fingerprint.describe(), h.fingerprint.logical_cores, h.runs)
+                for h in s.hardware_runs()]  # fmt: skip
 
 
 def read_store(store: Path | None = None, ok_only: bool = False) -> pd.DataFrame:
@@ -16,8 +35,14 @@ def read_store(store: Path | None = None, ok_only: bool = False) -> pd.DataFrame
         return s.frame(include_rejected=not ok_only)
 
 
-def write_runs(frame: pd.DataFrame, out: Path, fmt: str) -> None:
-    """Write an export atomically; ``fmt`` is ``csv`` or ``parquet``."""
+def check_export(out: Path, fmt: str) -> None:
+    """Refuse an export that cannot be written, before the store is read (InputError)."""
     if fmt not in ("csv", "parquet"):
         raise InputError(f"unknown export format {fmt!r} (csv or parquet)")
+    check_destination(out)
+
+
+def write_runs(frame: pd.DataFrame, out: Path, fmt: str) -> None:
+    """Write an export atomically; ``fmt`` is ``csv`` or ``parquet``."""
+    check_export(out, fmt)
     export(frame, out, fmt)

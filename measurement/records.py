@@ -18,13 +18,14 @@ DEFAULT_IDLE_S = 2.0
 """Length of the idle measurement before a sweep (and every ``idle_every_s``); 0 for the replay meter."""
 
 EXPORT_COLUMNS: tuple[str, ...] = (
-    "run_id", "sweep_id", "sweep_kind", "hardware", "run_key", "shape", "depth", "target_size",
+    "run_id", "sweep_id", "sweep_kind", "hardware", "worker", "run_key", "shape", "depth", "target_size",
     "params", "widths_json", "input_dim", "output_dim", "dataset", "dataset_hash", "task", "train_samples",
     "train_bytes", "batch_size", "train_batch_size", "epochs_trained", "threads", "device", "meter",
     "meter_kind", "idle_power_w", "phase", "energy_per_datum_j", "raw_energy_per_datum_j", "spread",
     "samples_per_s", "test_loss", "test_accuracy", "wall_s", "status", "reject_reason", "finished_unix_s",
 )  # fmt: skip
-"""Columns of a run export (``advisor runs``, ``RunStore.frame``): one row per run and phase."""
+"""Columns of a run export (``advisor runs``, ``RunStore.frame``): one row per run and phase. ``hardware`` is
+the digest of the machine the run was measured on, ``worker`` what measured it (``local``, or a Dask worker)."""
 
 
 @dataclass(frozen=True)

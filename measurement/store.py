@@ -2,7 +2,9 @@
 
 A run and everything it measured are written in one transaction when it finishes, so a killed sweep
 leaves only whole runs behind and resumes by skipping the keys already committed. One calibration at a
-time may write a store: :meth:`RunStore.sweep_lock` takes an exclusive lock file beside it.
+time may write a store: :meth:`RunStore.sweep_lock` takes an exclusive lock file beside it. Each run
+records the worker that measured it (``local`` for a sweep on this machine) and that worker's hardware;
+a store of an older schema is upgraded in place, in one transaction, when it is opened.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from measurement.errors import InputError
 from measurement.hardware import Fingerprint
 from measurement.records import EXPORT_COLUMNS, CommittedRun, PhaseResult, RunResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_FILENAME = "runs.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
     threads INTEGER NOT NULL, device TEXT NOT NULL, meter TEXT NOT NULL, meter_kind TEXT NOT NULL,
     idle_power_w REAL NOT NULL, test_loss REAL, test_accuracy REAL, wall_s REAL NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('ok', 'rejected')), reject_reason TEXT,
-    finished_unix_s REAL NOT NULL, UNIQUE (sweep_id, run_key)
+    finished_unix_s REAL NOT NULL, worker TEXT NOT NULL DEFAULT 'local',
+    hardware_id INTEGER REFERENCES hardware(id), UNIQUE (sweep_id, run_key)
 );
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), phase TEXT NOT NULL,
@@ -58,6 +61,14 @@ CREATE TABLE IF NOT EXISTS windows (
     standardised_j REAL NOT NULL, outlier INTEGER NOT NULL, PRIMARY KEY (measurement_id, idx)
 );
 """
+_MIGRATIONS = {
+    1: (
+        "ALTER TABLE runs ADD COLUMN worker TEXT NOT NULL DEFAULT 'local'",
+        "ALTER TABLE runs ADD COLUMN hardware_id INTEGER REFERENCES hardware(id)",
+        "UPDATE runs SET hardware_id = (SELECT s.hardware_id FROM sweeps s WHERE s.id = runs.sweep_id)",
+    ),
+}
+"""Statements that upgrade a store from each older schema version to the next."""
 _EXPORT_SQL = {
     "run_id": "r.id", "sweep_id": "r.sweep_id", "sweep_kind": "s.kind", "hardware": "h.digest",
     "batch_size": "m.batch_size", "train_batch_size": "r.batch_size", "phase": "m.phase",
@@ -71,7 +82,7 @@ _EXPORT_QUERY = (
     "SELECT "
     + ", ".join(f"{_EXPORT_SQL.get(column, f'r.{column}')} AS {column}" for column in EXPORT_COLUMNS)
     + " FROM runs r JOIN measurements m ON m.run_id = r.id JOIN sweeps s ON s.id = r.sweep_id"
-    " JOIN hardware h ON h.id = s.hardware_id ORDER BY r.id, m.phase DESC"
+    " JOIN hardware h ON h.id = COALESCE(r.hardware_id, s.hardware_id) ORDER BY r.id, m.phase DESC"
 )
 
 
@@ -92,6 +103,15 @@ class RunContext:
     inference_batch_size: int
     threads: int
     device: str
+
+
+@dataclass(frozen=True)
+class HardwareRuns:
+    """One machine in the store: its id (the fingerprint's digest), fingerprint and run count."""
+
+    digest: str
+    fingerprint: Fingerprint
+    runs: int
 
 
 def advisor_home() -> Path:
@@ -134,12 +154,45 @@ class RunStore:
                 if max_pages is not None:
                     self.conn.execute(f"PRAGMA max_page_count = {int(max_pages)}")
                 self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            version = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = self._schema_version()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open run store {self.path}: {exc}") from None
-        if version is None or int(version[0]) != SCHEMA_VERSION:
-            raise StoreError(f"{self.path} is not a run store of schema version {SCHEMA_VERSION}")
         self._lock_handle = None
+        if version in _MIGRATIONS:
+            try:
+                self._upgrade(readonly)
+            except BaseException:
+                self.conn.close()
+                raise
+        elif version != SCHEMA_VERSION:
+            self.conn.close()
+            raise StoreError(f"{self.path} is not a run store of schema version {SCHEMA_VERSION}")
+
+    def _schema_version(self) -> int | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        try:
+            return int(row[0]) if row else None
+        except ValueError:
+            return None
+
+    def _upgrade(self, readonly: bool) -> None:
+        """Bring an older store to :data:`SCHEMA_VERSION` in one transaction (a read-only open upgrades
+        through a writable connection first); its runs are kept, recorded as measured ``local``ly."""
+        if readonly:
+            self.conn.close()
+            try:
+                RunStore(self.path).close()  # upgrades
+            except StoreError as exc:
+                raise StoreError(f"{self.path} has an older schema and cannot be upgraded here: {exc}") from None
+            self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+            return
+        with self.transaction() as conn:
+            version = self._schema_version()  # another process may have upgraded it meanwhile
+            while version in _MIGRATIONS:
+                for statement in _MIGRATIONS[version]:
+                    conn.execute(statement)
+                version += 1
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
 
     def close(self) -> None:
         """Close the connection and release the sweep lock."""
@@ -259,8 +312,21 @@ class RunStore:
         rows = self.conn.execute("SELECT run_key FROM runs WHERE sweep_id = ?", (sweep_id,))
         return {r[0] for r in rows}
 
-    def record_run(self, sweep_id: int, run_key: str, result: RunResult, ctx: RunContext) -> int:
-        """Commit one finished run, its two phases and their windows in a single transaction."""
+    def record_run(
+        self,
+        sweep_id: int,
+        run_key: str,
+        result: RunResult,
+        ctx: RunContext,
+        worker: str = "local",
+        hardware_id: int | None = None,
+    ) -> int:
+        """Commit one finished run, its two phases and their windows in a single transaction.
+
+        Args:
+            worker: what measured it: ``local`` for this machine, else the Dask worker's address.
+            hardware_id: the hardware it ran on (:meth:`hardware_id`); None means the sweep's hardware.
+        """
         arch = result.arch
         status = "rejected" if result.reject_reason else "ok"
         with self.transaction() as conn:
@@ -268,13 +334,15 @@ class RunStore:
                 "INSERT INTO runs (sweep_id, run_key, shape, depth, target_size, params, widths_json, input_dim,"
                 " output_dim, dataset, dataset_hash, task, train_samples, train_bytes, batch_size, epochs_trained,"
                 " threads, device, meter, meter_kind, idle_power_w, test_loss, test_accuracy, wall_s, status,"
-                " reject_reason, finished_unix_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " reject_reason, finished_unix_s, worker, hardware_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                "?,?,?,?,?,?,?,?,?,?, COALESCE(?, (SELECT hardware_id FROM sweeps WHERE id = ?)))",
                 (
                     sweep_id, run_key, arch.shape.value, arch.depth, arch.target_size, arch.params,
                     json.dumps(list(arch.widths)), arch.input_dim, arch.output_dim, ctx.dataset, ctx.dataset_hash,
                     ctx.task, ctx.train_samples, ctx.train_bytes, ctx.batch_size, result.epochs_trained,
                     ctx.threads, ctx.device, result.meter, result.meter_kind.value, result.idle_power_w,
                     result.test_loss, result.test_accuracy, result.wall_s, status, result.reject_reason, time.time(),
+                    worker, hardware_id, sweep_id,
                 ),
             )  # fmt: skip
             run_id = int(cur.lastrowid)
@@ -320,6 +388,14 @@ class RunStore:
         """Every hardware fingerprint in the store by digest."""
         rows = self.conn.execute("SELECT digest, fingerprint_json FROM hardware")
         return {d: Fingerprint.from_dict(json.loads(j)) for d, j in rows}
+
+    def hardware_runs(self) -> list[HardwareRuns]:
+        """Every machine in the store with how many runs (ok or rejected) it measured, most runs first."""
+        rows = self.conn.execute(
+            "SELECT h.digest, h.fingerprint_json, (SELECT COUNT(*) FROM runs r JOIN sweeps s ON s.id = r.sweep_id"
+            " WHERE COALESCE(r.hardware_id, s.hardware_id) = h.id) AS n FROM hardware h ORDER BY n DESC, h.id"
+        )
+        return [HardwareRuns(d, Fingerprint.from_dict(json.loads(j)), n) for d, j, n in rows]
 
 
 def _insert_phase(conn: sqlite3.Connection, run_id: int, phase: PhaseResult, batch_size: int) -> None:

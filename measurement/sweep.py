@@ -5,9 +5,13 @@ cache tier of the sweep's device x every shape, cheapest configs, varied depths)
 fill, with repeats of earlier configs interleaved to measure the noise floor. The executor walks the
 list, skips runs already committed (resume) and runs that its time model says no longer fit in the
 budget, and commits each finished run in one transaction. Its policies are small separate pieces: the
-budget (:class:`_Budget`), idle re-measurement (:class:`_IdlePower`), the meter-failure limit
+budget (:class:`_Budget`), idle re-measurement (:class:`IdlePower`), the meter-failure limit
 (:class:`_MeterFailures`), progress events (:class:`_Progress`) and the summary, tallied run by run
 (:class:`SweepTally`). Torch is imported only when a run trains.
+
+:func:`run_sweep_on_pool` walks the same plan with the same policies over a pool of workers (Dask:
+:mod:`measurement.cluster`): this process stays the store's only writer, at most one run is in flight
+per worker, and a run lost with its worker is re-queued once, then recorded as failed.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import random
 import statistics
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -29,10 +35,11 @@ from measurement.architecture import DEPTHS, SHAPES, SIZES, Architecture, size_a
 from measurement.cost import cost
 from measurement.datasets import Dataset
 from measurement.hardware import Fingerprint
-from measurement.meters.base import EnergyMeter, MeterError
+from measurement.meters.base import EnergyMeter, MeterError, MeterKind
 from measurement.records import (
     DEFAULT_IDLE_S,
     CommittedRun,
+    PhaseResult,
     PlannedRun,
     RunResult,
     TrainConfig,
@@ -47,6 +54,13 @@ MAX_RUN_SHARE_OF_BUDGET = 0.12
 REPEAT_EVERY = 6
 MAX_PLAN_RUNS = 2000
 MAX_METER_FAILURES = 3
+LOST_RUN_ATTEMPTS = 2
+"""A run lost with its worker is re-queued until it has been lost this many times, then recorded as failed."""
+NO_WORKER_PATIENCE_S = 300.0
+"""How long a pool sweep with runs left waits for a worker to (re)appear before it stops."""
+POLL_S = 0.5
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -301,7 +315,7 @@ class SweepSpec:
 class SweepEvent:
     """Progress report for a UI: what just happened and where the sweep stands."""
 
-    kind: str  # "idle", "run_started", "run_finished", "done"
+    kind: str  # "idle", "run_started", "run_finished", "run_lost", "done"
     done: int
     expected: int
     elapsed_s: float
@@ -309,6 +323,9 @@ class SweepEvent:
     label: str = ""
     meter_kind: str = ""
     result: RunResult | None = None
+    worker: str = ""
+    workers: tuple[tuple[str, int], ...] = ()
+    """Runs committed per worker in this invocation (a sweep over a pool of workers; empty otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -332,6 +349,10 @@ class SweepSummary:
     noise_floor: float | None = None
     repeat_pairs: int = 0
     stop_reason: str | None = None
+    workers: dict[str, int] = field(default_factory=dict)
+    """Runs committed per worker this time (a sweep over a pool of workers; empty on one machine)."""
+    requeued: int = 0
+    """Runs lost with their worker and queued again."""
 
 
 @dataclass
@@ -389,6 +410,66 @@ class SweepTally:
         return (statistics.median(diffs) if diffs else None), len(diffs)
 
 
+@dataclass(frozen=True)
+class _MeterLabel:
+    """The meter a sweep is recorded with: its name and kind (``measured`` / ``estimated``)."""
+
+    name: str
+    kind: str
+
+
+@dataclass
+class _Start:
+    """A sweep opened in the store: the runs left to do and the starting state of its policies."""
+
+    sweep_id: int
+    todo: list[PlannedRun]
+    already: int
+    archs: dict[str, Architecture]
+    budget: _Budget
+    tally: SweepTally
+
+
+def _start(
+    spec: SweepSpec,
+    store: RunStore,
+    fp: Fingerprint,
+    meter: _MeterLabel,
+    dataset: Dataset,
+    budget_s: float,
+    time_model: TimeModel,
+    began: float,
+) -> _Start:
+    """Open (or continue) the sweep on ``fp``'s hardware and skip the runs it has already committed."""
+    sweep_id = store.open_sweep(
+        store.hardware_id(fp), spec.kind, spec.digest(), spec.to_dict(), spec.dataset, meter.name, meter.kind
+    )
+    done_keys = store.completed_keys(sweep_id)
+    todo = [r for r in spec.runs if r.key not in done_keys]
+    archs = {
+        r.key: size_architecture(r.shape, r.depth, r.size, dataset.input_dim, dataset.output_dim) for r in spec.runs
+    }
+    budget = _Budget(began, budget_s, _predictions(todo, archs, spec.config, dataset, time_model))
+    tally = SweepTally.seeded(device_tiers(fp, spec.config.device), store.committed_runs(sweep_id))
+    return _Start(sweep_id, todo, len(spec.runs) - len(todo), archs, budget, tally)
+
+
+def _finish(
+    spec: SweepSpec, start: _Start, ledger: _Ledger, meter: _MeterLabel, began: float, budget_s: float, idle_w: float
+) -> SweepSummary:
+    """Mark the sweep complete, interrupted or partial; the invocation's summary; the ``done`` event."""
+    store, outcome = ledger.store, ledger.outcome
+    complete = store.completed_keys(start.sweep_id) >= {r.key for r in spec.runs}
+    store.set_sweep_status(
+        start.sweep_id, "complete" if complete else ("interrupted" if outcome.interrupted else "partial")
+    )
+    elapsed_s = ledger.events.clock() - began
+    summary = _summary(start.sweep_id, spec, meter, start.already, outcome, complete, elapsed_s, budget_s, idle_w,
+                       start.tally, ledger.events.by_worker)  # fmt: skip
+    ledger.events.emit("done")
+    return summary
+
+
 def run_sweep(
     spec: SweepSpec,
     store: RunStore,
@@ -413,30 +494,15 @@ def run_sweep(
     ``interrupted``. Torch is imported only when a run trains.
     """
     began = clock()
-    sweep_id = store.open_sweep(
-        store.hardware_id(fp), spec.kind, spec.digest(), spec.to_dict(), spec.dataset, meter.name, meter.kind.value
-    )
-    done_keys = store.completed_keys(sweep_id)
-    todo = [r for r in spec.runs if r.key not in done_keys]
-    already = len(spec.runs) - len(todo)
-    archs = {
-        r.key: size_architecture(r.shape, r.depth, r.size, dataset.input_dim, dataset.output_dim) for r in spec.runs
-    }
-    budget = _Budget(began, budget_s, _predictions(todo, archs, spec.config, dataset, time_model))
-    tally = SweepTally.seeded(device_tiers(fp, spec.config.device), store.committed_runs(sweep_id))
-    expected = already + budget.fit_count(idle_s)
-    events = _Progress(progress, clock, began, budget_s, expected, meter.kind.value, done=already)
-    idle = _IdlePower(meter, idle_s, idle_every_s, clock)
-    executor = _Executor(
-        spec, store, meter, dataset, _context(spec, dataset), sweep_id, archs, budget, idle, _MeterFailures(), events,
-        tally, clock,
-    )  # fmt: skip
-    outcome = executor.walk(todo, should_stop)
-    complete = store.completed_keys(sweep_id) >= {r.key for r in spec.runs}
-    store.set_sweep_status(sweep_id, "complete" if complete else ("interrupted" if outcome.interrupted else "partial"))
-    summary = _summary(sweep_id, spec, meter, already, outcome, complete, clock() - began, budget_s, idle.watts, tally)
-    events.emit("done")
-    return summary
+    label = _MeterLabel(meter.name, meter.kind.value)
+    start = _start(spec, store, fp, label, dataset, budget_s, time_model, began)
+    expected = start.already + start.budget.fit_count(idle_s)
+    events = _Progress(progress, clock, began, budget_s, expected, label.kind, done=start.already)
+    ledger = _Ledger(store, start.sweep_id, _context(spec, dataset), events, start.tally)
+    idle = IdlePower(meter, idle_s, idle_every_s, clock)
+    executor = _Executor(spec, meter, dataset, start.archs, start.budget, idle, _MeterFailures(), ledger, clock)
+    executor.walk(start.todo, should_stop)
+    return _finish(spec, start, ledger, label, began, budget_s, idle.watts)
 
 
 def _predictions(
@@ -450,7 +516,7 @@ def _predictions(
 def _summary(
     sweep_id: int,
     spec: SweepSpec,
-    meter: EnergyMeter,
+    meter: _MeterLabel,
     already: int,
     outcome: _Outcome,
     complete: bool,
@@ -458,15 +524,16 @@ def _summary(
     budget_s: float,
     idle_w: float,
     tally: SweepTally,
+    by_worker: Counter[str] | None,
 ) -> SweepSummary:
     """The invocation's summary: its outcome, and the whole sweep's tally."""
     floor, pairs = tally.noise_floor()
     return SweepSummary(
         sweep_id=sweep_id, planned=len(spec.runs), committed_now=len(outcome.keys), already_done=already,
         rejected_now=outcome.rejected, elapsed_s=elapsed_s, budget_s=budget_s, interrupted=outcome.interrupted,
-        complete=complete, meter=meter.name, meter_kind=meter.kind.value, idle_power_w=idle_w,
+        complete=complete, meter=meter.name, meter_kind=meter.kind, idle_power_w=idle_w,
         tiers=tally.tier_counts(), shapes=dict(tally.by_shape), noise_floor=floor, repeat_pairs=pairs,
-        stop_reason=outcome.stop_reason,
+        stop_reason=outcome.stop_reason, workers=dict(sorted((by_worker or {}).items())), requeued=outcome.requeued,
     )  # fmt: skip
 
 
@@ -486,11 +553,12 @@ class _Budget:
         """The clock value the sweep must end by."""
         return self.began + self.budget_s
 
-    def fit_count(self, reserved_s: float) -> int:
-        """How many of the runs, in order and unscaled, fit the budget less ``reserved_s`` (the forecast)."""
+    def fit_count(self, reserved_s: float, lanes: int = 1) -> int:
+        """How many of the runs, in order and unscaled, fit the budget less ``reserved_s`` (the forecast)
+        on ``lanes`` workers running side by side."""
         total = count = 0
         for seconds in self.predicted.values():
-            if total + seconds <= self.budget_s - reserved_s:
+            if total + seconds <= lanes * (self.budget_s - reserved_s):
                 total += seconds
                 count += 1
         return count
@@ -505,8 +573,9 @@ class _Budget:
         self.ratios.append(wall_s / max(self.predicted[run_key], 1e-3))
 
 
-class _IdlePower:
-    """Idle power for standardisation: measured before the first run and again every ``every_s``."""
+class IdlePower:
+    """Idle power for standardisation: measured before the first run and again every ``every_s``
+    (one per meter: a sweep's own, or each worker's in a sweep over a pool)."""
 
     def __init__(self, meter: EnergyMeter, idle_s: float, every_s: float, clock: Callable[[], float]) -> None:
         self.meter, self.idle_s, self.every_s, self.clock = meter, idle_s, every_s, clock
@@ -548,7 +617,8 @@ class _MeterFailures:
 
 @dataclass
 class _Progress:
-    """Progress events for a UI; ``done`` counts the runs committed in this sweep so far."""
+    """Progress events for a UI; ``done`` counts the runs committed in this sweep so far, ``by_worker``
+    (a sweep over a pool only) those committed in this invocation per worker."""
 
     callback: Callable[[SweepEvent], None]
     clock: Callable[[], float]
@@ -557,13 +627,20 @@ class _Progress:
     expected: int
     meter_kind: str
     done: int
+    by_worker: Counter[str] | None = None
 
-    def emit(self, kind: str, label: str = "", result: RunResult | None = None) -> None:
-        """Report an event: ``idle``, ``run_started``, ``run_finished`` or ``done``."""
+    def count(self, worker: str) -> None:
+        """One more run committed, by ``worker``."""
+        self.done += 1
+        if self.by_worker is not None:
+            self.by_worker[worker] += 1
+
+    def emit(self, kind: str, label: str = "", result: RunResult | None = None, worker: str = "") -> None:
+        """Report an event: ``idle``, ``run_started``, ``run_finished``, ``run_lost`` or ``done``."""
         elapsed_s = self.clock() - self.began
-        self.callback(
-            SweepEvent(kind, self.done, self.expected, elapsed_s, self.budget_s, label, self.meter_kind, result)
-        )
+        workers = tuple(sorted(self.by_worker.items())) if self.by_worker is not None else ()
+        self.callback(SweepEvent(kind, self.done, self.expected, elapsed_s, self.budget_s, label, self.meter_kind,
+                                 result, worker, workers))  # fmt: skip
 
 
 @dataclass
@@ -574,6 +651,39 @@ class _Outcome:
     rejected: int = 0
     interrupted: bool = False
     stop_reason: str | None = None
+    requeued: int = 0
+
+
+@dataclass
+class _Ledger:
+    """Commits finished runs, one transaction each, and counts them (outcome, progress, tally)."""
+
+    store: RunStore
+    sweep_id: int
+    ctx: RunContext
+    events: _Progress
+    tally: SweepTally
+    outcome: _Outcome = field(default_factory=_Outcome)
+
+    def commit(self, run: PlannedRun, result: RunResult, worker: str = "local", hardware_id: int | None = None) -> None:
+        """Write the run in one transaction (with who measured it, and on what), then count it."""
+        ctx = dataclasses.replace(self.ctx, batch_size=run.batch_size)
+        self.store.record_run(self.sweep_id, run.key, result, ctx, worker, hardware_id)
+        self.outcome.keys.add(run.key)
+        self.outcome.rejected += result.reject_reason is not None
+        self.events.count(worker)
+        self.tally.add_result(run.key, result, run.batch_size)
+
+
+def _run_label(run: PlannedRun, arch: Architecture) -> str:
+    """What a progress line calls a run: architecture, batch size, and its repeat index if any."""
+    repeat = f" (repeat {run.repeat})" if run.repeat else ""
+    return f"{arch.label} b{run.batch_size}{repeat}"
+
+
+def _run_config(config: TrainConfig, run: PlannedRun) -> TrainConfig:
+    """The sweep's config with this run's batch size, and a seed per repeat."""
+    return dataclasses.replace(config, batch_size=run.batch_size, seed=config.seed + run.repeat)
 
 
 @dataclass
@@ -581,26 +691,22 @@ class _Executor:
     """Walks the runs left to do: idle power when due, the budget check, train, commit, tally, report."""
 
     spec: SweepSpec
-    store: RunStore
     meter: EnergyMeter
     dataset: Dataset
-    ctx: RunContext
-    sweep_id: int
     archs: dict[str, Architecture]
     budget: _Budget
-    idle: _IdlePower
+    idle: IdlePower
     failures: _MeterFailures
-    events: _Progress
-    tally: SweepTally
+    ledger: _Ledger
     clock: Callable[[], float]
-    outcome: _Outcome = field(default_factory=_Outcome)
 
     def walk(self, todo: list[PlannedRun], should_stop: Callable[[], bool]) -> _Outcome:
         """Run ``todo`` in order until done, stopped, out of budget or interrupted (Ctrl-C)."""
+        outcome = self.ledger.outcome
         try:
             for run in todo:
                 if should_stop():
-                    self.outcome.interrupted = True
+                    outcome.interrupted = True
                     break
                 if self.idle.due() and not self._measure_idle():
                     break
@@ -609,46 +715,34 @@ class _Executor:
                 if not self._run(run):
                     break
         except KeyboardInterrupt:
-            self.outcome.interrupted = True
-        return self.outcome
+            outcome.interrupted = True
+        return outcome
 
     def _measure_idle(self) -> bool:
         """Measure idle power; on a meter failure set the stop reason and return False."""
         try:
             watts = self.idle.measure()
         except MeterError as exc:
-            self.outcome.stop_reason = f"idle measurement failed: {exc}"
+            self.ledger.outcome.stop_reason = f"idle measurement failed: {exc}"
             return False
-        self.store.set_sweep_status(self.sweep_id, "running", watts)
-        self.events.emit("idle", f"idle power {watts:.2f} W")
+        self.ledger.store.set_sweep_status(self.ledger.sweep_id, "running", watts)
+        self.ledger.events.emit("idle", f"idle power {watts:.2f} W")
         return True
 
     def _run(self, run: PlannedRun) -> bool:
         """Train, measure and commit one run; False when the meter-failure limit says stop."""
         arch = self.archs[run.key]
-        repeat = f" (repeat {run.repeat})" if run.repeat else ""
-        self.events.emit("run_started", f"{arch.label} b{run.batch_size}{repeat}")
-        config = dataclasses.replace(
-            self.spec.config, batch_size=run.batch_size, seed=self.spec.config.seed + run.repeat
-        )
+        self.ledger.events.emit("run_started", _run_label(run, arch))
+        config = _run_config(self.spec.config, run)
         result = _train(arch, self.dataset, self.meter, config, self.idle.watts, self.clock, self.budget.deadline)
-        self._commit(run, result)
+        self.ledger.commit(run, result)
         self.budget.observe(run.key, result.wall_s)
         stop_reason = self.failures.stop_reason(result)
-        self.events.emit("run_finished", arch.label, result)
+        self.ledger.events.emit("run_finished", arch.label, result)
         if stop_reason is not None:
-            self.outcome.stop_reason = stop_reason
+            self.ledger.outcome.stop_reason = stop_reason
             return False
         return True
-
-    def _commit(self, run: PlannedRun, result: RunResult) -> None:
-        """Write the run in one transaction, then count it."""
-        ctx = dataclasses.replace(self.ctx, batch_size=run.batch_size)
-        self.store.record_run(self.sweep_id, run.key, result, ctx)
-        self.outcome.keys.add(run.key)
-        self.outcome.rejected += result.reject_reason is not None
-        self.events.done += 1
-        self.tally.add_result(run.key, result, run.batch_size)
 
 
 def _context(spec: SweepSpec, dataset: Dataset) -> RunContext:
@@ -673,3 +767,241 @@ def _train(
     from measurement.harness import train_and_measure
 
     return train_and_measure(arch, dataset, meter, config, idle_power_w=idle_w, clock=clock, deadline=deadline)
+
+
+# --- a sweep over a pool of workers (Dask: measurement.cluster) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteRun:
+    """One run handed to a worker: what to train, and how many seconds are left before the sweep's deadline
+    (clocks differ between machines, so the worker sets its own deadline from this)."""
+
+    run_key: str
+    arch: Architecture
+    config: TrainConfig
+    remaining_s: float
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    """What a worker sends back for one run.
+
+    Attributes:
+        worker: the worker's address (recorded with the run).
+        host: the worker's host name.
+        fingerprint: the hardware the run ran on (recorded with the run).
+        result: the run's measurements; None when the idle measurement before it failed (the run never ran).
+        idle_power_w: the worker's idle power, when it measured it just before this run.
+        idle_error: why the idle measurement failed.
+    """
+
+    run_key: str
+    worker: str
+    host: str
+    fingerprint: Fingerprint
+    result: RunResult | None = None
+    idle_power_w: float | None = None
+    idle_error: str | None = None
+
+
+@dataclass(frozen=True)
+class PoolEvent:
+    """A run that left its worker: the worker's result, or why it was lost (the worker died or left)."""
+
+    handle: object
+    result: RemoteResult | None = None
+    lost_reason: str | None = None
+
+
+class RunPool(Protocol):
+    """Workers that measure runs (:class:`measurement.cluster.DaskPool` on a Dask cluster)."""
+
+    def workers(self) -> tuple[str, ...]:
+        """The workers ready to measure now, in a stable order."""
+        ...
+
+    def submit(self, worker: str, run: RemoteRun) -> object:
+        """Start ``run`` on ``worker``; a handle that :meth:`finished` reports back."""
+        ...
+
+    def finished(self, timeout_s: float) -> list[PoolEvent]:
+        """Runs that ended or were lost since the last call, waiting up to ``timeout_s`` for one."""
+        ...
+
+    def cancel(self) -> None:
+        """Drop every run in flight."""
+        ...
+
+
+def run_sweep_on_pool(
+    spec: SweepSpec,
+    store: RunStore,
+    pool: RunPool,
+    dataset: Dataset,
+    fp: Fingerprint,
+    meter: tuple[str, str],
+    budget_s: float,
+    progress: Callable[[SweepEvent], None] = lambda event: None,
+    time_model: TimeModel = TimeModel(),
+    idle_s: float = DEFAULT_IDLE_S,
+    should_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.monotonic,
+) -> SweepSummary:
+    """Run (or resume) a sweep on a pool of workers; this process commits each run as its result arrives.
+
+    The policies are :func:`run_sweep`'s: committed runs are skipped, the budget is checked before each
+    submission, ``MAX_METER_FAILURES`` meter errors in a row (on one worker) stop the sweep, Ctrl-C keeps
+    what was committed. At most one run is in flight per worker. Each worker measures its own idle power
+    with its own meter (``idle_s`` only enters the forecast here). A run lost with its worker is queued
+    again; lost a second time, it is recorded as failed (status rejected, with the reason). ``fp`` is the
+    hardware the plan was made for (the sweep's); each run records the worker and hardware it ran on.
+
+    Args:
+        meter: the sweep's meter name and kind (``measured`` / ``estimated``), as the workers reported them.
+    """
+    began = clock()
+    label = _MeterLabel(*meter)
+    start = _start(spec, store, fp, label, dataset, budget_s, time_model, began)
+    expected = start.already + start.budget.fit_count(idle_s, lanes=max(1, len(pool.workers())))
+    events = _Progress(progress, clock, began, budget_s, expected, label.kind, done=start.already, by_worker=Counter())
+    ledger = _Ledger(store, start.sweep_id, _context(spec, dataset), events, start.tally)
+    executor = _PoolExecutor(spec, pool, start.archs, start.budget, ledger, label, clock)
+    executor.walk(start.todo, should_stop)
+    idle_w = statistics.fmean(executor.idle_w.values()) if executor.idle_w else 0.0
+    return _finish(spec, start, ledger, label, began, budget_s, idle_w)
+
+
+@dataclass(frozen=True)
+class _Flight:
+    """A run in flight: the planned run and the worker measuring it."""
+
+    run: PlannedRun
+    worker: str
+
+
+@dataclass
+class _PoolExecutor:
+    """Hands the runs left to do to free workers (one each), settles each as it comes back."""
+
+    spec: SweepSpec
+    pool: RunPool
+    archs: dict[str, Architecture]
+    budget: _Budget
+    ledger: _Ledger
+    meter: _MeterLabel
+    clock: Callable[[], float]
+    flights: dict[object, _Flight] = field(default_factory=dict)
+    losses: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, _MeterFailures] = field(default_factory=dict)
+    hardware: dict[str, int] = field(default_factory=dict)
+    idle_w: dict[str, float] = field(default_factory=dict)
+
+    def walk(self, todo: list[PlannedRun], should_stop: Callable[[], bool]) -> _Outcome:
+        """Run ``todo`` until done, stopped, out of budget or interrupted; runs in flight when a stop is
+        asked for are waited for and committed; Ctrl-C drops them (never half-written)."""
+        queue = deque(todo)
+        waiting_since: float | None = None
+        try:
+            while True:
+                if not self._stopping(should_stop):
+                    self._submit(queue)
+                if not self.flights:
+                    if not queue or self._stopping(should_stop):
+                        break
+                    waiting_since = self.clock() if waiting_since is None else waiting_since
+                    if self.clock() - waiting_since > NO_WORKER_PATIENCE_S:
+                        self.ledger.outcome.stop_reason = f"no worker for {NO_WORKER_PATIENCE_S:.0f} s"
+                        break
+                else:
+                    waiting_since = None
+                for event in self.pool.finished(POLL_S):
+                    self._settle(event, queue)
+        except KeyboardInterrupt:
+            self.ledger.outcome.interrupted = True
+            self.pool.cancel()
+        return self.ledger.outcome
+
+    def _stopping(self, should_stop: Callable[[], bool]) -> bool:
+        """Whether no more runs may start (a stop was asked for, or a policy stopped the sweep)."""
+        outcome = self.ledger.outcome
+        if not (outcome.interrupted or outcome.stop_reason) and should_stop():
+            outcome.interrupted = True
+        return outcome.interrupted or outcome.stop_reason is not None
+
+    def _submit(self, queue: deque[PlannedRun]) -> None:
+        """Give each free worker the next run that still fits the budget (those that do not are skipped)."""
+        busy = {flight.worker for flight in self.flights.values()}
+        for worker in self.pool.workers():
+            if worker in busy:
+                continue
+            while queue and not self.budget.fits(queue[0].key, self.clock()):
+                queue.popleft()  # does not fit any more; a cheaper one further on might
+            if not queue:
+                return
+            run = queue.popleft()
+            arch = self.archs[run.key]
+            remote = RemoteRun(run.key, arch, _run_config(self.spec.config, run), self.budget.deadline - self.clock())
+            self.flights[self.pool.submit(worker, remote)] = _Flight(run, worker)
+            self.ledger.events.emit("run_started", _run_label(run, arch), worker=worker)
+
+    def _settle(self, event: PoolEvent, queue: deque[PlannedRun]) -> None:
+        """Commit a result (after its worker's idle measurement, if any), or deal with a lost run."""
+        flight = self.flights.pop(event.handle, None)
+        if flight is None:
+            return
+        remote = event.result
+        if remote is None:
+            self._lost(flight, event.lost_reason or "the worker left", queue)
+            return
+        if remote.idle_power_w is not None:
+            self.idle_w[remote.worker] = remote.idle_power_w
+            self.ledger.store.set_sweep_status(self.ledger.sweep_id, "running", remote.idle_power_w)
+            self.ledger.events.emit("idle", f"idle power {remote.idle_power_w:.2f} W on {remote.host}",
+                                    worker=remote.worker)  # fmt: skip
+        if remote.result is None:  # the idle measurement failed: the run never started
+            self._stop(f"idle measurement failed on {remote.host}: {remote.idle_error}")
+            return
+        self._record(flight, remote, remote.result)
+
+    def _record(self, flight: _Flight, remote: RemoteResult, result: RunResult) -> None:
+        """Commit a finished run with its worker and hardware; apply the budget and meter-failure policies."""
+        run = flight.run
+        self.ledger.commit(run, result, remote.worker, self._hardware_id(remote.fingerprint))
+        self.budget.observe(run.key, result.wall_s)
+        stop_reason = self.failures.setdefault(remote.worker, _MeterFailures()).stop_reason(result)
+        self.ledger.events.emit("run_finished", self.archs[run.key].label, result, worker=remote.worker)
+        if stop_reason is not None:
+            self._stop(f"{stop_reason} (on {remote.host}, worker {remote.worker})")
+
+    def _stop(self, reason: str) -> None:
+        """Stop starting runs; the first reason given is the one reported."""
+        self.ledger.outcome.stop_reason = self.ledger.outcome.stop_reason or reason
+
+    def _lost(self, flight: _Flight, reason: str, queue: deque[PlannedRun]) -> None:
+        """Queue a lost run again (first in line), or record it as failed once it has been lost twice."""
+        run, arch = flight.run, self.archs[flight.run.key]
+        self.losses[run.key] += 1
+        if self.losses[run.key] < LOST_RUN_ATTEMPTS:
+            log.warning("run %s was lost with worker %s (%s); queued again", run.key, flight.worker, reason)
+            self.ledger.outcome.requeued += 1
+            queue.appendleft(run)
+            self.ledger.events.emit("run_lost", f"{_run_label(run, arch)} lost: queued again", worker=flight.worker)
+            return
+        result = lost_result(arch, self.meter.name, MeterKind(self.meter.kind), f"lost with its worker twice: {reason}")
+        self.ledger.commit(run, result, flight.worker)
+        self.ledger.events.emit("run_finished", arch.label, result, worker=flight.worker)
+
+    def _hardware_id(self, fp: Fingerprint) -> int:
+        """The store's id of a worker's hardware (inserted the first time it is seen)."""
+        digest = fp.digest()
+        if digest not in self.hardware:
+            self.hardware[digest] = self.ledger.store.hardware_id(fp)
+        return self.hardware[digest]
+
+
+def lost_result(arch: Architecture, meter: str, kind: MeterKind, reason: str) -> RunResult:
+    """The record of a run that never came back: both phases rejected with ``reason``, nothing measured."""
+    phases = [PhaseResult(phase, (), math.nan, math.nan, math.nan, 0.0, reject_reason=reason)
+              for phase in ("train", "inference")]  # fmt: skip
+    return RunResult(arch, meter, kind, 0.0, phases[0], phases[1], math.nan, None, 0.0, 0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from measurement.hardware import Fingerprint
@@ -21,15 +22,35 @@ log = logging.getLogger(__name__)
 
 
 def select_runs(runs: pd.DataFrame, hardware: str | None = None) -> tuple[pd.DataFrame, str]:
-    """Runs of one machine (the newest one in the store unless named), ok or not."""
+    """Runs of one machine, ok or not: ``hardware`` (a machine id, or a unique prefix of one), else the
+    machine of the newest run.
+
+    Raises:
+        FitError: no runs, or no machine with that id (one line).
+    """
     if runs.empty:
         raise FitError("the run store has no runs: run 'advisor calibrate' first")
     if hardware is None:
         hardware = runs.sort_values("finished_unix_s")["hardware"].iloc[-1]
+    else:
+        hardware = _machine(runs, hardware)
     chosen = runs[runs["hardware"] == hardware]
     if chosen.empty:
         raise FitError(f"no runs for hardware {hardware}")
     return chosen, hardware
+
+
+def _machine(runs: pd.DataFrame, wanted: str) -> str:
+    """The machine id ``wanted`` names: itself, or the one id it is a prefix of (at least 4 characters)."""
+    ids = sorted(set(runs["hardware"]))
+    if wanted in ids:
+        return wanted
+    matches = [i for i in ids if len(wanted) >= 4 and i.startswith(wanted)]
+    if len(matches) != 1:
+        shown = repr(wanted[:40])
+        raise FitError(f"no runs for hardware {shown}: 'advisor runs --hardware' lists the machines in the store"
+                       + (f" ({len(matches)} ids start with it)" if matches else ""))  # fmt: skip
+    return matches[0]
 
 
 def run_device(runs: pd.DataFrame) -> str:
@@ -61,6 +82,9 @@ def fit_profile(
 def fit_accuracy_models(runs: pd.DataFrame, config: FitConfig = accuracy.ACCURACY_FIT) -> dict:
     """One accuracy posterior per dataset that has ok probe runs (train phase rows), by dataset name."""
     probes = runs[(runs["sweep_kind"] == "probe") & (runs["phase"] == "train") & (runs["status"] == "ok")]
+    score = pd.to_numeric(probes["test_loss"].where(probes["task"] == "regression", probes["test_accuracy"]),
+                          errors="coerce")  # fmt: skip
+    probes = probes[np.isfinite(score)]  # a diverged run (NaN loss) never reaches the accuracy fit
     out = {}
     for name, frame in probes.groupby("dataset"):
         posterior = accuracy.fit(frame, config)

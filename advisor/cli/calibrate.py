@@ -23,6 +23,25 @@ def add_meter_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=parse_duration_s, default=0.25, help="length of one metered window (0.25s)")
     p.add_argument("--idle", type=parse_duration_s, default=None, help="idle measurement length (default 2s)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_cluster_arguments(p)
+
+
+def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    """Options that run the sweep on a Dask cluster (shared with ``probe``); without them, Dask is not imported."""
+    g = p.add_argument_group("many nodes (Dask; pip install 'energy-advisor[cluster]')")
+    g.add_argument("--cluster", help="local:N (N worker processes here), slurm or pbs (dask-jobqueue, configured "
+                   "in ~/.config/dask/jobqueue.yaml)")  # fmt: skip
+    g.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://10.0.0.1:8786")
+    g.add_argument("--workers", type=positive_int, help="jobs to start on slurm/pbs (default 2), or workers of "
+                   "--scheduler to wait for (default 1)")  # fmt: skip
+    g.add_argument("--allow-shared-meter", action="store_true", help="go on (loudly warned) when workers would "
+                   "share a RAPL package, a GPU or a node trace and measure each other")  # fmt: skip
+
+
+def cluster_fields(args: argparse.Namespace) -> dict:
+    """The request fields of the cluster options (checked by the library)."""
+    return {"cluster": args.cluster, "scheduler": args.scheduler, "workers": args.workers,
+            "allow_shared_meter": args.allow_shared_meter}  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,10 +74,10 @@ def run(args: argparse.Namespace) -> int:
         config=calibration.TrainConfig(
             windows=args.windows, window_s=args.window, device=args.device, threads=args.threads, seed=args.seed
         ),
-        max_runs=args.max_runs, resume=args.resume, idle_s=args.idle, seed=args.seed,
+        max_runs=args.max_runs, resume=args.resume, idle_s=args.idle, seed=args.seed, **cluster_fields(args),
     )  # fmt: skip
     job = calibration.prepare(request)
-    with SweepProgress(job.meter, quiet=args.json) as bar:
+    with SweepProgress(job, quiet=args.json) as bar:
         summary = calibration.run(job, progress=bar.update)
     if args.json:
         from dataclasses import asdict

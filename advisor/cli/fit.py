@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tune", type=positive_int, default=600)
     p.add_argument("--chains", type=positive_int, default=2)
     p.add_argument("--strict", action="store_true", help="exit 1 (and save nothing) if the fit did not converge")
+    p.add_argument("--hardware", metavar="ID", help="fit this machine's runs ('advisor runs --hardware' lists them; "
+                   "default: the machine of the newest run)")  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
 
@@ -28,7 +30,10 @@ def run(args: argparse.Namespace) -> int:
     """Fit, report diagnostics, save unless --strict and unconverged."""
     from advisor.fitting import FitRequest, fit_and_save
 
-    outcome = fit_and_save(FitRequest(args.store, args.out, args.plot, args.draws, args.tune, args.chains, args.strict))
+    request = FitRequest(
+        args.store, args.out, args.plot, args.draws, args.tune, args.chains, args.strict, args.hardware
+    )
+    outcome = fit_and_save(request)
     d = outcome.diagnostics
     report = {
         "profile": str(outcome.profile_dir) if outcome.saved else None,

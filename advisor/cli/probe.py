@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from advisor.cli.calibrate import add_meter_arguments, meter_options
+from advisor.cli.calibrate import add_meter_arguments, cluster_fields, meter_options
 from advisor.cli.common import parse_duration_s, positive_int
 
 
@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
             window_s=args.window, device=args.device, threads=args.threads, seed=args.seed,
         ),
         max_runs=args.max_runs, resume=args.resume, idle_s=args.idle, seed=args.seed, kind="probe",
-        target=args.target,
+        target=args.target, **cluster_fields(args),
     )  # fmt: skip
     job = calibration.prepare(request)
-    with SweepProgress(job.meter, quiet=args.json) as bar:
+    with SweepProgress(job, quiet=args.json) as bar:
         outcome = calibration.probe(job, profile=args.profile, fit=not args.no_fit, progress=bar.update)
     summary, fit = outcome.summary, outcome.fit
     report: dict = {"sweep": summary.__dict__, "store": str(outcome.store_path)}

@@ -13,7 +13,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("--out", type=Path, help="output file (default: CSV on stdout)")
     p.add_argument("--ok-only", action="store_true", help="leave rejected runs out")
+    p.add_argument("--hardware", action="store_true", help="list the machines the runs were measured on instead")
     p.set_defaults(handler=run)
+
+
+def print_hardware(store: Path | None) -> int:
+    """One line per machine: its id (for 'advisor fit --hardware ID'), runs, cores, CPU (+ GPU)."""
+    from advisor.runs import list_hardware
+
+    machines = list_hardware(store)
+    print(f"{'hardware':<16}  {'runs':>6}  {'cores':>5}  machine")
+    for m in machines:
+        print(f"{m.hardware:<16}  {m.runs:>6}  {m.cores:>5}  {m.description}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,10 +33,14 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from advisor.errors import InputError
-    from advisor.runs import read_store, write_runs
+    from advisor.runs import check_export, read_store, write_runs
 
+    if args.hardware:
+        return print_hardware(args.store)
     if args.out is None and args.format == "parquet":
         raise InputError("--format parquet needs --out FILE")
+    if args.out is not None:
+        check_export(args.out, args.format)
     frame = read_store(args.store, ok_only=args.ok_only)
     if args.out is None:
         frame.to_csv(sys.stdout, index=False)
