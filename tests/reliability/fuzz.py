@@ -169,6 +169,14 @@ NC_DAMAGE = ["nan", "inf", "-inf", "huge", "negative", "truncate_draws", "no_dra
 
 
 def _damage_netcdf(file: Path, variable: str, damage: str) -> None:
+    import warnings
+
+    with warnings.catch_warnings():  # a twice-added extra dim is a duplicate name: the point of the damage
+        warnings.simplefilter("ignore")
+        _damage_netcdf_quietly(file, variable, damage)
+
+
+def _damage_netcdf_quietly(file: Path, variable: str, damage: str) -> None:
     import xarray as xr
 
     with xr.open_dataset(file, group="posterior", engine="h5netcdf") as ds:
