@@ -157,33 +157,32 @@ def check_meters(
 def _host_slots(
     host: str, system: list[WorkerReport], previous: Mapping[str, MeterSlot]
 ) -> tuple[dict[str, MeterSlot], list[str], str | None]:
-    """One host's workers with system-wide meters: their slots, those left out, and the problem if any."""
-    if len(system) <= 1:
-        return {}, [], None  # one measuring worker: it measures the whole node
-    meters = list(dict.fromkeys(r.meter for r in system))
-    if len(meters) > 1:
-        return (
-            {},
-            [r.address for r in system[1:]],
-            (
-                f"host {host} has workers measuring with {' and '.join(meters)}: each would measure the others' work "
-                "(one measuring worker per node; --allow-shared-meter to go on anyway)"
-            ),
+    """One host's workers with system-wide meters: their slots, those left out, and the problem if any.
+
+    The earliest workers are admitted up to the host's capacity and keep their slots; only the later ones
+    (another counter, or more workers than packages/GPUs) are left out — a worker joining mid-sweep never
+    takes the admitted workers' slots away.
+    """
+    meter = system[0].meter if system else ""
+    others = [r.address for r in system if r.meter != meter]
+    same = [r for r in system if r.meter == meter]
+    problems = []
+    if others:
+        meters = " and ".join(dict.fromkeys(r.meter for r in system))
+        problems.append(f"host {host} has workers measuring with {meters}: each would measure the others' work "
+                        "(one measuring worker per node; --allow-shared-meter to go on anyway)")  # fmt: skip
+    units = _units(meter, same[0]) if same else []
+    capacity = max(len(units), 1)
+    admitted, left_out = same[:capacity], [r.address for r in same[capacity:]]
+    if left_out:
+        unit = SYSTEM_WIDE[meter]
+        problems.append(
+            f"host {host} has {len(same)} workers measuring with {meter} but {capacity} {unit}"
+            f"{'s' if capacity != 1 else ''}: they would measure each other (one measuring worker per {unit}; "
+            "--allow-shared-meter to go on anyway)"
         )
-    meter, unit = meters[0], SYSTEM_WIDE[meters[0]]
-    units = _units(meter, system[0])
-    if len(system) > max(len(units), 1):
-        capacity = max(len(units), 1)
-        return (
-            {},
-            [r.address for r in system[capacity:]],
-            (
-                f"host {host} has {len(system)} workers measuring with {meter} but {capacity} {unit}"
-                f"{'s' if capacity != 1 else ''}: they would measure each other (one measuring worker per {unit}; "
-                "--allow-shared-meter to go on anyway)"
-            ),
-        )
-    return _assign(meter, system, units, previous), [], None
+    slots = _assign(meter, admitted, units, previous) if len(admitted) > 1 else {}  # alone: the whole node
+    return slots, others + left_out, "; ".join(problems) or None
 
 
 def _units(meter: str, report: WorkerReport) -> list[int]:

@@ -160,3 +160,16 @@ def test_a_jobqueue_without_configuration_is_one_line() -> None:
     with dask.config.set(unset), pytest.raises(InputError, match=r"jobqueue\.yaml") as info:
         jobqueue_cluster(ClusterKind.PBS)
     assert "\n" not in str(info.value)
+
+
+def test_a_worker_joining_mid_sweep_never_takes_the_admitted_workers_slots() -> None:
+    """Two workers hold the two packages; a third on the same host is left out, the two keep their slots."""
+    first = check_meters([report("a", "node1", "rapl", (0, 1)), report("b", "node1", "rapl", (0, 1))])
+    late = [report("a", "node1", "rapl", (0, 1)), report("b", "node1", "rapl", (0, 1)),
+            report("c", "node1", "rapl", (0, 1))]  # fmt: skip
+    check = check_meters(late, previous=first.slots)
+    assert dict(check.slots) == {"a": MeterSlot(package=0), "b": MeterSlot(package=1)}
+    assert check.excluded == ("c",) and "3 workers measuring with rapl but 2 CPU packages" in check.problems[0]
+    mixed = check_meters([*late[:2], report("d", "node1", "nvml", gpus=1)], previous=first.slots)
+    assert dict(mixed.slots) == dict(first.slots) and mixed.excluded == ("d",)
+    assert "measuring with rapl and nvml" in mixed.problems[0]
