@@ -7,7 +7,6 @@ from typing import Any
 from measurement.architecture import (
     BEYOND_GRID_LIMITS,
     GRID_LIMITS,
-    SHAPES,
     ArchitectureError,
     check_batch,
     check_config,
@@ -16,8 +15,6 @@ from measurement.architecture import (
     size_architecture,
 )
 from measurement.cost import describe
-
-SHAPE_NAMES: tuple[str, ...] = tuple(s.value for s in SHAPES)
 
 
 def shape_name(text: str) -> str:
@@ -41,4 +38,4 @@ def describe_grid(input_dim: int, output_dim: int, batch_size: int = 256,
     return [describe(a, batch_size) for a in grid(input_dim, output_dim)]
 
 
-__all__ = ["SHAPE_NAMES", "ArchitectureError", "describe_config", "describe_grid", "shape_name"]
+__all__ = ["ArchitectureError", "describe_config", "describe_grid", "shape_name"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -55,8 +54,3 @@ def wait_for_descendants(pid: int, count: int, timeout_s: float, running: str = 
             return seen
         time.sleep(0.1)
     return seen
-
-
-def cpu_count() -> int:
-    """Logical CPUs (for tests whose expectations depend on parallel chains)."""
-    return os.cpu_count() or 1
