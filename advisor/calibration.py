@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,24 +36,39 @@ from measurement.meters.base import EnergyMeter, MeterKind
 from measurement.records import TrainConfig
 from measurement.store import RunStore, default_store_path
 from measurement.sweep import (
+    DataDims,
     SweepEvent,
     SweepSpec,
     SweepSummary,
-    plan_calibration,
+    plan_calibration_across,
     plan_probe,
     run_sweep,
     run_sweep_on_pool,
+    sweep_datasets,
 )
 
-DEFAULT_CALIBRATION_DATASET = "synthetic:8192,16,4"
+DEFAULT_CALIBRATION_DATASETS = (
+    "synthetic:4096,8,2",
+    "synthetic:4096,32,4",
+    "synthetic:4096,128,10",
+    "synthetic:4096,512,16",
+    "synthetic:4096,2048,10",
+)
+"""One calibration spans these input widths, narrow tabular to wide image-like (8 ... 2048 inputs; 2 classes,
+i.e. one sigmoid output, to 16 classes), about 45 MB of data in all. Widths 13, 30, 64, 100 and 784 are left
+out on purpose: the bundled data sets and the transfer benchmark test the model on widths it never saw."""
+MAX_CALIBRATION_DATASETS = 16
 DEFAULT_CALIBRATION_BUDGET_S = 600.0
 DEFAULT_PROBE_BUDGET_S = 300.0
-DEFAULT_PROBE_EPOCHS = 30
+DEFAULT_PROBE_EPOCHS = 256
+MIN_PROBE_STEPS = 1500
+"""A probe trains at least this many optimiser steps: on a small data set (wine: 142 rows, one step per epoch
+at batch 256) 256 epochs would stop small networks long before their plateau."""
 MAX_BUDGET_S = 30 * 86400.0
 MAX_SEED = 2**32 - 1
 
 __all__ = [
-    "DEFAULT_CALIBRATION_DATASET",
+    "DEFAULT_CALIBRATION_DATASETS",
     "CalibrationJob",
     "CalibrationRequest",
     "ClusterSpec",
@@ -63,6 +79,7 @@ __all__ = [
     "SweepEvent",
     "SweepSummary",
     "TrainConfig",
+    "describe_drift",
     "meter_options",
     "parse_cluster",
     "prepare",
@@ -82,6 +99,7 @@ class CalibrationRequest:
     """What the user asked for; every field has the CLI's default. :meth:`validate` gives the ranges.
 
     Attributes:
+        dataset: the data set, or (a calibration only) several: one sweep spans them all.
         idle_s: idle measurement length; None = the meter's default (none for the replay meter).
         budget_given: False when the user left the budget out (a resume then keeps the sweep's own).
         cluster: run on a Dask cluster: ``local:N``, ``slurm`` or ``pbs`` (None: on this machine).
@@ -94,7 +112,7 @@ class CalibrationRequest:
     budget_given: bool = True
     store: Path | None = None
     meter: MeterOptions = field(default_factory=MeterOptions)
-    dataset: str = DEFAULT_CALIBRATION_DATASET
+    dataset: str | tuple[str, ...] = DEFAULT_CALIBRATION_DATASETS
     config: TrainConfig = field(default_factory=TrainConfig)
     max_runs: int | None = None
     resume: bool = False
@@ -106,6 +124,11 @@ class CalibrationRequest:
     scheduler: str | None = None
     workers: int | None = None
     allow_shared_meter: bool = False
+
+    @property
+    def dataset_names(self) -> tuple[str, ...]:
+        """The data sets asked for, in order."""
+        return (self.dataset,) if isinstance(self.dataset, str) else tuple(self.dataset)
 
     @property
     def idle_seconds(self) -> float:
@@ -138,7 +161,20 @@ class CalibrationRequest:
             _check("idle length (--idle)", self.idle_s, 0.0, 3600.0)
         if self.kind not in ("calibrate", "probe"):
             raise InputError(f"unknown sweep kind {self.kind!r} (calibrate or probe)")
+        self._validate_datasets()
         return parse_cluster(self.cluster, self.scheduler, self.workers)
+
+    def _validate_datasets(self) -> None:
+        """One data set for a probe; 1 to ``MAX_CALIBRATION_DATASETS`` distinct ones for a calibration."""
+        names = self.dataset_names
+        if not names or not all(isinstance(name, str) and name for name in names):
+            raise InputError("--dataset needs a data set name, synthetic:N,D,K or a file")
+        if self.kind == "probe" and len(names) != 1:
+            raise InputError(f"a probe measures one data set, got {len(names)}")
+        if len(names) > MAX_CALIBRATION_DATASETS:
+            raise InputError(f"at most {MAX_CALIBRATION_DATASETS} data sets (--dataset), got {len(names)}")
+        if len(set(names)) != len(names):
+            raise InputError("a data set is named twice (--dataset)")
 
 
 def _check(label: str, value: object, low: float, high: float, low_open: bool = False) -> None:
@@ -154,21 +190,30 @@ def _check(label: str, value: object, low: float, high: float, low_open: bool = 
 
 @dataclass(frozen=True)
 class CalibrationJob:
-    """A resolved request: the store, meter, dataset and plan, ready to run.
+    """A resolved request: the store, meter, data sets and plan, ready to run.
 
     On a cluster, ``meter`` is None (each worker builds its own) and ``cluster`` is the started cluster,
     which :func:`run` closes; ``fingerprint`` is then the first worker's (the plan is made for it).
+    ``datasets`` are the plan's, in ``spec.datasets`` order; ``began`` is when the budget started
+    (``time.monotonic``): when :func:`prepare` started (loading and planning count), or when a cluster's
+    workers were ready.
     """
 
     request: CalibrationRequest
     store_path: Path
     meter: EnergyMeter | None
     ladder: tuple[LadderStep, ...]
-    dataset: Dataset
+    datasets: tuple[Dataset, ...]
     fingerprint: Fingerprint
     spec: SweepSpec
     budget_s: float
     cluster: ClusterSession | None = None
+    began: float = field(default_factory=time.monotonic)
+
+    @property
+    def dataset(self) -> Dataset:
+        """The first data set (the only one of a probe)."""
+        return self.datasets[0]
 
     @property
     def meter_name(self) -> str:
@@ -211,25 +256,53 @@ def _stored_spec(store_path: Path, kind: str) -> SweepSpec:
     return SweepSpec.from_dict(found[1])
 
 
-def _plan(request: CalibrationRequest, dataset: Dataset, fp: Fingerprint) -> SweepSpec:
-    dims = (dataset.input_dim, dataset.output_dim, request.budget_s, request.config, int(dataset.x_test.shape[0]))
+def _load(names: tuple[str, ...], request: CalibrationRequest) -> tuple[Dataset, ...]:
+    return tuple(load_dataset(name, target=request.target, seed=request.seed) for name in names)
+
+
+def probe_epochs(train_samples: int, batch_size: int) -> int:
+    """The default length of a probe run: ``DEFAULT_PROBE_EPOCHS`` (digits plateaus there at lr 1e-4, batch
+    256), or enough epochs for ``MIN_PROBE_STEPS`` steps on a small data set (at most 1,500 epochs)."""
+    steps_per_epoch = math.ceil(train_samples / batch_size)
+    return max(DEFAULT_PROBE_EPOCHS, math.ceil(MIN_PROBE_STEPS / steps_per_epoch))
+
+
+def _plan(request: CalibrationRequest, datasets: tuple[Dataset, ...], fp: Fingerprint) -> SweepSpec:
+    first, names = datasets[0], request.dataset_names
+    if request.kind == "probe" and request.config.epochs == 0:  # 0: the default for this data set
+        epochs = probe_epochs(first.train_samples, request.config.batch_size)
+        request = dataclasses.replace(request, config=dataclasses.replace(request.config, epochs=epochs))
     if request.kind == "probe":
-        runs = plan_probe(*dims, dataset.train_samples, seed=request.seed, max_runs=request.max_runs)
+        runs = plan_probe(first.input_dim, first.output_dim, request.budget_s, request.config,
+                          int(first.x_test.shape[0]), first.train_samples, seed=request.seed,
+                          max_runs=request.max_runs)  # fmt: skip
     else:
-        runs = plan_calibration(fp, *dims, seed=request.seed, max_runs=request.max_runs)
+        dims = [DataDims(d.input_dim, d.output_dim, int(d.x_test.shape[0]), d.train_samples) for d in datasets]
+        runs = plan_calibration_across(fp, dims, request.budget_s, request.config, seed=request.seed,
+                                       max_runs=request.max_runs)  # fmt: skip
     if not runs:
         raise InputError(f"a budget of {request.budget_s:.0f} s is too short for any {request.kind} run")
-    return SweepSpec(request.kind, request.dataset, dataset.fingerprint(), request.config, tuple(runs),
-                     request.budget_s)  # fmt: skip
+    extra = tuple((name, d.fingerprint()) for name, d in zip(names[1:], datasets[1:], strict=True))
+    return SweepSpec(request.kind, names[0], first.fingerprint(), request.config, tuple(runs), request.budget_s,
+                     extra)  # fmt: skip
+
+
+def _datasets_for(request: CalibrationRequest, spec: SweepSpec | None) -> tuple[Dataset, ...]:
+    """The data sets of a stored sweep (checked against its fingerprints), else those the request names."""
+    if spec is None:
+        return _load(request.dataset_names, request)
+    return sweep_datasets(spec, _load(spec.dataset_names, request))
 
 
 def prepare(request: CalibrationRequest) -> CalibrationJob:
-    """Resolve the store, meter, dataset and plan. Bad input raises InputError / MeterError; nothing is written.
+    """Resolve the store, meter, data sets and plan. Bad input raises InputError / MeterError; nothing is written.
 
-    With ``resume`` the newest unfinished sweep of the request's kind is continued with its stored plan;
-    without it, the plan is recomputed, and an identical plan continues its earlier sweep (committed runs
-    are skipped). With a cluster, the cluster is started here and its workers checked (:func:`_on_cluster`).
+    With ``resume`` the newest unfinished sweep of the request's kind is continued with its stored plan (a
+    data set that changed since is refused); without it, the plan is recomputed, and an identical plan
+    continues its earlier sweep (committed runs are skipped). With a cluster, the cluster is started here
+    and its workers checked (:func:`_on_cluster`).
     """
+    began = time.monotonic()
     cluster = request.validate()
     store_path = Path(request.store) if request.store else default_store_path()
     RunStore.ensure_unlocked(store_path)
@@ -237,10 +310,8 @@ def prepare(request: CalibrationRequest) -> CalibrationJob:
         return _on_cluster(request, cluster, store_path)
     fp = fingerprint()
     spec = _stored_spec(store_path, request.kind) if request.resume else None
-    dataset = load_dataset(spec.dataset if spec else request.dataset, target=request.target, seed=request.seed)
-    spec = spec or _plan(request, dataset, fp)
-    if dataset.fingerprint() != spec.dataset_hash:
-        raise InputError(f"dataset {spec.dataset} no longer matches the one this sweep started with")
+    datasets = _datasets_for(request, spec)
+    spec = spec or _plan(request, datasets, fp)
     meter, steps = choose_meter(request.meter, warn=False)  # a bad trace/replay file fails here
     try:
         RunStore(store_path).close()  # created only now that every input is valid; fails in one line
@@ -249,29 +320,30 @@ def prepare(request: CalibrationRequest) -> CalibrationJob:
         raise
     log_fallbacks(steps)
     budget_s = spec.budget_s if request.resume and not request.budget_given else request.budget_s
-    return CalibrationJob(request, store_path, meter, tuple(steps), dataset, fp, spec, budget_s)
+    return CalibrationJob(request, store_path, meter, tuple(steps), datasets, fp, spec, budget_s, began=began)
 
 
 def _on_cluster(request: CalibrationRequest, cluster: ClusterSpec, store_path: Path) -> CalibrationJob:
     """Prepare a job on a cluster: check what can be checked here, start the cluster, check its workers'
-    meters, plan for the first worker's hardware. The cluster is closed again if anything fails."""
+    meters, plan for the first worker's hardware. The cluster is closed again if anything fails. The budget
+    counts from when the workers are ready (a batch queue's wait is not the sweep's)."""
     spec = _stored_spec(store_path, request.kind) if request.resume else None
-    dataset = load_dataset(spec.dataset if spec else request.dataset, target=request.target, seed=request.seed)
-    if spec is not None and dataset.fingerprint() != spec.dataset_hash:
-        raise InputError(f"dataset {spec.dataset} no longer matches the one this sweep started with")
+    datasets = _datasets_for(request, spec)
     options = _for_workers(request.meter)
     if options.choice in (MeterChoice.REPLAY, MeterChoice.TRACE):
         close_meter(choose_meter(options, warn=False)[0])  # a bad file fails here, before any cluster
     session = start_cluster(cluster, options, request.allow_shared_meter)
+    began = time.monotonic()
     try:
-        spec = spec or _plan(request, dataset, session.fingerprint)
+        spec = spec or _plan(request, datasets, session.fingerprint)
         RunStore(store_path).close()  # created only now that every input is valid
     except BaseException:
         session.close()
         raise
     budget_s = spec.budget_s if request.resume and not request.budget_given else request.budget_s
     request = dataclasses.replace(request, meter=options)
-    return CalibrationJob(request, store_path, None, (), dataset, session.fingerprint, spec, budget_s, session)
+    return CalibrationJob(request, store_path, None, (), datasets, session.fingerprint, spec, budget_s, session,
+                          began)  # fmt: skip
 
 
 def _for_workers(options: MeterOptions) -> MeterOptions:
@@ -300,8 +372,8 @@ def run(
         with RunStore(job.store_path) as store:
             store.sweep_lock()
             return run_sweep(
-                job.spec, store, job.meter, job.dataset, job.fingerprint, job.budget_s,
-                progress=progress, idle_s=job.request.idle_seconds, should_stop=should_stop,
+                job.spec, store, job.meter, job.datasets, job.fingerprint, job.budget_s,
+                progress=progress, idle_s=job.request.idle_seconds, should_stop=should_stop, began=job.began,
             )  # fmt: skip
     finally:
         close_meter(job.meter)  # NVML shut down, sampler threads stopped
@@ -316,13 +388,14 @@ def _run_on_cluster(
     from measurement.distributed import WorkerSetup
 
     request = job.request
+    extra = tuple((_dataset_for_workers(name), digest) for name, digest in job.spec.extra_datasets)
     setup = WorkerSetup(request.meter, _dataset_for_workers(job.spec.dataset), request.target, request.seed,
-                        job.spec.dataset_hash, request.idle_seconds)  # fmt: skip
+                        job.spec.dataset_hash, request.idle_seconds, extra_datasets=extra)  # fmt: skip
     with session, RunStore(job.store_path) as store:
         store.sweep_lock()
         return run_sweep_on_pool(
-            job.spec, store, session.pool(setup), job.dataset, job.fingerprint, session.meter, job.budget_s,
-            progress=progress, idle_s=request.idle_seconds, should_stop=should_stop,
+            job.spec, store, session.pool(setup), job.datasets, job.fingerprint, session.meter, job.budget_s,
+            progress=progress, idle_s=request.idle_seconds, should_stop=should_stop, began=job.began,
         )  # fmt: skip
 
 
@@ -342,3 +415,12 @@ def probe(
     if fit and not summary.interrupted:
         outcome = fit_and_save(FitRequest(store=job.store_path, out=profile))
     return ProbeOutcome(summary, job.store_path, outcome)
+
+
+def describe_drift(summary: SweepSummary) -> str:
+    """The sentinel's drift in words, beside the noise floor: ``+4.1% over 9 sentinel runs (real: > 2x the
+    noise floor)``; ``n/a`` with fewer than 4 sentinel runs."""
+    if summary.drift is None:
+        return f"n/a ({summary.drift_count} sentinel run{'s' if summary.drift_count != 1 else ''}; 4 needed)"
+    verdict = {True: "real: > 2x the noise floor", False: "within 2x the noise floor", None: "no noise floor yet"}
+    return f"{summary.drift:+.1%} over {summary.drift_count} sentinel runs ({verdict[summary.drift_is_real]})"

@@ -67,15 +67,18 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
     refuse_reference(request.out or default_profile_dir())
     check_profile_destination(request.out or default_profile_dir())
     if request.plot is not None:
-        from models.plot import check_plot_path
+        from models.plot import check_plot_path, figure_paths
+        from models.plot_tiers import tiers_path
 
-        check_plot_path(request.plot)  # before minutes of fitting, not after
+        for path in (request.plot, *figure_paths(request.plot).values(), tiers_path(request.plot)):
+            check_plot_path(path)  # before minutes of fitting, not after
     with RunStore(request.store or default_store_path(), readonly=True) as store:
         runs = store.frame()
+        curves = store.curves_frame()
         fingerprints = store.fingerprints()
     runs, hardware = select_runs(runs, request.hardware)
     config = FitConfig(draws=request.draws, tune=request.tune, chains=request.chains)
-    profile, frame = fit_profile(runs, fingerprints[hardware], config)
+    profile, frame = fit_profile(runs, fingerprints[hardware], config, curves=curves)
     accuracy = {name: acc.diagnostics for name, acc in profile.accuracy.items()}
     converged = profile.energy.diagnostics.converged and all(d.converged for d in accuracy.values())
     out = request.out or default_profile_dir()
@@ -84,8 +87,26 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
         profile.save(out)
     if request.plot is not None:
         from models.plot import plot_fit
+        from models.plot_tiers import plot_tiers, tiers_path
 
         plot_fit(profile.energy, frame, request.plot)
+        plot_tiers(profile.energy, frame, tiers_path(request.plot))  # figure (b): FILE-tiers beside FILE
+        _plot_held_out(profile, frame, request.plot)
     meta = profile.metadata
     return FitOutcome(profile.energy.diagnostics, out, save, meta.observations, meta.meter_kinds, meta.noise_floor,
                       accuracy)  # fmt: skip
+
+
+def _plot_held_out(profile, frame, plot: Path) -> None:
+    """Figures (a) and (c) beside ``plot`` (``FILE-measured``, ``FILE-errors``): held-out predictions from
+    leave-one-input-width-out when the calibration spans 2 or more widths, else grouped k-fold (EVAL_FIT fits).
+    """
+    from models.holdout import SCHEME_TITLES, figure_predictions, in_sample_predictions
+    from models.plot import figure_paths, plot_error_histogram, plot_measured_vs_predicted
+
+    held = figure_predictions(frame, profile.energy.tiers)
+    label = SCHEME_TITLES[held.scheme].split(" (")[0]
+    paths = figure_paths(plot)
+    in_sample = in_sample_predictions(profile.energy, frame)
+    plot_measured_vs_predicted(in_sample, held.runs, paths["measured"], label, profile.metadata.estimated)
+    plot_error_histogram(held.runs, paths["errors"], label)

@@ -1,4 +1,5 @@
-"""``advisor runs`` as a library call: the run store as a table, written as CSV or Parquet."""
+"""``advisor runs`` as a library call: the run store (or its learning curves) as a table, written as CSV or
+Parquet."""
 
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def read_store(store: Path | None = None, ok_only: bool = False) -> pd.DataFrame
     """Every run and phase in the store (one row each; the export columns)."""
     with RunStore(store or default_store_path(), readonly=True) as s:
         return s.frame(include_rejected=not ok_only)
+
+
+def read_curves(store: Path | None = None) -> pd.DataFrame:
+    """Every run's learning curve (one row per run and checkpoint; the curve columns)."""
+    with RunStore(store or default_store_path(), readonly=True) as s:
+        return s.curves_frame()
 
 
 def check_export(out: Path, fmt: str) -> None:

@@ -9,6 +9,22 @@ These are the raw quantities the energy model turns into features. Conventions (
   parameters) + the activations kept for the backward pass, ``B * (input + sum(widths))`` values.
 - Inference working set per step: the parameters plus the largest adjacent pair of activation buffers
   ``B * max(fan_in + width)``, since a forward-only pass frees each input once the layer is done.
+
+Memory traffic per datum (the energy model's traffic terms; values counted once per read or write):
+
+- Activation traffic, training: the batch gather reads and writes the input (2 I); the forward pass reads each
+  layer's input and writes its output (I + sum(widths[:-1]) + sum(widths)); the backward pass reads each layer's
+  stored input and its output gradient and writes its input gradient (all but the first layer's):
+  (I + sum(widths[:-1])) + sum(widths) + sum(widths[:-1]). Inference: the gather and the forward pass.
+- Optimizer (parameter) traffic, training: per step the forward and backward passes read the weights twice and
+  write their gradients (3 P), Adam reads parameters, gradients and both moments and writes parameters and
+  moments, and the gradients are zeroed (8 P): 11 P values per step, so 11 P / B per datum. Inference: the
+  weights are read once per step, P / B per datum.
+- Working sets that decide each term's cache tier (after BUTTER-E's forward, backward and inter-layer working
+  sets): compute, the largest single layer's GEMM operands ``f * w + B * (f + w)``; activations, what a step
+  keeps live (training: every activation, ``B * (I + sum(widths))``; inference: the largest adjacent pair);
+  optimizer, the parameters with what the optimizer streams with them (training: parameters, gradients and
+  both moments, 4 P; inference: P).
 """
 
 from __future__ import annotations
@@ -20,6 +36,8 @@ from measurement.architecture import Architecture
 FLOAT32_BYTES = 4
 ADAM_COPIES = 4
 """Parameters, gradients, and Adam's first and second moments."""
+TRAIN_PARAM_PASSES = 11
+"""Parameter-sized values read or written per training step: 3 by forward/backward, 8 by Adam and zero_grad."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,11 @@ class Cost:
         activation_bytes: bytes of the activations kept for backward over one batch.
         train_working_set_bytes: parameters, gradients, Adam state and activations for one step.
         inference_working_set_bytes: parameters and the live activation buffers of a forward pass.
+        train_activation_bytes_per_datum: activation bytes read and written per datum by a training step.
+        inference_activation_bytes_per_datum: the same for a forward-only step.
+        train_optimizer_bytes_per_datum: parameter, gradient and Adam-state bytes moved per step, / B.
+        inference_optimizer_bytes_per_datum: weight bytes read per forward step, / B.
+        layer_working_set_bytes: the largest single layer's GEMM operands for one step (weights, input, output).
     """
 
     batch_size: int
@@ -45,6 +68,11 @@ class Cost:
     activation_bytes: int
     train_working_set_bytes: int
     inference_working_set_bytes: int
+    train_activation_bytes_per_datum: int
+    inference_activation_bytes_per_datum: int
+    train_optimizer_bytes_per_datum: float
+    inference_optimizer_bytes_per_datum: float
+    layer_working_set_bytes: int
 
 
 def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) -> Cost:
@@ -60,6 +88,10 @@ def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) 
     param_bytes = arch.params * dtype_bytes
     activation_bytes = batch_size * (arch.input_dim + sum(arch.widths)) * dtype_bytes
     live_pair = max(f + w for f, w in zip(fan_ins, arch.widths, strict=True))
+    hidden, outputs = sum(arch.widths[:-1]), sum(arch.widths)
+    inference_values = 2 * arch.input_dim + (arch.input_dim + hidden) + outputs
+    train_values = inference_values + (arch.input_dim + hidden) + outputs + hidden
+    layer_values = max(f * w + batch_size * (f + w) for f, w in zip(fan_ins, arch.widths, strict=True))
     return Cost(
         batch_size=batch_size,
         macs_per_datum=macs,
@@ -69,6 +101,11 @@ def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) 
         activation_bytes=activation_bytes,
         train_working_set_bytes=ADAM_COPIES * param_bytes + activation_bytes,
         inference_working_set_bytes=param_bytes + batch_size * live_pair * dtype_bytes,
+        train_activation_bytes_per_datum=train_values * dtype_bytes,
+        inference_activation_bytes_per_datum=inference_values * dtype_bytes,
+        train_optimizer_bytes_per_datum=TRAIN_PARAM_PASSES * param_bytes / batch_size,
+        inference_optimizer_bytes_per_datum=param_bytes / batch_size,
+        layer_working_set_bytes=layer_values * dtype_bytes,
     )
 
 
@@ -94,4 +131,7 @@ def describe(arch: Architecture, batch_size: int = 256) -> dict:
         "activation_bytes": c.activation_bytes,
         "train_working_set_bytes": c.train_working_set_bytes,
         "inference_working_set_bytes": c.inference_working_set_bytes,
+        "train_activation_bytes_per_datum": c.train_activation_bytes_per_datum,
+        "train_optimizer_bytes_per_datum": c.train_optimizer_bytes_per_datum,
+        "layer_working_set_bytes": c.layer_working_set_bytes,
     }

@@ -1,9 +1,10 @@
 """The worker side of a sweep on a Dask cluster: what each measuring worker does with the runs it is given.
 
-A worker builds its own meter (the same ladder as a sweep on one machine), loads the dataset and
-fingerprints its machine, once each per worker process; measures its own idle power before its first
-run and every ``idle_every_s``; and trains and measures each run with a deadline set from the seconds
-the client said were left (clocks differ between machines). When the cluster check gave it one CPU
+A worker builds its own meter (the same ladder as a sweep on one machine), loads the sweep's data sets
+(checking each against the client's fingerprint) and fingerprints its machine, once each per worker
+process; measures its own idle power before its first run and every ``idle_every_s``; and trains and
+measures each run, on its own data set, with a deadline set from the seconds the client said were left
+(clocks differ between machines). When the cluster check gave it one CPU
 package (RAPL) or one GPU (NVML) of its host, it measures and runs on that part only. Nothing here
 imports Dask at module level: these are plain functions that Dask ships between our own processes.
 """
@@ -57,6 +58,8 @@ class WorkerSetup:
         idle_s: idle measurement length (0: none).
         idle_every_s: how often idle power is measured again.
         slot: the part of the host this worker measures.
+        extra_datasets: (name or path, fingerprint) of the sweep's further data sets (runs with ``data``
+            1, 2, ...), loaded and checked on the worker like the first.
     """
 
     meter: MeterOptions
@@ -67,6 +70,12 @@ class WorkerSetup:
     idle_s: float
     idle_every_s: float = 300.0
     slot: MeterSlot = MeterSlot()
+    extra_datasets: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def datasets(self) -> tuple[tuple[str, str], ...]:
+        """(name or path, fingerprint) of every data set, in ``RemoteRun.data`` order."""
+        return ((self.dataset, self.dataset_hash), *self.extra_datasets)
 
 
 @dataclass(frozen=True)
@@ -115,7 +124,8 @@ def report_worker(options: MeterOptions) -> WorkerReport:
 
 
 def measure_remote(setup: WorkerSetup, run: RemoteRun) -> RemoteResult:
-    """Run on a worker: measure idle power if due, then train and measure ``run`` with this worker's meter."""
+    """Run on a worker: measure idle power if due, then train and measure ``run`` (on its own data set) with
+    this worker's meter."""
     began = time.monotonic()
     state = _state(setup)
     idle_w = None
@@ -127,7 +137,7 @@ def measure_remote(setup: WorkerSetup, run: RemoteRun) -> RemoteResult:
     from measurement.harness import train_and_measure  # torch: only on the workers
 
     config = _on_slot(run.config, setup.slot)
-    result = train_and_measure(run.arch, state.dataset, state.meter, config, idle_power_w=state.idle.watts,
+    result = train_and_measure(run.arch, state.datasets[run.data], state.meter, config, idle_power_w=state.idle.watts,
                                clock=time.monotonic, deadline=began + run.remaining_s)  # fmt: skip
     return RemoteResult(run.run_key, state.address, state.host, state.fingerprint, result, idle_w)
 
@@ -147,7 +157,7 @@ class _WorkerState:
     """What one worker process keeps between runs of one sweep."""
 
     meter: EnergyMeter
-    dataset: Dataset
+    datasets: tuple[Dataset, ...]
     idle: IdlePower
     address: str
     host: str
@@ -159,22 +169,32 @@ _STATES: dict[WorkerSetup, _WorkerState] = {}
 
 
 def _state(setup: WorkerSetup) -> _WorkerState:
-    """This process's meter, dataset and idle policy for ``setup``, built on first use; another sweep's are
-    released (its meter closed)."""
+    """This process's meter, data sets and idle policy for ``setup``, built on first use; another sweep's are
+    released (its meter closed).
+
+    Raises:
+        InputError: when a data set loaded here is not the one the sweep was planned with.
+    """
     if setup in _STATES:
         return _STATES[setup]
     for old in _STATES.values():
         close_meter(old.meter)
     _STATES.clear()
-    dataset = load_dataset(setup.dataset, target=setup.target, seed=setup.dataset_seed)
     host = socket.gethostname()
-    if dataset.fingerprint() != setup.dataset_hash:
-        raise InputError(f"dataset {setup.dataset} on {host} is not the one the sweep was planned with")
+    datasets = tuple(_load_checked(name, digest, setup, host) for name, digest in setup.datasets)
     meter, _ = choose_meter(_slot_options(setup.meter, setup.slot), warn=False)
-    state = _WorkerState(meter, dataset, IdlePower(meter, setup.idle_s, setup.idle_every_s, time.monotonic),
+    state = _WorkerState(meter, datasets, IdlePower(meter, setup.idle_s, setup.idle_every_s, time.monotonic),
                          worker_address(), host, _fingerprint())  # fmt: skip
     _STATES[setup] = state
     return state
+
+
+def _load_checked(name: str, digest: str, setup: WorkerSetup, host: str) -> Dataset:
+    """One of the sweep's data sets, loaded on this worker and checked against the client's fingerprint."""
+    dataset = load_dataset(name, target=setup.target, seed=setup.dataset_seed)
+    if dataset.fingerprint() != digest:
+        raise InputError(f"dataset {name} on {host} is not the one the sweep was planned with")
+    return dataset
 
 
 @functools.cache

@@ -27,7 +27,7 @@ from measurement.architecture import Architecture
 from measurement.datasets import Dataset, Task
 from measurement.meters.base import EnergyMeter, MeterError, Reading
 from measurement.network import build_module
-from measurement.records import DEFAULT_IDLE_S, PhaseResult, RunResult, TrainConfig, Window
+from measurement.records import DEFAULT_IDLE_S, CurvePoint, PhaseResult, RunResult, TrainConfig, Window
 
 OUTLIER_THROUGHPUT_RATIO = 0.5
 MIN_WINDOWS = 3
@@ -154,23 +154,56 @@ class _Trainer:
     def __init__(self, arch: Architecture, dataset: Dataset, config: TrainConfig, device: torch.device) -> None:
         self.model = build_module(arch).to(device)
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.batch_size = config.batch_size
         self.loss_fn = _loss_fn(dataset.task)
+        self.task = dataset.task
         self.x_train, self.y_train, self.x_test, self.y_test = _tensors(dataset, device)
         gen = torch.Generator().manual_seed(config.seed)
         self.batches = _batches(self.x_train, self.y_train, config.batch_size, gen)
         self.datums_done = 0
+        self.recording = True
+        self.step_losses: list[tuple[int, torch.Tensor]] = []
 
     def steps(self, count: int) -> int:
-        """Take ``count`` optimiser steps; return the datums they processed."""
+        """Take ``count`` optimiser steps; return the datums they processed.
+
+        While ``recording`` (warm-up and the requested epochs, never the metered windows) each step's loss
+        is kept, detached, with the datums done after it: the learning curve's training loss.
+        """
         datums = 0
         for _ in range(count):
             xb, yb = next(self.batches)
             self.optimiser.zero_grad(set_to_none=True)
-            self.loss_fn(self.model(xb), yb).backward()
+            loss = self.loss_fn(self.model(xb), yb)
+            loss.backward()
             self.optimiser.step()
             datums += xb.shape[0]
+            if self.recording:
+                self.step_losses.append((self.datums_done + datums, loss.detach()))
         self.datums_done += datums
         return datums
+
+    def evaluate(self) -> tuple[float, float | None]:
+        """Test loss and accuracy (None for regression) now; unmetered, the model left in training mode."""
+        return _evaluate(self.model, self.loss_fn, self.task, self.x_test, self.y_test)
+
+    def train_until(self, datums: int, epoch_datums: int) -> None:
+        """Train until at least ``datums`` datums are done (partial last batches), keeping the losses of
+        the steps that may fall in the last ``epoch_datums`` (one epoch) only."""
+        self.recording = False
+        self.steps(max(0, datums - epoch_datums - self.datums_done) // self.batch_size)  # all end before it
+        self.recording = True
+        while self.datums_done < datums:
+            self.steps(math.ceil((datums - self.datums_done) / self.batch_size))
+
+    def epoch_train_loss(self, epoch_datums: int) -> float:
+        """Mean loss of the steps of the last epoch (of every step, before one epoch is done); older
+        steps are forgotten."""
+        since = self.datums_done - epoch_datums
+        self.step_losses = [(done, loss) for done, loss in self.step_losses if done > since]
+        if not self.step_losses:
+            return math.nan
+        return float(torch.stack([loss for _, loss in self.step_losses]).mean())
 
 
 def _check_dims(arch: Architecture, dataset: Dataset) -> None:
@@ -197,13 +230,43 @@ def _warm_up(trainer: _Trainer, sync: _Sync, config: TrainConfig, clock: Callabl
     return max((clock() - t0) / warm, 1e-6)
 
 
-def _train_epochs(trainer: _Trainer, train_samples: int, config: TrainConfig) -> float:
-    """Train until ``config.epochs`` epochs' worth of datums are done (partial last batches); return the
-    epochs trained, warm-up included."""
-    epoch_datums = train_samples * config.epochs
-    while trainer.datums_done < epoch_datums:
-        trainer.steps(math.ceil((epoch_datums - trainer.datums_done) / config.batch_size))
-    return trainer.datums_done / train_samples
+def curve_checkpoints(epochs: float) -> tuple[float, ...]:
+    """The epochs at which a run of ``epochs`` epochs records its learning curve: 1, 2, 4, 8, … up to
+    ``epochs``, and ``epochs`` itself (a run shorter than one epoch records only its end; none for 0).
+
+    >>> curve_checkpoints(10)
+    (1, 2, 4, 8, 10)
+    """
+    if not epochs > 0:
+        return ()
+    points: list[float] = []
+    power = 1
+    while power < epochs:
+        points.append(power)
+        power *= 2
+    return (*points, epochs)
+
+
+def _train_epochs(trainer: _Trainer, dataset: Dataset, config: TrainConfig) -> tuple[CurvePoint, ...]:
+    """Train until ``config.epochs`` epochs' worth of datums are done, evaluating the test set (unmetered)
+    at each of :func:`curve_checkpoints`; return the learning curve.
+
+    Each point's epoch is the epochs actually trained, warm-up included; a checkpoint is skipped when the
+    warm-up has already carried the run past the next one.
+    """
+    n = dataset.train_samples
+    targets = [math.ceil(n * epoch) for epoch in curve_checkpoints(config.epochs)]
+    curve = []
+    for index, target in enumerate(targets):
+        trainer.train_until(target, n)
+        if index + 1 < len(targets) and trainer.datums_done >= targets[index + 1]:
+            continue
+        test_loss, test_accuracy = trainer.evaluate()
+        train_loss = trainer.epoch_train_loss(n)
+        curve.append(CurvePoint(trainer.datums_done / n, train_loss, test_loss, test_accuracy))
+    trainer.recording = False
+    trainer.step_losses = []
+    return tuple(curve)
 
 
 def _past(deadline: float | None, clock: Callable[[], float]) -> Callable[[], bool]:
@@ -222,7 +285,8 @@ def train_and_measure(
 ) -> RunResult:
     """Train ``arch`` on ``dataset`` and measure both phases with ``meter``.
 
-    Warm-up sizes the windows, the requested epochs come next (then the test metrics), then the metered
+    Warm-up sizes the windows, the requested epochs come next (with the learning curve: unmetered test
+    metrics at :func:`curve_checkpoints`; the last are the run's test metrics), then the metered
     training windows, then the inference phase. ``deadline`` (a ``clock()`` value) cuts the run short
     when passed: each phase then stops after ``MIN_WINDOWS`` windows, so a sweep never overruns its
     budget by a whole run.
@@ -239,8 +303,9 @@ def train_and_measure(
     trainer = _Trainer(arch, dataset, config, device)
     step_s = _warm_up(trainer, sync, config, clock)
     steps_per_window = max(1, math.ceil(config.window_s / step_s))
-    epochs_trained = _train_epochs(trainer, dataset.train_samples, config)
-    test_loss, test_accuracy = _evaluate(trainer.model, trainer.loss_fn, dataset.task, trainer.x_test, trainer.y_test)
+    curve = _train_epochs(trainer, dataset, config)
+    test_loss, test_accuracy = (curve[-1].test_loss, curve[-1].test_accuracy) if curve else trainer.evaluate()
+    epochs_trained = trainer.datums_done / dataset.train_samples  # before the metered windows train on
     late = _past(deadline, clock)
     train = _measure_windows(meter, idle_power_w, sync, config, late, lambda: trainer.steps(steps_per_window))
     inference = _measure_inference(trainer.model, trainer.x_test, meter, idle_power_w, sync, config, late)
@@ -256,6 +321,7 @@ def train_and_measure(
         epochs_trained=epochs_trained,
         wall_s=clock() - began,
         extra={"steps_per_window": steps_per_window, "warmup_step_s": step_s},
+        curve=curve,
     )
 
 

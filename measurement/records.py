@@ -1,4 +1,4 @@
-"""What a run is, as data: train config, metered windows, phase and run records, run keys, the noise floor.
+"""What a run is, as data: train config, metered windows, phase and run records, run keys, noise floor, drift.
 
 Torch-free on purpose: the store, the models and the advisor read and write these records without
 loading torch. Only the harness (which produces them) and the network builder import torch.
@@ -6,6 +6,7 @@ loading torch. Only the harness (which produces them) and the network builder im
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -26,6 +27,14 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 """Columns of a run export (``advisor runs``, ``RunStore.frame``): one row per run and phase. ``hardware`` is
 the digest of the machine the run was measured on, ``worker`` what measured it (``local``, or a Dask worker)."""
+
+CURVE_COLUMNS: tuple[str, ...] = (
+    "run_id", "sweep_id", "sweep_kind", "hardware", "run_key", "dataset", "task", "shape", "depth", "params",
+    "input_dim", "output_dim", "train_samples", "batch_size", "epoch", "train_loss", "test_loss", "test_accuracy",
+)  # fmt: skip
+"""Columns of a learning-curve export (``advisor runs --curves``, ``RunStore.curves_frame``): one row per run
+and checkpoint; ``epoch`` is the epochs trained at the checkpoint, ``train_loss`` the mean loss of that epoch's
+steps, ``test_accuracy`` empty for regression."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +97,25 @@ class PhaseResult:
 
 
 @dataclass(frozen=True)
+class CurvePoint:
+    """One learning-curve checkpoint of a run (unmetered: taken before the metered windows).
+
+    Attributes:
+        epoch: epochs trained at the checkpoint (1, 2, 4, … and the run's last; warm-up included).
+        train_loss: mean training loss over the last epoch's steps (over every step before one epoch).
+        test_loss: loss on the test set.
+        test_accuracy: accuracy on the test set (None for regression).
+    """
+
+    epoch: float
+    train_loss: float
+    test_loss: float
+    test_accuracy: float | None
+
+
+@dataclass(frozen=True)
 class RunResult:
-    """Everything one training run measured."""
+    """Everything one training run measured; ``curve`` is its learning curve (empty when it trained no epochs)."""
 
     arch: Architecture
     meter: str
@@ -102,6 +128,7 @@ class RunResult:
     epochs_trained: float
     wall_s: float
     extra: dict[str, float] = field(default_factory=dict)
+    curve: tuple[CurvePoint, ...] = ()
 
     @property
     def reject_reason(self) -> str | None:
@@ -128,14 +155,18 @@ class CommittedRun:
     ok: bool
 
 
-_KEY = re.compile(r"(?P<shape>[a-z0-9_]+)/d(?P<depth>\d+)/s(?P<size>\d+)/b(?P<batch>\d+)(?:/r(?P<repeat>\d+))?")
+_KEY = re.compile(
+    r"(?P<shape>[a-z0-9_]+)/d(?P<depth>\d+)/s(?P<size>\d+)/b(?P<batch>\d+)(?:/x(?P<data>\d+))?(?:/r(?P<repeat>\d+))?"
+)
 
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of a plan; ``repeat`` > 0 re-measures an earlier config to estimate noise.
+    """One run of a plan; ``repeat`` > 0 re-measures an earlier config to estimate noise and drift.
 
-    Its key (``shape/dD/sSIZE/bBATCH/rREPEAT``) names the run in the store; :func:`parse_run_key` reads it back.
+    ``data`` indexes the sweep's data sets (0: its first, :attr:`measurement.sweep.SweepSpec.dataset`).
+    Its key (``shape/dD/sSIZE/bBATCH/xDATA/rREPEAT``, ``/xDATA`` only when ``data`` > 0, so keys of
+    one-data-set sweeps are unchanged) names the run in the store; :func:`parse_run_key` reads it back.
     """
 
     shape: str
@@ -143,29 +174,37 @@ class PlannedRun:
     size: int
     batch_size: int
     repeat: int = 0
+    data: int = 0
 
     @property
     def config_key(self) -> str:
-        """The config without its repeat index."""
-        return f"{self.shape}/d{self.depth}/s{self.size}/b{self.batch_size}"
+        """The config (data set included) without its repeat index."""
+        data = f"/x{self.data}" if self.data else ""
+        return f"{self.shape}/d{self.depth}/s{self.size}/b{self.batch_size}{data}"
 
     @property
     def key(self) -> str:
         """Unique key within a sweep."""
         return f"{self.config_key}/r{self.repeat}"
 
+    def to_dict(self) -> dict:
+        """JSON-ready form; ``data`` only when > 0 (a one-data-set plan serialises, and hashes, as before)."""
+        out = {"shape": self.shape, "depth": self.depth, "size": self.size, "batch_size": self.batch_size,
+               "repeat": self.repeat}  # fmt: skip
+        return out | ({"data": self.data} if self.data else {})
+
 
 def parse_run_key(key: str) -> PlannedRun:
-    """The run a key names (the inverse of :attr:`PlannedRun.key`; a key without ``/rN`` is repeat 0).
+    """The run a key names (the inverse of :attr:`PlannedRun.key`; no ``/rN`` is repeat 0, no ``/xN`` data 0).
 
     Raises:
         InputError: for text that is not a run key.
     """
     match = _KEY.fullmatch(str(key))
     if match is None:
-        raise InputError(f"not a run key: {key!r} (expected shape/dD/sSIZE/bBATCH/rREPEAT)")
+        raise InputError(f"not a run key: {key!r} (expected shape/dD/sSIZE/bBATCH[/xDATA]/rREPEAT)")
     return PlannedRun(match["shape"], int(match["depth"]), int(match["size"]), int(match["batch"]),
-                      int(match["repeat"] or 0))  # fmt: skip
+                      int(match["repeat"] or 0), int(match["data"] or 0))  # fmt: skip
 
 
 def config_key(run_key: str) -> str:
@@ -179,20 +218,98 @@ def relative_difference(a: float, b: float) -> float:
 
 
 def repeat_differences(values: list[float]) -> list[float]:
-    """Relative differences of every pair of repeats of one config."""
-    return [relative_difference(values[i], values[j]) for i in range(len(values)) for j in range(i + 1, len(values))]
+    """Relative differences of consecutive repeats of one config, in measurement order.
+
+    Consecutive pairs, not every pair: a sentinel config re-measured throughout a sweep would otherwise
+    count its far-apart pairs (drift, not repeat noise) many times over.
+    """
+    return [relative_difference(a, b) for a, b in itertools.pairwise(values)]
+
+
+def _ok_train(frame):
+    """The accepted training-phase rows of a run export, in commit order."""
+    ok = frame[(frame["status"] == "ok") & (frame["phase"] == "train")]
+    return ok.sort_values("run_id", kind="stable") if "run_id" in ok else ok
 
 
 def noise_floor(frame) -> tuple[float | None, int]:
-    """Median relative difference between repeats of the same config (train phase, ok runs), and the pairs.
+    """Median relative difference between consecutive repeats of one config (train phase, ok runs), and
+    the number of pairs.
 
     ``frame`` is a run export (:data:`EXPORT_COLUMNS`); repeats pair only within one sweep.
     """
-    ok = frame[(frame["status"] == "ok") & (frame["phase"] == "train")]
+    ok = _ok_train(frame)
     if ok.empty:
         return None, 0
     configs = ok["run_key"].map(config_key)
     diffs: list[float] = []
-    for _, group in ok.groupby([ok["sweep_id"], configs]):
+    for _, group in ok.groupby([ok["sweep_id"], configs], sort=False):
         diffs += repeat_differences(group["energy_per_datum_j"].to_list())
     return (statistics.median(diffs) if diffs else None), len(diffs)
+
+
+MIN_DRIFT_MEASUREMENTS = 4
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How the machine's speed moved over a sweep, from its sentinel config.
+
+    Attributes:
+        value: median of the last third of the sentinel's measurements over the median of the first third,
+            minus 1 (+0.1: the sentinel cost 10% more at the end); None with fewer than
+            :data:`MIN_DRIFT_MEASUREMENTS` measurements.
+        count: the sentinel's accepted measurements.
+        config_key: the sentinel's config key (None when the sweep has no runs).
+    """
+
+    value: float | None
+    count: int
+    config_key: str | None = None
+
+    def is_real(self, noise_floor: float | None) -> bool | None:
+        """Whether the drift exceeds twice the repeat-noise floor (None when either is unknown)."""
+        if self.value is None or noise_floor is None:
+            return None
+        return abs(self.value) > 2 * noise_floor
+
+
+def drift_of(values: list[float]) -> float | None:
+    """Median of the last third over median of the first third, minus 1; None for fewer than 4 values."""
+    if len(values) < MIN_DRIFT_MEASUREMENTS:
+        return None
+    third = len(values) // 3
+    return statistics.median(values[-third:]) / statistics.median(values[:third]) - 1
+
+
+def sentinel_drift(energies: dict[str, list[float]]) -> Drift:
+    """The drift of a sweep from its accepted training energies per config key, in measurement order.
+
+    The sentinel is the config measured most often (ties: the one measured first, as the planner puts
+    the sentinel first); :class:`measurement.sweep.SweepTally` and :func:`drift` both use this rule.
+    """
+    if not energies:
+        return Drift(None, 0)
+    key = max(energies, key=lambda k: len(energies[k]))  # max keeps the first of equals: insertion order
+    return Drift(drift_of(energies[key]), len(energies[key]), key)
+
+
+def drift(frame, sweep_id: int | None = None) -> Drift:
+    """The sentinel drift of one sweep in a run export (:data:`EXPORT_COLUMNS`); the same figure as the
+    sweep's own summary.
+
+    Args:
+        sweep_id: the sweep; None: the sweep whose sentinel was measured most often (the calibration).
+    """
+    ok = _ok_train(frame)
+    found = Drift(None, 0)
+    for sweep, group in ok.groupby("sweep_id", sort=True):
+        if sweep_id is not None and sweep != sweep_id:
+            continue
+        energies: dict[str, list[float]] = {}
+        for key, energy in zip(group["run_key"].map(config_key), group["energy_per_datum_j"], strict=True):
+            energies.setdefault(key, []).append(float(energy))
+        candidate = sentinel_drift(energies)
+        if candidate.count > found.count:
+            found = candidate
+    return found

@@ -1,10 +1,12 @@
-"""The run store: one SQLite file (WAL) holding hardware, sweeps, runs, phase measurements, windows.
+"""The run store: one SQLite file (WAL) holding hardware, sweeps, runs, phase measurements, windows and
+learning curves.
 
-A run and everything it measured are written in one transaction when it finishes, so a killed sweep
-leaves only whole runs behind and resumes by skipping the keys already committed. One calibration at a
-time may write a store: :meth:`RunStore.sweep_lock` takes an exclusive lock file beside it. Each run
-records the worker that measured it (``local`` for a sweep on this machine) and that worker's hardware;
-a store of an older schema is upgraded in place, in one transaction, when it is opened.
+A run and everything it measured (its learning curve included) are written in one transaction when it
+finishes, so a killed sweep leaves only whole runs behind and resumes by skipping the keys already
+committed. One calibration at a time may write a store: :meth:`RunStore.sweep_lock` takes an exclusive
+lock file beside it. Each run records the worker that measured it (``local`` for a sweep on this machine)
+and that worker's hardware; a store of an older schema is upgraded in place, in one transaction, when it
+is opened.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from measurement.architecture import Architecture, Shape
 from measurement.atomic import atomic_path
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint
-from measurement.records import EXPORT_COLUMNS, CommittedRun, PhaseResult, RunResult
+from measurement.records import CURVE_COLUMNS, EXPORT_COLUMNS, CommittedRun, CurvePoint, PhaseResult, RunResult
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STORE_FILENAME = "runs.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,12 +63,21 @@ CREATE TABLE IF NOT EXISTS windows (
     standardised_j REAL NOT NULL, outlier INTEGER NOT NULL, PRIMARY KEY (measurement_id, idx)
 );
 """
+CURVES_TABLE = """
+CREATE TABLE IF NOT EXISTS curves (
+    run_id INTEGER NOT NULL REFERENCES runs(id), epoch REAL NOT NULL, train_loss REAL, test_loss REAL,
+    test_accuracy REAL, PRIMARY KEY (run_id, epoch)
+);
+"""
+"""Learning curves (schema version 3): one row per run and checkpoint."""
+SCHEMA += CURVES_TABLE
 _MIGRATIONS = {
     1: (
         "ALTER TABLE runs ADD COLUMN worker TEXT NOT NULL DEFAULT 'local'",
         "ALTER TABLE runs ADD COLUMN hardware_id INTEGER REFERENCES hardware(id)",
         "UPDATE runs SET hardware_id = (SELECT s.hardware_id FROM sweeps s WHERE s.id = runs.sweep_id)",
     ),
+    2: (CURVES_TABLE,),  # runs of older stores have no curve
 }
 """Statements that upgrade a store from each older schema version to the next."""
 _EXPORT_SQL = {
@@ -83,6 +94,14 @@ _EXPORT_QUERY = (
     + ", ".join(f"{_EXPORT_SQL.get(column, f'r.{column}')} AS {column}" for column in EXPORT_COLUMNS)
     + " FROM runs r JOIN measurements m ON m.run_id = r.id JOIN sweeps s ON s.id = r.sweep_id"
     " JOIN hardware h ON h.id = COALESCE(r.hardware_id, s.hardware_id) ORDER BY r.id, m.phase DESC"
+)
+_CURVE_SQL = {"run_id": "r.id", "sweep_kind": "s.kind", "hardware": "h.digest", "epoch": "c.epoch",
+              "train_loss": "c.train_loss", "test_loss": "c.test_loss", "test_accuracy": "c.test_accuracy"}  # fmt: skip
+_CURVE_QUERY = (
+    "SELECT "
+    + ", ".join(f"{_CURVE_SQL.get(column, f'r.{column}')} AS {column}" for column in CURVE_COLUMNS)
+    + " FROM curves c JOIN runs r ON r.id = c.run_id JOIN sweeps s ON s.id = r.sweep_id"
+    " JOIN hardware h ON h.id = COALESCE(r.hardware_id, s.hardware_id) ORDER BY r.id, c.epoch"
 )
 
 
@@ -150,10 +169,9 @@ class RunStore:
             if not readonly:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
-                self.conn.executescript(SCHEMA)
+                self._create_if_new()
                 if max_pages is not None:
                     self.conn.execute(f"PRAGMA max_page_count = {int(max_pages)}")
-                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             version = self._schema_version()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open run store {self.path}: {exc}") from None
@@ -167,6 +185,14 @@ class RunStore:
         elif version != SCHEMA_VERSION:
             self.conn.close()
             raise StoreError(f"{self.path} is not a run store of schema version {SCHEMA_VERSION}")
+
+    def _create_if_new(self) -> None:
+        """Create today's schema in a file that has none (an older store's tables are left to :meth:`_upgrade`,
+        whose single transaction adds what its version lacks)."""
+        self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        if self.conn.execute("SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone() is None:
+            self.conn.executescript(SCHEMA)
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def _schema_version(self) -> int | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -321,7 +347,7 @@ class RunStore:
         worker: str = "local",
         hardware_id: int | None = None,
     ) -> int:
-        """Commit one finished run, its two phases and their windows in a single transaction.
+        """Commit one finished run, its two phases, their windows and its learning curve in a single transaction.
 
         Args:
             worker: what measured it: ``local`` for this machine, else the Dask worker's address.
@@ -348,6 +374,7 @@ class RunStore:
             run_id = int(cur.lastrowid)
             for phase, batch in ((result.train, ctx.batch_size), (result.inference, ctx.inference_batch_size)):
                 _insert_phase(conn, run_id, phase, batch)
+            _insert_curve(conn, run_id, result.curve)
             return run_id
 
     def committed_runs(self, sweep_id: int) -> list[CommittedRun]:
@@ -374,6 +401,13 @@ class RunStore:
         if not include_rejected:
             frame = frame[frame["status"] == "ok"].reset_index(drop=True)
         return frame
+
+    def curves_frame(self):
+        """Every learning-curve checkpoint, one row per run and checkpoint (in run, then epoch order), as a
+        pandas DataFrame with exactly the columns :data:`~measurement.records.CURVE_COLUMNS`."""
+        import pandas as pd
+
+        return pd.read_sql_query(_CURVE_QUERY, self.conn)
 
     def windows_frame(self):
         """Every metered window (for noise studies), joined to its run and phase."""
@@ -415,6 +449,13 @@ def _insert_phase(conn: sqlite3.Connection, run_id: int, phase: PhaseResult, bat
             for i, w in enumerate(phase.windows)
         ],
     )  # fmt: skip
+
+
+def _insert_curve(conn: sqlite3.Connection, run_id: int, curve: tuple[CurvePoint, ...]) -> None:
+    conn.executemany(
+        "INSERT INTO curves (run_id, epoch, train_loss, test_loss, test_accuracy) VALUES (?, ?, ?, ?, ?)",
+        [(run_id, p.epoch, _finite(p.train_loss), _finite(p.test_loss), p.test_accuracy) for p in curve],
+    )
 
 
 def _finite(value: float, default: float | None = None) -> float | None:

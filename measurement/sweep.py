@@ -1,10 +1,11 @@
 """Plan a calibration sweep that spans the device's cache tiers within a time budget, and run it.
 
-The plan is an ordered list of runs, longer than the budget will allow: a coverage round first (every
-cache tier of the sweep's device x every shape, cheapest configs, varied depths), then stratified random
-fill, with repeats of earlier configs interleaved to measure the noise floor. The executor walks the
-list, skips runs already committed (resume) and runs that its time model says no longer fit in the
-budget, and commits each finished run in one transaction. Its policies are small separate pieces: the
+The plan is an ordered list of runs over one or several data sets (input widths), longer than the budget
+will allow: a coverage round first (every cache tier of the sweep's device x every shape, data sets in
+turn, cheapest configs, varied depths), then a fill stratified by (tier, data set), with repeats of earlier
+configs interleaved to measure the noise floor and a sentinel config re-measured throughout for drift.
+The executor walks the list, skips runs already committed (resume) and runs that its time model says no
+longer fit in the budget, and commits each finished run in one transaction. Its policies are small separate pieces: the
 budget (:class:`_Budget`), idle re-measurement (:class:`IdlePower`), the meter-failure limit
 (:class:`_MeterFailures`), progress events (:class:`_Progress`) and the summary, tallied run by run
 (:class:`SweepTally`). Torch is imported only when a run trains.
@@ -25,7 +26,7 @@ import random
 import statistics
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,17 +35,20 @@ import numpy as np
 from measurement.architecture import DEPTHS, SHAPES, SIZES, Architecture, size_architecture
 from measurement.cost import cost
 from measurement.datasets import Dataset
+from measurement.errors import InputError
 from measurement.hardware import Fingerprint
 from measurement.meters.base import EnergyMeter, MeterError, MeterKind
 from measurement.records import (
     DEFAULT_IDLE_S,
     CommittedRun,
+    Drift,
     PhaseResult,
     PlannedRun,
     RunResult,
     TrainConfig,
     parse_run_key,
     repeat_differences,
+    sentinel_drift,
 )
 from measurement.store import RunContext, RunStore
 from measurement.tiers import Tier, device_tiers, is_cuda, tier_index, tier_labels
@@ -52,6 +56,14 @@ from measurement.tiers import Tier, device_tiers, is_cuda, tier_index, tier_labe
 CALIBRATION_BATCH_SIZES = (16, 64, 256, 1024)
 MAX_RUN_SHARE_OF_BUDGET = 0.12
 REPEAT_EVERY = 6
+SENTINEL = ("rectangle", 4, 2**14, 256)
+"""The sentinel config (shape, depth, size, batch), planned first on the middle data set and re-measured
+throughout the sweep: its drift says how far the machine's speed moved."""
+SENTINEL_EVERY = 12
+SENTINEL_EVERY_SHARE = 0.08
+SENTINEL_MIN_GAP = 4
+"""The sentinel is measured again after ``SENTINEL_EVERY`` runs, or ``SENTINEL_EVERY_SHARE`` of the budget,
+whichever is sooner, but never after fewer than ``SENTINEL_MIN_GAP`` runs (short budgets)."""
 MAX_PLAN_RUNS = 2000
 MAX_METER_FAILURES = 3
 LOST_RUN_ATTEMPTS = 2
@@ -59,6 +71,9 @@ LOST_RUN_ATTEMPTS = 2
 NO_WORKER_PATIENCE_S = 300.0
 """How long a pool sweep with runs left waits for a worker to (re)appear before it stops."""
 POLL_S = 0.5
+UNSEEN_SCALE = 2.0
+"""A run predicted more than twice as long as any finished run is assumed to take at least this many times
+its prediction when the budget decides whether it still fits."""
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +101,17 @@ class TimeModel:
         infer_pass = self.step_overhead_s + cost(arch, 1).inference_flops_per_datum * test_samples / self.flops_per_s
         train = config.warmup_steps * step + config.windows * max(config.window_s, step)
         infer = 2 * infer_pass + config.windows * max(config.window_s, infer_pass)
-        return self.setup_s + arch.params * 2e-8 + max(train, epochs_s) + infer
+        return self.setup_s + arch.params * 2e-8 + epochs_s + train + infer  # the windows come after the epochs
+
+
+@dataclass(frozen=True)
+class DataDims:
+    """What the planner needs of one data set of a sweep: its widths and its test and training rows."""
+
+    input_dim: int
+    output_dim: int
+    test_samples: int
+    train_samples: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,6 +121,11 @@ class _Candidate:
     run: PlannedRun
     tier: int
     seconds: float
+
+    @property
+    def stratum(self) -> tuple[int, int]:
+        """(tier, data set): the fill gives each about equal time."""
+        return self.tier, self.run.data
 
 
 def plan_calibration(
@@ -110,25 +140,47 @@ def plan_calibration(
     seed: int = 0,
     max_runs: int | None = None,
 ) -> list[PlannedRun]:
-    """An ordered plan whose predicted time is about three budgets (the executor stops in time).
+    """A calibration plan on one data set (:func:`plan_calibration_across` with one)."""
+    data = (DataDims(input_dim, output_dim, test_samples),)
+    return plan_calibration_across(fp, data, budget_s, config, time_model, batch_sizes, seed, max_runs)
 
-    Working sets are placed in the tiers of ``config.device`` (:func:`measurement.tiers.device_tiers`):
-    a CUDA sweep spans the GPU's L2 and memory, a CPU sweep the CPU caches. The coverage round (every
-    tier x every shape, cheap configs) comes first, cheapest first; then a fill that gives each tier
-    about equal time, with a repeat of an earlier config every ``REPEAT_EVERY`` new runs.
+
+def plan_calibration_across(
+    fp: Fingerprint,
+    data: Sequence[DataDims],
+    budget_s: float,
+    config: TrainConfig,
+    time_model: TimeModel = TimeModel(),
+    batch_sizes: tuple[int, ...] = CALIBRATION_BATCH_SIZES,
+    seed: int = 0,
+    max_runs: int | None = None,
+) -> list[PlannedRun]:
+    """An ordered plan over the data sets ``data`` whose predicted time is about three budgets (the
+    executor stops in time).
+
+    Working sets are placed in the tiers of ``config.device`` (:func:`measurement.tiers.device_tiers`).
+    The sentinel (:func:`_sentinel`, on the middle data set) comes first and again every
+    ``SENTINEL_EVERY`` runs or ``SENTINEL_EVERY_SHARE`` of the budget, whichever is sooner; then the
+    coverage round (every tier x every shape, data sets in turn, and every reachable (tier, data set)
+    at least once), cheapest first; then a fill that gives each (tier, data set) stratum about equal
+    time, with a repeat of an earlier config every ``REPEAT_EVERY`` new runs.
     """
     rng = random.Random(seed)
     tiers = device_tiers(fp, config.device)
     memory_cap = _memory_cap(fp, config.device)
-    candidates = _candidates(
-        tiers, memory_cap, input_dim, output_dim, budget_s, config, test_samples, time_model, batch_sizes
-    )
-    if not candidates:
+    candidates = [
+        c
+        for index, dims in enumerate(data)
+        for c in _candidates(tiers, memory_cap, index, dims, budget_s, config, time_model, batch_sizes)
+    ]
+    sentinel = _sentinel(candidates, len(data) // 2)
+    if sentinel is None:
         return []
-    chosen, tier_time = _coverage(candidates, rng)
+    candidates = [c for c in candidates if c.run != sentinel.run]
+    chosen, stratum_time = _coverage(candidates, rng, len(data))
     limit = max_runs or MAX_PLAN_RUNS
-    _fill(chosen, tier_time, candidates, rng, budget_s, limit)
-    return [run for run, _ in chosen][:limit]
+    _fill(chosen, stratum_time, candidates, rng, budget_s, limit, sentinel.run.config_key)
+    return _with_sentinel(chosen, sentinel, budget_s)[:limit]
 
 
 def _memory_cap(fp: Fingerprint, device: str) -> float:
@@ -141,93 +193,149 @@ def _memory_cap(fp: Fingerprint, device: str) -> float:
 def _candidates(
     tiers: tuple[Tier, ...],
     memory_cap: float,
-    input_dim: int,
-    output_dim: int,
+    data: int,
+    dims: DataDims,
     budget_s: float,
     config: TrainConfig,
-    test_samples: int,
     time_model: TimeModel,
     batch_sizes: tuple[int, ...],
 ) -> list[_Candidate]:
-    """Every on-target (shape, depth, size, batch) whose working set and predicted time are small enough."""
+    """Every on-target (shape, depth, size, batch) on data set ``data`` whose working set and predicted
+    time are small enough."""
     found: list[tuple[PlannedRun, int, float]] = []  # run, working set, predicted seconds
     for shape in SHAPES:
         for depth in DEPTHS:
             if depth == 2 and shape is not SHAPES[0]:
                 continue  # at depth 2 every shape is [w, O]: measure it once, as rectangle
             for size in SIZES:
-                arch = size_architecture(shape, depth, size, input_dim, output_dim)
+                arch = size_architecture(shape, depth, size, dims.input_dim, dims.output_dim)
                 if arch.off_target:
                     continue
                 for batch in batch_sizes:
                     ws = cost(arch, batch).train_working_set_bytes
-                    seconds = time_model.run_s(arch, batch, config, test_samples)
+                    seconds = time_model.run_s(arch, batch, config, dims.test_samples, dims.train_samples)
                     if ws <= memory_cap and seconds <= MAX_RUN_SHARE_OF_BUDGET * budget_s:
-                        found.append((PlannedRun(shape.value, depth, size, batch), ws, seconds))
+                        found.append((PlannedRun(shape.value, depth, size, batch, data=data), ws, seconds))
     if not found:
         return []
     indices = tier_index(np.array([ws for _, ws, _ in found], dtype=float), tiers)
     return [_Candidate(run, int(t), seconds) for (run, _, seconds), t in zip(found, indices, strict=True)]
 
 
-def _coverage(candidates: list[_Candidate], rng: random.Random) -> tuple[list[tuple[PlannedRun, float]], Counter[int]]:
-    """One cheap run per tier x shape (among the six cheapest, for varied depths), cheapest first.
+def _sentinel(candidates: list[_Candidate], data: int) -> _Candidate | None:
+    """The sentinel: :data:`SENTINEL` on data set ``data`` when it can be planned there, else the candidate
+    nearest to it (in size, depth, batch, shape; on the nearest data set that has one)."""
+    if not candidates:
+        return None
+    shape, depth, size, batch = SENTINEL
+
+    def distance(c: _Candidate) -> tuple[float, ...]:
+        r = c.run
+        return (abs(r.data - data), abs(math.log2(r.size / size)), abs(r.depth - depth),
+                abs(math.log2(r.batch_size / batch)), r.shape != shape, r.data)  # fmt: skip
+
+    return min(candidates, key=distance)
+
+
+def _pick(pool: list[_Candidate], rng: random.Random) -> _Candidate:
+    """One of the six cheapest of ``pool`` (varied depths, still cheap)."""
+    pool = sorted(pool, key=lambda c: c.seconds)
+    return rng.choice(pool[: min(6, len(pool))])
+
+
+def _coverage(
+    candidates: list[_Candidate], rng: random.Random, data_count: int
+) -> tuple[list[tuple[PlannedRun, float]], Counter[tuple[int, int]]]:
+    """One cheap run per tier x shape (data sets assigned in turn, the next in turn that has one), then one
+    more for each reachable (tier, data set) still without a run; cheapest first.
 
     Returns:
-        The chosen runs with their predicted seconds, and the predicted time spent per tier.
+        The chosen runs with their predicted seconds, and the predicted time spent per (tier, data set).
     """
-    chosen: list[tuple[PlannedRun, float]] = []
-    tier_time: Counter[int] = Counter()
+    cells: dict[tuple[int, str, int], list[_Candidate]] = {}
+    for c in candidates:
+        cells.setdefault((c.tier, c.run.shape, c.run.data), []).append(c)
+    picks: list[_Candidate] = []
+    turn = 0
     for tier in sorted({c.tier for c in candidates}):
         for shape in SHAPES:
-            pool = [c for c in candidates if c.tier == tier and c.run.shape == shape.value]
-            pool.sort(key=lambda c: c.seconds)
-            if pool:
-                pick = rng.choice(pool[: min(6, len(pool))])
-                chosen.append((pick.run, pick.seconds))
-                tier_time[tier] += pick.seconds
-    chosen.sort(key=lambda c: c[1])
-    return chosen, tier_time
+            order = [(turn + offset) % data_count for offset in range(data_count)]
+            pools = [cells[key] for d in order if (key := (tier, shape.value, d)) in cells]
+            if pools:
+                picks.append(_pick(pools[0], rng))
+            turn += 1
+    covered = {c.stratum for c in picks}
+    for stratum in sorted({c.stratum for c in candidates} - covered):
+        picks.append(_pick([c for c in candidates if c.stratum == stratum], rng))
+    stratum_time: Counter[tuple[int, int]] = Counter()
+    for c in picks:
+        stratum_time[c.stratum] += c.seconds
+    picks.sort(key=lambda c: c.seconds)
+    return [(c.run, c.seconds) for c in picks], stratum_time
 
 
 def _fill(
     chosen: list[tuple[PlannedRun, float]],
-    tier_time: Counter[int],
+    stratum_time: Counter[tuple[int, int]],
     candidates: list[_Candidate],
     rng: random.Random,
     budget_s: float,
     limit: int,
+    sentinel_key: str,
 ) -> None:
-    """Append runs to ``chosen`` until about three budgets: the tier with the least time so far next,
-    a repeat of an earlier (cheaper than median) config after every ``REPEAT_EVERY`` new runs."""
+    """Append runs to ``chosen`` until about three budgets: the (tier, data set) stratum with the least time
+    so far next, a repeat of an earlier (cheaper than median) config after every ``REPEAT_EVERY`` new runs
+    (a config not repeated yet where there is one; never the sentinel, which has its own repeats)."""
     queues = _fill_queues(candidates, {run.key for run, _ in chosen}, rng)
     total = sum(s for _, s in chosen)
     new_runs = 0
     repeats: Counter[str] = Counter()
     while len(chosen) < limit and total < 3 * budget_s and any(queues.values()):
-        tier = min((t for t in queues if queues[t]), key=lambda t: (tier_time[t], t))  # equal time per tier
-        run, seconds = queues[tier].pop()
+        stratum = min((t for t in queues if queues[t]), key=lambda t: (stratum_time[t], t))  # equal time each
+        run, seconds = queues[stratum].pop()
         chosen.append((run, seconds))
         total += seconds
-        tier_time[tier] += seconds
+        stratum_time[stratum] += seconds
         new_runs += 1
         if new_runs % REPEAT_EVERY == 0 and len(chosen) < limit:
             median_s = statistics.median(s for _, s in chosen)
-            base = rng.choice([r for r, s in chosen if s <= median_s and r.repeat == 0])
+            bases = [(r, s) for r, s in chosen if s <= median_s and r.repeat == 0 and r.config_key != sentinel_key]
+            fresh = [(r, s) for r, s in bases if not repeats[r.config_key]]
+            base, base_s = rng.choice(fresh or bases)
             repeats[base.config_key] += 1
-            chosen.append((dataclasses.replace(base, repeat=repeats[base.config_key]), 0.0))
+            chosen.append((dataclasses.replace(base, repeat=repeats[base.config_key]), base_s))
+            total += base_s
 
 
 def _fill_queues(
     candidates: list[_Candidate], used: set[str], rng: random.Random
-) -> dict[int, list[tuple[PlannedRun, float]]]:
-    """Per tier, the unused candidates in weighted random order without replacement (Efraimidis-Spirakis
-    keys, cheaper runs more likely): ``pop()`` gives the next one."""
-    keyed: dict[int, list[tuple[PlannedRun, float, float]]] = {t: [] for t in sorted({c.tier for c in candidates})}
+) -> dict[tuple[int, int], list[tuple[PlannedRun, float]]]:
+    """Per (tier, data set), the unused candidates in weighted random order without replacement
+    (Efraimidis-Spirakis keys, cheaper runs more likely): ``pop()`` gives the next one."""
+    keyed: dict[tuple[int, int], list[tuple[PlannedRun, float, float]]] = {
+        t: [] for t in sorted({c.stratum for c in candidates})
+    }
     for c in candidates:
         if c.run.key not in used:
-            keyed[c.tier].append((c.run, c.seconds, rng.random() ** math.sqrt(max(c.seconds, 1e-3))))
-    return {tier: [(r, s) for r, s, _ in sorted(queue, key=lambda q: q[2])] for tier, queue in keyed.items()}
+            keyed[c.stratum].append((c.run, c.seconds, rng.random() ** math.sqrt(max(c.seconds, 1e-3))))
+    return {stratum: [(r, s) for r, s, _ in sorted(queue, key=lambda q: q[2])] for stratum, queue in keyed.items()}
+
+
+def _with_sentinel(chosen: list[tuple[PlannedRun, float]], sentinel: _Candidate, budget_s: float) -> list[PlannedRun]:
+    """The plan with the sentinel first and again (repeat 1, 2, ...) after every ``SENTINEL_EVERY`` runs or
+    ``SENTINEL_EVERY_SHARE`` of the budget in predicted seconds, whichever comes first (at least
+    ``SENTINEL_MIN_GAP`` runs apart)."""
+    plan = [sentinel.run]
+    repeat, runs, seconds = 0, 0, 0.0
+    for run, run_s in chosen:
+        if runs >= SENTINEL_EVERY or (runs >= SENTINEL_MIN_GAP and seconds >= SENTINEL_EVERY_SHARE * budget_s):
+            repeat += 1
+            plan.append(dataclasses.replace(sentinel.run, repeat=repeat))
+            runs, seconds = 0, 0.0
+        plan.append(run)
+        runs += 1
+        seconds += run_s
+    return plan
 
 
 PROBE_DEPTHS = (2, 3, 4, 6, 8)
@@ -248,7 +356,8 @@ def plan_probe(
 
     Sizes are spread over 2^5 .. 2^20 in a coarse-to-fine order (every fourth size exponent first, then
     the gaps), each size with a different shape and depth in turn, so a short budget still spans the
-    accuracy curve; runs predicted to take more than a fifth of the budget are left out.
+    accuracy curve; runs predicted to take more than a fifth of the budget are left out: with long probe
+    epochs that caps the largest sizes (digits, 256 epochs, 300 s: 2^10 .. 2^18, the largest plateau soonest).
     """
     rng = random.Random(seed)
     exponents = list(range(5, 21))
@@ -272,7 +381,13 @@ def plan_probe(
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """Everything that defines a sweep; its hash identifies the sweep in the store (for resume)."""
+    """Everything that defines a sweep; its hash identifies the sweep in the store (for resume).
+
+    Attributes:
+        dataset: the first data set's name (runs with ``data`` 0), ``dataset_hash`` its fingerprint.
+        extra_datasets: (name, fingerprint) of the data sets 1, 2, ... (runs with ``data`` > 0); stored only
+            when there are any, so a one-data-set plan keeps its digest.
+    """
 
     kind: str
     dataset: str
@@ -280,17 +395,29 @@ class SweepSpec:
     config: TrainConfig
     runs: tuple[PlannedRun, ...]
     budget_s: float
+    extra_datasets: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def datasets(self) -> tuple[tuple[str, str], ...]:
+        """(name, fingerprint) of every data set, in ``PlannedRun.data`` order."""
+        return ((self.dataset, self.dataset_hash), *self.extra_datasets)
+
+    @property
+    def dataset_names(self) -> tuple[str, ...]:
+        """Every data set's name, in ``PlannedRun.data`` order."""
+        return tuple(name for name, _ in self.datasets)
 
     def to_dict(self) -> dict:
         """JSON-ready form, stored with the sweep."""
+        extra = {"extra_datasets": [list(d) for d in self.extra_datasets]} if self.extra_datasets else {}
         return {
             "kind": self.kind,
             "dataset": self.dataset,
             "dataset_hash": self.dataset_hash,
             "config": dataclasses.asdict(self.config),
-            "runs": [dataclasses.asdict(r) for r in self.runs],
+            "runs": [r.to_dict() for r in self.runs],
             "budget_s": self.budget_s,
-        }
+        } | extra
 
     @classmethod
     def from_dict(cls, data: dict) -> SweepSpec:
@@ -302,6 +429,7 @@ class SweepSpec:
             config=TrainConfig(**data["config"]),
             runs=tuple(PlannedRun(**r) for r in data["runs"]),
             budget_s=float(data["budget_s"]),
+            extra_datasets=tuple((str(name), str(digest)) for name, digest in data.get("extra_datasets", ())),
         )
 
     def digest(self) -> str:
@@ -353,6 +481,17 @@ class SweepSummary:
     """Runs committed per worker this time (a sweep over a pool of workers; empty on one machine)."""
     requeued: int = 0
     """Runs lost with their worker and queued again."""
+    datasets: dict[str, int] = field(default_factory=dict)
+    """Accepted runs per data set (every data set of the sweep included)."""
+    drift: float | None = None
+    """The sentinel's drift over the sweep so far (:class:`measurement.records.Drift`; None: too few)."""
+    drift_count: int = 0
+    """The sentinel's accepted measurements."""
+
+    @property
+    def drift_is_real(self) -> bool | None:
+        """Whether the drift exceeds twice the repeat-noise floor (None when either is unknown)."""
+        return Drift(self.drift, self.drift_count).is_real(self.noise_floor)
 
 
 @dataclass
@@ -366,18 +505,25 @@ class SweepTally:
         tiers: the tiers of the sweep's device; working sets are counted per tier label.
         by_tier: accepted runs per tier label.
         by_shape: accepted runs per shape.
-        energies: idle-standardised training energy per datum of the accepted runs, per config key.
+        dataset_names: the sweep's data sets, in ``PlannedRun.data`` order.
+        by_dataset: accepted runs per data set name.
+        energies: idle-standardised training energy per datum of the accepted runs, per config key, in
+            commit order.
     """
 
     tiers: tuple[Tier, ...]
     by_tier: Counter[str] = field(default_factory=Counter)
     by_shape: Counter[str] = field(default_factory=Counter)
     energies: dict[str, list[float]] = field(default_factory=dict)
+    dataset_names: tuple[str, ...] = ()
+    by_dataset: Counter[str] = field(default_factory=Counter)
 
     @classmethod
-    def seeded(cls, tiers: tuple[Tier, ...], committed: list[CommittedRun]) -> SweepTally:
+    def seeded(
+        cls, tiers: tuple[Tier, ...], committed: list[CommittedRun], dataset_names: tuple[str, ...] = ()
+    ) -> SweepTally:
         """A tally of ``tiers`` that already counts the runs an earlier invocation committed."""
-        tally = cls(tiers)
+        tally = cls(tiers, dataset_names=dataset_names)
         for run in committed:
             tally.add_committed(run)
         return tally
@@ -387,7 +533,10 @@ class SweepTally:
         working_set = cost(arch, batch_size).train_working_set_bytes
         self.by_tier[tier_labels(self.tiers)[tier_index(working_set, self.tiers)]] += 1
         self.by_shape[arch.shape.value] += 1
-        self.energies.setdefault(parse_run_key(run_key).config_key, []).append(energy_per_datum_j)
+        run = parse_run_key(run_key)
+        if run.data < len(self.dataset_names):
+            self.by_dataset[self.dataset_names[run.data]] += 1
+        self.energies.setdefault(run.config_key, []).append(energy_per_datum_j)
 
     def add_result(self, run_key: str, result: RunResult, batch_size: int) -> None:
         """Count a run just committed (nothing when it was rejected)."""
@@ -408,6 +557,14 @@ class SweepTally:
         (the same figure :func:`measurement.records.noise_floor` gives for the sweep's export)."""
         diffs = [d for values in self.energies.values() for d in repeat_differences(values)]
         return (statistics.median(diffs) if diffs else None), len(diffs)
+
+    def drift(self) -> Drift:
+        """The sentinel's drift (the same figure :func:`measurement.records.drift` gives for the export)."""
+        return sentinel_drift(self.energies)
+
+    def dataset_counts(self) -> dict[str, int]:
+        """Accepted runs per data set name, every data set of the sweep included."""
+        return {name: self.by_dataset.get(name, 0) for name in self.dataset_names}
 
 
 @dataclass(frozen=True)
@@ -435,7 +592,7 @@ def _start(
     store: RunStore,
     fp: Fingerprint,
     meter: _MeterLabel,
-    dataset: Dataset,
+    datasets: tuple[Dataset, ...],
     budget_s: float,
     time_model: TimeModel,
     began: float,
@@ -446,12 +603,30 @@ def _start(
     )
     done_keys = store.completed_keys(sweep_id)
     todo = [r for r in spec.runs if r.key not in done_keys]
-    archs = {
-        r.key: size_architecture(r.shape, r.depth, r.size, dataset.input_dim, dataset.output_dim) for r in spec.runs
-    }
-    budget = _Budget(began, budget_s, _predictions(todo, archs, spec.config, dataset, time_model))
-    tally = SweepTally.seeded(device_tiers(fp, spec.config.device), store.committed_runs(sweep_id))
+    archs = {}
+    for r in spec.runs:
+        data = datasets[r.data]
+        archs[r.key] = size_architecture(r.shape, r.depth, r.size, data.input_dim, data.output_dim)
+    budget = _Budget(began, budget_s, _predictions(todo, archs, spec.config, datasets, time_model))
+    tiers = device_tiers(fp, spec.config.device)
+    tally = SweepTally.seeded(tiers, store.committed_runs(sweep_id), spec.dataset_names)
     return _Start(sweep_id, todo, len(spec.runs) - len(todo), archs, budget, tally)
+
+
+def sweep_datasets(spec: SweepSpec, dataset: Dataset | Sequence[Dataset]) -> tuple[Dataset, ...]:
+    """The loaded data sets of ``spec``, one per data set it names (a single Dataset: a one-data-set sweep).
+
+    Raises:
+        InputError: when their number differs from the spec's, or one is not the data set the sweep was
+            planned with (its fingerprint changed).
+    """
+    datasets = (dataset,) if isinstance(dataset, Dataset) else tuple(dataset)
+    if len(datasets) != len(spec.datasets):
+        raise InputError(f"the sweep has {len(spec.datasets)} data sets, {len(datasets)} were given")
+    for (name, digest), loaded in zip(spec.datasets, datasets, strict=True):
+        if loaded.fingerprint() != digest:
+            raise InputError(f"dataset {name} no longer matches the one this sweep started with")
+    return datasets
 
 
 def _finish(
@@ -474,7 +649,7 @@ def run_sweep(
     spec: SweepSpec,
     store: RunStore,
     meter: EnergyMeter,
-    dataset: Dataset,
+    dataset: Dataset | Sequence[Dataset],
     fp: Fingerprint,
     budget_s: float,
     progress: Callable[[SweepEvent], None] = lambda event: None,
@@ -483,6 +658,7 @@ def run_sweep(
     idle_every_s: float = 300.0,
     should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
+    began: float | None = None,
 ) -> SweepSummary:
     """Run (or resume) a sweep until the plan is done, the budget is spent, or a stop is asked for.
 
@@ -492,25 +668,41 @@ def run_sweep(
     ``MAX_METER_FAILURES`` runs in a row with meter errors. KeyboardInterrupt is caught: the run in
     flight is dropped (never half-written), finished runs stay committed, and the summary says
     ``interrupted``. Torch is imported only when a run trains.
+
+    Args:
+        dataset: the sweep's data sets in ``spec.datasets`` order (a single Dataset for a one-data-set sweep).
+        began: the ``clock()`` value the budget counts from (default: now); a caller that loaded data and
+            planned first passes when it started, so that set-up counts against the budget too.
+
+    Raises:
+        InputError: when ``dataset`` does not match the data sets the spec names.
     """
-    began = clock()
+    began = clock() if began is None else began
+    datasets = sweep_datasets(spec, dataset)
     label = _MeterLabel(meter.name, meter.kind.value)
-    start = _start(spec, store, fp, label, dataset, budget_s, time_model, began)
-    expected = start.already + start.budget.fit_count(idle_s)
+    start = _start(spec, store, fp, label, datasets, budget_s, time_model, began)
+    expected = start.already + start.budget.fit_count(idle_s + clock() - began)
     events = _Progress(progress, clock, began, budget_s, expected, label.kind, done=start.already)
-    ledger = _Ledger(store, start.sweep_id, _context(spec, dataset), events, start.tally)
+    ledger = _Ledger(store, start.sweep_id, _contexts(spec, datasets), events, start.tally)
     idle = IdlePower(meter, idle_s, idle_every_s, clock)
-    executor = _Executor(spec, meter, dataset, start.archs, start.budget, idle, _MeterFailures(), ledger, clock)
+    executor = _Executor(spec, meter, datasets, start.archs, start.budget, idle, _MeterFailures(), ledger, clock)
     executor.walk(start.todo, should_stop)
     return _finish(spec, start, ledger, label, began, budget_s, idle.watts)
 
 
 def _predictions(
-    todo: list[PlannedRun], archs: dict[str, Architecture], config: TrainConfig, dataset: Dataset, model: TimeModel
+    todo: list[PlannedRun],
+    archs: dict[str, Architecture],
+    config: TrainConfig,
+    datasets: tuple[Dataset, ...],
+    model: TimeModel,
 ) -> dict[str, float]:
-    """Predicted seconds of each run left to do, in plan order."""
-    test_n = int(dataset.x_test.shape[0])
-    return {r.key: model.run_s(archs[r.key], r.batch_size, config, test_n, dataset.train_samples) for r in todo}
+    """Predicted seconds of each run left to do (on its own data set), in plan order."""
+    return {
+        r.key: model.run_s(archs[r.key], r.batch_size, config, int(datasets[r.data].x_test.shape[0]),
+                           datasets[r.data].train_samples)
+        for r in todo
+    }  # fmt: skip
 
 
 def _summary(
@@ -528,25 +720,33 @@ def _summary(
 ) -> SweepSummary:
     """The invocation's summary: its outcome, and the whole sweep's tally."""
     floor, pairs = tally.noise_floor()
+    drift = tally.drift()
     return SweepSummary(
         sweep_id=sweep_id, planned=len(spec.runs), committed_now=len(outcome.keys), already_done=already,
         rejected_now=outcome.rejected, elapsed_s=elapsed_s, budget_s=budget_s, interrupted=outcome.interrupted,
         complete=complete, meter=meter.name, meter_kind=meter.kind, idle_power_w=idle_w,
         tiers=tally.tier_counts(), shapes=dict(tally.by_shape), noise_floor=floor, repeat_pairs=pairs,
         stop_reason=outcome.stop_reason, workers=dict(sorted((by_worker or {}).items())), requeued=outcome.requeued,
+        datasets=tally.dataset_counts(), drift=drift.value, drift_count=drift.count,
     )  # fmt: skip
 
 
 @dataclass
 class _Budget:
-    """The budget policy: a run starts only if its predicted time, scaled by how long finished runs took
-    relative to their predictions (the 90th percentile of those ratios: err on the long side), still
-    fits before ``began + budget_s``."""
+    """The budget policy: a run starts only if its predicted time, scaled (:meth:`scale`) by how long
+    finished runs of about its predicted length or longer took relative to their predictions, still fits
+    before ``began + budget_s``.
+
+    Why per length: the time model over-predicts short runs (their fixed-length windows dominate) and
+    under-predicts long ones (compute bound); one scale for all, learnt mostly from short runs, let a long
+    last run start that could not finish (a 10-minute calibration took 646 s).
+    """
 
     began: float
     budget_s: float
     predicted: dict[str, float]
-    ratios: list[float] = field(default_factory=list)
+    seen: list[tuple[float, float]] = field(default_factory=list)
+    """(predicted seconds, wall / predicted) of each finished run."""
 
     @property
     def deadline(self) -> float:
@@ -563,14 +763,27 @@ class _Budget:
                 count += 1
         return count
 
-    def fits(self, run_key: str, now: float) -> bool:
-        """Whether the run, as predicted and scaled, ends before the deadline if started at ``now``."""
-        scale = float(np.percentile(self.ratios, 90)) if self.ratios else 1.0
-        return now - self.began + scale * self.predicted[run_key] <= self.budget_s
+    def scale(self, predicted_s: float) -> float:
+        """The factor a prediction of ``predicted_s`` is scaled by: the 90th percentile of the wall/predicted
+        ratios of finished runs predicted at least half as long; with none, the largest ratio so far and at
+        least ``UNSEEN_SCALE`` (a length never seen: err long); 1 before any run finished."""
+        if not self.seen:
+            return 1.0
+        similar = [ratio for seconds, ratio in self.seen if seconds >= predicted_s / 2]
+        if similar:
+            return float(np.percentile(similar, 90))
+        return max(UNSEEN_SCALE, *(ratio for _, ratio in self.seen))
+
+    def fits(self, run_key: str, now: float, extra_s: float = 0.0) -> bool:
+        """Whether the run, as predicted and scaled, ends before the deadline if started at ``now``, after
+        ``extra_s`` seconds of something else (an idle measurement)."""
+        predicted_s = self.predicted[run_key]
+        return now - self.began + extra_s + self.scale(predicted_s) * predicted_s <= self.budget_s
 
     def observe(self, run_key: str, wall_s: float) -> None:
         """Learn from a finished run how far off its prediction was."""
-        self.ratios.append(wall_s / max(self.predicted[run_key], 1e-3))
+        predicted_s = max(self.predicted[run_key], 1e-3)
+        self.seen.append((predicted_s, wall_s / predicted_s))
 
 
 class IdlePower:
@@ -660,14 +873,15 @@ class _Ledger:
 
     store: RunStore
     sweep_id: int
-    ctx: RunContext
+    contexts: tuple[RunContext, ...]
     events: _Progress
     tally: SweepTally
     outcome: _Outcome = field(default_factory=_Outcome)
 
     def commit(self, run: PlannedRun, result: RunResult, worker: str = "local", hardware_id: int | None = None) -> None:
-        """Write the run in one transaction (with who measured it, and on what), then count it."""
-        ctx = dataclasses.replace(self.ctx, batch_size=run.batch_size)
+        """Write the run in one transaction (with who measured it, on what, and on which data set), then
+        count it."""
+        ctx = dataclasses.replace(self.contexts[run.data], batch_size=run.batch_size)
         self.store.record_run(self.sweep_id, run.key, result, ctx, worker, hardware_id)
         self.outcome.keys.add(run.key)
         self.outcome.rejected += result.reject_reason is not None
@@ -675,10 +889,12 @@ class _Ledger:
         self.tally.add_result(run.key, result, run.batch_size)
 
 
-def _run_label(run: PlannedRun, arch: Architecture) -> str:
-    """What a progress line calls a run: architecture, batch size, and its repeat index if any."""
+def _run_label(run: PlannedRun, arch: Architecture, names: tuple[str, ...] = ()) -> str:
+    """What a progress line calls a run: architecture, batch size, its data set when the sweep has several,
+    and its repeat index if any."""
+    data = f" on {names[run.data]}" if len(names) > 1 else ""
     repeat = f" (repeat {run.repeat})" if run.repeat else ""
-    return f"{arch.label} b{run.batch_size}{repeat}"
+    return f"{arch.label} b{run.batch_size}{data}{repeat}"
 
 
 def _run_config(config: TrainConfig, run: PlannedRun) -> TrainConfig:
@@ -692,7 +908,7 @@ class _Executor:
 
     spec: SweepSpec
     meter: EnergyMeter
-    dataset: Dataset
+    datasets: tuple[Dataset, ...]
     archs: dict[str, Architecture]
     budget: _Budget
     idle: IdlePower
@@ -708,10 +924,11 @@ class _Executor:
                 if should_stop():
                     outcome.interrupted = True
                     break
-                if self.idle.due() and not self._measure_idle():
-                    break
-                if not self.budget.fits(run.key, self.clock()):
+                idle_due = self.idle.due()
+                if not self.budget.fits(run.key, self.clock(), self.idle.idle_s if idle_due else 0.0):
                     continue  # does not fit any more; a cheaper one further on might
+                if idle_due and not self._measure_idle():
+                    break
                 if not self._run(run):
                     break
         except KeyboardInterrupt:
@@ -732,9 +949,10 @@ class _Executor:
     def _run(self, run: PlannedRun) -> bool:
         """Train, measure and commit one run; False when the meter-failure limit says stop."""
         arch = self.archs[run.key]
-        self.ledger.events.emit("run_started", _run_label(run, arch))
+        self.ledger.events.emit("run_started", _run_label(run, arch, self.spec.dataset_names))
         config = _run_config(self.spec.config, run)
-        result = _train(arch, self.dataset, self.meter, config, self.idle.watts, self.clock, self.budget.deadline)
+        dataset = self.datasets[run.data]
+        result = _train(arch, dataset, self.meter, config, self.idle.watts, self.clock, self.budget.deadline)
         self.ledger.commit(run, result)
         self.budget.observe(run.key, result.wall_s)
         stop_reason = self.failures.stop_reason(result)
@@ -745,12 +963,14 @@ class _Executor:
         return True
 
 
-def _context(spec: SweepSpec, dataset: Dataset) -> RunContext:
-    """The dataset and protocol the runs of this sweep are recorded with (each with its own batch size)."""
+def _contexts(spec: SweepSpec, datasets: tuple[Dataset, ...]) -> tuple[RunContext, ...]:
+    """Per data set, what the runs on it are recorded with: the data set and the protocol (each run with
+    its own batch size)."""
     c = spec.config
-    return RunContext(
-        spec.dataset, dataset.fingerprint(), dataset.task.value, dataset.train_samples, dataset.train_bytes,
-        c.batch_size, c.inference_batch_size, c.threads, c.device,
+    return tuple(
+        RunContext(name, digest, data.task.value, data.train_samples, data.train_bytes, c.batch_size,
+                   c.inference_batch_size, c.threads, c.device)
+        for (name, digest), data in zip(spec.datasets, datasets, strict=True)
     )  # fmt: skip
 
 
@@ -781,6 +1001,8 @@ class RemoteRun:
     arch: Architecture
     config: TrainConfig
     remaining_s: float
+    data: int = 0
+    """Which of the sweep's data sets to train on (:attr:`SweepSpec.datasets` order)."""
 
 
 @dataclass(frozen=True)
@@ -838,7 +1060,7 @@ def run_sweep_on_pool(
     spec: SweepSpec,
     store: RunStore,
     pool: RunPool,
-    dataset: Dataset,
+    dataset: Dataset | Sequence[Dataset],
     fp: Fingerprint,
     meter: tuple[str, str],
     budget_s: float,
@@ -847,6 +1069,7 @@ def run_sweep_on_pool(
     idle_s: float = DEFAULT_IDLE_S,
     should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
+    began: float | None = None,
 ) -> SweepSummary:
     """Run (or resume) a sweep on a pool of workers; this process commits each run as its result arrives.
 
@@ -858,14 +1081,17 @@ def run_sweep_on_pool(
     hardware the plan was made for (the sweep's); each run records the worker and hardware it ran on.
 
     Args:
+        dataset: the sweep's data sets, as :func:`run_sweep` takes them (each worker loads its own copies).
         meter: the sweep's meter name and kind (``measured`` / ``estimated``), as the workers reported them.
+        began: as :func:`run_sweep`'s.
     """
-    began = clock()
+    began = clock() if began is None else began
+    datasets = sweep_datasets(spec, dataset)
     label = _MeterLabel(*meter)
-    start = _start(spec, store, fp, label, dataset, budget_s, time_model, began)
-    expected = start.already + start.budget.fit_count(idle_s, lanes=max(1, len(pool.workers())))
+    start = _start(spec, store, fp, label, datasets, budget_s, time_model, began)
+    expected = start.already + start.budget.fit_count(idle_s + clock() - began, lanes=max(1, len(pool.workers())))
     events = _Progress(progress, clock, began, budget_s, expected, label.kind, done=start.already, by_worker=Counter())
-    ledger = _Ledger(store, start.sweep_id, _context(spec, dataset), events, start.tally)
+    ledger = _Ledger(store, start.sweep_id, _contexts(spec, datasets), events, start.tally)
     executor = _PoolExecutor(spec, pool, start.archs, start.budget, ledger, label, clock)
     executor.walk(start.todo, should_stop)
     idle_w = statistics.fmean(executor.idle_w.values()) if executor.idle_w else 0.0
@@ -941,9 +1167,10 @@ class _PoolExecutor:
                 return
             run = queue.popleft()
             arch = self.archs[run.key]
-            remote = RemoteRun(run.key, arch, _run_config(self.spec.config, run), self.budget.deadline - self.clock())
+            remaining_s = self.budget.deadline - self.clock()
+            remote = RemoteRun(run.key, arch, _run_config(self.spec.config, run), remaining_s, run.data)
             self.flights[self.pool.submit(worker, remote)] = _Flight(run, worker)
-            self.ledger.events.emit("run_started", _run_label(run, arch), worker=worker)
+            self.ledger.events.emit("run_started", _run_label(run, arch, self.spec.dataset_names), worker=worker)
 
     def _settle(self, event: PoolEvent, queue: deque[PlannedRun]) -> None:
         """Commit a result (after its worker's idle measurement, if any), or deal with a lost run."""
@@ -986,7 +1213,8 @@ class _PoolExecutor:
             log.warning("run %s was lost with worker %s (%s); queued again", run.key, flight.worker, reason)
             self.ledger.outcome.requeued += 1
             queue.appendleft(run)
-            self.ledger.events.emit("run_lost", f"{_run_label(run, arch)} lost: queued again", worker=flight.worker)
+            label = _run_label(run, arch, self.spec.dataset_names)
+            self.ledger.events.emit("run_lost", f"{label} lost: queued again", worker=flight.worker)
             return
         result = lost_result(arch, self.meter.name, MeterKind(self.meter.kind), f"lost with its worker twice: {reason}")
         self.ledger.commit(run, result, flight.worker)

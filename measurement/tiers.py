@@ -64,3 +64,39 @@ def tier_labels(tiers: tuple[Tier, ...]) -> tuple[str, ...]:
 def tier_label(index: int, tiers: tuple[Tier, ...]) -> str:
     """The label of one tier index."""
     return tier_labels(tiers)[int(index)]
+
+
+def format_bytes(value: float) -> str:
+    """Bytes in binary units, two significant digits: ``48 KiB``, ``1.5 MiB``, ``64 MiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.2g} {unit}" if value < 10 else f"{value:.0f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+FAITHFUL_RATIO = 2.0
+"""A fitted capacity within this factor of its seed keeps the seed's name alone."""
+
+
+def fitted_tier_labels(seeded: tuple[Tier, ...], fitted: tuple[Tier, ...], short: bool = False) -> tuple[str, ...]:
+    """Labels that tell the truth about fitted tiers (``len(tiers) + 1`` labels, one per tier index).
+
+    A capacity the fit left near its seed (within ``FAITHFUL_RATIO``) keeps the cache's name (``<=L2 ~2 MiB``);
+    one it moved is named by position and fitted size, with the cache it was seeded from
+    (``tier 2 <=~64 MiB (seeded L2)``): a 33 MB working set is not "in L2" on a 2 MiB-L2 machine.
+    ``short`` gives table-sized labels (``<=L2``, ``T2 <=64MiB``).
+    """
+    if not fitted:
+        return ("all",)
+    labels = []
+    for i, (seed, fit) in enumerate(zip(seeded, fitted, strict=True)):
+        near = 1 / FAITHFUL_RATIO <= fit.size_bytes / seed.size_bytes <= FAITHFUL_RATIO
+        size = format_bytes(fit.size_bytes)
+        if short:
+            labels.append(f"<={seed.name}" if near else f"T{i + 1} <={size.replace(' ', '')}")
+        else:
+            labels.append(f"<={seed.name} ~{size}" if near else f"tier {i + 1} <=~{size} (seeded {seed.name})")
+    last = format_bytes(fitted[-1].size_bytes)
+    labels.append(f"T{len(fitted) + 1} >{last.replace(' ', '')}" if short else f"tier {len(fitted) + 1} >~{last}")
+    return tuple(labels)

@@ -1,17 +1,24 @@
 """Bayesian energy model with cache tiers (PyMC), and its vectorised numpy posterior predictor.
 
-For an observation in phase p (train | inference) with FLOPs per datum F, working set W, depth D and
-batch size B, energy per datum is
+For an observation in phase p (train | inference) energy per datum is a sum of physical terms
+(amounts from :mod:`models.features`, counted as in :mod:`measurement.cost`):
 
-    E = F * c_p(W)  +  o_p * D / B  +  k_p
-    c_p(W) = c1_p * (1 + sum_k r_pk * sigmoid((ln W - ln S_k) / tau_k))
+    E = sum_t A_t * c_pt(W_t)  +  o_p * D / B  +  q_p / B  +  k_p       t in (compute, activation, optimizer)
+    c_pt(W) = exp(log_c_pt) * (1 + sum_k r_ptk * sigmoid((ln W - ln S_k) / tau))
 
-a cost per FLOP that steps up (r_pk >= 0, so tier costs are positive and ordered) as the working set
-crosses each cache capacity S_k, a per-layer-per-step overhead o_p and a per-datum constant k_p. The
-capacities S_k (ordered) and the step width tau are shared by both phases (the same caches); costs are per phase.
-ln S_k has a prior centred on the fingerprint's cache size: the data may move it. The likelihood is a
-Student-t on ln E whose scale adds the model's sigma_p to each run's own measurement noise (from its
-window spread), so the fit knows the noise it was fit on.
+A_t is the term's amount per datum (FLOPs; activation bytes; optimizer bytes, which scale as params / B) and
+W_t the working set that holds those operands; its cost per unit steps up (r >= 0, so tier costs are positive
+and ordered) as W_t outgrows each cache capacity S_k. The capacities (ordered, priors centred on the
+fingerprint's cache sizes, bounded 1 KiB..1 TiB) and the step width tau are shared by every term and phase
+(the same caches); costs and steps are per phase and term. o_p is a per-layer-per-step overhead (kernel
+launches, per-tensor optimizer work), q_p a fixed per-step overhead (the Python loop, the batch call, the loss),
+k_p a per-datum constant. Without q the fit bends o to fit shallow and deep networks at once and misses both.
+The terms are summed in linear space (log-sum-exp in the graph). The likelihood is a
+Student-t on ln E whose scale adds the model's sigma_p to each run's own measurement noise (from its window
+spread), so the fit knows the noise it was fit on.
+
+Why several terms: a model with one FLOPs term learns "big working set -> expensive FLOPs" from wide-and-thin
+calibration networks (activation-bound) and over-predicts compute-bound networks several-fold.
 """
 
 from __future__ import annotations
@@ -23,16 +30,21 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from measurement.tiers import Tier, tier_index, tier_label
-from models.features import PHASES
+from measurement.tiers import Tier, fitted_tier_labels, tier_index
+from models.features import AMOUNT_COLUMNS, PHASES, TERMS, WORKING_SET_COLUMNS
 from models.sampling import Diagnostics, FitConfig, FitError, diagnose, draws_dataset, pymc, sample, thin
 
-MODEL_VERSION = "energy-tiers-1"
+MODEL_VERSION = "energy-terms-2"
 STUDENT_NU = 4.0
 N_WINDOWS_DEFAULT = 5
 LOG_CAPACITY_BOUNDS = (float(np.log(2**10)), float(np.log(2**40)))
 """A cache tier's capacity lies between 1 KiB and 1 TiB: the prior's support, and what a profile may hold."""
-PARAMS = ("log_c1", "r", "log_S", "log_tau", "log_o", "log_k", "sigma")
+PARAMS = ("log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k", "sigma")
+DIMS = {
+    "log_c": ("phase", "term"), "r": ("phase", "term", "tier"), "log_S": ("tier",), "log_o": ("phase",),
+    "log_q": ("phase",), "log_k": ("phase",), "sigma": ("phase",),
+}  # fmt: skip
+"""Each posterior variable's dimensions after the draw axis (``log_tau`` is a scalar)."""
 
 
 def measurement_sd(spread: np.ndarray, windows: int = N_WINDOWS_DEFAULT) -> np.ndarray:
@@ -41,29 +53,48 @@ def measurement_sd(spread: np.ndarray, windows: int = N_WINDOWS_DEFAULT) -> np.n
     return 1.2533 * (spread / 1.349) / np.sqrt(windows)
 
 
+def _phase_gather(post: dict[str, np.ndarray], x: pd.DataFrame):
+    """A function taking a parameter with a leading phase axis (after draws) to (draws, configs, ...);
+    a call whose configs share one phase broadcasts instead of gathering (the engine's fast path)."""
+    ph = x["phase_index"].to_numpy()
+    one = int(ph[0]) if len(ph) and (ph == ph[0]).all() else None
+    if one is not None:
+        return lambda name: post[name][:, one][:, None, ...]
+    return lambda name: post[name][:, ph]
+
+
 def log_energy_numpy(post: dict[str, np.ndarray], x: pd.DataFrame) -> np.ndarray:
     """ln E for every posterior draw (rows) and config (columns): the predictor used everywhere.
 
-    Summed in linear space (ln E lies within about -40..5 here, far from under/overflow); a call whose
-    configs share one phase slices the parameters instead of gathering them (the engine's fast path).
+    Summed in linear space (ln E lies within about -40..5 here, far from under/overflow).
     """
-    ph = x["phase_index"].to_numpy()
-    one = int(ph[0]) if len(ph) and (ph == ph[0]).all() else None
-    index = (slice(None), one) if one is not None else (slice(None), ph)
-
-    def per_phase(name: str) -> np.ndarray:  # (draws, 1) or (draws, configs)
-        values = post[name][index]
-        return values[:, None] if one is not None else values
-
-    r = post["r"][:, one, None, :] if one is not None else post["r"][:, ph, :]
-    log_ws = x["log_ws"].to_numpy()
+    per_phase = _phase_gather(post, x)
+    log_c, r = per_phase("log_c"), per_phase("r")  # (draws, configs|1, terms[, tiers])
     tau = np.exp(post["log_tau"])[:, None, None]
-    steps = special.expit((log_ws[None, :, None] - post["log_S"][:, None, :]) / tau)
-    cost_per_flop = np.exp(per_phase("log_c1")) * (1.0 + (r * steps).sum(axis=-1))
-    flops = np.exp(x["log_flops"].to_numpy())[None, :]
-    per_step = np.exp((x["log_depth"] - x["log_batch"]).to_numpy())[None, :]
-    energy = flops * cost_per_flop + np.exp(per_phase("log_o")) * per_step + np.exp(per_phase("log_k"))
+    log_batch = x["log_batch"].to_numpy()[None, :]
+    energy = np.exp(per_phase("log_o") + x["log_depth"].to_numpy()[None, :] - log_batch)
+    energy = energy + np.exp(per_phase("log_q") - log_batch) + np.exp(per_phase("log_k"))
+    for t, term in enumerate(TERMS):
+        log_ws = x[WORKING_SET_COLUMNS[term]].to_numpy()
+        steps = special.expit((log_ws[None, :, None] - post["log_S"][:, None, :]) / tau)
+        cost = np.exp(log_c[..., t]) * (1.0 + (r[..., t, :] * steps).sum(axis=-1))
+        energy = energy + np.exp(x[AMOUNT_COLUMNS[term]].to_numpy())[None, :] * cost
     return np.log(energy)
+
+
+def _guesses(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Prior centres from the data: each term alone would explain at most all the energy."""
+    y, ph = frame["log_energy"].to_numpy(float), frame["phase_index"].to_numpy()
+    per_layer = (frame["log_depth"] - frame["log_batch"]).to_numpy(float)
+
+    def low(values: np.ndarray, i: int) -> float:
+        return float(np.quantile(values[ph == i], 0.25))
+
+    c = [[low(y - frame[AMOUNT_COLUMNS[t]].to_numpy(float), i) - 1.0 for t in TERMS] for i in range(len(PHASES))]
+    o = [low(y - per_layer, i) - 1.0 for i in range(len(PHASES))]
+    q = [low(y + frame["log_batch"].to_numpy(float), i) - 1.0 for i in range(len(PHASES))]
+    k = [float(np.min(y[ph == i])) - 1.0 for i in range(len(PHASES))]
+    return {"log_c": np.array(c), "log_o": np.array(o), "log_q": np.array(q), "log_k": np.array(k)}
 
 
 def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
@@ -78,39 +109,45 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
         raise FitError(f"no usable runs for phase(s) {missing}")
     y = frame["log_energy"].to_numpy(float)
     ph = frame["phase_index"].to_numpy()
-    log_flops, log_ws = frame["log_flops"].to_numpy(float), frame["log_ws"].to_numpy(float)
+    amounts = np.stack([frame[AMOUNT_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1)  # (obs, terms)
+    log_ws = np.stack([frame[WORKING_SET_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1)
     per_layer = (frame["log_depth"] - frame["log_batch"]).to_numpy(float)
+    per_step = -frame["log_batch"].to_numpy(float)
     meas_sd = measurement_sd(frame.get("spread", pd.Series(np.zeros(len(frame)))).to_numpy())
-    c1_guess = [np.median((y - log_flops)[ph == i]) for i in range(len(PHASES))]
-    o_guess = [np.median((y - per_layer)[ph == i]) for i in range(len(PHASES))]
-    k_guess = [np.min(y[ph == i]) - 1.0 for i in range(len(PHASES))]
-    coords = {"phase": list(PHASES), "tier": [t.name for t in tiers], "obs": np.arange(len(y))}
+    guess = _guesses(frame)
+    coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers], "obs": np.arange(len(y))}
     with pm.Model(coords=coords) as model:
-        log_c1 = pm.Normal("log_c1", mu=np.array(c1_guess) - 1.0, sigma=3.0, dims="phase")
-        r = pm.HalfNormal("r", sigma=1.5, dims=("phase", "tier"))
-        prior_log_s = np.log([t.size_bytes for t in tiers])
-        transforms = pm.distributions.transforms
-        log_s = pm.Normal(  # truncated by the interval transform (fixed mu, sigma: the normaliser is a constant)
-            "log_S",
-            mu=prior_log_s,
-            sigma=1.0,
-            dims="tier",
-            transform=transforms.Chain([transforms.Interval(*LOG_CAPACITY_BOUNDS), transforms.ordered]),
-            initval=np.clip(prior_log_s, LOG_CAPACITY_BOUNDS[0] + 0.1, LOG_CAPACITY_BOUNDS[1] - 0.1),
-        )  # ordered: steps cannot swap places (no label switching); bounded: a cache is 1 KiB .. 1 TiB
+        log_c = pm.Normal("log_c", mu=guess["log_c"], sigma=3.0, dims=("phase", "term"))
+        r = pm.HalfNormal("r", sigma=1.5, dims=("phase", "term", "tier"))
+        log_s = _capacities(pm, tiers)
         log_tau = pm.Normal("log_tau", mu=np.log(0.5), sigma=0.5)
-        log_o = pm.Normal("log_o", mu=np.array(o_guess) - 1.0, sigma=3.0, dims="phase")
-        log_k = pm.Normal("log_k", mu=np.array(k_guess), sigma=3.0, dims="phase")
+        log_o = pm.Normal("log_o", mu=guess["log_o"], sigma=3.0, dims="phase")
+        log_q = pm.Normal("log_q", mu=guess["log_q"], sigma=3.0, dims="phase")
+        log_k = pm.Normal("log_k", mu=guess["log_k"], sigma=3.0, dims="phase")
         sigma = pm.HalfNormal("sigma", sigma=0.5, dims="phase")
-        steps = pm.math.sigmoid((log_ws[:, None] - log_s[None, :]) / pt.exp(log_tau))
-        cost_log = log_c1[ph] + pt.log1p((r[ph, :] * steps).sum(axis=1))
-        flops_term = log_flops + cost_log
-        overhead = log_o[ph] + per_layer
-        mu = pt.logaddexp(pt.logaddexp(flops_term, overhead), log_k[ph])
+        steps = pm.math.sigmoid((log_ws[:, :, None] - log_s[None, None, :]) / pt.exp(log_tau))  # obs, term, tier
+        term_log = amounts + log_c[ph] + pt.log1p((r[ph] * steps).sum(axis=-1))  # (obs, terms)
+        fixed = pt.stack([log_o[ph] + per_layer, log_q[ph] + per_step, log_k[ph]], axis=1)
+        mu = pm.math.logsumexp(pt.concatenate([term_log, fixed], axis=1), axis=1, keepdims=False)
         pm.Deterministic("mu", mu, dims="obs")
         scale = pt.sqrt(sigma[ph] ** 2 + meas_sd**2)
         pm.StudentT("log_energy", nu=STUDENT_NU, mu=mu, sigma=scale, observed=y, dims="obs")
     return model
+
+
+def _capacities(pm, tiers: tuple[Tier, ...]):
+    """ln S_k: normal priors at the fingerprint's cache sizes, truncated to 1 KiB..1 TiB and ordered (no label
+    switching); the interval transform has fixed mu and sigma, so the truncation normaliser is a constant."""
+    prior_log_s = np.log([t.size_bytes for t in tiers])
+    transforms = pm.distributions.transforms
+    return pm.Normal(
+        "log_S",
+        mu=prior_log_s,
+        sigma=1.0,
+        dims="tier",
+        transform=transforms.Chain([transforms.Interval(*LOG_CAPACITY_BOUNDS), transforms.ordered]),
+        initval=np.clip(prior_log_s, LOG_CAPACITY_BOUNDS[0] + 0.1, LOG_CAPACITY_BOUNDS[1] - 0.1),
+    )
 
 
 def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> EnergyPosterior:
@@ -135,9 +172,8 @@ class EnergyPosterior:
 
     def to_dataset(self):
         """The draws as an InferenceData-style posterior group (xarray), for saving."""
-        dims = {"log_c1": ("phase",), "r": ("phase", "tier"), "log_S": ("tier",), "log_o": ("phase",),
-                "log_k": ("phase",), "sigma": ("phase",)}  # fmt: skip
-        return draws_dataset(self.draws, dims, {"phase": list(PHASES), "tier": [t.name for t in self.tiers]})
+        coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in self.tiers]}
+        return draws_dataset(self.draws, DIMS, coords)
 
     def to_idata(self):
         """The draws as ArviZ InferenceData (for users' own analysis)."""
@@ -161,12 +197,15 @@ class EnergyPosterior:
         sizes = np.exp(self.draws["log_S"])
         return {t.name: tuple(np.percentile(sizes[:, i], [50, 5, 95])) for i, t in enumerate(self.tiers)}
 
-    def cost_summary(self) -> dict[str, tuple[float, dict[str, float]]]:
-        """Per phase: posterior median cost per FLOP (J) and the median step factor r of each tier."""
-        c1 = np.exp(self.draws["log_c1"])
+    def cost_summary(self) -> dict[str, dict[str, tuple[float, dict[str, float]]]]:
+        """Per phase and term: posterior median base cost per unit (J per FLOP or per byte) and the median
+        step factor r of each tier."""
+        c = np.exp(self.draws["log_c"])
+        r = self.draws["r"]
         return {
-            phase: (float(np.median(c1[:, p])),
-                    {t.name: float(np.median(self.draws["r"][:, p, k])) for k, t in enumerate(self.tiers)})
+            phase: {term: (float(np.median(c[:, p, t])),
+                           {tier.name: float(np.median(r[:, p, t, k])) for k, tier in enumerate(self.tiers)})
+                    for t, term in enumerate(TERMS)}
             for p, phase in enumerate(PHASES)
         }  # fmt: skip
 
@@ -179,9 +218,10 @@ class EnergyPosterior:
         """Which fitted tier each working set (ln bytes) falls in."""
         return np.atleast_1d(tier_index(np.exp(np.asarray(log_ws, float)), self.fitted_tiers()))
 
-    def tier_label(self, index: int) -> str:
-        """``<=L1d`` … ``>L3`` (names of the tiers the capacities were seeded from)."""
-        return tier_label(index, self.tiers)
+    def tier_label(self, index: int, short: bool = False) -> str:
+        """The fitted tier's label: the cache's name where the fit kept its capacity near the seed, else its
+        position and fitted size with the seed's name (:func:`measurement.tiers.fitted_tier_labels`)."""
+        return fitted_tier_labels(self.tiers, self.fitted_tiers(), short)[int(index)]
 
     def with_draws(self, n: int) -> EnergyPosterior:
         """A copy keeping the first ``n`` draws (faster predictions)."""

@@ -1,8 +1,11 @@
-"""Grouped hold-out evaluation: whole configs are held out (never only some repeats of one).
+"""Hold-out evaluation: in-distribution grouped k-fold and transfer to what users change.
 
-For the tier model and each baseline: median absolute percentage error of the point prediction
-(posterior median), share of held-out runs within ±10%, and, for the model, 90% interval coverage.
-The calibration's repeat-noise floor is reported beside them: no model can beat the meter's noise.
+Which runs each scheme holds out lives in :mod:`models.holdout`; here, the scores. For the tier model and the
+baselines: median absolute percentage error (APE) of the point prediction (posterior median), share of
+held-out runs within ±10%, the worst ratio (max of predicted/measured, measured/predicted), and, for the
+model, 90% predictive-interval coverage. The repeat-noise floor of the calibration is reported beside them
+(no model can beat the meter's noise), with the ratio of the model's median APE to it. The transfer schemes
+add a params-proportional line fitted on the held-out runs themselves: the best any one-constant rule can do.
 """
 
 from __future__ import annotations
@@ -16,18 +19,23 @@ import pandas as pd
 from measurement.errors import InputError
 from measurement.tiers import Tier
 from models import schema
-from models.baselines import fit_baselines
-from models.energy import fit, measurement_sd
+from models.accuracy import AccuracyCheck
+from models.holdout import EVAL_FIT, SCHEMES, FitFn, HeldOut, grouped_folds, held_out_predictions
 from models.sampling import FitConfig
 
-MAX_FOLDS = 50
+__all__ = ["EVAL_FIT", "SCHEMES", "Evaluation", "EvaluationSummary", "TransferEvaluation", "evaluate",
+           "evaluate_transfer", "grouped_folds", "score_held_out"]  # fmt: skip
 
-EVAL_FIT = FitConfig(draws=300, tune=500, chains=1)
+MAX_FOLDS = 50
+MAX_GROUPS = 1000
+MODEL = "tier model"
+HELD_OUT_PARAMS_LINE = "energy ∝ params (fit on the held-out runs)"
+"""The baseline fitted on the held-out runs themselves, per group and phase: labelled so wherever it appears."""
 
 
 @dataclass(frozen=True)
 class Scores:
-    """Hold-out scores of one predictor."""
+    """Grouped k-fold scores of one predictor."""
 
     name: str
     median_ape: float
@@ -37,24 +45,132 @@ class Scores:
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """Scores of the model and baselines on the same folds, and the noise floor."""
+class ErrorScores:
+    """One predictor's errors on a set of held-out runs."""
 
-    folds: int
+    median_ape: float
+    within_10pct: float
+    worst_ratio: float
+    coverage_90: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"median_ape": self.median_ape, "within_10pct": self.within_10pct, "worst_ratio": self.worst_ratio,
+                "coverage_90": self.coverage_90}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> ErrorScores:
+        """Read and check the JSON form (shares in [0, 1], errors non-negative, ratios >= 1)."""
+        data = schema.obj(data, where)
+        return cls(schema.number(data, "median_ape", where, 0.0, 1e9),
+                   schema.number(data, "within_10pct", where, 0.0, 1.0),
+                   schema.number(data, "worst_ratio", where, 1.0, 1e12),
+                   schema.optional_number(data, "coverage_90", where, 0.0, 1.0))  # fmt: skip
+
+
+def error_scores(measured_j: np.ndarray, predicted_j: np.ndarray, lo_j: np.ndarray | None = None,
+                 hi_j: np.ndarray | None = None) -> ErrorScores:  # fmt: skip
+    """Median APE, share within ±10%, worst ratio and (given an interval) its coverage of the measurements."""
+    measured_j, predicted_j = np.asarray(measured_j, float), np.asarray(predicted_j, float)
+    ape = np.abs(predicted_j / measured_j - 1.0)
+    worst = float(np.exp(np.max(np.abs(np.log(predicted_j / measured_j)))))
+    coverage = None if lo_j is None else float(np.mean((measured_j >= lo_j) & (measured_j <= hi_j)))
+    return ErrorScores(float(np.median(ape)), float(np.mean(ape <= 0.10)), worst, coverage)
+
+
+@dataclass(frozen=True)
+class GroupScores:
+    """The model's and the baselines' errors on one held-out group (a width, a data set, or all of them).
+
+    Attributes:
+        noise_ratio: the model's median APE / the calibration's repeat-noise floor (None without a floor).
+        baselines: by name, each fitted on the same training part, plus :data:`HELD_OUT_PARAMS_LINE`.
+    """
+
+    group: str
+    n: int
+    model: ErrorScores
+    noise_ratio: float | None
+    baselines: dict[str, ErrorScores]
+    per_phase_median_ape: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"group": self.group, "n": self.n, "model": self.model.to_dict(), "noise_ratio": self.noise_ratio,
+                "baselines": {name: s.to_dict() for name, s in self.baselines.items()},
+                "per_phase_median_ape": dict(self.per_phase_median_ape)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> GroupScores:
+        """Read and check the JSON form."""
+        data = schema.obj(data, where)
+        baselines = {str(name)[:200]: ErrorScores.from_dict(entry, f"{where}.baselines.{str(name)[:40]}")
+                     for name, entry in schema.mapping(data, "baselines", where, max_len=64).items()}  # fmt: skip
+        at = f"{where}.per_phase_median_ape"
+        phases = schema.mapping(data, "per_phase_median_ape", where, max_len=8)
+        return cls(schema.text(data, "group", where, max_len=200), schema.integer(data, "n", where, 1),
+                   ErrorScores.from_dict(data.get("model"), f"{where}.model"),
+                   schema.optional_number(data, "noise_ratio", where, 0.0, 1e12), baselines,
+                   {str(p)[:20]: schema.number(phases, p, at, 0.0, 1e9) for p in phases})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TransferEvaluation:
+    """One scheme's scores per held-out group and over all of them (``overall``), or why it was skipped."""
+
+    scheme: str
+    noise_floor: float | None
+    groups: tuple[GroupScores, ...] = ()
+    overall: GroupScores | None = None
+    divergences: int = 0
+    skipped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"scheme": self.scheme, "noise_floor": self.noise_floor, "groups": [g.to_dict() for g in self.groups],
+                "overall": self.overall.to_dict() if self.overall else None, "divergences": self.divergences,
+                "skipped": self.skipped}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> TransferEvaluation:
+        """Read and check the JSON form (a known scheme, bounded groups)."""
+        data = schema.obj(data, where)
+        scheme = schema.text(data, "scheme", where, max_len=20)
+        if scheme not in SCHEMES:
+            raise schema.SchemaError(f"{where}.scheme: expected one of {', '.join(SCHEMES)}, got {scheme!r}")
+        groups = tuple(GroupScores.from_dict(g, f"{where}.groups[{i}]")
+                       for i, g in enumerate(schema.array(data, "groups", where, max_len=MAX_GROUPS)))  # fmt: skip
+        overall = data.get("overall")
+        skipped = None if data.get("skipped") is None else schema.text(data, "skipped", where, max_len=500)
+        return cls(scheme, schema.optional_number(data, "noise_floor", where, 0.0, 100.0), groups,
+                   GroupScores.from_dict(overall, f"{where}.overall") if overall is not None else None,
+                   schema.integer(data, "divergences", where), skipped)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Grouped k-fold scores of the model and the baselines (``folds`` None when not run), the noise floor,
+    and the transfer schemes' scores."""
+
+    folds: int | None
     held_out: int
     scores: tuple[Scores, ...]
     noise_floor: float | None
     divergences: int
+    transfer: tuple[TransferEvaluation, ...] = ()
+    accuracy: tuple[AccuracyCheck, ...] = ()
+    """Posterior-predictive checks of the accuracy models on held-out probe runs (``accuracy`` scheme)."""
 
     def summary(self) -> EvaluationSummary:
         """The compact form stored in a profile and shown by the UIs."""
         scores = {s.name: ScoreSummary(s.median_ape, s.within_10pct, s.coverage_90) for s in self.scores}
-        return EvaluationSummary(self.folds, self.held_out, self.noise_floor, scores)
+        return EvaluationSummary(self.folds, self.held_out, self.noise_floor, scores,
+                                 {t.scheme: t for t in self.transfer})  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ScoreSummary:
-    """One predictor's hold-out scores, as stored in a profile."""
+    """One predictor's k-fold scores, as stored in a profile."""
 
     median_ape: float
     within_10pct: float
@@ -63,21 +179,24 @@ class ScoreSummary:
 
 @dataclass(frozen=True)
 class EvaluationSummary:
-    """Hold-out scores stored in a profile: folds, observations, noise floor, scores by predictor name."""
+    """Hold-out scores stored in a profile: k-fold (folds, observations, noise floor, scores by predictor name;
+    ``folds`` None when k-fold was not run) and the transfer schemes by name (absent in older profiles)."""
 
-    folds: int
+    folds: int | None
     held_out: int
     noise_floor: float | None
     scores: dict[str, ScoreSummary]
+    transfer: dict[str, TransferEvaluation] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {"folds": self.folds, "held_out": self.held_out, "noise_floor": self.noise_floor,
-                "scores": {name: vars(s) for name, s in self.scores.items()}}  # fmt: skip
+                "scores": {name: vars(s) for name, s in self.scores.items()},
+                "transfer": {name: t.to_dict() for name, t in self.transfer.items()}}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "evaluation") -> EvaluationSummary:
-        """Read and check the JSON form (shares in [0, 1], errors non-negative)."""
+        """Read and check the JSON form (shares in [0, 1], errors non-negative; no ``transfer``: none stored)."""
         data = schema.obj(data, where)
         scores = {}
         for name, entry in schema.mapping(data, "scores", where, max_len=64).items():
@@ -87,23 +206,13 @@ class EvaluationSummary:
                 schema.number(entry, "median_ape", at, 0.0, 1e9), schema.number(entry, "within_10pct", at, 0.0, 1.0),
                 schema.optional_number(entry, "coverage_90", at, 0.0, 1.0),
             )  # fmt: skip
-        return cls(schema.integer(data, "folds", where, 2, MAX_FOLDS), schema.integer(data, "held_out", where),
-                   schema.optional_number(data, "noise_floor", where, 0.0, 100.0), scores)  # fmt: skip
-
-
-def _scores(name: str, frame: pd.DataFrame, predicted_log: np.ndarray, coverage: float | None = None) -> Scores:
-    ape = np.abs(np.exp(predicted_log - frame["log_energy"].to_numpy()) - 1.0)
-    per_phase = {p: float(np.median(ape[(frame["phase"] == p).to_numpy()])) for p in frame["phase"].unique()}
-    return Scores(name, float(np.median(ape)), float(np.mean(ape <= 0.10)), coverage, per_phase)
-
-
-def grouped_folds(frame: pd.DataFrame, k: int, seed: int = 0) -> list[np.ndarray]:
-    """Row masks of k folds; all rows of a config (repeats, both phases) fall in the same fold."""
-    configs = frame["config"].unique()
-    order = np.random.default_rng(seed).permutation(len(configs))
-    fold_of = {configs[i]: n % k for n, i in enumerate(order)}
-    assignment = frame["config"].map(fold_of).to_numpy()
-    return [assignment == f for f in range(k)]
+        transfer = {}
+        if data.get("transfer") is not None:
+            for name, entry in schema.mapping(data, "transfer", where, max_len=len(SCHEMES)).items():
+                transfer[str(name)] = TransferEvaluation.from_dict(entry, f"{where}.transfer.{str(name)[:20]}")
+        folds = None if data.get("folds") is None else schema.integer(data, "folds", where, 2, MAX_FOLDS)
+        return cls(folds, schema.integer(data, "held_out", where),
+                   schema.optional_number(data, "noise_floor", where, 0.0, 100.0), scores, transfer)  # fmt: skip
 
 
 def check_folds(folds: int, configs: int) -> None:
@@ -114,6 +223,12 @@ def check_folds(folds: int, configs: int) -> None:
         raise InputError(f"{folds} folds need at least {folds} distinct configs; the runs have {configs}")
 
 
+def _scores(name: str, runs: pd.DataFrame, predicted_j: np.ndarray, coverage: float | None = None) -> Scores:
+    ape = np.abs(np.asarray(predicted_j, float) / runs["measured_j"].to_numpy(float) - 1.0)
+    per_phase = {p: float(np.median(ape[(runs["phase"] == p).to_numpy()])) for p in runs["phase"].unique()}
+    return Scores(name, float(np.median(ape)), float(np.mean(ape <= 0.10)), coverage, per_phase)
+
+
 def evaluate(
     frame: pd.DataFrame,
     tiers: tuple[Tier, ...],
@@ -121,28 +236,69 @@ def evaluate(
     fit_config: FitConfig = EVAL_FIT,
     noise_floor: float | None = None,
     seed: int = 0,
+    fit_fn: FitFn | None = None,
 ) -> Evaluation:
-    """Fit on k-1 folds, score on the held-out fold, for every fold; pool the held-out predictions."""
+    """Grouped k-fold: fit on k-1 folds, score on the held-out fold, for every fold; pool the predictions."""
     check_folds(folds, frame["config"].nunique())
-    held, model_pred, lo, hi, divergences = [], [], [], [], 0
-    baseline_preds: dict[str, list[np.ndarray]] = {}
-    for mask in grouped_folds(frame, folds, seed):
-        train, test = frame[~mask], frame[mask]
-        posterior = fit(train, fit_config, tiers)
-        divergences += posterior.diagnostics.divergences
-        mu = posterior.log_energy(test)
-        model_pred.append(np.median(mu, axis=0))
-        predictive = posterior.predictive_log_energy(test, seed=seed)
-        extra = measurement_sd(test.get("spread", pd.Series(np.zeros(len(test)))).to_numpy())
-        predictive = predictive + extra[None, :] * np.random.default_rng(seed + 1).standard_normal(predictive.shape)
-        lo.append(np.percentile(predictive, 5, axis=0))
-        hi.append(np.percentile(predictive, 95, axis=0))
-        for baseline in fit_baselines(train):
-            baseline_preds.setdefault(baseline.name, []).append(baseline.predict_log(test))
-        held.append(test)
-    pooled = pd.concat(held, ignore_index=True)
-    y = pooled["log_energy"].to_numpy()
-    coverage = float(np.mean((y >= np.concatenate(lo)) & (y <= np.concatenate(hi))))
-    scores = [_scores("tier model", pooled, np.concatenate(model_pred), coverage)]
-    scores += [_scores(name, pooled, np.concatenate(p)) for name, p in baseline_preds.items()]
-    return Evaluation(folds, len(pooled), tuple(scores), noise_floor, divergences)
+    held = held_out_predictions(frame, "kfold", tiers, folds, fit_config, seed, fit_fn)
+    runs = held.runs
+    measured = runs["measured_j"].to_numpy(float)
+    inside = (measured >= runs["predicted_p5_j"].to_numpy(float)) & (
+        measured <= runs["predicted_p95_j"].to_numpy(float)
+    )
+    scores = [_scores(MODEL, runs, runs["predicted_j"].to_numpy(), float(np.mean(inside)))]
+    scores += [_scores(name, runs, held.baselines[name].to_numpy()) for name in held.baselines.columns]
+    return Evaluation(folds, len(runs), tuple(scores), noise_floor, held.divergences)
+
+
+def params_line_predictions(runs: pd.DataFrame) -> np.ndarray:
+    """E = a · params per held-out group and phase, a = exp(median(ln E − ln params)) of those same runs."""
+    log_ratio = np.log(runs["measured_j"].to_numpy(float)) - np.log(runs["params"].to_numpy(float))
+    offset = pd.Series(log_ratio, index=runs.index).groupby([runs["group"], runs["phase"]]).transform("median")
+    return runs["params"].to_numpy(float) * np.exp(offset.to_numpy(float))
+
+
+def _group_scores(group: str, runs: pd.DataFrame, baselines: pd.DataFrame, floor: float | None) -> GroupScores:
+    measured = runs["measured_j"].to_numpy(float)
+    model = error_scores(measured, runs["predicted_j"].to_numpy(float), runs["predicted_p5_j"].to_numpy(float),
+                         runs["predicted_p95_j"].to_numpy(float))  # fmt: skip
+    others = {name: error_scores(measured, baselines[name].to_numpy(float)) for name in baselines.columns}
+    ape = np.abs(runs["predicted_j"].to_numpy(float) / measured - 1.0)
+    phases = {str(p): float(np.median(ape[(runs["phase"] == p).to_numpy()])) for p in runs["phase"].unique()}
+    ratio = model.median_ape / floor if floor else None
+    return GroupScores(group, len(runs), model, ratio, others, phases)
+
+
+def score_held_out(held: HeldOut, noise_floor: float | None) -> TransferEvaluation:
+    """Scores per held-out group (in the order the scheme held them out) and over all held-out runs."""
+    if held.skipped is not None or held.runs.empty:
+        return TransferEvaluation(held.scheme, noise_floor, divergences=held.divergences,
+                                  skipped=held.skipped or "no runs held out")  # fmt: skip
+    runs = held.runs.reset_index(drop=True)
+    baselines = held.baselines.reset_index(drop=True).assign(**{HELD_OUT_PARAMS_LINE: params_line_predictions(runs)})
+    groups = []
+    for group in pd.unique(runs["group"]):
+        rows = (runs["group"] == group).to_numpy()
+        groups.append(_group_scores(str(group), runs[rows], baselines[rows], noise_floor))
+    overall = _group_scores("all", runs, baselines, noise_floor)
+    return TransferEvaluation(held.scheme, noise_floor, tuple(groups), overall, held.divergences)
+
+
+def evaluate_transfer(
+    frame: pd.DataFrame,
+    scheme: str,
+    tiers: tuple[Tier, ...],
+    noise_floor: float | None = None,
+    fit_config: FitConfig = EVAL_FIT,
+    seed: int = 0,
+    fit_fn: FitFn | None = None,
+) -> TransferEvaluation:
+    """Hold out what users change (``width`` or ``dataset``, see :mod:`models.holdout`) and score it.
+
+    ``noise_floor``: the repeat-noise floor measured in the same calibration (``records.noise_floor`` of the
+    calibration runs); each group's median APE is reported as a multiple of it.
+    """
+    if scheme not in SCHEMES or scheme == "kfold":
+        raise InputError(f"unknown transfer scheme {scheme!r:.40}: choose width or dataset")
+    return score_held_out(held_out_predictions(frame, scheme, tiers, fit_config=fit_config, seed=seed,
+                                               fit_fn=fit_fn), noise_floor)  # fmt: skip

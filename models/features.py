@@ -1,29 +1,51 @@
-"""Per-config features of the energy model, from realised widths and batch size.
+"""Per-config features of the energy model: physical amounts per datum and the working set of each.
 
-One row per (config, phase). Phase ``train`` uses training FLOPs (6 x MACs) and the training working set
-(parameters, gradients, Adam state, activations); phase ``inference`` uses 2 x MACs and the forward-only
-working set. FEATURES_VERSION changes whenever a definition here changes; profiles record it.
+One row per (config, phase). The amounts are those every MLP has, whatever its input width, output width or
+shape (see :mod:`measurement.cost` for how each is counted): FLOPs, activation traffic, optimizer traffic, the
+per-layer per-step overhead D / B, and for each traffic term the working set that decides its cache tier.
+Everything is on the natural-log scale (``log_*``), units in the names. FEATURES_VERSION changes whenever a
+definition here changes; profiles record it, and a profile fit on other definitions is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import numpy as np
 import pandas as pd
 
-from measurement.architecture import size_architecture
-from measurement.cost import cost
-from measurement.records import config_key
+from measurement.architecture import Architecture, size_architecture
+from measurement.cost import Cost, cost
+from measurement.datasets import TEST_FRACTION
+from measurement.records import Drift, config_key, drift
 
 PHASES = ("train", "inference")
-FEATURE_COLUMNS = ("log_flops", "log_ws", "log_depth", "log_batch", "log_params")
-FEATURES_VERSION = 1
+TERMS = ("compute", "activation", "optimizer")
+"""The energy model's tiered terms, each an amount per datum with its own cost per unit and working set."""
+AMOUNT_COLUMNS = {"compute": "log_flops", "activation": "log_activation_bytes", "optimizer": "log_optimizer_bytes"}
+WORKING_SET_COLUMNS = {
+    "compute": "log_ws_compute_bytes",
+    "activation": "log_ws_activation_bytes",
+    "optimizer": "log_ws_optimizer_bytes",
+}
+FEATURE_COLUMNS = (
+    *AMOUNT_COLUMNS.values(), *WORKING_SET_COLUMNS.values(), "log_layers_per_datum", "log_ws_bytes", "log_depth",
+    "log_batch", "log_params",
+)  # fmt: skip
+FEATURES_VERSION = 2
 FEATURE_DEFINITIONS = {
     "log_flops": "ln FLOPs per datum (train 6*MACs, inference 2*MACs)",
-    "log_ws": "ln working-set bytes per step (train: 4*params*4 + B*(I+sum widths)*4; inference: params*4 + "
-    "B*max(fan_in+width)*4)",
+    "log_activation_bytes": "ln activation bytes read+written per datum (measurement.cost: gather, forward, backward)",
+    "log_optimizer_bytes": "ln parameter bytes moved per datum (train 11*params*4/B, inference params*4/B)",
+    "log_ws_compute_bytes": "ln largest layer GEMM operands per step: 4*max(fan_in*width + B*(fan_in+width))",
+    "log_ws_activation_bytes": "ln live activations per step (train 4*B*(I+sum widths), inference "
+    "4*B*max(fan_in+width))",
+    "log_ws_optimizer_bytes": "ln parameter state per step (train 4*params*4, inference params*4)",
+    "log_layers_per_datum": "ln depth / B (per-layer per-step overhead, per datum)",
+    "log_ws_bytes": "ln whole-step working set (train: 4*params*4 + B*(I+sum widths)*4; inference: params*4 + "
+    "B*max(fan_in+width)*4): what figures and tier labels show",
     "log_depth": "ln number of Linear layers",
     "log_batch": "ln batch size of the phase",
     "log_params": "ln realised trainable parameters",
@@ -36,19 +58,30 @@ def feature_hash() -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def arch_features(archs: list, batch_size: int, phase: str) -> pd.DataFrame:
+def _amounts(arch: Architecture, c: Cost, phase: str) -> tuple[float, ...]:
+    """The feature values of one sized architecture in one phase, in FEATURE_COLUMNS order (linear scale)."""
+    train = phase == "train"
+    return (
+        c.train_flops_per_datum if train else c.inference_flops_per_datum,
+        c.train_activation_bytes_per_datum if train else c.inference_activation_bytes_per_datum,
+        c.train_optimizer_bytes_per_datum if train else c.inference_optimizer_bytes_per_datum,
+        c.layer_working_set_bytes,
+        c.activation_bytes if train else c.inference_working_set_bytes - c.param_bytes,
+        4 * c.param_bytes if train else c.param_bytes,
+        arch.depth / c.batch_size,
+        c.train_working_set_bytes if train else c.inference_working_set_bytes,
+        arch.depth,
+        c.batch_size,
+        arch.params,
+    )
+
+
+def arch_features(archs: list[Architecture], batch_size: int, phase: str) -> pd.DataFrame:
     """Feature rows for already-sized architectures (no width search: fast for whole grids)."""
-    costs = [cost(a, batch_size) for a in archs]
-    flops = [c.train_flops_per_datum if phase == "train" else c.inference_flops_per_datum for c in costs]
-    ws = [c.train_working_set_bytes if phase == "train" else c.inference_working_set_bytes for c in costs]
-    return pd.DataFrame({
-        "log_flops": np.log(np.asarray(flops, float)),
-        "log_ws": np.log(np.asarray(ws, float)),
-        "log_depth": np.log([float(a.depth) for a in archs]),
-        "log_batch": np.full(len(archs), np.log(batch_size)),
-        "log_params": np.log([float(a.params) for a in archs]),
-        "phase_index": PHASES.index(phase),
-    })  # fmt: skip
+    values = np.array([_amounts(a, cost(a, batch_size), phase) for a in archs], dtype=float).reshape(-1, 11)
+    frame = pd.DataFrame(np.log(values), columns=list(FEATURE_COLUMNS))
+    frame["phase_index"] = PHASES.index(phase)
+    return frame
 
 
 def config_features(
@@ -56,23 +89,35 @@ def config_features(
 ) -> dict[str, float]:
     """Features of one config in one phase."""
     arch = size_architecture(shape, depth, size, input_dim, output_dim)
-    c = cost(arch, batch_size)
-    flops = c.train_flops_per_datum if phase == "train" else c.inference_flops_per_datum
-    ws = c.train_working_set_bytes if phase == "train" else c.inference_working_set_bytes
-    return {
-        "log_flops": float(np.log(flops)),
-        "log_ws": float(np.log(ws)),
-        "log_depth": float(np.log(depth)),
-        "log_batch": float(np.log(batch_size)),
-        "log_params": float(np.log(arch.params)),
-    }
+    values = np.log(np.array(_amounts(arch, cost(arch, batch_size), phase), dtype=float))
+    return dict(zip(FEATURE_COLUMNS, values.tolist(), strict=True))
+
+
+def effective_batch_size(batch_size: int, samples: float | None) -> int:
+    """Mean datums per step when ``samples`` are cut into batches of at most ``batch_size`` (the last one
+    partial), as the harness does: a 142-sample training set at batch 256 trains in steps of 142."""
+    if samples is None or not math.isfinite(samples) or samples < 1:
+        return int(batch_size)
+    return max(1, round(samples / math.ceil(samples / batch_size)))
+
+
+def _phase_samples(row) -> float | None:
+    """The samples a phase's batches are cut from: the training set, or the test set (the 80/20 split)."""
+    train = getattr(row, "train_samples", None)
+    if train is None or pd.isna(train):
+        return None
+    return float(train) if row.phase == "train" else max(1.0, round(float(train) * TEST_FRACTION / (1 - TEST_FRACTION)))
 
 
 def features_frame(configs: pd.DataFrame) -> pd.DataFrame:
-    """Add feature columns to a frame with shape, depth, target_size, input_dim, output_dim, batch_size, phase."""
+    """Add feature columns to a frame with shape, depth, target_size, input_dim, output_dim, batch_size, phase.
+
+    With a ``train_samples`` column (run exports have one) each phase's batch is the effective one
+    (:func:`effective_batch_size`): data sets smaller than the batch train in smaller steps.
+    """
     rows = [
         config_features(r.shape, int(r.depth), int(r.target_size), int(r.input_dim), int(r.output_dim),
-                        int(r.batch_size), r.phase)
+                        effective_batch_size(int(r.batch_size), _phase_samples(r)), r.phase)
         for r in configs.itertuples()
     ]  # fmt: skip
     out = configs.reset_index(drop=True).copy()
@@ -92,3 +137,29 @@ def training_frame(runs: pd.DataFrame) -> pd.DataFrame:
     frame["log_energy"] = np.log(frame["energy_per_datum_j"].to_numpy(float))
     frame["config"] = frame["run_key"].map(config_key) + "/" + frame["dataset"].astype(str)
     return frame
+
+
+def correct_drift(runs: pd.DataFrame, noise_floor: float | None) -> tuple[pd.DataFrame, Drift, bool]:
+    """Remove a real sentinel drift from a run export: the calibration sweep's energies divided by the
+    sentinel's trend (a line in ln energy over finish time, 1 at the sentinel's median time).
+
+    Only a drift beyond twice the repeat-noise floor counts as real (:meth:`Drift.is_real`); anything less
+    is left alone, as noise. Returns the (possibly) corrected export, the drift, and whether it was applied.
+    """
+    if not {"sweep_id", "run_key", "finished_unix_s"} <= set(runs.columns):
+        return runs, Drift(None, 0), False
+    found = drift(runs)
+    if not found.is_real(noise_floor) or found.config_key is None:
+        return runs, found, False
+    ok = runs[(runs["status"] == "ok") & (runs["phase"] == "train")]
+    sentinel = ok[ok["run_key"].map(config_key) == found.config_key]
+    sweep = sentinel["sweep_id"].value_counts().idxmax()
+    sentinel = sentinel[sentinel["sweep_id"] == sweep]
+    t = sentinel["finished_unix_s"].to_numpy(float)
+    slope, _ = np.polyfit(t - t.mean(), np.log(sentinel["energy_per_datum_j"].to_numpy(float)), 1)
+    out = runs.copy()
+    rows = out["sweep_id"] == sweep
+    factor = np.exp(slope * (out.loc[rows, "finished_unix_s"].to_numpy(float) - np.median(t)))
+    for column in ("energy_per_datum_j", "raw_energy_per_datum_j"):
+        out.loc[rows, column] = out.loc[rows, column].to_numpy(float) / factor
+    return out, found, True

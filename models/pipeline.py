@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from measurement.hardware import Fingerprint
@@ -14,7 +13,7 @@ from measurement.store import advisor_home
 from measurement.tiers import device_tiers
 from models import accuracy
 from models.energy import fit as fit_energy
-from models.features import training_frame
+from models.features import correct_drift, training_frame
 from models.profile import Profile, ProfileMetadata
 from models.sampling import FitConfig, FitError
 
@@ -59,34 +58,42 @@ def run_device(runs: pd.DataFrame) -> str:
 
 
 def fit_profile(
-    runs: pd.DataFrame, fp: Fingerprint, config: FitConfig, accuracy_config: FitConfig = accuracy.ACCURACY_FIT
+    runs: pd.DataFrame,
+    fp: Fingerprint,
+    config: FitConfig,
+    accuracy_config: FitConfig = accuracy.ACCURACY_FIT,
+    curves: pd.DataFrame | None = None,
 ) -> tuple[Profile, pd.DataFrame]:
-    """Fit the energy model to one machine's runs and an accuracy model per probed dataset.
+    """Fit the energy model to one machine's runs and an accuracy model per probed dataset (over the probe
+    runs' learning curves ``curves`` where given).
 
     Returns the (unsaved) profile and the training frame the energy model saw (for plots).
     """
     tiers = device_tiers(fp, run_device(runs))
+    floor, _ = noise_floor(runs)
+    runs, drift, corrected = correct_drift(runs, floor)
+    if corrected:
+        log.warning("the calibration's sentinel drifted %+.1f%% over %d measurements (noise floor %.1f%%): "
+                    "energies corrected by its trend", 100 * drift.value, drift.count, 100 * floor)  # fmt: skip
     frame = training_frame(runs)
     energy = fit_energy(frame, config, tiers)
-    accuracies = fit_accuracy_models(runs, accuracy_config)
-    floor, _ = noise_floor(runs)
+    accuracies = fit_accuracy_models(runs, accuracy_config, curves)
     meta = ProfileMetadata(
         fingerprint=fp, meter_kinds=tuple(sorted(set(frame["meter_kind"]))), meters=tuple(sorted(set(frame["meter"]))),
         tiers=tiers, run_ids=tuple(sorted({int(i) for i in frame["run_id"]})), observations=len(frame),
         diagnostics=energy.diagnostics, noise_floor=floor,
+        drift=drift.value, drift_corrected=corrected,
         datasets={name: acc.info for name, acc in accuracies.items()},
     )  # fmt: skip
     return Profile(energy, meta, accuracies), frame
 
 
-def fit_accuracy_models(runs: pd.DataFrame, config: FitConfig = accuracy.ACCURACY_FIT) -> dict:
-    """One accuracy posterior per dataset that has ok probe runs (train phase rows), by dataset name."""
-    probes = runs[(runs["sweep_kind"] == "probe") & (runs["phase"] == "train") & (runs["status"] == "ok")]
-    score = pd.to_numeric(probes["test_loss"].where(probes["task"] == "regression", probes["test_accuracy"]),
-                          errors="coerce")  # fmt: skip
-    probes = probes[np.isfinite(score)]  # a diverged run (NaN loss) never reaches the accuracy fit
+def fit_accuracy_models(
+    runs: pd.DataFrame, config: FitConfig = accuracy.ACCURACY_FIT, curves: pd.DataFrame | None = None
+) -> dict:
+    """One accuracy posterior per dataset that has ok probe runs, over their learning curves, by dataset name."""
     out = {}
-    for name, frame in probes.groupby("dataset"):
+    for name, frame in accuracy.curve_frame(runs, curves).groupby("dataset"):
         posterior = accuracy.fit(frame, config)
         if not posterior.diagnostics.converged:
             log.warning("accuracy model for %s did not converge: %s", name, "; ".join(posterior.diagnostics.problems()))

@@ -19,6 +19,7 @@ from models.features import PHASES, features_frame
 
 CONFIG_COLUMNS = ("shape", "depth", "size", "input_dim", "output_dim")
 MAX_CONFIGS = 100_000
+MAX_TRAIN_SAMPLES = 2**40
 
 
 def check_configs(frame: pd.DataFrame, beyond_grid: bool = False) -> None:
@@ -31,6 +32,9 @@ def check_configs(frame: pd.DataFrame, beyond_grid: bool = False) -> None:
         check_config(_integer(row.depth), _integer(row.target_size), _integer(row.input_dim),
                      _integer(row.output_dim), limits)  # fmt: skip
         check_batch(_integer(row.batch_size))
+        samples = _integer(getattr(row, "train_samples", 1))
+        if not isinstance(samples, int) or not 1 <= samples <= MAX_TRAIN_SAMPLES:
+            raise InputError(f"train samples must be an integer in [1, {MAX_TRAIN_SAMPLES}], got {samples!r}"[:200])
         if row.phase not in PHASES:
             raise InputError(f"phase must be one of {', '.join(PHASES)}, got {row.phase!r}")
 
@@ -46,8 +50,10 @@ def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, 
             ) -> pd.DataFrame:  # fmt: skip
     """One row per config: realised params and widths, energy per datum and its two intervals, working set, tier.
 
-    ``configs`` has shape, depth, size, input_dim, output_dim and optionally batch_size (default 256) and
-    phase (``train`` | ``inference``, default train). ``energy_p05_j``/``energy_p95_j`` bound the *mean*
+    ``configs`` has shape, depth, size, input_dim, output_dim and optionally batch_size (default 256),
+    phase (``train`` | ``inference``, default train) and train_samples (the training set's size: a set smaller
+    than the batch trains in smaller steps, and each phase is predicted at its effective batch).
+    ``energy_p05_j``/``energy_p95_j`` bound the *mean*
     energy (90% credible interval: what the model knows); ``predictive_p05_j``/``predictive_p95_j`` bound
     *one new measurement* (90% predictive interval: the model's uncertainty plus run-to-run noise).
 
@@ -73,7 +79,7 @@ def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, 
     out["energy_median_j"] = np.median(draws, axis=0)
     out["energy_p05_j"], out["energy_p95_j"] = np.percentile(draws, [5, 95], axis=0)
     out["predictive_p05_j"], out["predictive_p95_j"] = np.percentile(predictive, [5, 95], axis=0)
-    out["working_set_bytes"] = np.exp(feats["log_ws"].to_numpy()).round().astype(np.int64)
-    out["tier"] = [posterior.tier_label(int(t)) for t in posterior.tier_index(feats["log_ws"].to_numpy())]
+    out["working_set_bytes"] = np.exp(feats["log_ws_bytes"].to_numpy()).round().astype(np.int64)
+    out["tier"] = [posterior.tier_label(int(t)) for t in posterior.tier_index(feats["log_ws_bytes"].to_numpy())]
     out["estimated"] = estimated
     return out

@@ -35,7 +35,7 @@ from models import schema
 from models.accuracy import AccuracyInfo, AccuracyPosterior
 from models.energy import LOG_CAPACITY_BOUNDS, MODEL_VERSION, EnergyPosterior
 from models.evaluate import EvaluationSummary
-from models.features import feature_hash
+from models.features import TERMS, feature_hash
 from models.sampling import Diagnostics
 
 PROFILE_JSON = "profile.json"
@@ -57,16 +57,19 @@ METER_KINDS = ("measured", "estimated")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _FILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\.(nc|json)")
 
-# Expected posterior variables: per-draw shape after the draw axis (T = tiers, P = phases, S = shapes),
+# Expected posterior variables: per-draw shape after the draw axis (T = tiers, P = phases, M = terms, S = shapes),
 # and physical bounds on every value.
 _ENERGY_VARS = {
-    "log_c1": (("P",), (-120.0, 20.0)), "r": (("P", "T"), (0.0, 1e6)),
+    "log_c": (("P", "M"), (-120.0, 20.0)), "r": (("P", "M", "T"), (0.0, 1e6)),
     "log_S": (("T",), LOG_CAPACITY_BOUNDS), "log_tau": ((), (-20.0, 20.0)),
-    "log_o": (("P",), (-120.0, 20.0)), "log_k": (("P",), (-120.0, 20.0)), "sigma": (("P",), (0.0, 100.0)),
+    "log_o": (("P",), (-120.0, 20.0)), "log_q": (("P",), (-120.0, 20.0)), "log_k": (("P",), (-120.0, 20.0)),
+    "sigma": (("P",), (0.0, 100.0)),
 }  # fmt: skip
 _ACCURACY_VARS = {
     "floor": ((), (-1e3, 1e3)), "top": ((), (-1e3, 1e3)), "m": ((), (-1e3, 1e3)), "log_s": ((), (-50.0, 50.0)),
-    "b_depth": ((), (-1e3, 1e3)), "g_shape": (("S",), (-1e3, 1e3)), "sigma": ((), (0.0, 1e3)),
+    "b_depth": ((), (-1e3, 1e3)), "g_shape": (("S",), (-1e3, 1e3)), "h0": ((), (-1e3, 1e3)),
+    "h_p": ((), (-1e3, 1e3)), "h_d": ((), (-1e3, 1e3)), "log_se": ((), (-50.0, 50.0)), "sigma": ((), (0.0, 1e3)),
+    "sigma_run": ((), (0.0, 1e3)),
 }  # fmt: skip
 
 
@@ -108,6 +111,10 @@ class ProfileMetadata:
     observations: int
     diagnostics: Diagnostics
     noise_floor: float | None = None
+    drift: float | None = None
+    """The calibration sentinel's drift (last third over first third, minus 1), when measured."""
+    drift_corrected: bool = False
+    """Whether that drift exceeded twice the noise floor and the energies were corrected for it."""
     datasets: dict[str, AccuracyInfo] = field(default_factory=dict)
     evaluation: EvaluationSummary | None = None
     files: dict[str, str] = field(default_factory=dict)
@@ -130,7 +137,8 @@ class ProfileMetadata:
             "fingerprint": self.fingerprint.to_dict(), "meter_kinds": list(self.meter_kinds),
             "meters": list(self.meters), "tiers": [dataclasses.asdict(t) for t in self.tiers],
             "run_ids": list(self.run_ids), "observations": self.observations,
-            "diagnostics": self.diagnostics.to_dict(), "noise_floor": self.noise_floor,
+            "diagnostics": self.diagnostics.to_dict(), "noise_floor": self.noise_floor, "drift": self.drift,
+            "drift_corrected": self.drift_corrected,
             "datasets": {name: {**info.to_dict(), "file": accuracy_file(name)} for name, info in self.datasets.items()},
             "evaluation": self.evaluation.to_dict() if self.evaluation else None,
             "files": dict(self.files),
@@ -148,7 +156,9 @@ class ProfileMetadata:
             tiers=_tiers(data), run_ids=_run_ids(data), observations=schema.integer(data, "observations", hi=10**8),
             diagnostics=Diagnostics.from_dict(data.get("diagnostics")),
             noise_floor=schema.optional_number(data, "noise_floor", "", 0.0, 100.0),
-            datasets=_datasets(data), created_unix_s=schema.number(data, "created_unix_s", "", 0.0, 1e11),
+            drift=schema.optional_number(data, "drift", "", -1.0, 100.0),
+            drift_corrected=data.get("drift_corrected", False) is True, datasets=_datasets(data),
+            created_unix_s=schema.number(data, "created_unix_s", "", 0.0, 1e11),
             evaluation=EvaluationSummary.from_dict(evaluation) if evaluation is not None else None,
             files=_file_hashes(data),
         )  # fmt: skip
@@ -339,8 +349,9 @@ class Profile:
         """
         folder = _folder(Path(path))
         meta = read_metadata(folder)
-        energy = EnergyPosterior(_read_draws(folder, ENERGY_NC, meta, _ENERGY_VARS, {"T": len(meta.tiers), "P": 2}),
-                                 meta.tiers, meta.diagnostics)  # fmt: skip
+        sizes = {"T": len(meta.tiers), "P": 2, "M": len(TERMS)}
+        draws = _read_draws(folder, ENERGY_NC, meta, _ENERGY_VARS, sizes)
+        energy = EnergyPosterior(draws, meta.tiers, meta.diagnostics)
         accuracy = {}
         for name, info in meta.datasets.items():
             draws = _read_draws(folder, accuracy_file(name), meta, _ACCURACY_VARS, {"S": 8})

@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``calibrate`` command."""
     p = subparsers.add_parser("calibrate", help="measure training/inference energy of MLPs on this machine")
     p.add_argument("--budget", type=parse_duration_s, default=None, help="time budget, e.g. 10m (default 10m)")
-    p.add_argument("--dataset", default=None, help="calibration data (default synthetic:8192,16,4)")
+    p.add_argument("--dataset", action="append", default=None, help="calibration data; repeat it for several "
+                   "(default: 5 synthetic data sets of 8 to 2048 inputs)")  # fmt: skip
     p.add_argument("--max-runs", type=positive_int, help="cap the plan at N runs")
     p.add_argument("--resume", action="store_true", help="continue the newest unfinished calibration")
     p.add_argument("--seed", type=int, default=0)
@@ -63,6 +64,15 @@ def meter_options(args: argparse.Namespace):
     return build(args.meter, args.device, args.trace, args.trace_max_gap, args.replay, args.core_watts)
 
 
+def _datasets(given: list[str] | None) -> str | tuple[str, ...]:
+    """The data set(s) of ``--dataset`` (one: a one-data-set calibration), else the default multi-width set."""
+    from advisor import calibration
+
+    if not given:
+        return calibration.DEFAULT_CALIBRATION_DATASETS
+    return given[0] if len(given) == 1 else tuple(given)
+
+
 def run(args: argparse.Namespace) -> int:
     """Plan and run the calibration with a progress bar; Ctrl-C keeps finished runs."""
     from advisor import calibration
@@ -70,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     request = calibration.CalibrationRequest(
         budget_s=args.budget or calibration.DEFAULT_CALIBRATION_BUDGET_S, budget_given=args.budget is not None,
-        store=args.store, meter=meter_options(args), dataset=args.dataset or calibration.DEFAULT_CALIBRATION_DATASET,
+        store=args.store, meter=meter_options(args), dataset=_datasets(args.dataset),
         config=calibration.TrainConfig(
             windows=args.windows, window_s=args.window, device=args.device, threads=args.threads, seed=args.seed
         ),
@@ -82,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from dataclasses import asdict
 
-        print(json.dumps({**asdict(summary), "store": str(job.store_path)}, indent=2))
+        fields = {**asdict(summary), "drift_is_real": summary.drift_is_real, "store": str(job.store_path)}
+        print(json.dumps(fields, indent=2))
     else:
         print_summary(summary, job.store_path)
     return 130 if summary.interrupted else 0

@@ -15,7 +15,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("fit", help="fit the Bayesian energy model and save a profile")
     p.add_argument("--store", type=Path, help="run store (default $ADVISOR_HOME/runs.sqlite)")
     p.add_argument("--out", type=Path, help="profile folder (default $ADVISOR_HOME/profile)")
-    p.add_argument("--plot", type=Path, help="also write measured-vs-predicted PNG here")
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="also write figures: FILE (measured vs predicted per shape, tier boundaries), "
+                   "FILE-tiers (energy vs working set, fitted tier boundaries), FILE-measured (measured vs "
+                   "predicted per datum, held-out runs marked) and FILE-errors (histogram of predicted/measured "
+                   "on held-out runs); held out by input width when the calibration has 2+ widths, else by "
+                   "grouped k-fold")  # fmt: skip
     p.add_argument("--draws", type=positive_int, default=800, help="energy model draws per chain")
     p.add_argument("--tune", type=positive_int, default=600)
     p.add_argument("--chains", type=positive_int, default=2)

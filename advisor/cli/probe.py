@@ -16,7 +16,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", help="digits, breast_cancer, wine, synthetic:N,D,K, or a CSV/Parquet/NPZ file")
     p.add_argument("--target", help="target column of a dataset file (default 'target')")
     p.add_argument("--budget", type=parse_duration_s, default=None, help="time budget (default 5m)")
-    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs per run (default 30)")
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="training epochs per run (default 256, more on small data sets: at least 1,500 steps)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--max-runs", type=positive_int)
     p.add_argument("--resume", action="store_true")
@@ -35,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     request = calibration.CalibrationRequest(
         budget_s=args.budget or calibration.DEFAULT_PROBE_BUDGET_S, budget_given=args.budget is not None,
         store=args.store, meter=meter_options(args), dataset=args.dataset, config=calibration.TrainConfig(
-            epochs=args.epochs or calibration.DEFAULT_PROBE_EPOCHS, batch_size=args.batch_size, windows=args.windows,
+            epochs=args.epochs or 0, batch_size=args.batch_size, windows=args.windows,
             window_s=args.window, device=args.device, threads=args.threads, seed=args.seed,
         ),
         max_runs=args.max_runs, resume=args.resume, idle_s=args.idle, seed=args.seed, kind="probe",

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from advisor.calibration import CalibrationJob, MeterKind, SweepEvent, SweepSummary
+from advisor.calibration import CalibrationJob, MeterKind, SweepEvent, SweepSummary, describe_drift
 
 console = Console(stderr=True)
 SHOWN_WORKERS = 8
@@ -77,6 +77,9 @@ def print_summary(summary: SweepSummary, store_path: Path) -> None:
         f"{summary.noise_floor:.1%} ({summary.repeat_pairs} repeat pairs)" if summary.noise_floor is not None else "n/a"
     )
     table.add_row("repeat-noise floor", floor)
+    table.add_row("sentinel drift", describe_drift(summary))
+    if summary.datasets and len(summary.datasets) > 1:
+        table.add_row("runs per data set", ", ".join(f"{k}: {v}" for k, v in summary.datasets.items()))
     state = "interrupted" if summary.interrupted else ("complete" if summary.complete else "budget spent")
     table.add_row("status", f"{state}; resume with 'advisor calibrate --resume'" if not summary.complete else state)
     if summary.stop_reason:

@@ -1,4 +1,5 @@
-"""``advisor runs``: export the run store (one row per run and phase) as CSV or Parquet."""
+"""``advisor runs``: export the run store (one row per run and phase; with ``--curves`` one row per run and
+learning-curve checkpoint) as CSV or Parquet."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("--out", type=Path, help="output file (default: CSV on stdout)")
     p.add_argument("--ok-only", action="store_true", help="leave rejected runs out")
+    p.add_argument("--curves", action="store_true",
+                   help="export the learning curves instead (one row per run and epoch checkpoint)")  # fmt: skip
     p.add_argument("--hardware", action="store_true", help="list the machines the runs were measured on instead")
     p.set_defaults(handler=run)
 
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from advisor.errors import InputError
-    from advisor.runs import check_export, read_store, write_runs
+    from advisor.runs import check_export, read_curves, read_store, write_runs
 
     if args.hardware:
         return print_hardware(args.store)
@@ -41,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--format parquet needs --out FILE")
     if args.out is not None:
         check_export(args.out, args.format)
-    frame = read_store(args.store, ok_only=args.ok_only)
+    if args.curves and args.ok_only:
+        raise InputError("--ok-only applies to runs, not to --curves")
+    frame = read_curves(args.store) if args.curves else read_store(args.store, ok_only=args.ok_only)
     if args.out is None:
         frame.to_csv(sys.stdout, index=False)
     else:

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, ProgressBar, Select, Static
 
-from advisor.calibration import MeterOptions, SweepEvent, SweepSummary
+from advisor.calibration import MeterOptions, SweepEvent, SweepSummary, describe_drift
 
 
 class CalibrateScreen(Screen):
@@ -104,9 +104,8 @@ class CalibrateScreen(Screen):
         try:
             request = calibration.CalibrationRequest(
                 budget_s=budget_s, store=self.store, meter=self.meter, kind=mode,
-                dataset=dataset if probe else calibration.DEFAULT_CALIBRATION_DATASET,
-                config=calibration.TrainConfig(epochs=calibration.DEFAULT_PROBE_EPOCHS if probe else 0,
-                                               window_s=self.window_s),
+                dataset=dataset if probe else calibration.DEFAULT_CALIBRATION_DATASETS,
+                config=calibration.TrainConfig(epochs=0, window_s=self.window_s),  # 0: a probe's default
                 max_runs=max_runs,
             )  # fmt: skip
             job = calibration.prepare(request)
@@ -151,5 +150,6 @@ class CalibrateScreen(Screen):
         s = message.summary
         state = "cancelled" if s.interrupted else ("complete" if s.complete else "budget spent")
         floor = f", noise floor {s.noise_floor:.1%}" if s.noise_floor is not None else ""
+        floor += f", drift {describe_drift(s)}"
         status.update(f"{state}: {s.committed_now} runs committed ({s.rejected_now} rejected), "
                       f"{s.elapsed_s:.0f} s, meter {s.meter} ({s.meter_kind}){floor}{message.note}")  # fmt: skip

@@ -1,12 +1,17 @@
-"""Profile screen: what is loaded, the hardware, meter kinds, diagnostics, posterior tier summaries."""
+"""Profile screen: what is loaded, the hardware, meter kinds, diagnostics, posterior tier summaries, and the
+energy-vs-working-set chart with the fitted tier boundaries (as text; ``f`` writes it as a PNG)."""
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from advisor.errors import USER_ERRORS, first_line
+from advisor.figures import tier_chart, write_tier_figure
+from advisor.tui.tier_chart import ascii_chart
 from advisor.tui.widgets import fmt_bytes
 
 
@@ -19,9 +24,11 @@ def _fit_lines(profile) -> list[str]:
     lines += ["", "[b]Tier capacities[/b] (posterior median, 90% interval)"]
     for name, (median, lo, hi) in profile.energy.tier_capacities_bytes().items():
         lines.append(f"  {name:<4} {fmt_bytes(median):>10}   ({fmt_bytes(lo)} – {fmt_bytes(hi)})")
-    for phase, (c1, steps) in profile.energy.cost_summary().items():
-        factors = " ".join(f"{name}+{r:.2f}×" for name, r in steps.items())
-        lines.append(f"  {phase:<9} cost/FLOP {c1:.2e} J, steps {factors}")
+    units = {"compute": "FLOP", "activation": "B", "optimizer": "B"}
+    for phase, terms in profile.energy.cost_summary().items():
+        for term, (base_j, steps) in terms.items():
+            factors = " ".join(f"{name}+{r:.2f}×" for name, r in steps.items())
+            lines.append(f"  {phase:<9} {term:<10} {base_j:.2e} J/{units.get(term, 'unit')}, steps {factors}")
     return lines
 
 
@@ -29,10 +36,18 @@ def _evaluation_lines(evaluation) -> list[str]:
     if evaluation is None:
         return ["  none stored: advisor evaluate --save-to PROFILE"]
     floor = f", noise floor {evaluation.noise_floor:.1%}" if evaluation.noise_floor is not None else ""
-    lines = [f"  {evaluation.folds} folds, {evaluation.held_out} observations{floor}"]
+    lines = [f"  {evaluation.folds} folds, {evaluation.held_out} observations{floor}"] if evaluation.folds else []
     for name, s in evaluation.scores.items():
         coverage = f", 90% coverage {s.coverage_90:.1%}" if s.coverage_90 is not None else ""
         lines.append(f"  {name:<20} median APE {s.median_ape:.1%}, within ±10% {s.within_10pct:.1%}{coverage}")
+    for scheme, t in evaluation.transfer.items():
+        if t.overall is None:
+            lines.append(f"  transfer ({scheme}): skipped, {t.skipped}")
+            continue
+        m = t.overall.model
+        coverage = f", 90% coverage {m.coverage_90:.1%}" if m.coverage_90 is not None else ""
+        lines.append(f"  transfer ({scheme}, {t.overall.n} held out): median APE {m.median_ape:.1%}, within ±10% "
+                     f"{m.within_10pct:.1%}{coverage}, worst {m.worst_ratio:.2f}×")  # fmt: skip
     return lines
 
 
@@ -62,8 +77,18 @@ def describe_profile(profile) -> str:
     return "\n".join(lines)
 
 
+def chart_text(profile) -> str:
+    """The energy-vs-working-set chart of a profile as text (or the one-line reason it cannot be drawn)."""
+    try:
+        return ascii_chart(tier_chart(profile))
+    except USER_ERRORS as exc:
+        return f"energy vs working set: cannot draw ({first_line(exc)})"
+
+
 class ProfileScreen(Screen):
-    """Read-only view of the loaded profile."""
+    """Read-only view of the loaded profile; ``f`` writes the energy-vs-working-set figure as a PNG."""
+
+    BINDINGS = [("f", "write_figure", "Figure PNG")]
 
     def __init__(self, profile) -> None:
         super().__init__()
@@ -73,4 +98,20 @@ class ProfileScreen(Screen):
         yield Header()
         with VerticalScroll():
             yield Static(describe_profile(self.profile), id="profile-view")
+            yield Static("\n[b]Energy vs working set[/b] (train, the model's reference family)")
+            yield Static(chart_text(self.profile), id="tier-chart", markup=False)
+            yield Static("press f to write this figure as a PNG", id="tier-figure", markup=False)
         yield Footer()
+
+    def action_write_figure(self) -> None:
+        """Draw the figure in a worker thread (matplotlib takes a moment); say where it went."""
+        self.query_one("#tier-figure", Static).update("writing the figure …")
+        self._write_figure()
+
+    @work(thread=True, exclusive=True, group="figure")
+    def _write_figure(self) -> None:
+        try:
+            line = f"figure written: {write_tier_figure(self.profile)}"
+        except USER_ERRORS as exc:
+            line = f"could not write the figure: {first_line(exc)}"
+        self.app.call_from_thread(self.query_one("#tier-figure", Static).update, line)

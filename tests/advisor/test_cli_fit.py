@@ -35,6 +35,7 @@ def test_fit_saves_a_profile_with_plot_and_metadata(home: Path, monkeypatch: pyt
     assert meta["meter_kinds"] == ["estimated"] and len(meta["run_ids"]) == 16
     assert meta["diagnostics"]["draws"] == 300
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (home / "fit-tiers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # figure (b), beside it
     code, out, err = call_cli("predict", "--profile", str(home / "profile"), "--shape", "rectangle", "--depth", "3",
                               "--size", "4096", "--input-dim", "8", "--output-dim", "3", "--json")  # fmt: skip
     assert code == 0, err

@@ -32,6 +32,27 @@ def test_cost_hand_computed() -> None:
     assert c.inference_working_set_bytes == 26 * 4 + 10 * (3 + 4) * 4
 
 
+def test_traffic_and_term_working_sets_hand_computed() -> None:
+    # input 3 -> 4 -> 2 at batch 10; hidden widths sum 4, all widths sum 6
+    c = cost(_arch((4, 2), 3), batch_size=10)
+    gather, forward = 2 * 3, (3 + 4) + 6  # read+write the input; read layer inputs, write outputs
+    backward = (3 + 4) + 6 + 4  # read stored inputs and output gradients, write input gradients but the first
+    assert c.inference_activation_bytes_per_datum == (gather + forward) * 4
+    assert c.train_activation_bytes_per_datum == (gather + forward + backward) * 4
+    assert c.train_optimizer_bytes_per_datum == pytest.approx(11 * 26 * 4 / 10)
+    assert c.inference_optimizer_bytes_per_datum == pytest.approx(26 * 4 / 10)
+    assert c.layer_working_set_bytes == max(3 * 4 + 10 * 7, 4 * 2 + 10 * 6) * 4
+
+
+def test_a_wide_input_moves_traffic_not_only_flops() -> None:
+    """Same parameter count, 16 vs 784 inputs: the wide-and-thin net moves far more activation bytes per FLOP."""
+    thin = size_architecture("rectangle", 2, 2**16, 16, 4)
+    wide = size_architecture("rectangle", 2, 2**16, 784, 10)
+    per_flop = [cost(a, 256).train_activation_bytes_per_datum / cost(a, 256).train_flops_per_datum
+                for a in (thin, wide)]  # fmt: skip
+    assert per_flop[0] > 3 * per_flop[1]
+
+
 def test_cost_rejects_bad_batch() -> None:
     with pytest.raises(ValueError, match="batch"):
         cost(_arch((4, 2), 3), batch_size=0)

@@ -47,8 +47,8 @@ def test_butter_column_rules() -> None:
         }
     )
     ds = from_frame("t", frame, [i % 2 for i in range(n)])
-    # const dropped, two -> 1, few -> 5 one-hot, text -> 3 one-hot, cont -> 1
-    assert ds.input_dim == 1 + 5 + 3 + 1
+    # const dropped, two -> 1, few (numeric) -> 1 scaled, text -> 3 one-hot, cont -> 1
+    assert ds.input_dim == 1 + 1 + 3 + 1
     assert ds.task is Task.BINARY
 
 

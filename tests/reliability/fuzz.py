@@ -37,14 +37,14 @@ PATHS = ["{tmp}/out.csv", "{tmp}/out.parquet", "{tmp}/sub/deeper/out.png", "{tmp
          "/proc/advisor/x", "{tmp}/fifo", "../escape.csv", "", "{tmp}/runs.sqlite", "{reference}"]  # fmt: skip
 METERS = ["auto", "replay", "estimate", "rapl", "nvml", "trace", "wattson", ""]
 DEVICES = ["cpu", "cuda", "cuda:0", "cuda:x", "tpu", ""]
-OBJECTIVES = ["train", "inference", "lifecycle", "fastest", ""]
+OBJECTIVES = ["energy-per-datum", "training-energy", "train", "inference", "lifecycle", "fastest", ""]
 FORMATS = ["csv", "parquet", "table", "json", "xml"]
 
 RECOMMEND = {"--profile": PATHS, "--dataset": DATASETS, "--accuracy": NUMBERS, "--confidence": NUMBERS,
              "--top": NUMBERS, "--shapes": SHAPES, "--min-depth": NUMBERS, "--max-depth": NUMBERS,
              "--min-size": NUMBERS, "--max-size": NUMBERS, "--max-params": NUMBERS, "--batch-size": NUMBERS,
-             "--epochs": NUMBERS, "--inferences": NUMBERS, "--objective": OBJECTIVES, "--carbon-intensity": NUMBERS,
-             "--json": None, "--csv": None}  # fmt: skip
+             "--epochs": [*NUMBERS, "auto", "AUTO", "often"], "--predictions": NUMBERS, "--objective": OBJECTIVES,
+             "--grid-g-per-kwh": NUMBERS, "--plot": PATHS, "--wide": None, "--json": None, "--csv": None}  # fmt: skip
 CONFIG = {"--shape": SHAPES, "--depth": NUMBERS, "--size": NUMBERS, "--input-dim": NUMBERS, "--output-dim": NUMBERS}
 PREDICT = {**CONFIG, "--profile": PATHS, "--batch-size": NUMBERS, "--phase": ["train", "inference", "test"],
            "--beyond-grid": None, "--json": None}  # fmt: skip
@@ -162,7 +162,7 @@ def json_mutations(draw, meta: dict) -> Callable[[Path], str]:
     return apply
 
 
-NC_VARIABLES = {"energy.nc": ["log_c1", "r", "log_S", "log_tau", "log_o", "log_k", "sigma"],
+NC_VARIABLES = {"energy.nc": ["log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k", "sigma"],
                 "accuracy-digits.nc": ["floor", "top", "m", "log_s", "b_depth", "g_shape", "sigma"]}  # fmt: skip
 NC_DAMAGE = ["nan", "inf", "-inf", "huge", "negative", "truncate_draws", "no_draws", "drop", "int", "extra_dim",
              "rename"]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from advisor.calibration import meter_options
 from advisor.tui.app import AdvisorApp, HelpScreen
 from advisor.tui.calibrate import CalibrateScreen
 from advisor.tui.profile import ProfileScreen
+from advisor.tui.widgets import EnergyPlot
+from measurement.architecture import SHAPES
+from tests.fakes.accuracy import saved_advising_profile
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 
@@ -33,36 +37,85 @@ async def _settle(app, pilot, seconds: float = 0.5) -> None:
     await pilot.pause(0.1)
 
 
-def test_typing_a_budget_updates_table_and_details_like_the_engine() -> None:
+@pytest.fixture(scope="module")
+def profile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fake energy posterior with hand-made accuracy posteriors, saved (AdvisorApp loads a folder)."""
+    return saved_advising_profile(tmp_path_factory.mktemp("profile") / "advising")
+
+
+def test_typing_a_budget_updates_table_and_details_like_the_engine(profile_dir: Path) -> None:
     async def scenario() -> None:
-        app = AdvisorApp()
+        app = AdvisorApp(profile_dir)
         async with app.run_test(size=(120, 40)) as pilot:
             await _settle(app, pilot)
             screen = app.screen
-            screen.query_one("#in-accuracy", Input).value = "0.85"
+            screen.query_one("#in-accuracy", Input).value = "0.9"
             screen.query_one("#in-confidence", Input).value = "0.6"
             screen.query_one("#in-depths", Input).value = "2-4"
+            screen.query_one("#in-objective", Input).value = "training-energy"
             await _settle(app, pilot, 0.8)
-            expected = advise(advisor.load_profile(), "digits", 0.85, 0.6, min_depth=2, max_depth=4, top=50)
+            expected = advise(advisor.load_profile(profile_dir), "digits", 0.9, 0.6, min_depth=2, max_depth=4, top=50,
+                              objective="training-energy")  # fmt: skip
             table = screen.query_one(DataTable)
             assert table.row_count == len(expected.table) > 1
-            first = table.get_row_at(0)
-            assert first[1] == expected.table.iloc[0]["shape"] and first[3] == f"{expected.table.iloc[0]['params']:,}"
+            labels = [str(c.label) for c in table.columns.values()]
+            assert labels[:6] == ["#", "shapes", "d", "widths", "params", "epochs"] and "train J" in labels
+            first, top = table.get_row_at(0), expected.table.iloc[0]
+            assert first[2] == str(top["depth"]) and first[5] == f"{top['epochs']:g}"
+            assert "wins:" in str(screen.query_one("#message", Static).render())
             table.focus()
             await pilot.press("down")
             await pilot.pause(0.2)
             second = expected.table.iloc[1]
             details = str(screen.query_one("#details", Static).render())
-            assert f"params {second['params']:,}" in details
+            assert f"params {second['params']:,}" in details and f"epochs {second['epochs']:g}" in details
             assert f"P(meet budget) {second['p_meet']:.2f}" in details and second["tier"] in details
-            assert "ESTIMATED" in details
+            assert "ESTIMATED training energy" in details
 
     asyncio.run(scenario())
 
 
-def test_bad_input_shows_a_message_not_a_crash() -> None:
+def test_the_plot_shows_training_energy_per_shape_in_human_units(profile_dir: Path) -> None:
     async def scenario() -> None:
-        app = AdvisorApp()
+        app = AdvisorApp(profile_dir)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await _settle(app, pilot)
+            screen = app.screen
+            curves = screen.answer.curves
+            assert {c.shape for c in curves} == {s.value for s in SHAPES}
+            assert all(list(c.params) == sorted(c.params) for c in curves)
+            assert screen.answer.crossings  # the fitted tiers, where the training working set crosses them
+            canvas = re.sub(r"\x1b\[[0-9;]*m", "", screen.query_one(EnergyPlot).plt.build())
+            assert re.search(r"10\^\d", canvas) and re.search(r"\d [mµk]?J", canvas) and "rect" in canvas
+            assert "e+" not in canvas and "e-" not in canvas  # no raw powers of ten
+
+    asyncio.run(scenario())
+
+
+def test_epochs_and_objective_fields_are_checked_by_the_engine(profile_dir: Path) -> None:
+    async def scenario() -> None:
+        app = AdvisorApp(profile_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _settle(app, pilot)
+            screen = app.screen
+            screen.query_one("#in-epochs", Input).value = "often"
+            await _settle(app, pilot, 0.8)
+            assert "epochs must be a whole number" in str(screen.query_one("#message", Static).render())
+            screen.query_one("#in-epochs", Input).value = "32"
+            screen.query_one("#in-objective", Input).value = "speed"
+            await _settle(app, pilot, 0.8)
+            assert "unknown objective" in str(screen.query_one("#message", Static).render())
+            screen.query_one("#in-objective", Input).value = "energy-per-datum"
+            await _settle(app, pilot, 0.8)
+            table = screen.query_one(DataTable)
+            assert table.row_count > 0 and {table.get_row_at(i)[5] for i in range(table.row_count)} == {"32"}
+
+    asyncio.run(scenario())
+
+
+def test_bad_input_shows_a_message_not_a_crash(profile_dir: Path) -> None:
+    async def scenario() -> None:
+        app = AdvisorApp(profile_dir)
         async with app.run_test(size=(120, 40)) as pilot:
             await _settle(app, pilot)
             app.screen.query_one("#in-accuracy", Input).value = "1.7"
@@ -80,9 +133,9 @@ def test_bad_input_shows_a_message_not_a_crash() -> None:
     asyncio.run(scenario())
 
 
-def test_screens_and_help_are_reachable_by_keys() -> None:
+def test_screens_and_help_are_reachable_by_keys(profile_dir: Path) -> None:
     async def scenario() -> None:
-        app = AdvisorApp()
+        app = AdvisorApp(profile_dir)
         async with app.run_test(size=(80, 24)) as pilot:
             await _settle(app, pilot)
             await pilot.press("p")
@@ -129,6 +182,7 @@ def test_calibration_started_in_the_tui_finishes_and_lists_its_runs(tmp_path: Pa
             await _settle(app, pilot, 1.0)
             status = str(screen.query_one("#calibrate-status", Static).render())
             assert status.startswith("complete: 3 runs committed"), status
+            assert "drift n/a (1 sentinel run; 4 needed)" in status  # the sentinel, planned first
             table = screen.query_one("#runs-table", DataTable)
             assert table.row_count == 3
             assert table.get_row_at(0)[1:3] == ["replay", "measured"]

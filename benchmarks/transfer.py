@@ -1,0 +1,408 @@
+"""Transfer benchmark: networks at input widths the calibration never saw, measured here and predicted by a profile.
+
+What a user does: calibrate once, then design networks for their own data. 32 off-grid configs — all 8 shapes
+twice at each width, depths 2–20 (11, 13, 15, 17, 19 included), 1.5 k to 9.5 M parameters (none a 2^k grid
+size), batch sizes 32/256/1024 — on two synthetic data sets the calibration does not use (784 inputs → 10
+classes, 100 inputs → 5 classes) are measured with the project's harness and the meter the ladder picks
+(the estimate meter on a VM; 1 thread), in two interleaved passes (pass 2 in reverse order, so a slow drift
+cancels in the mean). The measured value is the mean of the passes; the noise floor is the median relative
+difference between them. Each config is predicted from the profile (median and 90% predictive interval of
+one new measurement) and scored per phase (train is the headline) against the acceptance bounds of issue 12
+and against a params-proportional line fitted to these very measurements.
+
+    python benchmarks/transfer.py [--profile DIR] [--calibrate-first 10m] [--quick] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from measurement.datasets import TEST_FRACTION  # noqa: E402
+from measurement.records import relative_difference  # noqa: E402
+
+PHASES = ("train", "inference")
+WIDTHS = ((784, 10), (100, 5))
+"""(input, output) widths of the two held-out data sets; the calibration never uses either."""
+SAMPLES, QUICK_SAMPLES = 2048, 512
+WINDOWS, WINDOW_S = 5, 0.25
+QUICK_WINDOWS, QUICK_WINDOW_S = 3, 0.05
+DESIGN: dict[tuple[int, int], tuple[tuple[str, int, int, int], ...]] = {
+    (784, 10): (
+        ("rectangle", 3, 1_800, 32), ("trapezoid", 5, 12_000, 256), ("exponential", 7, 60_000, 1024),
+        ("wide_first_2x", 11, 250_000, 32), ("wide_first_4x", 13, 900_000, 256),
+        ("wide_first_8x", 6, 3_000_000, 1024), ("wide_first_16x", 17, 7_500_000, 256),
+        ("rectangle_residual", 9, 450_000, 1024), ("rectangle", 15, 2_000_000, 32),
+        ("trapezoid", 2, 9_000_000, 256), ("exponential", 19, 150_000, 32), ("rectangle_residual", 4, 35_000, 256),
+        ("wide_first_2x", 3, 5_500, 1024), ("wide_first_4x", 8, 25_000, 32), ("wide_first_8x", 20, 600_000, 256),
+        ("wide_first_16x", 2, 1_300_000, 1024),
+    ),
+    (100, 5): (
+        ("rectangle_residual", 3, 1_100, 256), ("wide_first_16x", 5, 4_000, 32), ("wide_first_8x", 11, 20_000, 1024),
+        ("wide_first_4x", 2, 80_000, 256), ("wide_first_2x", 7, 300_000, 32), ("exponential", 13, 1_200_000, 1024),
+        ("trapezoid", 17, 5_000_000, 256), ("rectangle", 9, 9_500_000, 256), ("rectangle", 2, 2_500, 1024),
+        ("trapezoid", 15, 45_000, 32), ("exponential", 4, 7_000, 256), ("rectangle_residual", 19, 3_500_000, 32),
+        ("wide_first_2x", 14, 700_000, 1024), ("wide_first_4x", 6, 180_000, 32), ("wide_first_8x", 3, 1_500, 256),
+        ("wide_first_16x", 10, 2_200_000, 1024),
+    ),
+}  # fmt: skip
+QUICK_DESIGN: dict[tuple[int, int], tuple[tuple[str, int, int, int], ...]] = {
+    (784, 10): (("rectangle", 3, 1_800, 32), ("wide_first_4x", 11, 25_000, 256)),
+    (100, 5): (("trapezoid", 5, 7_000, 1024), ("exponential", 13, 45_000, 32)),
+}
+BOUNDS = {"median_ape": 0.10, "floor_multiple": 3.0, "worst_ratio": 1.5, "coverage": (0.80, 0.95),
+          "improvement": 3.0}  # fmt: skip
+"""Issue 12's acceptance bounds on networks at unseen input widths."""
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """One network to measure and predict: shape, depth, target size, widths and training batch size."""
+
+    shape: str
+    depth: int
+    size: int
+    input_dim: int
+    output_dim: int
+    batch_size: int
+
+    @property
+    def label(self) -> str:
+        """A short label, e.g. ``trapezoid/d5/12000/b256@784``."""
+        return f"{self.shape}/d{self.depth}/{self.size}/b{self.batch_size}@{self.input_dim}"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Two passes of one config: energy per datum (J) of each phase in each pass (NaN where rejected)."""
+
+    config: TransferConfig
+    params: int
+    pass1_j: dict[str, float]
+    pass2_j: dict[str, float]
+
+    def measured_j(self, phase: str) -> float:
+        """The mean of the two passes (NaN when either was rejected)."""
+        return (self.pass1_j[phase] + self.pass2_j[phase]) / 2
+
+
+@dataclass(frozen=True)
+class PhaseScore:
+    """One phase's transfer scores (fractions, not percent; ratios predicted / measured)."""
+
+    phase: str
+    configs: int
+    median_ape: float
+    within_10pct: float
+    worst_ratio: float
+    coverage_90: float
+    noise_floor: float
+    params_line_ape: float
+
+    @property
+    def ape_over_floor(self) -> float:
+        """Median APE in units of the noise floor (inf for a zero floor)."""
+        return self.median_ape / self.noise_floor if self.noise_floor > 0 else math.inf
+
+    @property
+    def improvement(self) -> float:
+        """How many times lower the model's median APE is than the params line's."""
+        return self.params_line_ape / self.median_ape if self.median_ape > 0 else math.inf
+
+
+def design(quick: bool = False) -> tuple[TransferConfig, ...]:
+    """The configs to measure: the full design (32) or the quick one (4)."""
+    table = QUICK_DESIGN if quick else DESIGN
+    return tuple(TransferConfig(shape, depth, size, i, o, batch)
+                 for (i, o), rows in table.items() for shape, depth, size, batch in rows)  # fmt: skip
+
+
+def measure_twice(configs: Sequence[TransferConfig], measure: Callable[[TransferConfig], tuple[int, dict]],
+                  progress: Callable[[str], None] = lambda line: None) -> list[Measurement]:  # fmt: skip
+    """Measure every config twice: pass 1 in order, pass 2 in reverse order (drift cancels in the mean).
+
+    ``measure(config)`` returns the realised parameter count and ``{phase: energy per datum J}``.
+    """
+    passes: list[dict[TransferConfig, tuple[int, dict]]] = [{}, {}]
+    for index, order in enumerate((list(configs), list(reversed(configs)))):
+        for n, config in enumerate(order, start=1):
+            passes[index][config] = measure(config)
+            train_j = passes[index][config][1]["train"]
+            progress(f"pass {index + 1} [{n}/{len(order)}] {config.label}: train {train_j:.3g} J/datum")
+    return [Measurement(c, passes[0][c][0], passes[0][c][1], passes[1][c][1]) for c in configs]
+
+
+class HarnessMeasure:
+    """Measure a config with the project's harness (``train_and_measure``), one data set per width, cached."""
+
+    def __init__(self, meter, idle_power_w: float = 0.0, samples: int = SAMPLES, windows: int = WINDOWS,
+                 window_s: float = WINDOW_S) -> None:  # fmt: skip
+        self.meter, self.idle_power_w, self.samples = meter, idle_power_w, samples
+        self.windows, self.window_s = windows, window_s
+        self._datasets: dict[tuple[int, int], object] = {}
+
+    def dataset(self, config: TransferConfig):
+        """The synthetic data set ``synthetic:N,I,O`` of a config's widths (built once)."""
+        from measurement.datasets import load_dataset
+
+        key = (config.input_dim, config.output_dim)
+        if key not in self._datasets:
+            self._datasets[key] = load_dataset(f"synthetic:{self.samples},{key[0]},{key[1]}")
+        return self._datasets[key]
+
+    def __call__(self, config: TransferConfig) -> tuple[int, dict[str, float]]:
+        """Train and measure ``config`` once: its realised parameters and energy per datum of each phase (J;
+        NaN for a phase the harness rejected)."""
+        from measurement.architecture import size_architecture
+        from measurement.harness import train_and_measure
+        from measurement.records import TrainConfig
+
+        arch = size_architecture(config.shape, config.depth, config.size, config.input_dim, config.output_dim)
+        train = TrainConfig(batch_size=config.batch_size, windows=self.windows, window_s=self.window_s, threads=1)
+        result = train_and_measure(arch, self.dataset(config), self.meter, train, self.idle_power_w)
+        phases = {"train": result.train, "inference": result.inference}
+        return arch.params, {p: math.nan if r.reject_reason else r.energy_per_datum_j for p, r in phases.items()}
+
+
+def predict(profile, configs: Sequence[TransferConfig], inference_batch_size: int = 256,
+            samples: int | None = None) -> pd.DataFrame:  # fmt: skip
+    """The profile's prediction of every config in both phases (inference at the harness's inference batch).
+
+    With ``samples`` (the synthetic data sets' size) each phase's batch is the effective one the harness takes
+    (a 1,638-row training split trains at batch 1024 in steps of 819).
+
+    Returns:
+        One row per (config, phase): ``label``, ``phase``, ``batch_size`` (of that phase), ``predicted_j`` (median),
+        ``p05_j``/``p95_j`` (90% predictive interval of one new measurement).
+    """
+    rows = [{"shape": c.shape, "depth": c.depth, "size": c.size, "input_dim": c.input_dim, "output_dim": c.output_dim,
+             "batch_size": c.batch_size if phase == "train" else inference_batch_size, "phase": phase,
+             "label": c.label} for c in configs for phase in PHASES]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    if samples is not None:
+        frame["train_samples"] = samples - max(1, round(TEST_FRACTION * samples))
+    table = profile.predict(frame.drop(columns="label"))
+    return pd.DataFrame({"label": frame["label"], "phase": frame["phase"], "batch_size": frame["batch_size"],
+                         "predicted_j": table["energy_median_j"], "p05_j": table["predictive_p05_j"],
+                         "p95_j": table["predictive_p95_j"]})  # fmt: skip
+
+
+def results_table(measurements: Sequence[Measurement], predictions: pd.DataFrame) -> pd.DataFrame:
+    """Measured beside predicted, one row per (config, phase): ratio = predicted / measured, inside the 90%?"""
+    rows = [{"label": m.config.label, "shape": m.config.shape, "depth": m.config.depth, "params": m.params,
+             "input_dim": m.config.input_dim, "phase": phase,
+             "pass1_j": m.pass1_j[phase], "pass2_j": m.pass2_j[phase], "measured_j": m.measured_j(phase)}
+            for m in measurements for phase in PHASES]  # fmt: skip
+    table = pd.DataFrame(rows).merge(predictions, on=["label", "phase"], how="left", validate="one_to_one")
+    table["ratio"] = table["predicted_j"] / table["measured_j"]
+    table["inside_90"] = (table["measured_j"] >= table["p05_j"]) & (table["measured_j"] <= table["p95_j"])
+    return table
+
+
+def params_line_coefficient(measured_j: np.ndarray, params: np.ndarray) -> float:
+    """The best one-constant rule E = a * params for these measurements: a = exp(median(ln E - ln params))."""
+    return float(np.exp(np.median(np.log(measured_j) - np.log(params))))
+
+
+def ape(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """Absolute percentage errors |predicted / measured - 1| (fractions)."""
+    return np.abs(np.asarray(predicted, float) / np.asarray(measured, float) - 1.0)
+
+
+def score(table: pd.DataFrame, phase: str) -> PhaseScore:
+    """Score one phase of a results table (rows with a rejected pass are left out)."""
+    rows = table[(table["phase"] == phase) & np.isfinite(table["measured_j"]) & (table["measured_j"] > 0)]
+    measured, predicted = rows["measured_j"].to_numpy(float), rows["predicted_j"].to_numpy(float)
+    errors = ape(predicted, measured)
+    ratios = predicted / measured
+    line = params_line_coefficient(measured, rows["params"].to_numpy(float)) * rows["params"].to_numpy(float)
+    floor = [relative_difference(a, b) for a, b in zip(rows["pass1_j"], rows["pass2_j"], strict=True)]
+    return PhaseScore(
+        phase=phase, configs=len(rows), median_ape=float(np.median(errors)),
+        within_10pct=float(np.mean(errors <= 0.10)), worst_ratio=float(np.max(np.maximum(ratios, 1 / ratios))),
+        coverage_90=float(rows["inside_90"].mean()), noise_floor=float(statistics.median(floor)),
+        params_line_ape=float(np.median(ape(line, measured))),
+    )  # fmt: skip
+
+
+def acceptance(s: PhaseScore) -> list[tuple[str, bool]]:
+    """Each bound of issue 12 and whether this phase's scores meet it."""
+    low, high = BOUNDS["coverage"]
+    return [
+        (f"median APE {s.median_ape:.1%} <= {BOUNDS['median_ape']:.0%}", s.median_ape <= BOUNDS["median_ape"]),
+        (f"median APE {s.ape_over_floor:.1f}x the noise floor ({s.noise_floor:.1%}) <= {BOUNDS['floor_multiple']:.0f}x",
+         s.ape_over_floor <= BOUNDS["floor_multiple"]),
+        (f"worst ratio {s.worst_ratio:.2f}x <= {BOUNDS['worst_ratio']}x", s.worst_ratio <= BOUNDS["worst_ratio"]),
+        (f"90% coverage {s.coverage_90:.0%} in {low:.0%}-{high:.0%}", low <= s.coverage_90 <= high),
+        (f"{s.improvement:.1f}x lower median APE than the params line ({s.params_line_ape:.1%}) >= "
+         f"{BOUNDS['improvement']:.0f}x", s.improvement >= BOUNDS["improvement"]),
+    ]  # fmt: skip
+
+
+def print_table(table: pd.DataFrame, phase: str) -> None:
+    """Per config: shape, depth, params, input width, batch, measured, predicted, ratio, inside the 90%?"""
+    print(f"\n{phase} phase (J per datum; measured = mean of two passes)")
+    print(f"{'shape':<19} {'depth':>5} {'params':>10} {'in':>4} {'batch':>5} {'measured':>10} {'predicted':>10} "
+          f"{'ratio':>6} {'90%':>4}")  # fmt: skip
+    for r in table[table["phase"] == phase].itertuples():
+        print(f"{r.shape:<19} {r.depth:>5} {r.params:>10,} {r.input_dim:>4} {r.batch_size:>5} {r.measured_j:>10.3g} "
+              f"{r.predicted_j:>10.3g} {r.ratio:>6.2f} {'yes' if r.inside_90 else 'no':>4}")  # fmt: skip
+
+
+def print_score(s: PhaseScore, headline: bool) -> None:
+    """The phase's summary and, for the headline phase, each acceptance bound."""
+    print(f"\n{s.phase}: {s.configs} configs · median APE {s.median_ape:.1%} · within ±10% {s.within_10pct:.0%} · "
+          f"worst ratio {s.worst_ratio:.2f}x · 90% coverage {s.coverage_90:.0%} · noise floor {s.noise_floor:.1%} "
+          f"(APE/floor {s.ape_over_floor:.1f}) · params line {s.params_line_ape:.1%} "
+          f"(model {s.improvement:.1f}x better)")  # fmt: skip
+    if headline:
+        for text, ok in acceptance(s):
+            print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
+
+
+def calibrate_first(calibration, fit, progress: Callable[[str], None] = print) -> Path:
+    """A fresh ``advisor calibrate`` + ``advisor fit`` through the advisor library; the new profile's folder.
+
+    Args:
+        calibration: an ``advisor.calibration.CalibrationRequest`` (its store is the one ``fit`` reads).
+        fit: an ``advisor.fitting.FitRequest``.
+    """
+    from advisor.calibration import prepare, run
+    from advisor.fitting import fit_and_save
+
+    def report(event) -> None:
+        if event.kind == "run_finished" and event.done % 10 == 0:
+            progress(f"calibrating: {event.done} runs, {event.elapsed_s:.0f} of {event.budget_s:.0f} s")
+
+    job = prepare(calibration)
+    summary = run(job, progress=report)
+    floor = f"{summary.noise_floor:.1%}" if summary.noise_floor is not None else "n/a"
+    progress(f"calibrated: {summary.committed_now} runs in {summary.elapsed_s:.0f} s ({job.meter_name}), "
+             f"repeat-noise floor {floor}")  # fmt: skip
+    outcome = fit_and_save(fit)
+    progress(f"fitted on {outcome.observations} observations; converged {outcome.diagnostics.converged}")
+    return outcome.profile_dir
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line (see the module doc)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", type=Path, help="profile folder (default: the shipped reference profile)")
+    parser.add_argument("--calibrate-first", metavar="BUDGET", help="calibrate + fit a fresh profile first (e.g. 10m)")
+    parser.add_argument("--quick", action="store_true", help="4 configs, short windows: a smoke test")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write every row and score as JSON")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="with --calibrate-first: keep its store and profile in DIR (a new folder)")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.keep is not None and (args.calibrate_first is None or args.keep.exists()):
+        parser.error("--keep needs --calibrate-first and a folder that does not exist yet")
+    if args.profile is not None and args.calibrate_first is not None:
+        parser.error("--profile and --calibrate-first exclude each other")
+    return args
+
+
+def load(args: argparse.Namespace, scratch: Path):
+    """The profile to evaluate: fresh (``--calibrate-first``), named, or the shipped one."""
+    from advisor.api import load_profile
+    from advisor.parsing import duration_s
+
+    if args.calibrate_first is not None:
+        from advisor.calibration import CalibrationRequest
+        from advisor.fitting import FitRequest
+
+        store = scratch / "runs.sqlite"
+        calibration = CalibrationRequest(budget_s=duration_s(args.calibrate_first), store=store)
+        return load_profile(calibrate_first(calibration, FitRequest(store=store, out=scratch / "profile")))
+    return load_profile(args.profile)
+
+
+def harness(quick: bool) -> HarnessMeasure:
+    """The meter the ladder picks (estimate on a VM), its idle power, and the harness settings."""
+    from measurement.harness import measure_idle_power
+    from measurement.meters.auto import MeterOptions, choose_meter
+
+    meter, _ = choose_meter(MeterOptions())
+    idle_w = measure_idle_power(meter)
+    print(f"meter {meter.name} ({meter.kind.value}), idle {idle_w:.2f} W, 1 thread")
+    if quick:
+        return HarnessMeasure(meter, idle_w, QUICK_SAMPLES, QUICK_WINDOWS, QUICK_WINDOW_S)
+    return HarnessMeasure(meter, idle_w)
+
+
+def write_json(path: Path, table: pd.DataFrame, scores: Sequence[PhaseScore], elapsed_s: float) -> None:
+    """Every row and score as JSON (atomic)."""
+    from measurement.atomic import atomic_path
+
+    blob = {"elapsed_s": elapsed_s, "rows": json.loads(table.to_json(orient="records")),
+            "scores": [{**asdict(s), "ape_over_floor": s.ape_over_floor, "improvement": s.improvement,
+                        "acceptance": [{"bound": text, "holds": ok} for text, ok in acceptance(s)]}
+                       for s in scores]}  # fmt: skip
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(blob, indent=2))
+
+
+@contextlib.contextmanager
+def _scratch(keep: Path | None) -> Iterator[str]:
+    """Where a fresh calibration's store and profile go: ``keep`` (created, kept) or a temporary folder."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="transfer-") as scratch:
+            yield scratch
+        return
+    keep.mkdir(parents=True)
+    yield str(keep)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure, predict, score, print; 2 on bad input (one line)."""
+    from advisor.errors import USER_ERRORS, first_line
+    from measurement.atomic import check_destination
+    from measurement.meters.auto import close_meter
+
+    args = parse_args(argv)
+    began = time.perf_counter()
+    try:
+        if args.json is not None:
+            check_destination(args.json, (".json",))  # before minutes of measuring, not after
+        with _scratch(args.keep) as scratch:
+            profile = load(args, Path(scratch))
+            configs = design(args.quick)
+            print(f"profile: {profile.display_name}; {len(configs)} configs at input widths "
+                  f"{sorted({c.input_dim for c in configs})}")  # fmt: skip
+            measure = harness(args.quick)
+            try:
+                measurements = measure_twice(configs, measure, progress=print)
+            finally:
+                close_meter(measure.meter)
+            table = results_table(measurements, predict(profile, configs, samples=measure.samples))
+    except USER_ERRORS as exc:
+        print(f"error: {first_line(exc)}", file=sys.stderr)
+        return 2
+    scores = [score(table, phase) for phase in PHASES]
+    for phase, s in zip(PHASES, scores, strict=True):
+        print_table(table, phase)
+        print_score(s, headline=phase == "train")
+    elapsed_s = time.perf_counter() - began
+    print(f"\nelapsed {elapsed_s:.0f} s")
+    if args.json is not None:
+        write_json(args.json, table, scores, elapsed_s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""A fake energy posterior and fit: predicts each run's own measurement times a known factor, and records
+what it was fit on (to prove a held-out run never reached its own fit)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from tests.fakes.energy import TIERS
+
+DRAWS = 200
+
+
+@dataclass(frozen=True)
+class FactorPosterior:
+    """ln E draws = measured ln E + ln factor (every draw alike); predictive adds N(0, noise_sd) on ln E."""
+
+    train: pd.DataFrame
+    factor: float = 1.2
+    noise_sd: float = 0.3
+    tiers: tuple = TIERS
+    diagnostics: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(divergences=1))
+
+    def log_energy(self, x: pd.DataFrame) -> np.ndarray:
+        return np.tile(x["log_energy"].to_numpy(float) + np.log(self.factor), (DRAWS, 1))
+
+    def predictive_log_energy(self, x: pd.DataFrame, seed: int = 0) -> np.ndarray:
+        mu = self.log_energy(x)
+        return mu + self.noise_sd * np.random.default_rng(seed).standard_normal(mu.shape)
+
+
+class RecordingFit:
+    """``energy.fit``'s signature; keeps every training frame it was given."""
+
+    def __init__(self, factor: float = 1.2, noise_sd: float = 0.3) -> None:
+        self.factor, self.noise_sd = factor, noise_sd
+        self.trained_on: list[pd.DataFrame] = []
+
+    def __call__(self, frame: pd.DataFrame, config, tiers) -> FactorPosterior:
+        self.trained_on.append(frame.copy())
+        return FactorPosterior(frame, self.factor, self.noise_sd, tuple(tiers))

@@ -1,0 +1,105 @@
+"""Feature definitions: effective batches, physical amounts per phase, and honest tier labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from measurement.architecture import size_architecture
+from measurement.cost import cost
+from measurement.tiers import Tier, fitted_tier_labels, format_bytes
+from models.features import (
+    FEATURE_COLUMNS,
+    arch_features,
+    config_features,
+    correct_drift,
+    effective_batch_size,
+    features_frame,
+)
+
+
+@pytest.mark.parametrize(
+    ("batch", "samples", "expected"),
+    [(256, 142, 142), (256, 1000, 250), (256, 1024, 256), (1024, 6553, 936), (16, None, 16), (64, float("nan"), 64)],
+)
+def test_effective_batch_is_the_mean_step_the_harness_takes(batch, samples, expected) -> None:
+    assert effective_batch_size(batch, samples) == expected
+
+
+def test_small_data_sets_use_their_effective_batch_per_phase() -> None:
+    rows = pd.DataFrame([
+        {"shape": "rectangle", "depth": 3, "target_size": 2**12, "input_dim": 13, "output_dim": 3,
+         "batch_size": 256, "phase": phase, "train_samples": 142}
+        for phase in ("train", "inference")
+    ])  # fmt: skip
+    frame = features_frame(rows)
+    assert np.exp(frame["log_batch"]).round().tolist() == [142.0, 36.0]  # 36 test rows: the 80/20 split
+
+
+def test_amounts_follow_the_cost_module_per_phase() -> None:
+    arch = size_architecture("trapezoid", 4, 2**14, 784, 10)
+    c = cost(arch, 64)
+    train = config_features("trapezoid", 4, 2**14, 784, 10, 64, "train")
+    infer = config_features("trapezoid", 4, 2**14, 784, 10, 64, "inference")
+    assert np.exp(train["log_flops"]) == pytest.approx(c.train_flops_per_datum)
+    assert np.exp(infer["log_flops"]) == pytest.approx(c.inference_flops_per_datum)
+    assert np.exp(train["log_optimizer_bytes"]) == pytest.approx(11 * np.exp(infer["log_optimizer_bytes"]))
+    assert np.exp(train["log_layers_per_datum"]) == pytest.approx(4 / 64)
+    assert train["log_ws_optimizer_bytes"] == pytest.approx(np.log(4 * c.param_bytes))
+    fast = arch_features([arch], 64, "train")
+    assert list(fast.columns[: len(FEATURE_COLUMNS)]) == list(FEATURE_COLUMNS)
+    assert np.allclose(fast.loc[0, list(FEATURE_COLUMNS)].to_numpy(float), [train[k] for k in FEATURE_COLUMNS])
+
+
+SEEDED = (Tier("L1d", 48 * 1024), Tier("L2", 2 * 2**20), Tier("L3", 480 * 2**20))
+
+
+def test_tier_labels_keep_a_cache_name_only_where_the_fit_kept_its_size() -> None:
+    fitted = (Tier("L1d", 60 * 1024), Tier("L2", 64 * 2**20), Tier("L3", 500 * 2**20))
+    labels = fitted_tier_labels(SEEDED, fitted)
+    assert labels[0] == "<=L1d ~60 KiB"
+    assert labels[1] == "tier 2 <=~64 MiB (seeded L2)"  # moved 32x from its seed: not called L2
+    assert labels[2] == "<=L3 ~500 MiB" and labels[3] == "tier 4 >~500 MiB"
+    short = fitted_tier_labels(SEEDED, fitted, short=True)
+    assert short == ("<=L1d", "T2 <=64MiB", "<=L3", "T4 >500MiB")
+
+
+def test_format_bytes() -> None:
+    assert [format_bytes(v) for v in (512, 1536, 48 * 1024, 2 * 2**20, 1.5 * 2**40)] == [
+        "512 B", "1.5 KiB", "48 KiB", "2 MiB", "1.5 TiB",
+    ]  # fmt: skip
+
+
+def _sentinel_runs(trend: float, noise_sd: float = 0.0) -> pd.DataFrame:
+    """A calibration whose sentinel (measured 9 times) and one other config drift by ``trend`` per hour."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(18):
+        key = "rectangle/d4/s16384/b256" if i % 2 == 0 else f"trapezoid/d3/s{2 ** (5 + i)}/b64"
+        t = 1000.0 + 200.0 * i
+        energy = 1e-4 * np.exp(trend * (t - 1000.0) / 3600 + noise_sd * rng.standard_normal())
+        for phase in ("train", "inference"):
+            rows.append(
+                {
+                    "sweep_id": 1,
+                    "run_key": f"{key}/r{i}",
+                    "status": "ok",
+                    "phase": phase,
+                    "energy_per_datum_j": energy,
+                    "raw_energy_per_datum_j": 2 * energy,
+                    "finished_unix_s": t,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_a_real_drift_is_removed_and_noise_is_left_alone() -> None:
+    runs = _sentinel_runs(trend=0.3)
+    corrected, found, applied = correct_drift(runs, noise_floor=0.02)
+    assert applied and found.value > 0.1 and found.count == 9
+    flat = corrected[(corrected["phase"] == "train")]["energy_per_datum_j"].to_numpy()
+    assert np.ptp(np.log(flat)) < 1e-9  # the trend was the only variation: it is gone, in both phases
+    assert np.allclose(corrected["raw_energy_per_datum_j"], 2 * corrected["energy_per_datum_j"])
+    same, _, applied = correct_drift(runs, noise_floor=0.5)  # within 2x the floor: left alone as noise
+    assert not applied and same["energy_per_datum_j"].equals(runs["energy_per_datum_j"])

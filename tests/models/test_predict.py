@@ -1,0 +1,37 @@
+"""``predict``: effective batches for small training sets, both intervals, and refused inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from measurement.errors import InputError
+from models.energy import EnergyPosterior
+from models.predict import predict
+from models.sampling import Diagnostics
+from tests.fakes.energy import TIERS, TRUE
+
+POSTERIOR = EnergyPosterior({k: np.asarray(v)[None, ...].repeat(20, axis=0) for k, v in TRUE.items()}, TIERS,
+                            Diagnostics(0, 1.0, 400.0, 400, 2, 1.0))  # fmt: skip
+CONFIG = {"shape": ["rectangle"], "depth": [3], "size": [4096], "input_dim": [13], "output_dim": [3]}
+
+
+def test_a_training_set_smaller_than_the_batch_costs_more_per_datum() -> None:
+    """142 training rows at batch 256 train in steps of 142: more per-step overhead per datum."""
+    full = predict(POSTERIOR, pd.DataFrame(CONFIG), estimated=True)
+    small = predict(POSTERIOR, pd.DataFrame({**CONFIG, "train_samples": [142]}), estimated=True)
+    large = predict(POSTERIOR, pd.DataFrame({**CONFIG, "train_samples": [10**6]}), estimated=True)
+    assert small["energy_median_j"][0] > full["energy_median_j"][0]
+    assert large["energy_median_j"][0] == pytest.approx(full["energy_median_j"][0], rel=1e-3)
+
+
+def test_the_predictive_interval_contains_the_credible_one() -> None:
+    row = predict(POSTERIOR, pd.DataFrame(CONFIG), estimated=False).iloc[0]
+    assert row["predictive_p05_j"] < row["energy_p05_j"] <= row["energy_p95_j"] < row["predictive_p95_j"]
+
+
+@pytest.mark.parametrize("samples", [0, -5, 2.5, 2**41])
+def test_bad_train_samples_are_refused_in_one_line(samples) -> None:
+    with pytest.raises(InputError, match="train samples"):
+        predict(POSTERIOR, pd.DataFrame({**CONFIG, "train_samples": [samples]}), estimated=True)
