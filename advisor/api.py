@@ -12,7 +12,7 @@ import pandas as pd
 
 from advisor.engine import Recommendation, build_request
 from advisor.engine import recommend as run_engine
-from advisor.render import summary_line
+from advisor.render import legend_line, reason_line, summary_line
 from measurement.hardware import Fingerprint, GpuInfo, fingerprint, read_gpu_name
 from models.profile import Profile
 
@@ -58,24 +58,34 @@ def advise(profile: Profile, dataset: str, accuracy: float, confidence: float = 
 
 
 def recommend(profile: Profile, dataset: str, accuracy: float, confidence: float = 0.9, **options: Any) -> pd.DataFrame:
-    """Configs that reach ``accuracy`` on ``dataset`` with probability >= ``confidence``, cheapest first.
+    """Networks that reach ``accuracy`` on ``dataset`` with probability >= ``confidence``, best first.
 
     Options (keywords): constraints ``shapes``, ``min_depth``, ``max_depth``, ``min_size``, ``max_size``,
-    ``max_params``; and ``batch_size``, ``inference_batch_size``, ``epochs``, ``train_samples``,
-    ``inferences``, ``objective`` ("train" | "inference" | "lifecycle"), ``carbon_g_per_kwh``, ``top``.
+    ``max_params``; and ``batch_size``, ``inference_batch_size``, ``epochs`` (an int: how you will train; or
+    ``"auto"``, the default: per network the fewest epochs meeting the budget with the confidence),
+    ``train_samples``, ``predictions``, ``objective`` ("energy-per-datum" (default) | "training-energy" |
+    "inference" | "lifecycle"; "train" is read as "energy-per-datum"), ``grid_g_per_kwh`` (adds ``co2e_g``),
+    ``top``.
 
-    Returns a DataFrame (rank, shape, depth, size, params, widths, energy per datum with its 90%
-    interval, P(meet budget), expected accuracy, cache tier …). An infeasible budget gives an empty frame;
-    ``frame.attrs["message"]`` then names the best achievable accuracy. ``frame.attrs["estimated"]`` is
-    True when the profile's energy comes from the estimate meter.
+    Returns a DataFrame, one row per distinct network (identical architectures once; ``shapes`` names every
+    shape it stands for): rank, shape, shapes, depth, size, widths, params, epochs, energy per datum with its
+    90% interval, total training energy at those epochs with its 90% interval, inference energy per
+    prediction, P(meet budget), expected accuracy, cache tier … An infeasible budget gives an empty frame;
+    ``frame.attrs["message"]`` then names the best achievable accuracy; ``attrs["reason"]`` says why the top
+    pick wins; ``attrs["estimated"]`` is True when the profile's energy comes from the estimate meter.
 
     Raises:
         InputError: an option out of range or unknown, a dataset the profile has no accuracy model for.
     """
-    result = advise(profile, dataset, accuracy, confidence, **options)
+    return table_of(advise(profile, dataset, accuracy, confidence, **options))
+
+
+def table_of(result: Recommendation) -> pd.DataFrame:
+    """The ranked table of an engine answer, its words in ``attrs`` (message, reason, legend, estimated)."""
     table = result.table
-    table.attrs.update(message=summary_line(result), best_achievable=result.best_achievable,
-                       estimated=result.estimated)  # fmt: skip
+    table.attrs.update(message=summary_line(result), reason=reason_line(result),
+                       legend=legend_line(list(table["shapes"])), best_achievable=result.best_achievable,
+                       estimated=result.estimated, objective=str(result.request.objective))  # fmt: skip
     return table
 
 

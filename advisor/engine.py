@@ -7,6 +7,7 @@ TUI and the API alike. Every number of a request is range-checked in :func:`vali
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import math
@@ -23,30 +24,42 @@ from measurement.architecture import (
     SHAPES,
     SIZES,
     Architecture,
+    Shape,
     parse_shape,
     size_architecture,
 )
 from measurement.errors import InputError
-from models.features import arch_features
+from models.accuracy import EPOCH_CHOICES, fewest_epochs
+from models.features import arch_features, effective_batch_size
 from models.profile import Profile
 
 JOULES_PER_KWH = 3.6e6
 ENGINE_DRAWS = 500
 """Posterior draws per candidate: Monte Carlo error of a 90% interval end is ~1% of its width."""
+ACCURACY_DRAWS = 250
+"""Accuracy posterior draws used for P(meet) (evenly spaced): the auto-epochs search evaluates it up to ~12
+times over the grid. On the reference digits model, P(meet) from 250 of its 1,000 draws is within 0.013 of
+the full posterior's for 95% of the networks (at most 0.03), no worse than 400; 400 take 2.5x as long."""
 MAX_TOP = 10_000
 MAX_EPOCHS = 10**6
-MAX_INFERENCES = 10**18
-MAX_CARBON_G_PER_KWH = 5_000.0
+MAX_PREDICTIONS = 10**18
+MAX_GRID_G_PER_KWH = 5_000.0
 """Above any grid on record (coal is ~1,000 g CO2e/kWh)."""
 MAX_SAMPLES = 10**12
+AUTO = "auto"
 
 
 class Objective(enum.StrEnum):
-    """What to minimise."""
+    """What to minimise (names for people; ``train`` is still read as ``energy-per-datum``)."""
 
-    TRAIN = "train"  # energy per training datum (BUTTER-E's quantity)
-    INFERENCE = "inference"  # energy per predicted datum
-    LIFECYCLE = "lifecycle"  # planned training + planned inference, joules
+    ENERGY_PER_DATUM = "energy-per-datum"  # energy per training datum (BUTTER-E's quantity)
+    TRAINING_ENERGY = "training-energy"  # energy/datum x train samples x epochs: the energy to reach the budget
+    INFERENCE = "inference"  # energy per prediction
+    LIFECYCLE = "lifecycle"  # training energy + planned predictions, joules
+
+
+OBJECTIVE_ALIASES = {"train": Objective.ENERGY_PER_DATUM}
+"""Old names still accepted by the API and the CLI."""
 
 
 class Verdict(enum.StrEnum):
@@ -70,7 +83,15 @@ class Constraints:
 
 @dataclass(frozen=True)
 class RecommendRequest:
-    """One question to the advisor."""
+    """One question to the advisor.
+
+    Attributes:
+        epochs: how the user will train (an int), or ``"auto"``: per candidate, the fewest epochs among
+            ``models.accuracy.EPOCH_CHOICES`` that meet the budget with the confidence.
+        train_samples: training set size (default: the dataset's, from its accuracy model).
+        predictions: planned predictions (the lifecycle objective's inference part).
+        grid_g_per_kwh: grid carbon intensity; adds a CO2e column when set.
+    """
 
     dataset: str
     accuracy: float
@@ -78,17 +99,20 @@ class RecommendRequest:
     constraints: Constraints = field(default_factory=Constraints)
     batch_size: int = 256
     inference_batch_size: int = 256
-    epochs: int | None = None
+    epochs: int | str = AUTO
     train_samples: int | None = None
-    inferences: int = 0
-    objective: Objective = Objective.TRAIN
-    carbon_g_per_kwh: float | None = None
+    predictions: int = 0
+    objective: Objective = Objective.ENERGY_PER_DATUM
+    grid_g_per_kwh: float | None = None
     top: int = 10
 
 
 @dataclass(frozen=True)
 class Recommendation:
     """The engine's answer: feasible candidates ranked best first, every candidate, the Pareto front.
+
+    Every table has one row per distinct network (identical architectures once, ``shapes`` naming the
+    shapes it stands for) and the columns listed in :func:`candidate_table`.
 
     Attributes:
         feasible: how many candidates meet the budget with the requested confidence.
@@ -143,13 +167,13 @@ def _check_numbers(request: RecommendRequest) -> None:
     _in_range("accuracy budget", request.accuracy, 0.0, 1e12, integer=False)
     for name, hi in (("batch_size", MAX_BATCH), ("inference_batch_size", MAX_BATCH), ("top", MAX_TOP)):
         _in_range(name.replace("_", " "), getattr(request, name), 1, hi)
-    if request.epochs is not None:
-        _in_range("epochs", request.epochs, 1, MAX_EPOCHS)
+    if request.epochs != AUTO:
+        _in_range("epochs (an integer or 'auto')", request.epochs, 1, MAX_EPOCHS)
     if request.train_samples is not None:
         _in_range("train samples", request.train_samples, 1, MAX_SAMPLES)
-    _in_range("inferences", request.inferences, 0, MAX_INFERENCES)
-    if request.carbon_g_per_kwh is not None:
-        _in_range("carbon intensity (g/kWh)", request.carbon_g_per_kwh, 0.0, MAX_CARBON_G_PER_KWH, integer=False)
+    _in_range("predictions", request.predictions, 0, MAX_PREDICTIONS)
+    if request.grid_g_per_kwh is not None:
+        _in_range("grid carbon intensity (g/kWh)", request.grid_g_per_kwh, 0.0, MAX_GRID_G_PER_KWH, integer=False)
 
 
 def validate(request: RecommendRequest, profile: Profile) -> None:
@@ -164,17 +188,47 @@ def validate(request: RecommendRequest, profile: Profile) -> None:
         raise InputError(f"accuracy budget must be in (0, 1], got {request.accuracy}")
     if profile.accuracy[request.dataset].task == "regression" and not request.accuracy > 0:
         raise InputError(f"a regression budget is a test loss > 0, got {request.accuracy}")
-    if request.objective is Objective.LIFECYCLE and not (request.epochs and request.inferences):
-        raise InputError("objective 'lifecycle' needs planned epochs and inferences")
+    if request.objective is Objective.LIFECYCLE and not request.predictions:
+        raise InputError("objective 'lifecycle' needs the planned number of predictions (predictions > 0)")
+
+
+def parse_objective(value: Any) -> Objective:
+    """An Objective from its name (or an old alias such as ``train``); InputError naming the choices."""
+    if isinstance(value, str) and value in OBJECTIVE_ALIASES:
+        return OBJECTIVE_ALIASES[value]
+    try:
+        return Objective(value)
+    except ValueError:
+        names = ", ".join(o.value for o in Objective)
+        raise InputError(f"unknown objective {str(value)[:50]!r} (choose from: {names})") from None
+
+
+def parse_epochs(value: Any) -> int | str:
+    """``"auto"``, or a whole number of epochs (an int, or text such as ``"96"``); InputError otherwise."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == AUTO:
+            return AUTO
+        if not text.isdigit() or len(text) > 12:
+            raise InputError(f"epochs must be a whole number >= 1 or 'auto', got {value[:40]!r}")
+        value = int(text)
+    _in_range("epochs (an integer or 'auto')", value, 1, MAX_EPOCHS)
+    return int(value)
+
+
+_RENAMED = {"inferences": "predictions", "carbon_g_per_kwh": "grid_g_per_kwh"}
 
 
 def build_request(profile: Profile, dataset: str, accuracy: float, confidence: float = 0.9,
                   **options: Any) -> RecommendRequest:  # fmt: skip
     """A validated request from keyword options (the Python API's and the UIs' form of a question).
 
+    Old option names ``inferences`` and ``carbon_g_per_kwh`` are read as ``predictions`` and ``grid_g_per_kwh``.
+
     Raises:
-        InputError: unknown options, an unknown objective, or any number out of its range.
+        InputError: unknown options, an unknown objective, bad epochs, or any number out of its range.
     """
+    options = {_RENAMED.get(k, k): v for k, v in options.items()}
     constraint_names = {f.name for f in fields(Constraints)}
     request_names = {f.name for f in fields(RecommendRequest)} - {"dataset", "accuracy", "confidence", "constraints"}
     unknown = set(options) - constraint_names - request_names
@@ -183,13 +237,9 @@ def build_request(profile: Profile, dataset: str, accuracy: float, confidence: f
     constraints = {k: v for k, v in options.items() if k in constraint_names}
     if constraints.get("shapes") is not None:
         constraints["shapes"] = tuple(constraints["shapes"])
-    rest = {k: v for k, v in options.items() if k in request_names}
-    try:
-        rest["objective"] = Objective(rest.get("objective", "train"))
-    except ValueError:
-        raise InputError(f"unknown objective {str(rest['objective'])[:50]!r} (train, inference or lifecycle)") from None
-    if rest.get("epochs") and rest.get("train_samples") is None and dataset in profile.accuracy:
-        rest["train_samples"] = profile.accuracy[dataset].info.train_samples
+    rest = {k: v for k, v in options.items() if k in request_names and v is not None}
+    rest["objective"] = parse_objective(rest.get("objective", Objective.ENERGY_PER_DATUM))
+    rest["epochs"] = parse_epochs(rest.get("epochs", AUTO))
     request = RecommendRequest(dataset, accuracy, confidence, Constraints(**constraints), **rest)
     validate(request, profile)
     return request
@@ -211,10 +261,54 @@ def _filter(archs: tuple[Architecture, ...], c: Constraints) -> list[Architectur
     ]  # fmt: skip
 
 
-def _energy_draws(profile: Profile, archs: list[Architecture], batch: int, phase: str) -> tuple[np.ndarray, np.ndarray]:
-    feats = arch_features(archs, batch, phase)
-    posterior = profile.energy.with_draws(ENGINE_DRAWS)
-    return np.exp(posterior.log_energy(feats)), feats["log_ws"].to_numpy()
+def _distinct(archs: list[Architecture]) -> tuple[list[Architecture], list[tuple[str, ...]]]:
+    """One architecture per distinct network, and the shapes each stands for.
+
+    Two candidates are one network when their widths are equal and both are, or both are not, residual (a
+    residual net at depth 2 has no skip: it is a rectangle). At depth 2 every shape is [w, O]. The first of a
+    group in grid order (rectangle first) represents it.
+    """
+    groups: dict[tuple, list[Architecture]] = {}
+    for arch in archs:
+        residual = arch.shape is Shape.RECTANGLE_RESIDUAL and arch.depth > 2
+        groups.setdefault((arch.widths, residual), []).append(arch)
+    names = [tuple(dict.fromkeys(a.shape.value for a in group)) for group in groups.values()]
+    return [group[0] for group in groups.values()], names
+
+
+@functools.lru_cache(maxsize=32)
+def _features(archs: tuple[Architecture, ...], batch: int, phase: str) -> pd.DataFrame:
+    """The energy model's features of ``archs`` (cached: a UI asks again for the same grid on every keystroke)."""
+    return arch_features(list(archs), batch, phase)
+
+
+_DRAWS_CACHE: dict[tuple, tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+_DRAWS_CACHE_SIZE = 8
+
+
+def _energy_draws(
+    profile: Profile, archs: list[Architecture], batch: int, phase: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Energy per datum draws (draws x configs), ln whole-step working sets, and each config's tier label (the
+    tier its dominant term was priced in); read-only arrays.
+
+    Kept for the last few (posterior, candidates, batch, phase): a new budget, epochs or objective over the same
+    candidates (every keystroke in the TUI) reuses them. The entry holds the posterior, so its id is not reused.
+    """
+    key = (id(profile.energy), tuple(archs), batch, phase)
+    hit = _DRAWS_CACHE.get(key)
+    if hit is not None and hit[0] is profile.energy:
+        return hit[1]
+    feats = _features(key[1], batch, phase)
+    draws = np.exp(profile.energy.with_draws(ENGINE_DRAWS).log_energy(feats))
+    tiers = np.array(profile.energy.tier_labels_of(feats, short=True), dtype=object)
+    result = (draws, feats["log_ws_bytes"].to_numpy(copy=True), tiers)
+    for array in result:
+        array.setflags(write=False)
+    if len(_DRAWS_CACHE) >= _DRAWS_CACHE_SIZE:
+        _DRAWS_CACHE.pop(next(iter(_DRAWS_CACHE)))
+    _DRAWS_CACHE[key] = (profile.energy, result)
+    return result
 
 
 def _mean_and_interval(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -234,67 +328,112 @@ def pareto_front(energy: np.ndarray, accuracy: np.ndarray, higher_is_better: boo
     return np.array(front, dtype=int)
 
 
-def _candidates(profile: Profile, request: RecommendRequest) -> list[Architecture]:
+def _candidates(profile: Profile, request: RecommendRequest) -> tuple[list[Architecture], list[tuple[str, ...]]]:
     info = profile.accuracy[request.dataset].info
     archs = _filter(candidate_grid(info.input_dim, info.output_dim), request.constraints)
     if not archs:
         raise InputError("no candidate satisfies the constraints (check shapes, depth and size ranges, max params)")
-    return archs
+    return _distinct(archs)
 
 
-def _energy_columns(profile: Profile, request: RecommendRequest, archs: list[Architecture]) -> dict[str, Any]:
-    """Energy per datum (train, inference), the objective's draws, planned totals, and the training tier."""
-    train_e, train_ws = _energy_draws(profile, archs, request.batch_size, "train")
-    infer_e, _ = _energy_draws(profile, archs, request.inference_batch_size, "inference")
-    planned_train = train_e * (request.epochs or 0) * (request.train_samples or 0)
-    planned_infer = infer_e * request.inferences
-    objective = {Objective.TRAIN: train_e, Objective.INFERENCE: infer_e,
-                 Objective.LIFECYCLE: planned_train + planned_infer}[request.objective]  # fmt: skip
-    train_mean, train_lo, train_hi = _mean_and_interval(train_e)
-    obj = (train_mean, train_lo, train_hi) if objective is train_e else _mean_and_interval(objective)
+def train_samples(profile: Profile, request: RecommendRequest) -> int:
+    """The training set size the totals use: the request's, else the dataset's (from its accuracy model)."""
+    return int(request.train_samples or profile.accuracy[request.dataset].info.train_samples)
+
+
+def _accuracy_model(profile: Profile, dataset: str):
+    """The dataset's accuracy posterior, thinned to ``ACCURACY_DRAWS`` evenly spaced draws when it has more."""
+    model = profile.accuracy[dataset]
+    draws = getattr(model, "draws", None)
+    if not dataclasses.is_dataclass(model) or not isinstance(draws, dict):
+        return model
+    n = min(len(v) for v in draws.values())
+    if n <= ACCURACY_DRAWS:
+        return model
+    keep = np.linspace(0, n - 1, ACCURACY_DRAWS).round().astype(int)
+    return dataclasses.replace(model, draws={k: v[keep] for k, v in draws.items()})
+
+
+def _epochs_and_p(model, request: RecommendRequest, params, depth, shapes) -> tuple[np.ndarray, np.ndarray]:
+    """Training epochs per candidate (the user's, or the fewest meeting the budget) and P(meet) there.
+
+    With ``epochs="auto"`` a candidate that meets the budget at no choice is shown at the longest choice (its
+    P(meet) there), so every row's epochs, P(meet) and expected score describe one training length.
+    """
+    if request.epochs == AUTO:
+        epochs, p_meet = fewest_epochs(model, request.accuracy, request.confidence, params, depth, shapes)
+        p_meet, short = np.array(p_meet, float), np.isnan(epochs)
+        if short.any():
+            longest = float(EPOCH_CHOICES[-1])
+            p_meet[short] = model.prob_meets(request.accuracy, params[short], depth[short],
+                                             [s for s, k in zip(shapes, short, strict=True) if k], longest)  # fmt: skip
+        return np.where(short, float(EPOCH_CHOICES[-1]), epochs), p_meet
+    epochs = np.full(len(params), float(request.epochs))
+    return epochs, np.asarray(model.prob_meets(request.accuracy, params, depth, shapes, epochs), float)
+
+
+def _energy_columns(profile: Profile, request: RecommendRequest, archs: list[Architecture],
+                    epochs: np.ndarray) -> dict[str, Any]:  # fmt: skip
+    """Energy per datum, total training energy at ``epochs``, inference per prediction, the objective, tier."""
+    samples = train_samples(profile, request)
+    train_e, train_ws, tiers = _energy_draws(profile, archs, effective_batch_size(request.batch_size, samples),
+                                             "train")  # fmt: skip
+    infer_e, _, _ = _energy_draws(profile, archs, request.inference_batch_size, "inference")
+    training = train_e * (samples * epochs)[None, :]
+    lifecycle = training + infer_e * request.predictions
+    objective = {Objective.ENERGY_PER_DATUM: train_e, Objective.TRAINING_ENERGY: training,
+                 Objective.INFERENCE: infer_e, Objective.LIFECYCLE: lifecycle}[request.objective]  # fmt: skip
+    per_datum, total, obj = _mean_and_interval(train_e), _mean_and_interval(training), _mean_and_interval(objective)
     columns = {
-        "energy_per_datum_j": train_mean, "energy_p05_j": train_lo, "energy_p95_j": train_hi,
-        "inference_energy_per_datum_j": infer_e.mean(axis=0),
-        "objective_j": obj[0], "objective_p05_j": obj[1], "objective_p95_j": obj[2],
-        "tier": [profile.energy.tier_label(int(t)) for t in profile.energy.tier_index(train_ws)],
+        "energy_per_datum_j": per_datum[0], "energy_p05_j": per_datum[1], "energy_p95_j": per_datum[2],
+        "training_energy_j": total[0], "training_p05_j": total[1], "training_p95_j": total[2],
+        "inference_energy_per_prediction_j": infer_e.mean(axis=0),
     }  # fmt: skip
-    if request.epochs and request.train_samples:
-        columns["planned_train_j"] = planned_train.mean(axis=0)
-    if request.inferences:
-        columns["planned_inference_j"] = planned_infer.mean(axis=0)
-    return columns
+    if request.grid_g_per_kwh is not None:
+        columns["co2e_g"] = lifecycle.mean(axis=0) / JOULES_PER_KWH * request.grid_g_per_kwh
+    return {**columns, "objective_j": obj[0], "objective_p05_j": obj[1], "objective_p95_j": obj[2],
+            "tier": tiers.tolist(), "log_ws_bytes": train_ws}  # fmt: skip
 
 
 def candidate_table(profile: Profile, request: RecommendRequest) -> pd.DataFrame:
-    """Every candidate with its energy, objective, P(meet budget) and expected score (unranked)."""
-    archs = _candidates(profile, request)
-    acc = profile.accuracy[request.dataset]
+    """Every distinct network with its epochs, energy, objective, P(meet budget) and expected score (unranked).
+
+    Columns: shape (the representative), shapes (every shape it stands for, comma-separated), depth, size,
+    widths, params, epochs, energy per datum (mean, 90% interval), total training energy at those epochs (mean,
+    90% interval), inference energy per prediction, co2e_g (training + planned predictions; only when a grid
+    intensity is given), p_meet, expected_score, tier (of the training working set), feasible, objective_j
+    (mean, 90% interval), log_ws_bytes (training working set).
+    """
+    archs, groups = _candidates(profile, request)
+    model = _accuracy_model(profile, request.dataset)
     params = np.array([a.params for a in archs])
     depth = np.array([a.depth for a in archs])
     shapes = [a.shape.value for a in archs]
-    energy = _energy_columns(profile, request, archs)
-    table = pd.DataFrame({
-        "shape": shapes, "depth": depth, "size": [a.target_size for a in archs], "params": params,
-        "widths": [_summarise_widths(a.widths) for a in archs],
-        **{k: v for k, v in energy.items() if k != "tier"},
-        "p_meet": acc.prob_meets(request.accuracy, params, depth, shapes),
-        "expected_score": acc.expected(params, depth, shapes), "tier": energy["tier"],
-    })  # fmt: skip
-    if request.carbon_g_per_kwh is not None:
-        table["co2_g"] = table["objective_j"] / JOULES_PER_KWH * request.carbon_g_per_kwh
-    return table
+    epochs, p_meet = _epochs_and_p(model, request, params, depth, shapes)
+    energy = _energy_columns(profile, request, archs, epochs)
+    head = {
+        "shape": shapes, "shapes": [",".join(g) for g in groups], "depth": depth,
+        "size": [a.target_size for a in archs], "widths": ["-".join(map(str, a.widths)) for a in archs],
+        "params": params, "epochs": epochs,
+    }  # fmt: skip
+    tail = {"p_meet": p_meet, "expected_score": np.asarray(model.expected(params, depth, shapes, epochs), float),
+            "feasible": p_meet >= request.confidence}  # fmt: skip
+    ordered = [k for k in energy if not k.startswith("objective") and k not in ("tier", "log_ws_bytes")]
+    rest = {k: energy[k] for k in ("tier", "objective_j", "objective_p05_j", "objective_p95_j", "log_ws_bytes")}
+    return pd.DataFrame({**head, **{k: energy[k] for k in ordered}, **tail, **rest})
 
 
 def recommend(profile: Profile, request: RecommendRequest) -> Recommendation:
-    """Rank the candidates that meet the accuracy budget with the requested confidence.
+    """Rank the distinct networks that meet the accuracy budget with the requested confidence.
 
-    An infeasible budget is not an error: the table is empty, the verdict INFEASIBLE, and
-    ``best_achievable`` names the best posterior-mean accuracy (or loss).
+    Ties on the objective break towards fewer parameters, then higher P(meet). An infeasible budget is not an
+    error: the table is empty, the verdict INFEASIBLE, and ``best_achievable`` names the best posterior-mean
+    accuracy (or loss) at the epochs considered.
     """
     validate(request, profile)
     table = candidate_table(profile, request)
     regression = profile.accuracy[request.dataset].task == "regression"
-    feasible = table[table["p_meet"] >= request.confidence]
+    feasible = table[table["feasible"]]
     ranked = feasible.sort_values(["objective_j", "params", "p_meet"], ascending=[True, True, False], kind="stable")
     ranked = ranked.head(request.top).reset_index(drop=True)
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
@@ -303,9 +442,3 @@ def recommend(profile: Profile, request: RecommendRequest) -> Recommendation:
     front = table.iloc[pareto_front(table["objective_j"].to_numpy(), scores, higher_is_better=not regression)]
     return Recommendation(request, ranked, front.reset_index(drop=True), table, len(feasible), best, regression,
                           profile.estimated)  # fmt: skip
-
-
-def _summarise_widths(widths: tuple[int, ...]) -> str:
-    if len(widths) <= 4:
-        return "-".join(map(str, widths))
-    return f"{widths[0]}-{widths[1]}-…-{widths[-2]}-{widths[-1]}"

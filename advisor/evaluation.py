@@ -16,7 +16,7 @@ import pandas as pd
 from advisor.api import refuse_reference
 from measurement.errors import InputError, first_line
 from measurement.hardware import Fingerprint
-from measurement.records import noise_floor
+from measurement.records import calibration_noise_floor, noise_floor
 from measurement.store import RunStore, default_store_path
 from measurement.tiers import FALLBACK_CPU_TIERS, device_tiers
 from models.accuracy import curve_frame, holdout_check
@@ -31,7 +31,7 @@ from models.evaluate import (
     evaluate_transfer,
 )
 from models.features import correct_drift, training_frame
-from models.holdout import CALIBRATE, SCHEME_TITLES
+from models.holdout import SCHEME_TITLES
 from models.pipeline import run_device, select_runs
 from models.profile import Profile, save_evaluation
 from models.sampling import FitConfig
@@ -75,14 +75,19 @@ def _load(store: Path | None, runs: Path | None) -> tuple[pd.DataFrame, dict[str
             return s.frame(), s.fingerprints(), s.curves_frame()
     fp_path, curves_path = runs.with_name("fingerprint.json"), runs.with_name("curves.csv")
     fingerprints = {"export": Fingerprint.from_dict(json.loads(fp_path.read_text()))} if fp_path.is_file() else {}
-    return read_runs(runs), fingerprints, read_runs(curves_path) if curves_path.is_file() else None
+    return read_runs(runs), fingerprints, _read_curves(curves_path) if curves_path.is_file() else None
 
 
-def calibration_noise_floor(runs: pd.DataFrame) -> float | None:
-    """The repeat-noise floor of the calibration runs alone (None without calibration repeats)."""
-    if "sweep_kind" not in runs:
-        return noise_floor(runs)[0]
-    return noise_floor(runs[runs["sweep_kind"] == CALIBRATE])[0]
+CURVE_NEEDS = ("run_id", "epoch", "test_loss", "test_accuracy")
+
+
+def _read_curves(path: Path) -> pd.DataFrame:
+    """A learning-curve export beside a run export, refused in one line unless it has the columns needed."""
+    curves = read_runs(path)
+    missing = [c for c in CURVE_NEEDS if c not in curves.columns]
+    if missing:
+        raise InputError(f"{path}: not a learning-curve export ('advisor runs --curves'): no column(s) {missing}")
+    return curves
 
 
 def evaluate_runs(store: Path | None = None, runs: Path | None = None, folds: int = 5,

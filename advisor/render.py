@@ -20,7 +20,7 @@ def summary_line(result: Recommendation) -> str:
                 f"best achievable {what} (posterior mean) is {result.best_achievable:.4g}")  # fmt: skip
     else:
         top = result.table.iloc[0]
-        best = f"best: {top['shape']} depth {top['depth']} size {top['size']}"
+        best = f"best: {_net(top)}"
         line = (f"{result.feasible} of {len(result.candidates)} candidates meet {what} {request.accuracy:g} with "
                 f"P >= {request.confidence:g}; {best}")  # fmt: skip
     return line + (ESTIMATE_NOTE if result.estimated else "")
@@ -29,3 +29,119 @@ def summary_line(result: Recommendation) -> str:
 def energy_label(estimated: bool) -> str:
     """``ESTIMATED energy`` or ``measured energy``: every report says which."""
     return "ESTIMATED energy" if estimated else "measured energy"
+
+
+SHAPE_ABBREVIATIONS = {
+    "rectangle": "rect", "rectangle_residual": "rres", "trapezoid": "trap", "exponential": "exp",
+    "wide_first_2x": "wf2", "wide_first_4x": "wf4", "wide_first_8x": "wf8", "wide_first_16x": "wf16",
+}  # fmt: skip
+OBJECTIVE_WORDS = {
+    "energy-per-datum": "energy per datum", "training-energy": "training energy",
+    "inference": "inference energy", "lifecycle": "lifecycle energy",
+}  # fmt: skip
+_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
+             (1e-12, "p"), (1e-15, "f"))  # fmt: skip
+
+
+def si(value: float, unit: str = "J") -> str:
+    """A value with an SI prefix and 2-3 significant digits: ``si(5.7e-5) == "57 µJ"``, ``si(1234.0) == "1.2 kJ"``."""
+    if value != value:  # NaN
+        return "-"
+    if value == 0:
+        return f"0 {unit}"
+    scale, prefix = next(((s, p) for s, p in _PREFIXES if abs(value) >= s * 0.9995), _PREFIXES[-1])
+    scaled = value / scale
+    text = f"{scaled:.2g}" if abs(scaled) < 100 else f"{scaled:.0f}"
+    return f"{float(text):g} {prefix}{unit}" if "e" not in text else f"{scaled:.0f} {prefix}{unit}"
+
+
+def count(value: float) -> str:
+    """A count in k / M / G with 2 significant digits (``1.2k``, ``884k``, ``13M``)."""
+    return si(float(value), "").replace(" ", "")
+
+
+def shapes_label(shapes: str, short: bool = True) -> str:
+    """The shapes a network stands for: ``all 8`` when every shape, else their (abbreviated) names."""
+    names = shapes.split(",")
+    if len(names) == len(SHAPE_ABBREVIATIONS):
+        return "all 8"
+    return ",".join(SHAPE_ABBREVIATIONS.get(n, n) for n in names) if short else ",".join(names)
+
+
+def compact_widths(widths: str, limit: int = 12) -> str:
+    """Layer widths, run-length encoded (``64x3-10``: three layers of 64, then 10); longer than ``limit``
+    characters: first and last width with a count (``512..10/20``), nothing cut off silently."""
+    values = widths.split("-")
+    runs: list[list] = []
+    for v in values:
+        if runs and runs[-1][0] == v:
+            runs[-1][1] += 1
+        else:
+            runs.append([v, 1])
+    text = "-".join(v if n == 1 else f"{v}x{n}" for v, n in runs)
+    return text if len(text) <= limit else f"{values[0]}..{values[-1]}/{len(values)}"
+
+
+def legend_line(shapes: list[str]) -> str:
+    """What the abbreviations in a table mean (only those it uses)."""
+    used = sorted({n for s in shapes for n in s.split(",")}, key=list(SHAPE_ABBREVIATIONS).index)
+    names = " ".join(f"{SHAPE_ABBREVIATIONS[n]}={n}" for n in used if n in SHAPE_ABBREVIATIONS)
+    return f"shapes: {names}; all 8 = every shape (identical nets); widths 64x3-10 = 64,64,64,10; a..b/n = n layers"
+
+
+def _net(row) -> str:
+    return f"{shapes_label(row['shapes'])} d{row['depth']} {count(row['params'])} params, {row['epochs']:g} epochs"
+
+
+def reason_line(result: Recommendation) -> str:
+    """Why the top pick wins: its tier, and its epochs and objective against the smallest feasible network's."""
+    if result.table.empty:
+        return ""
+    top = result.table.iloc[0]
+    feasible = result.candidates[result.candidates["feasible"]]
+    smallest = feasible.sort_values(["params", "objective_j"], kind="stable").iloc[0]
+    what = OBJECTIVE_WORDS[str(result.request.objective)]
+    if smallest["widths"] == top["widths"] and smallest["shape"] == top["shape"]:
+        return f"wins: the smallest feasible net ({_net(top)}), tier {top['tier']}"
+    parts = []
+    if smallest["epochs"] > top["epochs"]:
+        parts.append(f"{smallest['epochs'] / top['epochs']:.3g}x fewer epochs")
+    if smallest["objective_j"] > top["objective_j"]:
+        parts.append(f"{smallest['objective_j'] / top['objective_j']:.3g}x less {what}")
+    gain = ", ".join(parts) or f"lowest {what}"
+    return f"wins: {gain} than the smallest feasible net ({_net(smallest)}); tier {top['tier']}"
+
+
+def table_title(result: Recommendation) -> str:
+    """The table's title: the budget, the objective, and whether energy is measured or estimated."""
+    request = result.request
+    what = "loss <=" if result.regression else "accuracy >="
+    objective = OBJECTIVE_WORDS[str(request.objective)]
+    return (f"{request.dataset}: {what} {request.accuracy:g} with P >= {request.confidence:g}, by {objective}, "
+            f"epochs {request.epochs} ({energy_label(result.estimated)})")  # fmt: skip
+
+
+def recommendation_rows(result: Recommendation, wide: bool = False) -> tuple[list[tuple[str, str]], list[list[str]]]:
+    """The ranked table for people: (column name, justification) pairs and rows of text.
+
+    Narrow (fits 80 columns): abbreviated shapes, compact widths, SI-prefixed joules, no intervals.
+    ``wide`` adds full shape names, full widths and the 90% intervals of energy per datum and training energy.
+    """
+    header = [("#", "right"), ("shapes", "left"), ("d", "right"), ("widths", "left"), ("params", "right"),
+              ("epochs", "right"), ("J/datum", "right"), ("train J", "right"), ("J/pred", "right")]  # fmt: skip
+    if wide:
+        header[7:7] = [("J/datum 90%", "right")]
+        header[9:9] = [("train J 90%", "right")]
+    co2 = "co2e_g" in result.table
+    header += [("CO2e", "right")] * co2 + [("P", "right"), ("tier", "left")]
+    rows = []
+    for _, r in result.table.iterrows():
+        row = [str(r["rank"]), shapes_label(r["shapes"], short=not wide), str(r["depth"]),
+               compact_widths(r["widths"], 60 if wide else 12), count(r["params"]), f"{r['epochs']:g}",
+               si(r["energy_per_datum_j"]), si(r["training_energy_j"]),
+               si(r["inference_energy_per_prediction_j"])]  # fmt: skip
+        if wide:
+            row[7:7] = [f"{si(r['energy_p05_j'])}-{si(r['energy_p95_j'])}"]
+            row[9:9] = [f"{si(r['training_p05_j'])}-{si(r['training_p95_j'])}"]
+        rows.append(row + ([si(r["co2e_g"], "g")] if co2 else []) + [f"{r['p_meet']:.2f}", str(r["tier"])])
+    return header, rows

@@ -10,7 +10,11 @@ difference between them. Each config is predicted from the profile (median and 9
 one new measurement) and scored per phase (train is the headline) against the acceptance bounds of issue 12
 and against a params-proportional line fitted to these very measurements.
 
-    python benchmarks/transfer.py [--profile DIR] [--calibrate-first 10m] [--quick] [--json OUT]
+    python benchmarks/transfer.py [--profile DIR | --calibrate-first 10m [--keep DIR]] [--also-profile DIR]
+                                  [--measurements FILE [--replay]] [--quick] [--json OUT]
+
+``--measurements`` keeps the raw measurements (written as soon as they are taken); ``--replay`` scores them
+again against (other) profiles without measuring; ``--also-profile`` scores one measurement run against two.
 """
 
 from __future__ import annotations
@@ -195,8 +199,9 @@ def predict(profile, configs: Sequence[TransferConfig], inference_batch_size: in
              "batch_size": c.batch_size if phase == "train" else inference_batch_size, "phase": phase,
              "label": c.label} for c in configs for phase in PHASES]  # fmt: skip
     frame = pd.DataFrame(rows)
-    if samples is not None:
-        frame["train_samples"] = samples - max(1, round(TEST_FRACTION * samples))
+    if samples is not None:  # the harness trains on the training split and infers over the test split
+        frame["test_samples"] = max(1, round(TEST_FRACTION * samples))
+        frame["train_samples"] = samples - frame["test_samples"]
     table = profile.predict(frame.drop(columns="label"))
     return pd.DataFrame({"label": frame["label"], "phase": frame["phase"], "batch_size": frame["batch_size"],
                          "predicted_j": table["energy_median_j"], "p05_j": table["predictive_p05_j"],
@@ -309,7 +314,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write every row and score as JSON")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="with --calibrate-first: keep its store and profile in DIR (a new folder)")  # fmt: skip
+    parser.add_argument("--also-profile", type=Path, metavar="DIR",
+                        help="score the same measurements against this second profile too")  # fmt: skip
+    parser.add_argument("--measurements", type=Path, metavar="FILE",
+                        help="write the raw measurements here as soon as they are taken (JSON); with "
+                             "--replay, read them instead of measuring (re-score the same run)")  # fmt: skip
+    parser.add_argument("--replay", action="store_true", help="score the --measurements FILE, measure nothing")
     args = parser.parse_args(argv)
+    if args.replay and (args.measurements is None or not args.measurements.is_file()):
+        parser.error("--replay needs --measurements FILE (an existing file)")
     if args.keep is not None and (args.calibrate_first is None or args.keep.exists()):
         parser.error("--keep needs --calibrate-first and a folder that does not exist yet")
     if args.profile is not None and args.calibrate_first is not None:
@@ -368,11 +381,60 @@ def _scratch(keep: Path | None) -> Iterator[str]:
     yield str(keep)
 
 
+def save_measurements(path: Path, measurements: Sequence[Measurement]) -> None:
+    """The raw measurements as JSON (atomic): a crash in scoring never loses minutes of measuring."""
+    from measurement.atomic import atomic_path
+
+    rows = [{**asdict(m.config), "params": m.params, "pass1_j": m.pass1_j, "pass2_j": m.pass2_j} for m in measurements]
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(rows, indent=1))
+
+
+def load_measurements(path: Path) -> list[Measurement]:
+    """Measurements saved by :func:`save_measurements` (InputError, one line, for anything else)."""
+    from advisor.errors import InputError
+
+    try:
+        rows = json.loads(path.read_text())
+        return [Measurement(TransferConfig(r["shape"], int(r["depth"]), int(r["size"]), int(r["input_dim"]),
+                                           int(r["output_dim"]), int(r["batch_size"])), int(r["params"]),
+                            {k: float(v) for k, v in r["pass1_j"].items()},
+                            {k: float(v) for k, v in r["pass2_j"].items()}) for r in rows]  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: not a measurements file of this benchmark ({type(exc).__name__})") from None
+
+
+def _measure(args: argparse.Namespace, configs: Sequence[TransferConfig]) -> tuple[list[Measurement], int]:
+    """Measure the configs twice (or read them back with ``--replay``); the synthetic data sets' size."""
+    from measurement.meters.auto import close_meter
+
+    if args.replay:
+        return load_measurements(args.measurements), QUICK_SAMPLES if args.quick else SAMPLES
+    measure = harness(args.quick)
+    try:
+        measurements = measure_twice(configs, measure, progress=print)
+    finally:
+        close_meter(measure.meter)
+    if args.measurements is not None:
+        save_measurements(args.measurements, measurements)
+    return measurements, measure.samples
+
+
+def _report(name: str, table: pd.DataFrame) -> list[PhaseScore]:
+    """Print one profile's tables and scores."""
+    print(f"\n=== {name}")
+    scores = [score(table, phase) for phase in PHASES]
+    for phase, s in zip(PHASES, scores, strict=True):
+        print_table(table, phase)
+        print_score(s, headline=phase == "train")
+    return scores
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, predict, score, print; 2 on bad input (one line)."""
+    from advisor.api import load_profile
     from advisor.errors import USER_ERRORS, first_line
     from measurement.atomic import check_destination
-    from measurement.meters.auto import close_meter
 
     args = parse_args(argv)
     began = time.perf_counter()
@@ -380,27 +442,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json is not None:
             check_destination(args.json, (".json",))  # before minutes of measuring, not after
         with _scratch(args.keep) as scratch:
-            profile = load(args, Path(scratch))
+            profiles = [load(args, Path(scratch))]
+            if args.also_profile is not None:
+                profiles.append(load_profile(args.also_profile))
             configs = design(args.quick)
-            print(f"profile: {profile.display_name}; {len(configs)} configs at input widths "
-                  f"{sorted({c.input_dim for c in configs})}")  # fmt: skip
-            measure = harness(args.quick)
-            try:
-                measurements = measure_twice(configs, measure, progress=print)
-            finally:
-                close_meter(measure.meter)
-            table = results_table(measurements, predict(profile, configs, samples=measure.samples))
+            print(f"profiles: {', '.join(p.display_name for p in profiles)}; {len(configs)} configs at input "
+                  f"widths {sorted({c.input_dim for c in configs})}")  # fmt: skip
+            measurements, samples = _measure(args, configs)
+            tables = [results_table(measurements, predict(p, configs, samples=samples)) for p in profiles]
     except USER_ERRORS as exc:
         print(f"error: {first_line(exc)}", file=sys.stderr)
         return 2
-    scores = [score(table, phase) for phase in PHASES]
-    for phase, s in zip(PHASES, scores, strict=True):
-        print_table(table, phase)
-        print_score(s, headline=phase == "train")
+    scores = [_report(p.display_name, t) for p, t in zip(profiles, tables, strict=True)]
     elapsed_s = time.perf_counter() - began
     print(f"\nelapsed {elapsed_s:.0f} s")
     if args.json is not None:
-        write_json(args.json, table, scores, elapsed_s)
+        write_json(args.json, tables[0], scores[0], elapsed_s)
+        if len(tables) > 1:
+            write_json(args.json.with_name(args.json.stem + "-also.json"), tables[1], scores[1], elapsed_s)
     return 0
 
 

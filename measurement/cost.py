@@ -12,14 +12,15 @@ These are the raw quantities the energy model turns into features. Conventions (
 
 Memory traffic per datum (the energy model's traffic terms; values counted once per read or write):
 
-- Activation traffic, training: the batch gather reads and writes the input (2 I); the forward pass reads each
-  layer's input and writes its output (I + sum(widths[:-1]) + sum(widths)); the backward pass reads each layer's
-  stored input and its output gradient and writes its input gradient (all but the first layer's):
-  (I + sum(widths[:-1])) + sum(widths) + sum(widths[:-1]). Inference: the gather and the forward pass.
+- Activation traffic, training: the batch gather reads and writes the input (2 I: shuffled rows are
+  copied); the forward pass reads each layer's input and writes its output (I + sum(widths[:-1]) +
+  sum(widths)); the backward pass reads each layer's stored input and its output gradient and writes its
+  input gradient (all but the first layer's): (I + sum(widths[:-1])) + sum(widths) + sum(widths[:-1]).
+  Inference: the forward pass only (the harness slices contiguous test rows: a view, no gather).
 - Optimizer (parameter) traffic, training: per step the forward and backward passes read the weights twice and
-  write their gradients (3 P), Adam reads parameters, gradients and both moments and writes parameters and
-  moments, and the gradients are zeroed (8 P): 11 P values per step, so 11 P / B per datum. Inference: the
-  weights are read once per step, P / B per datum.
+  write their gradients (3 P); Adam reads parameters, gradients and both moments and writes parameters and
+  moments (7 P); the gradients are dropped, not zeroed (``zero_grad(set_to_none=True)``): 10 P values per
+  step, so 10 P / B per datum. Inference: the weights are read once per step, P / B per datum.
 - Working sets that decide each term's cache tier (after BUTTER-E's forward, backward and inter-layer working
   sets): compute, the largest single layer's GEMM operands ``f * w + B * (f + w)``; activations, what a step
   keeps live (training: every activation, ``B * (I + sum(widths))``; inference: the largest adjacent pair);
@@ -36,8 +37,8 @@ from measurement.architecture import Architecture
 FLOAT32_BYTES = 4
 ADAM_COPIES = 4
 """Parameters, gradients, and Adam's first and second moments."""
-TRAIN_PARAM_PASSES = 11
-"""Parameter-sized values read or written per training step: 3 by forward/backward, 8 by Adam and zero_grad."""
+TRAIN_PARAM_PASSES = 10
+"""Parameter-sized values read or written per training step: 3 by forward/backward, 7 by Adam."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Cost:
         train_optimizer_bytes_per_datum: parameter, gradient and Adam-state bytes moved per step, / B.
         inference_optimizer_bytes_per_datum: weight bytes read per forward step, / B.
         layer_working_set_bytes: the largest single layer's GEMM operands for one step (weights, input, output).
+        inference_live_activation_bytes: the largest adjacent pair of activation buffers of a forward step.
     """
 
     batch_size: int
@@ -73,6 +75,7 @@ class Cost:
     train_optimizer_bytes_per_datum: float
     inference_optimizer_bytes_per_datum: float
     layer_working_set_bytes: int
+    inference_live_activation_bytes: int
 
 
 def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) -> Cost:
@@ -89,8 +92,9 @@ def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) 
     activation_bytes = batch_size * (arch.input_dim + sum(arch.widths)) * dtype_bytes
     live_pair = max(f + w for f, w in zip(fan_ins, arch.widths, strict=True))
     hidden, outputs = sum(arch.widths[:-1]), sum(arch.widths)
-    inference_values = 2 * arch.input_dim + (arch.input_dim + hidden) + outputs
-    train_values = inference_values + (arch.input_dim + hidden) + outputs + hidden
+    forward_values = (arch.input_dim + hidden) + outputs
+    inference_values = forward_values
+    train_values = 2 * arch.input_dim + forward_values + (arch.input_dim + hidden) + outputs + hidden
     layer_values = max(f * w + batch_size * (f + w) for f, w in zip(fan_ins, arch.widths, strict=True))
     return Cost(
         batch_size=batch_size,
@@ -101,6 +105,7 @@ def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) 
         activation_bytes=activation_bytes,
         train_working_set_bytes=ADAM_COPIES * param_bytes + activation_bytes,
         inference_working_set_bytes=param_bytes + batch_size * live_pair * dtype_bytes,
+        inference_live_activation_bytes=batch_size * live_pair * dtype_bytes,
         train_activation_bytes_per_datum=train_values * dtype_bytes,
         inference_activation_bytes_per_datum=inference_values * dtype_bytes,
         train_optimizer_bytes_per_datum=TRAIN_PARAM_PASSES * param_bytes / batch_size,

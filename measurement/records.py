@@ -6,6 +6,7 @@ loading torch. Only the harness (which produces them) and the network builder im
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import statistics
@@ -232,20 +233,42 @@ def _ok_train(frame):
     return ok.sort_values("run_id", kind="stable") if "run_id" in ok else ok
 
 
+def sweep_repeat_differences(energies: dict[str, list[float]]) -> list[float]:
+    """The repeat differences of one sweep (energies per config key, in measurement order), its sentinel left
+    out: the sentinel's pairs lie far apart in time and would fold the drift into the noise floor the drift
+    is then judged against."""
+    sentinel = sentinel_drift(energies)
+    skip = sentinel.config_key if sentinel.count >= MIN_DRIFT_MEASUREMENTS else None
+    return [d for key, values in energies.items() if key != skip for d in repeat_differences(values)]
+
+
+def _energies_by_config(group) -> dict[str, list[float]]:
+    """One sweep's accepted training energies per config key, in commit order."""
+    energies: dict[str, list[float]] = {}
+    for key, energy in zip(group["run_key"].map(config_key), group["energy_per_datum_j"], strict=True):
+        energies.setdefault(key, []).append(float(energy))
+    return energies
+
+
 def noise_floor(frame) -> tuple[float | None, int]:
-    """Median relative difference between consecutive repeats of one config (train phase, ok runs), and
-    the number of pairs.
+    """Median relative difference between consecutive repeats of one config (train phase, ok runs, each
+    sweep's sentinel left out), and the number of pairs.
 
     ``frame`` is a run export (:data:`EXPORT_COLUMNS`); repeats pair only within one sweep.
     """
     ok = _ok_train(frame)
-    if ok.empty:
-        return None, 0
-    configs = ok["run_key"].map(config_key)
     diffs: list[float] = []
-    for _, group in ok.groupby([ok["sweep_id"], configs], sort=False):
-        diffs += repeat_differences(group["energy_per_datum_j"].to_list())
+    for _, group in ok.groupby("sweep_id", sort=False):
+        diffs += sweep_repeat_differences(_energies_by_config(group))
     return (statistics.median(diffs) if diffs else None), len(diffs)
+
+
+def calibration_noise_floor(frame) -> float | None:
+    """The repeat-noise floor of the calibration runs alone: what transfer scores and drift are judged
+    against (probe runs repeat too, but on other data sets and for another purpose)."""
+    if "sweep_kind" not in frame:
+        return noise_floor(frame)[0]
+    return noise_floor(frame[frame["sweep_kind"] == "calibrate"])[0]
 
 
 MIN_DRIFT_MEASUREMENTS = 4
@@ -266,6 +289,7 @@ class Drift:
     value: float | None
     count: int
     config_key: str | None = None
+    sweep_id: int | None = None
 
     def is_real(self, noise_floor: float | None) -> bool | None:
         """Whether the drift exceeds twice the repeat-noise floor (None when either is unknown)."""
@@ -306,10 +330,7 @@ def drift(frame, sweep_id: int | None = None) -> Drift:
     for sweep, group in ok.groupby("sweep_id", sort=True):
         if sweep_id is not None and sweep != sweep_id:
             continue
-        energies: dict[str, list[float]] = {}
-        for key, energy in zip(group["run_key"].map(config_key), group["energy_per_datum_j"], strict=True):
-            energies.setdefault(key, []).append(float(energy))
-        candidate = sentinel_drift(energies)
+        candidate = sentinel_drift(_energies_by_config(group))
         if candidate.count > found.count:
-            found = candidate
+            found = dataclasses.replace(candidate, sweep_id=int(sweep))
     return found

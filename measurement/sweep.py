@@ -47,8 +47,8 @@ from measurement.records import (
     RunResult,
     TrainConfig,
     parse_run_key,
-    repeat_differences,
     sentinel_drift,
+    sweep_repeat_differences,
 )
 from measurement.store import RunContext, RunStore
 from measurement.tiers import Tier, device_tiers, is_cuda, tier_index, tier_labels
@@ -555,7 +555,7 @@ class SweepTally:
     def noise_floor(self) -> tuple[float | None, int]:
         """Median relative difference between repeats of one config, and the number of repeat pairs
         (the same figure :func:`measurement.records.noise_floor` gives for the sweep's export)."""
-        diffs = [d for values in self.energies.values() for d in repeat_differences(values)]
+        diffs = sweep_repeat_differences(self.energies)
         return (statistics.median(diffs) if diffs else None), len(diffs)
 
     def drift(self) -> Drift:

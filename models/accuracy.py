@@ -10,14 +10,19 @@ asymptote that depends on the network, at a rate that depends on the network:
 so bigger networks may both end higher and learn faster (h_p < 0), as BUTTER-E found. For regression the
 score is -ln(test loss) with a free floor in place of c. Every checkpoint of every probe run is an
 observation (learning curves: epochs 1, 2, 4, ...); a per-run offset (scale ``sigma_run``) keeps a run's
-checkpoints from counting as independent evidence, and a new run's predictive spread is
-sqrt(sigma_run^2 + sigma^2). Outside the probed parameter and epoch ranges the spread grows by
+checkpoints from counting as independent evidence. Checkpoints scatter most mid-rise (when a run leaves
+chance level varies a lot), so the observation noise is sqrt(sigma^2 + (sigma_rise * 4 rise (1 - rise))^2):
+one homoscedastic sigma fit to whole curves came out at 0.06 on digits and made every plateau look that
+uncertain. A new run's predictive spread is that of a trained run, sqrt(sigma_run^2 + sigma^2) (the
+advisor asks about runs that reach their budget, near their plateau; it also keeps P rising with epochs).
+Outside the probed parameter and epoch ranges the spread grows by
 ``EXTRAPOLATION_SD`` per e-fold, so P(meet budget after E epochs) stays honest there. The score rises
 monotonically with E for every draw, so the fewest epochs meeting a budget can be found by bisection.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -36,6 +41,7 @@ PARAMS = ("floor", "top", "m", "log_s", "b_depth", "g_shape", "h0", "h_p", "h_d"
 EPOCH_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1000)
 """Training lengths the advisor chooses among (log-spaced)."""
 _SHAPE_INDEX = {s.value: i for i, s in enumerate(SHAPES)}
+log = logging.getLogger(__name__)
 
 
 def score_of(frame: pd.DataFrame, task: str) -> np.ndarray:
@@ -101,9 +107,12 @@ def build_model(frame: pd.DataFrame, task: str, chance: float):
         scale = 0.1 if task != "regression" else 0.5
         sigma_run = pm.HalfNormal("sigma_run", sigma=scale / 2)
         u = pm.Normal("u_raw", 0.0, 1.0, dims="run") * sigma_run
-        mu = floor + (asym - floor) * pm.math.sigmoid((x.log_e - half) / pt.exp(log_se)) + u[x.run_idx]
-        sigma = pm.HalfNormal("sigma", sigma=scale)
-        pm.Normal("score", mu=mu, sigma=sigma, observed=x.y)
+        rise = pm.math.sigmoid((x.log_e - half) / pt.exp(log_se))
+        mu = floor + (asym - floor) * rise + u[x.run_idx]
+        sigma = pm.HalfNormal("sigma", sigma=scale / 2)
+        sigma_rise = pm.HalfNormal("sigma_rise", sigma=scale)  # learning curves scatter most mid-rise
+        sd = pt.sqrt(sigma**2 + (sigma_rise * 4 * rise * (1 - rise)) ** 2)
+        pm.Normal("score", mu=mu, sigma=sd, observed=x.y)
     return model
 
 
@@ -192,7 +201,7 @@ def fit(frame: pd.DataFrame, config: FitConfig = ACCURACY_FIT) -> AccuracyPoster
     output_dim = int(frame["output_dim"].iloc[0]) if len(frame) else 1
     chance = chance_level(frame, output_dim, task)
     idata, fit_s = sample(build_model(frame, task, chance), config)
-    names = ["top", "m", "log_s", "b_depth", "g_raw", "h0", "h_p", "h_d", "log_se", "sigma", "sigma_run"]
+    names = ["top", "m", "log_s", "b_depth", "g_raw", "h0", "h_p", "h_d", "log_se", "sigma", "sigma_run", "sigma_rise"]
     diagnostics = diagnose(idata, names, config, fit_s)
     log_p, log_e = np.log(frame["params"].to_numpy(float)), np.log(frame["epoch"].to_numpy(float))
     final = frame.sort_values("epoch").groupby("run_id").tail(1)
@@ -212,9 +221,13 @@ def curve_frame(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.Da
 
     ``runs`` is a run export (train-phase rows are used), ``curves`` the learning-curve export (``advisor runs
     --curves``). A probe run without a curve (stores from before curves were recorded) contributes its final
-    test metrics at the epochs it trained. Rows whose score is not finite (a diverged run) are dropped.
+    test metrics at the epochs it trained. Rows whose score is not finite (a diverged run) are dropped. Where a
+    data set name was probed in more than one version (its fingerprint changed: another file, or another
+    preprocessing), only the newest version's runs are kept: a model of one data set, not of two.
     """
-    probes = runs[(runs["sweep_kind"] == "probe") & (runs["phase"] == "train") & (runs["status"] == "ok")]
+    probes = _newest_versions(
+        runs[(runs["sweep_kind"] == "probe") & (runs["phase"] == "train") & (runs["status"] == "ok")]
+    )
     keep = ["run_id", "dataset", "task", "shape", "depth", "params", "input_dim", "output_dim", "train_samples"]
     finals = probes[[*keep, "epochs_trained", "test_loss", "test_accuracy"]].rename(columns={"epochs_trained": "epoch"})
     if curves is not None and len(curves):
@@ -225,6 +238,17 @@ def curve_frame(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.Da
     score = pd.to_numeric(finals["test_loss"].where(finals["task"] == "regression", finals["test_accuracy"]),
                           errors="coerce")  # fmt: skip
     return finals[np.isfinite(score.to_numpy(float))].reset_index(drop=True)
+
+
+def _newest_versions(probes: pd.DataFrame) -> pd.DataFrame:
+    """The probe rows of each data set name's newest version (by ``dataset_hash``; the latest run decides)."""
+    if "dataset_hash" not in probes or probes.empty:
+        return probes
+    newest = probes.sort_values("run_id").groupby("dataset")["dataset_hash"].last()
+    keep = probes["dataset_hash"] == probes["dataset"].map(newest)
+    for name in sorted(set(probes.loc[~keep, "dataset"])):
+        log.warning("probe runs of an older version of data set %s left out of its accuracy model", name)
+    return probes[keep]
 
 
 @dataclass(frozen=True)
@@ -307,41 +331,77 @@ def fewest_epochs(
     """Per config, the fewest epochs in ``choices`` with P(meet) >= ``confidence`` (NaN where none does), and
     P(meet) there (where none does: at the longest choice within the probed epochs).
 
-    Within the probed epochs P rises with epochs for every draw, so that part is bisected; beyond them the
-    widening spread can lower P again, so longer choices are tried in order, only for configs still short.
+    Within the probed epochs the spread is constant and the score rises with epochs, so P does too: that
+    stretch is bisected. Outside it the widening spread can move P either way, so those choices are tried one
+    by one (shorter ones first, longer ones only for configs still short).
     """
     grid = np.asarray(choices, float)
-    params, depth, shapes = np.asarray(params), np.asarray(depth), np.asarray(shapes, dtype=object)
-    n = len(params)
-    inside = max(0, int(np.searchsorted(grid, np.exp(posterior.info.log_epochs_range[1]) + 1e-9)) - 1)
-
-    def p_meet(index: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return posterior.prob_meets(budget, params[mask], depth[mask], list(shapes[mask]), grid[index[mask]])
-
-    everywhere = np.ones(n, bool)
-    p_inside = p_meet(np.full(n, inside), everywhere)
-    best = np.where(p_inside >= confidence, inside, -1)
+    search = _EpochSearch(posterior, budget, confidence, np.asarray(params), np.asarray(depth),
+                          np.asarray(shapes, dtype=object), grid)  # fmt: skip
+    low_e, high_e = np.exp(posterior.info.log_epochs_range)
+    low = int(np.searchsorted(grid, low_e - 1e-9))
+    inside = max(low, int(np.searchsorted(grid, high_e + 1e-9)) - 1)
+    for k in range(min(low, len(grid))):
+        search.try_choice(k)
+    p_inside = search.bisect(low, min(inside, len(grid) - 1))
     for k in range(inside + 1, len(grid)):
-        short = best < 0
-        if not short.any():
-            break
-        ok = np.zeros(n, bool)
-        ok[short] = p_meet(np.full(n, k), short) >= confidence
-        best = np.where(short & ok, k, best)
-    lo, hi = np.zeros(n, int), np.where(best == inside, inside, 0)
-    while np.any(lo < hi):
-        mid = (lo + hi) // 2
-        active = lo < hi
-        ok = np.zeros(n, bool)
-        ok[active] = p_meet(mid, active) >= confidence
-        hi = np.where(active & ok, mid, hi)
-        lo = np.where(active & ~ok, mid + 1, lo)
-    chosen = np.where(best == inside, hi, best)
-    feasible = best >= 0
-    p = p_inside.copy()
-    if feasible.any():
-        p[feasible] = p_meet(np.where(feasible, chosen, 0), feasible)
-    return np.where(feasible, grid[np.clip(chosen, 0, None)], np.nan), p
+        search.try_choice(k)
+    return search.result(p_inside)
+
+
+@dataclass
+class _EpochSearch:
+    """The state of :func:`fewest_epochs`: the best choice index found per config (-1: none yet)."""
+
+    posterior: AccuracyPosterior
+    budget: float
+    confidence: float
+    params: np.ndarray
+    depth: np.ndarray
+    shapes: np.ndarray
+    grid: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.best = np.full(len(self.params), -1)
+
+    def p_meet(self, index: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """P(meet) of the configs in ``mask`` at their choice ``index``."""
+        m = self.posterior
+        return m.prob_meets(self.budget, self.params[mask], self.depth[mask], list(self.shapes[mask]),
+                            self.grid[index[mask]])  # fmt: skip
+
+    def try_choice(self, k: int) -> None:
+        """Choice ``k`` for every config still without one."""
+        short = self.best < 0
+        if short.any():
+            ok = np.zeros(len(self.params), bool)
+            ok[short] = self.p_meet(np.full(len(self.params), k), short) >= self.confidence
+            self.best = np.where(short & ok, k, self.best)
+
+    def bisect(self, low: int, high: int) -> np.ndarray:
+        """The fewest choice in [low, high] for configs still short that meet at ``high``; P at ``high``."""
+        n = len(self.params)
+        short = self.best < 0
+        p_high = np.zeros(n)
+        p_high[short] = self.p_meet(np.full(n, high), short)
+        lo, hi = np.full(n, low), np.where(short & (p_high >= self.confidence), high, low - 1)
+        while np.any(lo < hi):
+            active = lo < hi
+            mid = (lo + hi) // 2
+            ok = np.zeros(n, bool)
+            ok[active] = self.p_meet(mid, active) >= self.confidence
+            hi = np.where(active & ok, mid, hi)
+            lo = np.where(active & ~ok, mid + 1, lo)
+        self.best = np.where(short & (hi >= low), hi, self.best)
+        return p_high
+
+    def result(self, p_fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Epochs per config (NaN where none meets) and P(meet) there (``p_fallback`` where none meets)."""
+        found = self.best >= 0
+        p = p_fallback.copy()
+        if found.any():
+            p[found] = self.p_meet(np.where(found, self.best, 0), found)
+        return np.where(found, self.grid[np.clip(self.best, 0, None)], np.nan), p
 
 
 @dataclass(frozen=True)

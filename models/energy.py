@@ -3,19 +3,23 @@
 For an observation in phase p (train | inference) energy per datum is a sum of physical terms
 (amounts from :mod:`models.features`, counted as in :mod:`measurement.cost`):
 
-    E = sum_t A_t * c_pt(W_t)  +  o_p * D / B  +  q_p / B  +  k_p       t in (compute, activation, optimizer)
-    c_pt(W) = exp(log_c_pt) * (1 + sum_k r_ptk * sigmoid((ln W - ln S_k) / tau))
+    E = sum_t A_pt * c_t(W_pt)  +  o_p * D / B  +  q_p / B  +  k_p      t in (compute, activation, optimizer)
+    c_t(W) = exp(log_c_t) * (1 + sum_k r_k * sigmoid((ln W - ln S_k) / tau))
 
 A_t is the term's amount per datum (FLOPs; activation bytes; optimizer bytes, which scale as params / B) and
 W_t the working set that holds those operands; its cost per unit steps up (r >= 0, so tier costs are positive
 and ordered) as W_t outgrows each cache capacity S_k. The capacities (ordered, priors centred on the
 fingerprint's cache sizes, bounded 1 KiB..1 TiB) and the step width tau are shared by every term and phase
-(the same caches); costs and steps are per phase and term. o_p is a per-layer-per-step overhead (kernel
-launches, per-tensor optimizer work), q_p a fixed per-step overhead (the Python loop, the batch call, the loss),
-k_p a per-datum constant. Without q the fit bends o to fit shallow and deep networks at once and misses both.
-The terms are summed in linear space (log-sum-exp in the graph). The likelihood is a
-Student-t on ln E whose scale adds the model's sigma_p to each run's own measurement noise (from its window
-spread), so the fit knows the noise it was fit on.
+(the same caches), and so are the base costs c_t per term and the step factors r_k per tier: a FLOP, or a
+byte moved, costs the same in a forward pass whether it trains or infers, and a tier multiplies the cost
+of whatever lives in it by the same factor; the phases differ in their amounts and overheads. (Costs and
+steps per phase and term made the posterior a maze of trade-offs between terms: NUTS mixed at an effective
+sample size of 5 in 800 draws on a 10-minute calibration; per phase alone, 66 in 1,600 and three minutes.)
+o_p is a per-layer-per-step overhead (kernel launches, per-tensor optimizer work), q_p a fixed per-step
+overhead (the Python loop, the batch call, the loss), k_p a per-datum constant. Without q the fit bends o
+to fit shallow and deep networks at once and misses both. The terms are summed in linear space (log-sum-exp
+in the graph). The likelihood is a Student-t on ln E whose scale adds the model's sigma_p to each run's own
+measurement noise (from its window spread), so the fit knows the noise it was fit on.
 
 Why several terms: a model with one FLOPs term learns "big working set -> expensive FLOPs" from wide-and-thin
 calibration networks (activation-bound) and over-predicts compute-bound networks several-fold.
@@ -41,7 +45,7 @@ LOG_CAPACITY_BOUNDS = (float(np.log(2**10)), float(np.log(2**40)))
 """A cache tier's capacity lies between 1 KiB and 1 TiB: the prior's support, and what a profile may hold."""
 PARAMS = ("log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k", "sigma")
 DIMS = {
-    "log_c": ("phase", "term"), "r": ("phase", "term", "tier"), "log_S": ("tier",), "log_o": ("phase",),
+    "log_c": ("term",), "r": ("tier",), "log_S": ("tier",), "log_o": ("phase",),
     "log_q": ("phase",), "log_k": ("phase",), "sigma": ("phase",),
 }  # fmt: skip
 """Each posterior variable's dimensions after the draw axis (``log_tau`` is a scalar)."""
@@ -63,34 +67,42 @@ def _phase_gather(post: dict[str, np.ndarray], x: pd.DataFrame):
     return lambda name: post[name][:, ph]
 
 
+def term_energies(post: dict[str, np.ndarray], x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Energy per datum of each tiered term (draws x configs x terms) and of the untiered rest (draws x
+    configs): the overheads o D/B + q/B and the constant k."""
+    per_phase = _phase_gather(post, x)
+    log_c, r = post["log_c"][:, None, :], post["r"][:, None, :]  # (draws, 1, terms) and (draws, 1, tiers)
+    tau = np.exp(post["log_tau"])[:, None, None]
+    log_batch = x["log_batch"].to_numpy()[None, :]
+    rest = np.exp(per_phase("log_o") + x["log_layers_per_datum"].to_numpy()[None, :])
+    rest = rest + np.exp(per_phase("log_q") - log_batch) + np.exp(per_phase("log_k"))
+    terms = []
+    for t, term in enumerate(TERMS):
+        log_ws = x[WORKING_SET_COLUMNS[term]].to_numpy()
+        steps = special.expit((log_ws[None, :, None] - post["log_S"][:, None, :]) / tau)
+        cost = np.exp(log_c[..., t]) * (1.0 + (r * steps).sum(axis=-1))
+        terms.append(np.exp(x[AMOUNT_COLUMNS[term]].to_numpy())[None, :] * cost)
+    return np.stack(terms, axis=-1), np.broadcast_to(rest, terms[0].shape)
+
+
 def log_energy_numpy(post: dict[str, np.ndarray], x: pd.DataFrame) -> np.ndarray:
     """ln E for every posterior draw (rows) and config (columns): the predictor used everywhere.
 
     Summed in linear space (ln E lies within about -40..5 here, far from under/overflow).
     """
-    per_phase = _phase_gather(post, x)
-    log_c, r = per_phase("log_c"), per_phase("r")  # (draws, configs|1, terms[, tiers])
-    tau = np.exp(post["log_tau"])[:, None, None]
-    log_batch = x["log_batch"].to_numpy()[None, :]
-    energy = np.exp(per_phase("log_o") + x["log_depth"].to_numpy()[None, :] - log_batch)
-    energy = energy + np.exp(per_phase("log_q") - log_batch) + np.exp(per_phase("log_k"))
-    for t, term in enumerate(TERMS):
-        log_ws = x[WORKING_SET_COLUMNS[term]].to_numpy()
-        steps = special.expit((log_ws[None, :, None] - post["log_S"][:, None, :]) / tau)
-        cost = np.exp(log_c[..., t]) * (1.0 + (r[..., t, :] * steps).sum(axis=-1))
-        energy = energy + np.exp(x[AMOUNT_COLUMNS[term]].to_numpy())[None, :] * cost
-    return np.log(energy)
+    terms, rest = term_energies(post, x)
+    return np.log(terms.sum(axis=-1) + rest)
 
 
 def _guesses(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Prior centres from the data: each term alone would explain at most all the energy."""
     y, ph = frame["log_energy"].to_numpy(float), frame["phase_index"].to_numpy()
-    per_layer = (frame["log_depth"] - frame["log_batch"]).to_numpy(float)
+    per_layer = frame["log_layers_per_datum"].to_numpy(float)
 
     def low(values: np.ndarray, i: int) -> float:
         return float(np.quantile(values[ph == i], 0.25))
 
-    c = [[low(y - frame[AMOUNT_COLUMNS[t]].to_numpy(float), i) - 1.0 for t in TERMS] for i in range(len(PHASES))]
+    c = [float(np.quantile(y - frame[AMOUNT_COLUMNS[t]].to_numpy(float), 0.25)) - 1.0 for t in TERMS]
     o = [low(y - per_layer, i) - 1.0 for i in range(len(PHASES))]
     q = [low(y + frame["log_batch"].to_numpy(float), i) - 1.0 for i in range(len(PHASES))]
     k = [float(np.min(y[ph == i])) - 1.0 for i in range(len(PHASES))]
@@ -111,22 +123,22 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
     ph = frame["phase_index"].to_numpy()
     amounts = np.stack([frame[AMOUNT_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1)  # (obs, terms)
     log_ws = np.stack([frame[WORKING_SET_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1)
-    per_layer = (frame["log_depth"] - frame["log_batch"]).to_numpy(float)
+    per_layer = frame["log_layers_per_datum"].to_numpy(float)
     per_step = -frame["log_batch"].to_numpy(float)
     meas_sd = measurement_sd(frame.get("spread", pd.Series(np.zeros(len(frame)))).to_numpy())
     guess = _guesses(frame)
     coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers], "obs": np.arange(len(y))}
     with pm.Model(coords=coords) as model:
-        log_c = pm.Normal("log_c", mu=guess["log_c"], sigma=3.0, dims=("phase", "term"))
-        r = pm.HalfNormal("r", sigma=1.5, dims=("phase", "term", "tier"))
+        log_c = pm.Normal("log_c", mu=guess["log_c"], sigma=3.0, dims="term")
+        r = pm.LogNormal("r", mu=np.log(0.3), sigma=1.5, dims="tier")  # no funnel at 0
         log_s = _capacities(pm, tiers)
-        log_tau = pm.Normal("log_tau", mu=np.log(0.5), sigma=0.5)
+        log_tau = pm.Normal("log_tau", mu=np.log(0.5), sigma=0.1)  # a wide prior cost 40% more sampling time
         log_o = pm.Normal("log_o", mu=guess["log_o"], sigma=3.0, dims="phase")
         log_q = pm.Normal("log_q", mu=guess["log_q"], sigma=3.0, dims="phase")
         log_k = pm.Normal("log_k", mu=guess["log_k"], sigma=3.0, dims="phase")
         sigma = pm.HalfNormal("sigma", sigma=0.5, dims="phase")
         steps = pm.math.sigmoid((log_ws[:, :, None] - log_s[None, None, :]) / pt.exp(log_tau))  # obs, term, tier
-        term_log = amounts + log_c[ph] + pt.log1p((r[ph] * steps).sum(axis=-1))  # (obs, terms)
+        term_log = amounts + log_c[None, :] + pt.log1p((r[None, None, :] * steps).sum(axis=-1))  # (obs, terms)
         fixed = pt.stack([log_o[ph] + per_layer, log_q[ph] + per_step, log_k[ph]], axis=1)
         mu = pm.math.logsumexp(pt.concatenate([term_log, fixed], axis=1), axis=1, keepdims=False)
         pm.Deterministic("mu", mu, dims="obs")
@@ -197,22 +209,31 @@ class EnergyPosterior:
         sizes = np.exp(self.draws["log_S"])
         return {t.name: tuple(np.percentile(sizes[:, i], [50, 5, 95])) for i, t in enumerate(self.tiers)}
 
-    def cost_summary(self) -> dict[str, dict[str, tuple[float, dict[str, float]]]]:
-        """Per phase and term: posterior median base cost per unit (J per FLOP or per byte) and the median
-        step factor r of each tier."""
-        c = np.exp(self.draws["log_c"])
-        r = self.draws["r"]
-        return {
-            phase: {term: (float(np.median(c[:, p, t])),
-                           {tier.name: float(np.median(r[:, p, t, k])) for k, tier in enumerate(self.tiers)})
-                    for t, term in enumerate(TERMS)}
-            for p, phase in enumerate(PHASES)
-        }  # fmt: skip
+    def cost_summary(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Posterior median base cost per unit of each term (J per FLOP or per byte), and the median step
+        factor r of each tier (shared by terms and phases)."""
+        c, r = np.exp(self.draws["log_c"]), self.draws["r"]
+        costs = {term: float(np.median(c[:, t])) for t, term in enumerate(TERMS)}
+        return costs, {tier.name: float(np.median(r[:, k])) for k, tier in enumerate(self.tiers)}
 
     def fitted_tiers(self) -> tuple[Tier, ...]:
         """The tiers at their posterior median capacities (the data may move a step away from its seed)."""
         medians = np.exp(np.median(self.draws["log_S"], axis=0))
         return tuple(Tier(t.name, int(np.rint(m))) for t, m in zip(self.tiers, medians, strict=True))
+
+    def dominant_terms(self, features: pd.DataFrame) -> np.ndarray:
+        """Index into TERMS of the tiered term that costs most for each config (at the posterior median)."""
+        median = {k: np.median(v, axis=0)[None, ...] for k, v in self.draws.items()}
+        return term_energies(median, features)[0][0].argmax(axis=-1)
+
+    def tier_labels_of(self, features: pd.DataFrame, short: bool = False) -> list[str]:
+        """Each config's tier: where the working set of its dominant term lies (the tier the model priced it
+        in), named by :meth:`tier_label` with the term, e.g. ``<=L2 (activation)``."""
+        dominant = self.dominant_terms(features)
+        log_ws = np.stack([features[WORKING_SET_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=-1)
+        tiers = self.tier_index(log_ws[np.arange(len(dominant)), dominant])
+        return [f"{self.tier_label(int(k), short)} ({TERMS[d][:3] if short else TERMS[d]})"
+                for k, d in zip(tiers, dominant, strict=True)]  # fmt: skip
 
     def tier_index(self, log_ws: np.ndarray) -> np.ndarray:
         """Which fitted tier each working set (ln bytes) falls in."""

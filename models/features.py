@@ -66,7 +66,7 @@ def _amounts(arch: Architecture, c: Cost, phase: str) -> tuple[float, ...]:
         c.train_activation_bytes_per_datum if train else c.inference_activation_bytes_per_datum,
         c.train_optimizer_bytes_per_datum if train else c.inference_optimizer_bytes_per_datum,
         c.layer_working_set_bytes,
-        c.activation_bytes if train else c.inference_working_set_bytes - c.param_bytes,
+        c.activation_bytes if train else c.inference_live_activation_bytes,
         4 * c.param_bytes if train else c.param_bytes,
         arch.depth / c.batch_size,
         c.train_working_set_bytes if train else c.inference_working_set_bytes,
@@ -78,7 +78,8 @@ def _amounts(arch: Architecture, c: Cost, phase: str) -> tuple[float, ...]:
 
 def arch_features(archs: list[Architecture], batch_size: int, phase: str) -> pd.DataFrame:
     """Feature rows for already-sized architectures (no width search: fast for whole grids)."""
-    values = np.array([_amounts(a, cost(a, batch_size), phase) for a in archs], dtype=float).reshape(-1, 11)
+    rows = [_amounts(a, cost(a, batch_size), phase) for a in archs]
+    values = np.array(rows, dtype=float).reshape(-1, len(FEATURE_COLUMNS))
     frame = pd.DataFrame(np.log(values), columns=list(FEATURE_COLUMNS))
     frame["phase_index"] = PHASES.index(phase)
     return frame
@@ -102,18 +103,23 @@ def effective_batch_size(batch_size: int, samples: float | None) -> int:
 
 
 def _phase_samples(row) -> float | None:
-    """The samples a phase's batches are cut from: the training set, or the test set (the 80/20 split)."""
-    train = getattr(row, "train_samples", None)
-    if train is None or pd.isna(train):
-        return None
-    return float(train) if row.phase == "train" else max(1.0, round(float(train) * TEST_FRACTION / (1 - TEST_FRACTION)))
+    """The samples a phase's batches are cut from: ``train_samples`` for training, ``test_samples`` for
+    inference (None where the frame does not say: the nominal batch is then taken)."""
+    samples = getattr(row, "train_samples" if row.phase == "train" else "test_samples", None)
+    return None if samples is None or pd.isna(samples) else float(samples)
+
+
+def split_test_samples(train_samples: pd.Series) -> pd.Series:
+    """The test rows of the 80/20 split (:mod:`measurement.datasets`) that left ``train_samples`` for training:
+    a run's inference phase cuts its batches from these."""
+    return (train_samples.astype(float) * TEST_FRACTION / (1 - TEST_FRACTION)).round().clip(lower=1.0)
 
 
 def features_frame(configs: pd.DataFrame) -> pd.DataFrame:
     """Add feature columns to a frame with shape, depth, target_size, input_dim, output_dim, batch_size, phase.
 
-    With a ``train_samples`` column (run exports have one) each phase's batch is the effective one
-    (:func:`effective_batch_size`): data sets smaller than the batch train in smaller steps.
+    With a ``train_samples`` (``test_samples``) column each training (inference) row's batch is the effective
+    one (:func:`effective_batch_size`): data sets smaller than the batch run in smaller steps.
     """
     rows = [
         config_features(r.shape, int(r.depth), int(r.target_size), int(r.input_dim), int(r.output_dim),
@@ -133,6 +139,8 @@ def training_frame(runs: pd.DataFrame) -> pd.DataFrame:
     ok = runs[(runs["status"] == "ok") & np.isfinite(energy) & (energy > 0)].copy()  # NaN/inf never reach a fit
     if ok.empty:
         return features_frame(ok.assign(phase=[]))
+    if "train_samples" in ok and "test_samples" not in ok:  # a run's inference phase runs over its test split
+        ok["test_samples"] = split_test_samples(ok["train_samples"])
     frame = features_frame(ok)
     frame["log_energy"] = np.log(frame["energy_per_datum_j"].to_numpy(float))
     frame["config"] = frame["run_key"].map(config_key) + "/" + frame["dataset"].astype(str)
@@ -151,15 +159,16 @@ def correct_drift(runs: pd.DataFrame, noise_floor: float | None) -> tuple[pd.Dat
     found = drift(runs)
     if not found.is_real(noise_floor) or found.config_key is None:
         return runs, found, False
-    ok = runs[(runs["status"] == "ok") & (runs["phase"] == "train")]
-    sentinel = ok[ok["run_key"].map(config_key) == found.config_key]
-    sweep = sentinel["sweep_id"].value_counts().idxmax()
-    sentinel = sentinel[sentinel["sweep_id"] == sweep]
+    ok = runs[(runs["status"] == "ok") & (runs["phase"] == "train") & (runs["sweep_id"] == found.sweep_id)]
+    sentinel = ok[(ok["run_key"].map(config_key) == found.config_key) & np.isfinite(ok["finished_unix_s"])]
+    if len(sentinel) < 2:
+        return runs, found, False
     t = sentinel["finished_unix_s"].to_numpy(float)
     slope, _ = np.polyfit(t - t.mean(), np.log(sentinel["energy_per_datum_j"].to_numpy(float)), 1)
     out = runs.copy()
-    rows = out["sweep_id"] == sweep
-    factor = np.exp(slope * (out.loc[rows, "finished_unix_s"].to_numpy(float) - np.median(t)))
+    rows = (out["sweep_id"] == found.sweep_id).to_numpy()
+    times = out.loc[rows, "finished_unix_s"].to_numpy(float)
+    factor = np.exp(slope * (np.nan_to_num(times, nan=float(np.median(t))) - np.median(t)))
     for column in ("energy_per_datum_j", "raw_energy_per_datum_j"):
         out.loc[rows, column] = out.loc[rows, column].to_numpy(float) / factor
     return out, found, True

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from measurement.hardware import Fingerprint
-from measurement.records import noise_floor
+from measurement.records import calibration_noise_floor
 from measurement.store import advisor_home
 from measurement.tiers import device_tiers
 from models import accuracy
@@ -70,7 +70,7 @@ def fit_profile(
     Returns the (unsaved) profile and the training frame the energy model saw (for plots).
     """
     tiers = device_tiers(fp, run_device(runs))
-    floor, _ = noise_floor(runs)
+    floor = calibration_noise_floor(runs)
     runs, drift, corrected = correct_drift(runs, floor)
     if corrected:
         log.warning("the calibration's sentinel drifted %+.1f%% over %d measurements (noise floor %.1f%%): "

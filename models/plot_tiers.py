@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from measurement.atomic import atomic_path
+from measurement.tiers import format_bytes
 from models.energy import EnergyPosterior
 from models.features import features_frame
 from models.plot import check_plot_path
@@ -77,13 +78,8 @@ def reference_curve(posterior: EnergyPosterior, family: ReferenceFamily, phase: 
     return curve.drop_duplicates("params").sort_values("ws_bytes", ignore_index=True)
 
 
-def fmt_bytes(value: float) -> str:
-    """Binary-prefixed bytes: ``512 B``, ``32 KiB``, ``1.5 MiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.3g} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+fmt_bytes = format_bytes
+"""Binary-prefixed bytes (the one formatter: :func:`measurement.tiers.format_bytes`)."""
 
 
 def plot_tiers(posterior: EnergyPosterior, frame: pd.DataFrame | None, path: Path, phase: str = "train",

@@ -32,9 +32,11 @@ def check_configs(frame: pd.DataFrame, beyond_grid: bool = False) -> None:
         check_config(_integer(row.depth), _integer(row.target_size), _integer(row.input_dim),
                      _integer(row.output_dim), limits)  # fmt: skip
         check_batch(_integer(row.batch_size))
-        samples = _integer(getattr(row, "train_samples", 1))
-        if not isinstance(samples, int) or not 1 <= samples <= MAX_TRAIN_SAMPLES:
-            raise InputError(f"train samples must be an integer in [1, {MAX_TRAIN_SAMPLES}], got {samples!r}"[:200])
+        for name in ("train_samples", "test_samples"):
+            samples = _integer(getattr(row, name, 1))
+            if not isinstance(samples, int) or not 1 <= samples <= MAX_TRAIN_SAMPLES:
+                raise InputError(f"{name.replace('_', ' ')} must be an integer in [1, {MAX_TRAIN_SAMPLES}], "
+                                 f"got {samples!r}"[:200])  # fmt: skip
         if row.phase not in PHASES:
             raise InputError(f"phase must be one of {', '.join(PHASES)}, got {row.phase!r}")
 
@@ -51,8 +53,9 @@ def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, 
     """One row per config: realised params and widths, energy per datum and its two intervals, working set, tier.
 
     ``configs`` has shape, depth, size, input_dim, output_dim and optionally batch_size (default 256),
-    phase (``train`` | ``inference``, default train) and train_samples (the training set's size: a set smaller
-    than the batch trains in smaller steps, and each phase is predicted at its effective batch).
+    phase (``train`` | ``inference``, default train), and train_samples / test_samples (the rows a phase's
+    batches are cut from: a set smaller than the batch runs in smaller steps; each phase is predicted at its
+    effective batch).
     ``energy_p05_j``/``energy_p95_j`` bound the *mean*
     energy (90% credible interval: what the model knows); ``predictive_p05_j``/``predictive_p95_j`` bound
     *one new measurement* (90% predictive interval: the model's uncertainty plus run-to-run noise).
@@ -80,6 +83,6 @@ def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, 
     out["energy_p05_j"], out["energy_p95_j"] = np.percentile(draws, [5, 95], axis=0)
     out["predictive_p05_j"], out["predictive_p95_j"] = np.percentile(predictive, [5, 95], axis=0)
     out["working_set_bytes"] = np.exp(feats["log_ws_bytes"].to_numpy()).round().astype(np.int64)
-    out["tier"] = [posterior.tier_label(int(t)) for t in posterior.tier_index(feats["log_ws_bytes"].to_numpy())]
+    out["tier"] = posterior.tier_labels_of(feats)
     out["estimated"] = estimated
     return out

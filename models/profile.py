@@ -60,7 +60,7 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\.(nc|json)")
 # Expected posterior variables: per-draw shape after the draw axis (T = tiers, P = phases, M = terms, S = shapes),
 # and physical bounds on every value.
 _ENERGY_VARS = {
-    "log_c": (("P", "M"), (-120.0, 20.0)), "r": (("P", "M", "T"), (0.0, 1e6)),
+    "log_c": (("M",), (-120.0, 20.0)), "r": (("T",), (0.0, 1e6)),
     "log_S": (("T",), LOG_CAPACITY_BOUNDS), "log_tau": ((), (-20.0, 20.0)),
     "log_o": (("P",), (-120.0, 20.0)), "log_q": (("P",), (-120.0, 20.0)), "log_k": (("P",), (-120.0, 20.0)),
     "sigma": (("P",), (0.0, 100.0)),

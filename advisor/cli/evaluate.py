@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
         console.print(_kfold_table(result))
     for transfer in result.transfer:
         console.print(_transfer_table(transfer))
+    from advisor.evaluation import parse_schemes
+
+    if "accuracy" in parse_schemes(args.scheme) and not result.accuracy:
+        console.print("accuracy models: skipped (a data set needs 7 or more probe runs to hold some out)")
     for check in result.accuracy:  # the score: accuracy, or -ln(test loss) for a regression
         console.print(f"accuracy model, {check.dataset}: {check.runs} held-out probe runs ({check.points} "
                       f"checkpoints): median |score error| {check.median_abs_error:.3f}, 90% coverage "

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
-        print_summary(summary, outcome.store_path)
+        print_summary(summary, outcome.store_path, kind="probe")
         if "profile" in report:
             print(f"profile with the accuracy model for {args.dataset}: {report['profile']}")
     return 130 if summary.interrupted else 0

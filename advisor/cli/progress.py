@@ -57,10 +57,11 @@ def worker_counts(workers: tuple[tuple[str, int], ...]) -> str:
     return text + (f" · {len(ranked) - SHOWN_WORKERS} more" if len(ranked) > SHOWN_WORKERS else "")
 
 
-def print_summary(summary: SweepSummary, store_path: Path) -> None:
-    """A short table of what the sweep did, its tier coverage and its noise floor."""
+def print_summary(summary: SweepSummary, store_path: Path, kind: str = "calibrate") -> None:
+    """A short table of what the sweep did, its tier coverage, its noise floor and (a calibration) its drift."""
     out = Console()
-    table = Table(title=f"Calibration sweep {summary.sweep_id}", show_header=False)
+    title = "Probe sweep" if kind == "probe" else "Calibration sweep"
+    table = Table(title=f"{title} {summary.sweep_id}", show_header=False)
     kind = "ESTIMATED (not a measurement)" if summary.meter_kind == "estimated" else "measured"
     table.add_row("meter", f"{summary.meter} — {kind}")
     table.add_row("runs this time", f"{summary.committed_now} ({summary.rejected_now} rejected)")
@@ -77,7 +78,8 @@ def print_summary(summary: SweepSummary, store_path: Path) -> None:
         f"{summary.noise_floor:.1%} ({summary.repeat_pairs} repeat pairs)" if summary.noise_floor is not None else "n/a"
     )
     table.add_row("repeat-noise floor", floor)
-    table.add_row("sentinel drift", describe_drift(summary))
+    if kind != "probe":  # a probe has no sentinel
+        table.add_row("sentinel drift", describe_drift(summary))
     if summary.datasets and len(summary.datasets) > 1:
         table.add_row("runs per data set", ", ".join(f"{k}: {v}" for k, v in summary.datasets.items()))
     state = "interrupted" if summary.interrupted else ("complete" if summary.complete else "budget spent")

@@ -1,4 +1,5 @@
-"""``advisor recommend``: the cheapest configs that meet an accuracy budget, from a profile."""
+"""``advisor recommend``: the cheapest networks that meet an accuracy budget, how long to train them, and what
+that costs, from a profile."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 
 from advisor.cli.common import depth, non_negative, non_negative_int, positive_int, probability
 
+OBJECTIVES = "energy-per-datum (default), training-energy, inference or lifecycle"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``recommend`` command."""
-    p = subparsers.add_parser("recommend", help="recommend shape/depth/size under an accuracy budget")
+    p = subparsers.add_parser("recommend", help="recommend shape/depth/size and epochs under an accuracy budget")
     p.add_argument("--profile", type=Path, help="profile folder (default: the shipped reference profile)")
     p.add_argument("--dataset", required=True, help="a dataset the profile has an accuracy model for")
     p.add_argument(
@@ -27,10 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-size", type=positive_int, default=2**24)
     p.add_argument("--max-params", type=positive_int)
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--epochs", type=positive_int, help="planned training epochs (adds planned training energy)")
-    p.add_argument("--inferences", type=non_negative_int, default=0, help="planned number of predictions")
-    p.add_argument("--objective", default="train", help="train (default), inference or lifecycle")
-    p.add_argument("--carbon-intensity", type=non_negative, help="grid carbon intensity, g CO2e per kWh")
+    p.add_argument("--epochs", default="auto", help="epochs you will train, or auto (default): the fewest that "
+                                                    "meet the budget with the confidence, per network")  # fmt: skip
+    p.add_argument("--objective", default="energy-per-datum", help=f"what to minimise: {OBJECTIVES}")
+    p.add_argument("--predictions", type=non_negative_int, default=0, help="planned predictions (lifecycle)")
+    p.add_argument("--grid-g-per-kwh", type=non_negative, help="grid carbon intensity, g CO2e per kWh (adds CO2e)")
+    p.add_argument("--plot", type=Path, help="write the training-energy-vs-parameters figure (PNG, PDF or SVG)")
+    p.add_argument("--wide", action="store_true", help="full shape names and 90%% intervals (wider than 80 columns)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
     out.add_argument("--csv", action="store_true")
@@ -38,49 +44,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the ranked table (or JSON / CSV) and the engine's message."""
+    """Print the ranked table (or JSON / CSV), the engine's message and why the top pick wins."""
     import advisor
+    from advisor.api import table_of
     from advisor.errors import InputError
+    from advisor.figures_recommend import check_figure_path, write_recommend_figure
 
     shapes = [s.strip() for s in args.shapes.split(",")] if args.shapes is not None else None
     if shapes is not None and not any(shapes):
         raise InputError("--shapes is empty: name at least one shape")
+    if args.plot is not None:
+        check_figure_path(args.plot)
     profile = advisor.load_profile(args.profile)
-    table = advisor.recommend(
+    result = advisor.advise(
         profile, args.dataset, args.accuracy, args.confidence, shapes=shapes, min_depth=args.min_depth,
         max_depth=args.max_depth, min_size=args.min_size, max_size=args.max_size, max_params=args.max_params,
-        batch_size=args.batch_size, epochs=args.epochs, inferences=args.inferences, objective=args.objective,
-        carbon_g_per_kwh=args.carbon_intensity, top=args.top,
+        batch_size=args.batch_size, epochs=args.epochs, predictions=args.predictions, objective=args.objective,
+        grid_g_per_kwh=args.grid_g_per_kwh, top=args.top,
     )  # fmt: skip
+    table = table_of(result)
+    if args.plot is not None:
+        write_recommend_figure(profile, result, args.plot)
     if args.json:
         print(json.dumps({**table.attrs, "recommendations": json.loads(table.to_json(orient="records"))}, indent=2))
-        return 0
-    if args.csv:
+    elif args.csv:
         table.to_csv(sys.stdout, index=False)
         print(table.attrs["message"], file=sys.stderr)
-        return 0
-    _print_table(table, args)
+    else:
+        _print_table(result, table.attrs, args.wide)
+    if args.plot is not None:
+        print(f"figure: {args.plot}", file=sys.stderr)
     return 0
 
 
-def _print_table(table, args) -> None:
+def _print_table(result, attrs: dict, wide: bool) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    from advisor.render import energy_label
+    from advisor.render import recommendation_rows, table_title
 
-    label = energy_label(bool(table.attrs.get("estimated")))
-    out = Table(title=f"{args.dataset}: accuracy ≥ {args.accuracy:g} with P ≥ {args.confidence:g} — {label} per "
-                      f"training datum", title_justify="left")  # fmt: skip
-    for column, justify in (("#", "right"), ("shape", "left"), ("depth", "right"), ("widths", "left"),
-                            ("params", "right"), ("J/datum (90% CI)", "right"), ("P(meet)", "right"),
-                            ("tier", "left")):  # fmt: skip
-        out.add_column(column, justify=justify)
-    for row in table.itertuples():
-        interval = f"{row.energy_per_datum_j:.3g} ({row.energy_p05_j:.2g}–{row.energy_p95_j:.2g})"
-        out.add_row(str(row.rank), row.shape, str(row.depth), row.widths, f"{row.params:,}", interval,
-                    f"{row.p_meet:.2f}", row.tier)  # fmt: skip
-    if len(table):
+    console = Console(highlight=False)
+    if wide:  # intervals and full names: as wide as they need, not folded into the terminal's width
+        console = Console(highlight=False, width=max(console.width, 200))
+    header, rows = recommendation_rows(result, wide)
+    out = Table(title=table_title(result), title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 0),
+                pad_edge=False, show_edge=False, collapse_padding=True)  # fmt: skip
+    for name, justify in header:
+        out.add_column(name, justify=justify, overflow="fold")
+    for row in rows:
+        out.add_row(*row)
+    if rows:
         console.print(out)
-    console.print(table.attrs["message"])
+        console.print(attrs["legend"])
+    console.print(attrs["message"])
+    if attrs.get("reason"):
+        console.print(attrs["reason"])

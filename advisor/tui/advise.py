@@ -12,20 +12,23 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
-from advisor.tui.widgets import EnergyPlot, pareto_text, tier_boundaries
+from advisor.figures_recommend import ShapeCurve, TierCrossing, tier_crossings, training_curves
+from advisor.render import reason_line, recommendation_rows, si, summary_line
+from advisor.tui.widgets import EnergyPlot, pareto_text
 
 FIELDS = (
     ("dataset", "dataset", "digits"),
-    ("accuracy", "accuracy budget", "0.8"),
+    ("accuracy", "accuracy budget", "0.95"),
     ("confidence", "confidence", "0.9"),
+    ("epochs", "epochs (N or auto)", "auto"),
+    ("objective", "objective", "energy-per-datum"),
     ("shapes", "shapes (comma list)", ""),
     ("depths", "depth range", "2-20"),
     ("max_params", "max params", ""),
     ("batch_size", "batch size", "256"),
-    ("epochs", "planned epochs", ""),
-    ("carbon", "carbon g/kWh", ""),
+    ("predictions", "predictions", ""),
+    ("grid", "grid g CO2e/kWh", ""),
 )
-COLUMNS = ("#", "shape", "depth", "params", "J/datum", "90% interval", "P(meet)", "tier")
 
 
 LABELS = {key: label for key, label, _ in FIELDS}
@@ -52,22 +55,39 @@ def parse_inputs(values: dict[str, str]) -> tuple[str, float, float, dict]:
             options["min_depth"], options["max_depth"] = int(lo), int(hi or lo)
         except ValueError:
             raise ValueError(f"depth range: {values['depths']!r} is not like 2-8") from None
-    for key in ("max_params", "batch_size", "epochs"):
+    for key in ("max_params", "batch_size", "predictions"):
         if values[key].strip():
             options[key] = _number(values, key, int)
-    if values["carbon"].strip():
-        options["carbon_g_per_kwh"] = _number(values, "carbon")
+    for key in ("epochs", "objective"):  # the engine parses and checks them (one message for every UI)
+        if values[key].strip():
+            options[key] = values[key].strip()
+    if values["grid"].strip():
+        options["grid_g_per_kwh"] = _number(values, "grid")
     return dataset, accuracy, confidence, options
 
 
 @dataclass
 class Answer:
-    """What a recommend worker hands back to the screen."""
+    """What a recommend worker hands back to the screen: the engine's tables, the rendered rows and words,
+    and the figure's numbers."""
 
     table: pd.DataFrame
     candidates: pd.DataFrame
     pareto: pd.DataFrame
     message: str
+    header: list[tuple[str, str]]
+    rows: list[list[str]]
+    reason: str
+    curves: tuple[ShapeCurve, ...]
+    crossings: tuple[TierCrossing, ...]
+
+
+def answer_of(profile, result) -> Answer:
+    """Everything the screen shows for an engine answer (computed in the worker thread, not the UI's)."""
+    header, rows = recommendation_rows(result)
+    curves = training_curves(result)
+    return Answer(result.table, result.candidates, result.pareto, summary_line(result), header, rows,
+                  reason_line(result), curves, tier_crossings(profile, curves))  # fmt: skip
 
 
 class AdviseScreen(Screen):
@@ -104,7 +124,6 @@ class AdviseScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*COLUMNS)
         self.recompute()
 
     def values(self) -> dict[str, str]:
@@ -129,12 +148,10 @@ class AdviseScreen(Screen):
     def run_recommend(self, values: dict[str, str]) -> None:
         from advisor.api import advise
         from advisor.errors import InputError
-        from advisor.render import summary_line
 
         try:
             dataset, accuracy, confidence, options = parse_inputs(values)
-            result = advise(self.profile, dataset, accuracy, confidence, **options)
-            answer = Answer(result.table, result.candidates, result.pareto, summary_line(result))
+            answer = answer_of(self.profile, advise(self.profile, dataset, accuracy, confidence, **options))
             self.post_message(self.Answered(answer, None))
         except (InputError, ValueError) as exc:
             self.post_message(self.Answered(None, str(exc)))
@@ -151,13 +168,11 @@ class AdviseScreen(Screen):
             self.show_details(0)
             return
         self.answer = answer = event.answer
-        message.update(answer.message)
-        table.clear()
-        for row in answer.table.itertuples():
-            table.add_row(
-                str(row.rank), row.shape, str(row.depth), f"{row.params:,}", f"{row.energy_per_datum_j:.3g}",
-                f"{row.energy_p05_j:.2g}–{row.energy_p95_j:.2g}", f"{row.p_meet:.2f}", row.tier, key=str(row.rank),
-            )  # fmt: skip
+        message.update("\n".join(line for line in (answer.message, answer.reason) if line))
+        table.clear(columns=True)
+        table.add_columns(*(name for name, _ in answer.header))
+        for row in answer.rows:
+            table.add_row(*row, key=row[0])
         self.show_details(0)
 
     @on(DataTable.RowHighlighted)
@@ -174,20 +189,20 @@ class AdviseScreen(Screen):
         """Details pane and plot highlight for the selected row."""
         row = self.selected_row(index)
         details = self.query_one("#details", Static)
+        if self.answer is not None:
+            self.query_one(EnergyPlot).show(self.answer.curves, self.answer.crossings, row, self.profile.estimated)
         if row is None:
-            details.update("no recommendation" if self.answer is not None else "select a row")
-            if self.answer is not None:
-                details.update(pareto_text(self.answer.pareto))
+            details.update(pareto_text(self.answer.pareto) if self.answer is not None else "select a row")
             return
         kind = "ESTIMATED " if self.profile.estimated else ""
         details.update(
-            f"[b]{row['shape']}[/b] depth {row['depth']}\n"
-            f"widths {row['widths']}\nparams {row['params']:,}\n"
-            f"{kind}energy/datum\n  {row['energy_per_datum_j']:.3g} J\n"
-            f"  90%: {row['energy_p05_j']:.2g}–{row['energy_p95_j']:.2g}\n"
-            f"P(meet budget) {row['p_meet']:.2f}\nexpected acc {row['expected_score']:.3f}\n"
+            f"[b]{row['shape']}[/b] depth {row['depth']}\nstands for {row['shapes'].replace(',', ', ')}\n"
+            f"widths {row['widths']}\nparams {row['params']:,}\nepochs {row['epochs']:g}\n"
+            f"{kind}energy/datum {si(row['energy_per_datum_j'])}\n"
+            f"  90%: {si(row['energy_p05_j'])} to {si(row['energy_p95_j'])}\n"
+            f"{kind}training energy {si(row['training_energy_j'])}\n"
+            f"  90%: {si(row['training_p05_j'])} to {si(row['training_p95_j'])}\n"
+            f"per prediction {si(row['inference_energy_per_prediction_j'])}\n"
+            f"P(meet budget) {row['p_meet']:.2f}\nexpected score {row['expected_score']:.3f}\n"
             f"cache tier {row['tier']}\n\n{pareto_text(self.answer.pareto, 3)}"
         )
-        if self.answer is not None:
-            plot = self.query_one(EnergyPlot)
-            plot.show(self.answer.candidates, tier_boundaries(self.answer.candidates), row)

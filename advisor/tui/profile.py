@@ -25,10 +25,10 @@ def _fit_lines(profile) -> list[str]:
     for name, (median, lo, hi) in profile.energy.tier_capacities_bytes().items():
         lines.append(f"  {name:<4} {fmt_bytes(median):>10}   ({fmt_bytes(lo)} – {fmt_bytes(hi)})")
     units = {"compute": "FLOP", "activation": "B", "optimizer": "B"}
-    for phase, terms in profile.energy.cost_summary().items():
-        for term, (base_j, steps) in terms.items():
-            factors = " ".join(f"{name}+{r:.2f}×" for name, r in steps.items())
-            lines.append(f"  {phase:<9} {term:<10} {base_j:.2e} J/{units.get(term, 'unit')}, steps {factors}")
+    costs, steps = profile.energy.cost_summary()
+    lines.append("  cost per unit: " + ", ".join(f"{term} {j:.2e} J/{units.get(term, 'unit')}"
+                                                for term, j in costs.items()))  # fmt: skip
+    lines.append("  step factor per tier: " + " ".join(f"{name} +{r:.2f}×" for name, r in steps.items()))
     return lines
 
 

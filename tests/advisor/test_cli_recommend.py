@@ -12,44 +12,120 @@ from pathlib import Path
 import pytest
 
 import advisor
+from tests.fakes.accuracy import saved_advising_profile
 from tests.fakes.cli import assert_one_line_error, call_cli, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["recommend", "--dataset", "digits", "--accuracy", "0.8", "--top", "3", "--json"],
-        ["predict", "--shape", "rectangle", "--depth", "3", "--size", "4096", "--input-dim", "64", "--output-dim",
-         "10", "--json"],
-    ],
-)  # fmt: skip
-def test_installed_command_runs(args: list[str]) -> None:
-    result = run_cli(*args)
+@pytest.fixture(scope="module")
+def profile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved profile: the fake energy posterior with hand-made (real-format) accuracy posteriors."""
+    return saved_advising_profile(tmp_path_factory.mktemp("profile") / "advising")
+
+
+def _recommend(profile_dir: Path, *args: str) -> tuple[int, str, str]:
+    return call_cli("recommend", "--profile", str(profile_dir), *args)
+
+
+def test_installed_recommend_runs(profile_dir: Path) -> None:
+    result = run_cli("recommend", "--profile", str(profile_dir), "--dataset", "digits", "--accuracy", "0.95",
+                     "--top", "3", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["estimated"] is True and len(answer["recommendations"]) == 3
+
+
+def test_installed_predict_runs() -> None:
+    result = run_cli("predict", "--shape", "rectangle", "--depth", "3", "--size", "4096", "--input-dim", "64",
+                     "--output-dim", "10", "--json")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["estimated"] is True
 
 
-def test_recommend_json_matches_the_api() -> None:
-    code, out, err = call_cli("recommend", "--dataset", "digits", "--accuracy", "0.8", "--top", "3", "--json")
+def test_recommend_json_matches_the_api(profile_dir: Path) -> None:
+    code, out, err = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.95", "--top", "3", "--json",
+                                "--objective", "training-energy")  # fmt: skip
     assert code == 0, err
     answer = json.loads(out)
-    assert answer["estimated"] is True and "ESTIMATE" in answer["message"]
-    table = advisor.recommend(advisor.load_profile(), "digits", 0.8, top=3)
-    assert len(table) == 3
+    assert answer["estimated"] is True and "ESTIMATE" in answer["message"] and answer["reason"].startswith("wins:")
+    table = advisor.recommend(advisor.load_profile(profile_dir), "digits", 0.95, top=3, objective="training-energy")
     assert [r["params"] for r in answer["recommendations"]] == table["params"].tolist()
+    row = answer["recommendations"][0]
+    for column in ("shapes", "epochs", "energy_per_datum_j", "training_energy_j", "training_p05_j",
+                   "inference_energy_per_prediction_j", "p_meet", "tier"):  # fmt: skip
+        assert column in row
     assert all(r["p_meet"] >= 0.9 for r in answer["recommendations"])
 
 
-def test_recommend_table_and_infeasible_message() -> None:
-    code, out, err = call_cli("recommend", "--dataset", "digits", "--accuracy", "0.8")
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["--objective", "training-energy", "--grid-g-per-kwh", "400"],
+        ["--objective", "lifecycle", "--predictions", "1000000", "--grid-g-per-kwh", "50", "--top", "30"],
+        ["--epochs", "1000", "--shapes", "trapezoid,wide_first_16x", "--top", "40"],
+    ],
+)
+def test_table_fits_80_columns_with_nothing_cut(profile_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                options: list[str]) -> None:  # fmt: skip
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.95", *options)
     assert code == 0, err
-    assert "ESTIMATE" in out and "P(meet)" in out
-    code, out, _ = call_cli("recommend", "--dataset", "digits", "--accuracy", "0.9999", "--json")
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in out and "..." not in out
+    header = next(line for line in lines if line.lstrip().startswith("#"))
+    for column in ("shapes", "widths", "params", "epochs", "J/datum", "train J", "J/pred", "P", "tier"):
+        assert column in header, header
+    assert "J " in out and "µJ" in out  # SI-prefixed joules, not raw powers of ten
+    assert any(line.startswith("wins:") for line in lines)
+    assert any(line.startswith("shapes: ") for line in lines)  # the legend of the abbreviations
+
+
+def test_depth_two_networks_are_listed_once(profile_dir: Path) -> None:
+    code, out, err = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.5", "--max-depth", "2",
+                                "--top", "100", "--json")  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(out)["recommendations"]
+    assert len({r["widths"] for r in rows}) == len(rows) > 5
+    assert all(len(r["shapes"].split(",")) == 8 for r in rows)
+    _, text, _ = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.5", "--max-depth", "2")
+    assert "all 8" in text
+
+
+def test_wide_shows_intervals_and_full_names(profile_dir: Path) -> None:
+    code, out, err = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.95", "--wide", "--min-depth", "3")
+    assert code == 0, err
+    assert "J/datum 90%" in out and "train J 90%" in out and "rectangle" in out
+
+
+def test_plot_writes_a_png_after_checking_the_destination(profile_dir: Path, tmp_path: Path) -> None:
+    figure = tmp_path / "energy.png"
+    code, _, err = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.95", "--plot", str(figure))
+    assert code == 0, err
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["energy.png"]  # atomic: no temporary left behind
+    assert_one_line_error(_recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.95", "--plot",
+                                     str(tmp_path / "missing" / "x.png")), "does not exist")  # fmt: skip
+    assert_one_line_error(_recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.95", "--plot",
+                                     str(tmp_path / "x.txt")), "png")  # fmt: skip
+
+
+def test_recommend_infeasible_message(profile_dir: Path) -> None:
+    code, out, _ = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.9999", "--json")
     assert code == 0
     answer = json.loads(out)
     assert answer["recommendations"] == [] and "best achievable accuracy" in answer["message"]
+    code, out, _ = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.9999")
+    assert code == 0 and "best achievable accuracy" in " ".join(out.split()) and "wins:" not in out
+
+
+def test_regression_budget_is_a_loss(profile_dir: Path) -> None:
+    code, out, err = _recommend(profile_dir, "--dataset", "diabetes", "--accuracy", "0.05", "--json")
+    assert code == 0, err
+    rows = json.loads(out)["recommendations"]
+    assert rows and all(r["expected_score"] < 0.05 for r in rows)
 
 
 def test_predict_json() -> None:
@@ -58,7 +134,7 @@ def test_predict_json() -> None:
     assert code == 0, err
     row = json.loads(out)
     assert row["energy_p05_j"] < row["energy_median_j"] < row["energy_p95_j"]
-    assert row["tier"].startswith(("<=", ">")) and row["estimated"] is True
+    assert row["tier"].startswith(("<=", ">", "tier ")) and row["estimated"] is True
 
 
 @pytest.mark.parametrize(
@@ -73,12 +149,23 @@ def test_predict_json() -> None:
         (["--dataset", "digits", "--accuracy", "0.9", "--shapes", "triangle"], "unknown shape"),
         (["--dataset", "digits", "--accuracy", "0.9", "--min-depth", "9", "--max-depth", "3"], "no candidate"),
         (["--dataset", "digits", "--accuracy", "0.9", "--objective", "speed"], "objective"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--objective", "lifecycle"], "predictions"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--epochs", "often"], "epochs"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--epochs", "0"], "epochs"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--epochs", "10000000"], "epochs"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--predictions", "-3"], "predictions"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--grid-g-per-kwh", "-5"], "grid-g-per-kwh"),
+        (["--dataset", "digits", "--accuracy", "0.9", "--grid-g-per-kwh", "9000"], "carbon"),
         (["--dataset", "digits", "--accuracy", "x"], "accuracy"),
-        (["--dataset", "digits", "--accuracy", "0.9", "--profile", "/nonexistent"], "no profile"),
     ],
 )
-def test_recommend_bad_input(args: list[str], fragment: str) -> None:
-    assert_one_line_error(call_cli("recommend", *args), fragment)
+def test_recommend_bad_input(profile_dir: Path, args: list[str], fragment: str) -> None:
+    assert_one_line_error(_recommend(profile_dir, *args), fragment)
+
+
+def test_recommend_missing_profile() -> None:
+    assert_one_line_error(call_cli("recommend", "--dataset", "digits", "--accuracy", "0.9", "--profile",
+                                   "/nonexistent"), "no profile")  # fmt: skip
 
 
 def test_probe_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

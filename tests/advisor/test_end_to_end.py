@@ -30,7 +30,7 @@ def test_probe_fit_recommend_then_train_the_top_config(tmp_path: Path) -> None:
     budget = 0.7
     # P >= 0.95 per run: a calibrated model then misses with the median of 5 runs < 0.2% of the time.
     # (At P >= 0.8 the cheapest feasible config sits on the budget's edge and 3 seeds miss ~10% of the time.)
-    table = advisor.recommend(profile, DATASET, budget, confidence=0.95, top=3)
+    table = advisor.recommend(profile, DATASET, budget, confidence=0.95, top=3, epochs=EPOCHS)
     assert not table.empty, table.attrs["message"]
     top = table.iloc[0]
     dataset = load_dataset(DATASET)

@@ -12,14 +12,9 @@ from models.features import features_frame
 
 TIERS = (Tier("L1d", 32 * 1024), Tier("L2", 512 * 1024), Tier("L3", 32 * 2**20))
 TRUE = {
-    # (phase, term): compute J/FLOP, activation J/byte, optimizer J/byte
-    "log_c": np.log([[2e-11, 4e-11, 3e-11], [1.5e-11, 3e-11, 2e-11]]),
-    "r": np.array(
-        [
-            [[0.3, 1.0, 2.5], [0.2, 0.6, 1.5], [0.1, 0.5, 2.0]],
-            [[0.2, 0.8, 2.0], [0.1, 0.5, 1.0], [0.1, 0.4, 1.5]],
-        ]
-    ),
+    # per term, both phases: compute J/FLOP, activation J/byte, optimizer J/byte
+    "log_c": np.log([2e-11, 4e-11, 3e-11]),
+    "r": np.array([0.3, 1.0, 2.5]),  # per tier: its factor on every term's cost
     "log_S": np.log([32 * 1024, 512 * 1024, 32 * 2**20]),
     "log_tau": np.array(np.log(0.4)),
     "log_o": np.array([np.log(2e-5), np.log(5e-6)]),

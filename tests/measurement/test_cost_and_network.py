@@ -37,11 +37,12 @@ def test_traffic_and_term_working_sets_hand_computed() -> None:
     c = cost(_arch((4, 2), 3), batch_size=10)
     gather, forward = 2 * 3, (3 + 4) + 6  # read+write the input; read layer inputs, write outputs
     backward = (3 + 4) + 6 + 4  # read stored inputs and output gradients, write input gradients but the first
-    assert c.inference_activation_bytes_per_datum == (gather + forward) * 4
+    assert c.inference_activation_bytes_per_datum == forward * 4  # inference slices test rows: no gather
     assert c.train_activation_bytes_per_datum == (gather + forward + backward) * 4
-    assert c.train_optimizer_bytes_per_datum == pytest.approx(11 * 26 * 4 / 10)
+    assert c.train_optimizer_bytes_per_datum == pytest.approx(10 * 26 * 4 / 10)
     assert c.inference_optimizer_bytes_per_datum == pytest.approx(26 * 4 / 10)
     assert c.layer_working_set_bytes == max(3 * 4 + 10 * 7, 4 * 2 + 10 * 6) * 4
+    assert c.inference_live_activation_bytes == 10 * (3 + 4) * 4
 
 
 def test_a_wide_input_moves_traffic_not_only_flops() -> None:

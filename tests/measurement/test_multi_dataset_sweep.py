@@ -262,10 +262,11 @@ def test_the_tally_and_the_export_give_the_same_drift(tmp_path: Path, datasets) 
         frame = store.frame()
     expected = drift_of([1.0, 1.02, 1.0, 1.1, 1.2, 1.25, 1.3])
     assert summary.drift == pytest.approx(expected) and summary.drift_count == 7
-    assert drift(frame) == Drift(summary.drift, 7, sentinel.config_key)
+    assert drift(frame) == Drift(summary.drift, 7, sentinel.config_key, summary.sweep_id)
     assert drift(frame, sweep_id=summary.sweep_id + 1) == Drift(None, 0)
     floor, pairs = noise_floor(frame)
-    assert (summary.noise_floor, summary.repeat_pairs) == (floor, pairs) and pairs == 7  # consecutive pairs
+    # the sentinel's pairs (far apart: drift, not noise) are left out; the one interleaved repeat pair stays
+    assert (summary.noise_floor, summary.repeat_pairs) == (floor, pairs) and pairs == 1
     assert summary.drift_is_real == (abs(summary.drift) > 2 * floor)
 
 

@@ -148,3 +148,17 @@ def test_holdout_check_scores_runs_the_fit_never_saw() -> None:
     assert check.runs == 6 and check.points == 6 * 9  # every fifth of 30 runs, all their checkpoints
     assert check.median_abs_error < 0.05
     assert 0.6 <= check.coverage_90 <= 1.0
+
+
+@pytest.mark.parametrize("confidence", [0.3, 0.6, 0.9])
+def test_fewest_epochs_is_exhaustive_outside_the_probed_epochs_too(confidence) -> None:
+    """Probes that started at 8 epochs: below 8 and beyond 200 the spread widens and P need not rise."""
+    post = _posterior(log_epochs_range=(np.log(8), np.log(200)))
+    for budget in (0.3, 0.8, 0.95):
+        epochs, _ = fewest_epochs(post, budget, confidence, *CONFIGS)
+        for i in range(len(CONFIGS[0])):
+            one = (CONFIGS[0][i : i + 1], CONFIGS[1][i : i + 1], CONFIGS[2][i : i + 1])
+            ps = np.array([post.prob_meets(budget, *one, e)[0] for e in EPOCH_CHOICES])
+            meets = np.flatnonzero(ps >= confidence)
+            expected = EPOCH_CHOICES[meets[0]] if meets.size else None
+            assert (np.isnan(epochs[i]) and expected is None) or epochs[i] == expected, (budget, i, ps)

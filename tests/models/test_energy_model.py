@@ -76,11 +76,23 @@ def test_grouped_folds_keep_repeats_together() -> None:
 
 def test_one_thinning_rule_and_an_idata_round_trip(small_fit) -> None:
     posterior = small_fit
-    assert posterior.draws["r"].shape == (200, 2, 3, 3) and posterior.draws["log_S"].shape == (200, 3)
+    assert posterior.draws["r"].shape == (200, 3) and posterior.draws["log_S"].shape == (200, 3)
     assert np.all(np.diff(np.median(posterior.draws["log_S"], axis=0)) > 0)  # ordered capacities
     dataset = posterior.to_dataset()
     again = EnergyPosterior.from_idata(posterior.to_idata(), TIERS, posterior.diagnostics)
     assert all(np.array_equal(again.draws[k], posterior.draws[k]) for k in PARAMS)
     few = thin(dataset, PARAMS, max_draws=50)
-    assert few["r"].shape == (50, 2, 3, 3) and few["log_S"].shape == (50, 3)
+    assert few["r"].shape == (50, 3) and few["log_S"].shape == (50, 3)
     assert thin(dataset, PARAMS, max_draws=50, seed=3)["log_tau"].shape == (50,)
+
+
+def test_the_single_phase_fast_path_equals_the_gathered_one(synthetic_frame) -> None:
+    """The engine predicts one phase at a time (parameters sliced, not gathered): same numbers."""
+    rng = np.random.default_rng(2)
+    post = {k: np.asarray(v)[None, ...] + 0.1 * rng.standard_normal((5, *np.shape(v))) for k, v in TRUE.items()}
+    post["r"] = np.abs(post["r"])
+    mixed = log_energy_numpy(post, synthetic_frame)
+    for phase in (0, 1):
+        rows = (synthetic_frame["phase_index"] == phase).to_numpy()
+        alone = log_energy_numpy(post, synthetic_frame[rows])
+        assert np.allclose(alone, mixed[:, rows], rtol=1e-12, atol=1e-12)

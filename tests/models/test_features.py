@@ -16,6 +16,7 @@ from models.features import (
     correct_drift,
     effective_batch_size,
     features_frame,
+    split_test_samples,
 )
 
 
@@ -33,8 +34,10 @@ def test_small_data_sets_use_their_effective_batch_per_phase() -> None:
          "batch_size": 256, "phase": phase, "train_samples": 142}
         for phase in ("train", "inference")
     ])  # fmt: skip
-    frame = features_frame(rows)
-    assert np.exp(frame["log_batch"]).round().tolist() == [142.0, 36.0]  # 36 test rows: the 80/20 split
+    nominal = features_frame(rows)  # a user's prediction: inference at the batch they will deploy with
+    assert np.exp(nominal["log_batch"]).round().tolist() == [142.0, 256.0]
+    runs = features_frame(rows.assign(test_samples=split_test_samples(rows["train_samples"])))
+    assert np.exp(runs["log_batch"]).round().tolist() == [142.0, 36.0]  # a run's inference: its 36 test rows
 
 
 def test_amounts_follow_the_cost_module_per_phase() -> None:
@@ -44,7 +47,7 @@ def test_amounts_follow_the_cost_module_per_phase() -> None:
     infer = config_features("trapezoid", 4, 2**14, 784, 10, 64, "inference")
     assert np.exp(train["log_flops"]) == pytest.approx(c.train_flops_per_datum)
     assert np.exp(infer["log_flops"]) == pytest.approx(c.inference_flops_per_datum)
-    assert np.exp(train["log_optimizer_bytes"]) == pytest.approx(11 * np.exp(infer["log_optimizer_bytes"]))
+    assert np.exp(train["log_optimizer_bytes"]) == pytest.approx(10 * np.exp(infer["log_optimizer_bytes"]))
     assert np.exp(train["log_layers_per_datum"]) == pytest.approx(4 / 64)
     assert train["log_ws_optimizer_bytes"] == pytest.approx(np.log(4 * c.param_bytes))
     fast = arch_features([arch], 64, "train")

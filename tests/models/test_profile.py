@@ -146,7 +146,7 @@ def _rewrite(file: Path, change) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda ds: ds.assign(log_c1=ds["log_c1"].where(ds["log_c1"] > 1e9)), "non-finite draws"),
+        (lambda ds: ds.assign(log_c=ds["log_c"].where(ds["log_c"] > 1e9)), "non-finite draws"),
         (lambda ds: ds.assign(log_S=ds["log_S"] * 0 + 50.0), "outside its physical range"),
         (lambda ds: ds.assign(sigma=-ds["sigma"]), "outside its physical range"),
         (lambda ds: ds.drop_vars("log_tau"), "lacks posterior variable 'log_tau'"),

@@ -72,7 +72,7 @@ CASES: list[tuple[str, list[str], dict[str, bytes]]] = [
     ("recommend-top-absurd", ["recommend", "--dataset", "digits", "--accuracy", "0.8", "--top", "10^9"], {}),
     (
         "recommend-carbon-nan",
-        ["recommend", "--dataset", "digits", "--accuracy", "0.8", "--carbon-intensity", "nan"],
+        ["recommend", "--dataset", "digits", "--accuracy", "0.8", "--grid-g-per-kwh", "nan"],
         {},
     ),
     ("recommend-epochs-absurd", ["recommend", "--dataset", "digits", "--accuracy", "0.8", "--epochs", "1e18"], {}),
