@@ -4,7 +4,10 @@ grouped hold-out accuracy of the tier model against the baselines, printed as ta
 Cold = a fresh, empty PyTensor compile cache; warm = the same cache again. Each fit runs in its own
 process (as `advisor fit` does), so import time is counted separately from fit time.
 
-    python benchmarks/energy_model.py [--repeats 3] [--folds 5]
+    python benchmarks/energy_model.py [--repeats 3] [--folds 5] [--calibration-only] [--fit-only]
+
+``--calibration-only`` fits the calibration runs alone (what a 10-minute ``advisor calibrate`` gives);
+``--fit-only`` skips the hold-out evaluation.
 """
 
 from __future__ import annotations
@@ -25,25 +28,33 @@ FIT_SNIPPET = f"""
 import json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {str(ROOT)!r})
+from pathlib import Path
 from advisor.evaluation import read_runs
 from measurement.hardware import Fingerprint
-from models.pipeline import fit_energy, select_runs
-from pathlib import Path
+from measurement.tiers import device_tiers
+from models.energy import fit
+from models.features import training_frame
+from models.pipeline import select_runs
+from models.sampling import FitConfig
 runs, _ = select_runs(read_runs(Path({str(RUNS)!r})))
+if sys.argv[1] == "calibration":
+    runs = runs[runs["sweep_kind"] == "calibrate"]
 fp = Fingerprint.from_dict(json.loads(Path({str(RUNS.with_name("fingerprint.json"))!r}).read_text()))
+frame = training_frame(runs)
 t1 = time.perf_counter()
-fit = fit_energy(runs, fp)
+posterior = fit(frame, FitConfig(), device_tiers(fp, "cpu"))
 t2 = time.perf_counter()
-print(json.dumps({{"import_s": t1 - t0, "fit_s": t2 - t1, "converged": fit.diagnostics.converged,
-                  "divergences": fit.diagnostics.divergences, "observations": len(fit.frame)}}))
+print(json.dumps({{"import_s": t1 - t0, "fit_s": t2 - t1, "converged": posterior.diagnostics.converged,
+                  "divergences": posterior.diagnostics.divergences, "observations": len(frame)}}))
 """
 
 
-def fit_once(cache: Path) -> dict:
+def fit_once(cache: Path, runs: str = "all") -> dict:
     env = {**os.environ, "ADVISOR_PYTENSOR_CACHE": str(cache)}
     env.pop("PYTENSOR_FLAGS", None)
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", FIT_SNIPPET], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", FIT_SNIPPET, runs], env=env, capture_output=True, text=True,
+                         check=True)  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_s"] = time.perf_counter() - start
     return result
@@ -53,12 +64,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--calibration-only", action="store_true", help="fit the calibration runs alone")
+    parser.add_argument("--fit-only", action="store_true", help="time the fits; skip the hold-out evaluation")
     args = parser.parse_args()
+    which = "calibration" if args.calibration_only else "all"
     cold, warm = [], []
     for _ in range(args.repeats):
         cache = Path(tempfile.mkdtemp(prefix="pytensor-cold-"))
-        cold.append(fit_once(cache))
-        warm.append(fit_once(cache))
+        cold.append(fit_once(cache, which))
+        warm.append(fit_once(cache, which))
     print(f"fit on {cold[0]['observations']} observations (reference runs), median of {args.repeats}:")
     print(f"{'cache':<6} {'fit s':>7} {'process s':>10} {'converged':>10}")
     for name, rows in (("cold", cold), ("warm", warm)):
@@ -67,6 +81,8 @@ def main() -> None:
         print(f"{name:<6} {fit_s:>7.1f} {process_s:>10.1f} {all(r['converged'] for r in rows)!s:>10}")
     ratio = statistics.median(r["fit_s"] for r in warm) / statistics.median(r["fit_s"] for r in cold)
     print(f"warm / cold fit time: {ratio:.2f}")
+    if args.fit_only:
+        return
 
     sys.path.insert(0, str(ROOT))
     from advisor.evaluation import evaluate_runs

@@ -228,11 +228,11 @@ class EnergyPosterior:
 
     def tier_labels_of(self, features: pd.DataFrame, short: bool = False) -> list[str]:
         """Each config's tier: where the working set of its dominant term lies (the tier the model priced it
-        in), named by :meth:`tier_label` with the term, e.g. ``<=L2 (activation)``."""
+        in), named by :meth:`tier_label` with the term, e.g. ``<=L2 (activation)``; ``short``: the tier alone."""
         dominant = self.dominant_terms(features)
         log_ws = np.stack([features[WORKING_SET_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=-1)
         tiers = self.tier_index(log_ws[np.arange(len(dominant)), dominant])
-        return [f"{self.tier_label(int(k), short)} ({TERMS[d][:3] if short else TERMS[d]})"
+        return [self.tier_label(int(k), short) if short else f"{self.tier_label(int(k))} ({TERMS[d]})"
                 for k, d in zip(tiers, dominant, strict=True)]  # fmt: skip
 
     def tier_index(self, log_ws: np.ndarray) -> np.ndarray:

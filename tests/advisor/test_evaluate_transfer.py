@@ -58,24 +58,25 @@ def test_json_holds_every_scheme(fake_fit, monkeypatch, tmp_path: Path) -> None:
     report = json.loads(out)
     assert report["folds"] == 5 and report["scores"][0]["name"] == "tier model"
     width, dataset = report["transfer"]
-    assert width["scheme"] == "width" and "2 or more input widths" in width["skipped"]  # one calibration width
+    assert width["scheme"] == "width" and width["skipped"] is None  # the calibration spans five input widths
+    assert sorted(int(g["group"]) for g in width["groups"]) == [8, 32, 128, 512, 2048]
     assert dataset["scheme"] == "dataset" and dataset["skipped"] is None
-    assert sorted(g["group"] for g in dataset["groups"]) == ["breast_cancer", "digits", "wine"]
+    assert sorted(g["group"] for g in dataset["groups"]) == ["breast_cancer", "diabetes", "digits", "wine"]
     assert dataset["overall"]["model"]["median_ape"] == pytest.approx(0.25)
     runs = pd.read_csv(RUNS)
     floor = noise_floor(runs[runs["sweep_kind"] == "calibrate"])[0]
     assert dataset["noise_floor"] == pytest.approx(floor) == pytest.approx(calibration_noise_floor(runs))
     assert dataset["overall"]["noise_ratio"] == pytest.approx(0.25 / floor)
     assert "energy ∝ params (fit on the held-out runs)" in dataset["overall"]["baselines"]
-    assert len(fake_fit.trained_on) == 5 + 1  # five folds, one calibration fit for the data sets
+    assert len(fake_fit.trained_on) == 5 + 5 + 1  # five folds, five widths, one calibration fit for the data sets
 
 
 def test_tables_per_scheme(fake_fit, monkeypatch, tmp_path: Path) -> None:
     code, out, err = call_cli("evaluate", "--runs", str(RUNS), "--scheme", "width,dataset", home=tmp_path,
                               monkeypatch=monkeypatch)  # fmt: skip
     assert code == 0, err
-    assert "k-fold hold-out" not in out and len(fake_fit.trained_on) == 1
-    assert "leave-one-input-width-out" in out and "skipped" in out
+    assert "k-fold hold-out" not in out and len(fake_fit.trained_on) == 5 + 1  # five widths, one for the data sets
+    assert "leave-one-input-width-out" in out and "2048" in out
     assert "new data set" in out and "digits" in out and "line*" in out and "25.0%" in out
 
 
