@@ -23,8 +23,8 @@ class FitRequest:
     store: Path | None = None
     out: Path | None = None
     plot: Path | None = None
-    draws: int = 800
-    tune: int = 600
+    draws: int = 1000
+    tune: int = 1000
     chains: int = 2
     strict: bool = False
     hardware: str | None = None

@@ -43,17 +43,18 @@ class FitError(InputError):
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Sampler settings. The defaults give a converged energy fit of a 10-minute calibration in seconds.
+    """Sampler settings. The defaults give a converged energy fit of a 10-minute calibration (about two
+    minutes on 2 cores: 600 + 800 draws at 0.9 ended at r_hat 1.012, just short).
 
     Attributes:
         cores: processes for the chains; None = one per chain up to the machine's cores.
         init: NUTS initialisation; the dense mass matrix suits the correlated tier parameters.
     """
 
-    draws: int = 800
-    tune: int = 600
+    draws: int = 1000
+    tune: int = 1000
     chains: int = 2
-    target_accept: float = 0.9
+    target_accept: float = 0.95
     seed: int = 0
     cores: int | None = None
     init: str = "jitter+adapt_full"

@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "predicted per datum, held-out runs marked) and FILE-errors (histogram of predicted/measured "
                    "on held-out runs); held out by input width when the calibration has 2+ widths, else by "
                    "grouped k-fold")  # fmt: skip
-    p.add_argument("--draws", type=positive_int, default=800, help="energy model draws per chain")
-    p.add_argument("--tune", type=positive_int, default=600)
+    p.add_argument("--draws", type=positive_int, default=1000, help="energy model draws per chain")
+    p.add_argument("--tune", type=positive_int, default=1000)
     p.add_argument("--chains", type=positive_int, default=2)
     p.add_argument("--strict", action="store_true", help="exit 1 (and save nothing) if the fit did not converge")
     p.add_argument("--hardware", metavar="ID", help="fit this machine's runs ('advisor runs --hardware' lists them; "
