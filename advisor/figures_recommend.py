@@ -76,9 +76,9 @@ def check_figure_path(path: Path | str) -> Path:
 
 def write_recommend_figure(profile: Profile, result: Recommendation, path: Path | str) -> Path:
     """Draw the training-energy-to-budget figure to ``path`` (atomic)."""
-    from models.plot import _joules, _pyplot, _save
+    from models.plot import joule_axis, pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     curves = training_curves(result)
     fig, ax = plt.subplots(figsize=(8, 5))
     for curve in curves:
@@ -89,7 +89,7 @@ def write_recommend_figure(profile: Profile, result: Recommendation, path: Path 
                 rotation=90, va="top", color="grey")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _joules(ax.yaxis)
+    joule_axis(ax.yaxis)
     ax.set_xlabel("parameters")
     ax.set_ylabel("training energy to reach the budget")
     request = result.request
@@ -101,7 +101,7 @@ def write_recommend_figure(profile: Profile, result: Recommendation, path: Path 
     else:
         ax.text(0.5, 0.5, "no candidate meets the budget", transform=ax.transAxes, ha="center")
     fig.text(0.01, 0.01, f"ranked by {OBJECTIVE_WORDS[str(request.objective)]}", fontsize=7)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def curves_frame(curves: tuple[ShapeCurve, ...]) -> pd.DataFrame:

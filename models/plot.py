@@ -57,10 +57,10 @@ def plot_fit(posterior: EnergyPosterior, frame: pd.DataFrame, path: Path, phase:
     axes.flat[0].legend(fontsize=8)
     kind = "ESTIMATED energy" if "meter_kind" in data and (data["meter_kind"] == "estimated").any() else "energy"
     fig.suptitle(f"Tier model fit: measured vs predicted {phase} {kind}; dashed: fitted tier boundaries (d4, b256)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     """Lay out, write atomically (readers never see half a file) in the format the suffix names, close."""
     import matplotlib.pyplot as plt
 
@@ -100,7 +100,8 @@ def figure_paths(plot: Path) -> dict[str, Path]:
     return {name: plot.with_name(f"{plot.stem}-{name}{plot.suffix}") for name in FIGURES}
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +110,7 @@ def _pyplot():
     return plt
 
 
-def _joules(axis) -> None:
+def joule_axis(axis) -> None:
     """Label a log axis in joules with SI prefixes (10 µJ, 1 mJ), not in raw powers of ten."""
     from matplotlib.ticker import EngFormatter, NullFormatter
 
@@ -130,7 +131,7 @@ def plot_measured_vs_predicted(
         held_out_label: what was held out (e.g. "leave-one-input-width-out").
         estimated: the energies come from the estimate meter (the title says so).
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.6))
     for ax, phase in zip(axes, PHASES, strict=True):
         ins, out = in_sample[in_sample["phase"] == phase], held_out[held_out["phase"] == phase]
@@ -150,14 +151,14 @@ def plot_measured_vs_predicted(
         ax.set_yscale("log")
         ax.set_xlim(line[0], line[-1])
         ax.set_ylim(line[0], line[-1])
-        _joules(ax.xaxis)
-        _joules(ax.yaxis)
+        joule_axis(ax.xaxis)
+        joule_axis(ax.yaxis)
         ax.set_xlabel(f"measured {phase} energy per datum")
         ax.set_ylabel(f"predicted {phase} energy per datum (posterior median)")
         ax.legend(fontsize=8, loc="upper left")
     kind = "ESTIMATED energy" if estimated else "energy"
     fig.suptitle(f"Measured vs predicted {kind} per datum: in-sample and held out ({held_out_label})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_error_histogram(held_out: pd.DataFrame, path: Path, held_out_label: str = "held out") -> Path:
@@ -167,7 +168,7 @@ def plot_error_histogram(held_out: pd.DataFrame, path: Path, held_out_label: str
     """
     from matplotlib.ticker import NullFormatter
 
-    plt = _pyplot()
+    plt = pyplot()
     ratio = (held_out["predicted_j"] / held_out["measured_j"]).to_numpy(float)
     fig, ax = plt.subplots(figsize=(8, 4.8))
     if len(ratio):
@@ -194,4 +195,4 @@ def plot_error_histogram(held_out: pd.DataFrame, path: Path, held_out_label: str
     ax.set_ylabel("held-out runs")
     ax.set_title(f"Held-out error ({held_out_label}): {summary}", fontsize=10)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from measurement.atomic import atomic_path
 from measurement.tiers import format_bytes
 from models.energy import EnergyPosterior
 from models.features import features_frame
-from models.plot import check_plot_path
+from models.plot import check_plot_path, pyplot, save_figure
 
 WS_COLUMN = "log_ws_bytes"
 """The whole-step working set (ln bytes) of a features frame: what this figure's x axis shows."""
@@ -93,10 +92,7 @@ def plot_tiers(posterior: EnergyPosterior, frame: pd.DataFrame | None, path: Pat
         InputError: a destination that cannot be written (see :func:`measurement.atomic.check_destination`).
     """
     path = check_plot_path(Path(path))  # before any drawing
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     family = family or reference_family(frame, phase)
     fig, ax = plt.subplots(figsize=(10, 6))
@@ -105,12 +101,10 @@ def plot_tiers(posterior: EnergyPosterior, frame: pd.DataFrame | None, path: Pat
         _curve(ax, reference_curve(posterior, family, phase), family)
         _boundaries(ax, posterior)
         _axes(ax, phase, _estimated(frame) if estimated is None else estimated)
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").lower())
-    finally:
+    except BaseException:
         plt.close(fig)
-    return path
+        raise
+    return save_figure(fig, path)
 
 
 def _points(ax, frame: pd.DataFrame | None, phase: str) -> None:
