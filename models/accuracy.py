@@ -129,7 +129,7 @@ def _floor_and_top(pm, pt, y: np.ndarray, task: str, chance: float):
     return floor, pm.Deterministic("top", chance + (1.0 - chance) * pm.math.sigmoid(top_logit))
 
 
-ACCURACY_FIT = FitConfig(draws=500, tune=1000, chains=4, target_accept=0.95, init="jitter+adapt_diag")
+ACCURACY_FIT = FitConfig(draws=500, tune=1000, chains=4, target_accept=0.95, init="jitter+adapt_diag", sampler="pymc")
 TASKS = ("multiclass", "binary", "regression")
 
 
@@ -427,7 +427,7 @@ class AccuracyCheck:
 
 
 HOLDOUT_EVERY = 5
-CHECK_FIT = FitConfig(draws=300, tune=500, chains=1, target_accept=0.95, init="jitter+adapt_diag")
+CHECK_FIT = FitConfig(draws=300, tune=500, chains=1, target_accept=0.95, init="jitter+adapt_diag", sampler="pymc")
 
 
 def holdout_check(frame: pd.DataFrame, config: FitConfig = CHECK_FIT) -> AccuracyCheck:

@@ -4,15 +4,18 @@ For an observation in phase p (train | inference) energy per datum is a sum of p
 (amounts from :mod:`models.features`, counted as in :mod:`measurement.cost`):
 
     E = sum_t A_pt * c_t(W_pt)  +  o_p * D / B  +  q_p / B  +  k_p      t in (compute, activation, optimizer)
-    c_t(W) = exp(log_c_t) * (1 + sum_k r_k * sigmoid((ln W - ln S_k) / tau))
+    c_t(W) = exp(log_c_t + sum_k ln(1 + r_k) * sigmoid((ln W - ln S_k) / tau))
 
 A_t is the term's amount per datum (FLOPs; activation bytes; optimizer bytes, which scale as params / B) and
-W_t the working set that holds those operands; its cost per unit steps up (r >= 0, so tier costs are positive
-and ordered) as W_t outgrows each cache capacity S_k. The capacities (ordered, priors centred on the
+W_t the working set that holds those operands; its cost per unit is multiplied by 1 + r_k (r >= 0, so tier
+costs are positive and ordered) as W_t outgrows each cache capacity S_k. The capacities (ordered, priors centred on the
 fingerprint's cache sizes, bounded 1 KiB..1 TiB) and the step width tau are shared by every term and phase
 (the same caches), and so are the base costs c_t per term and the step factors r_k per tier: a FLOP, or a
 byte moved, costs the same in a forward pass whether it trains or infers, and a tier multiplies the cost
-of whatever lives in it by the same factor; the phases differ in their amounts and overheads. (Costs and
+of whatever lives in it by the same factor; the phases differ in their amounts and overheads. The sampler
+sees each term's cost at an *anchor* tier, the one holding the median working set of that term's runs, and
+log_c (the cost below every step) is derived from it: sampled directly, log_c and the first step's r form a
+ridge (nearly every working set lies above L1, so only their sum is known) that NUTS crawled along. (Costs and
 steps per phase and term made the posterior a maze of trade-offs between terms: NUTS mixed at an effective
 sample size of 5 in 800 draws on a 10-minute calibration; per phase alone, 66 in 1,600 and three minutes.)
 o_p is a per-layer-per-step overhead (kernel launches, per-tensor optimizer work), q_p a fixed per-step
@@ -20,6 +23,13 @@ overhead (the Python loop, the batch call, the loss), k_p a per-datum constant. 
 to fit shallow and deep networks at once and misses both. The terms are summed in linear space (log-sum-exp
 in the graph). The likelihood is a Student-t on ln E whose scale adds the model's sigma_p to each run's own
 measurement noise (from its window spread), so the fit knows the noise it was fit on.
+
+Each data set d (an input width of the calibration, or a probed data set) scales each term's cost by its own
+factor exp(sigma_dataset_t * z_dt), z ~ N(0, 1): the same network costs a little more or less per FLOP or byte
+on other operand shapes, and a user's network is always on a data set the fit has not seen. The fitted spread
+sigma_dataset enters the predictive interval of a new measurement (a new data set's factors, drawn once per
+posterior draw); the posterior mean is the population's. Without it the predictive interval was learnt on the
+calibration's own widths and held 75% of runs at unseen widths (benchmarks/transfer.py).
 
 Why several terms: a model with one FLOPs term learns "big working set -> expensive FLOPs" from wide-and-thin
 calibration networks (activation-bound) and over-predicts compute-bound networks several-fold.
@@ -38,14 +48,14 @@ from measurement.tiers import Tier, fitted_tier_labels, tier_index
 from models.features import AMOUNT_COLUMNS, PHASES, TERMS, WORKING_SET_COLUMNS
 from models.sampling import Diagnostics, FitConfig, FitError, diagnose, draws_dataset, pymc, sample, thin
 
-MODEL_VERSION = "energy-terms-2"
+MODEL_VERSION = "energy-terms-3"
 STUDENT_NU = 4.0
 N_WINDOWS_DEFAULT = 5
 LOG_CAPACITY_BOUNDS = (float(np.log(2**10)), float(np.log(2**40)))
 """A cache tier's capacity lies between 1 KiB and 1 TiB: the prior's support, and what a profile may hold."""
-PARAMS = ("log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k", "sigma")
+PARAMS = ("log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k", "sigma", "sigma_dataset")
 DIMS = {
-    "log_c": ("term",), "r": ("tier",), "log_S": ("tier",), "log_o": ("phase",),
+    "log_c": ("term",), "sigma_dataset": ("term",), "r": ("tier",), "log_S": ("tier",), "log_o": ("phase",),
     "log_q": ("phase",), "log_k": ("phase",), "sigma": ("phase",),
 }  # fmt: skip
 """Each posterior variable's dimensions after the draw axis (``log_tau`` is a scalar)."""
@@ -80,7 +90,7 @@ def term_energies(post: dict[str, np.ndarray], x: pd.DataFrame) -> tuple[np.ndar
     for t, term in enumerate(TERMS):
         log_ws = x[WORKING_SET_COLUMNS[term]].to_numpy()
         steps = special.expit((log_ws[None, :, None] - post["log_S"][:, None, :]) / tau)
-        cost = np.exp(log_c[..., t]) * (1.0 + (r * steps).sum(axis=-1))
+        cost = np.exp(log_c[..., t] + (np.log1p(r) * steps).sum(axis=-1))
         terms.append(np.exp(x[AMOUNT_COLUMNS[term]].to_numpy())[None, :] * cost)
     return np.stack(terms, axis=-1), np.broadcast_to(rest, terms[0].shape)
 
@@ -120,31 +130,52 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
     if missing:
         raise FitError(f"no usable runs for phase(s) {missing}")
     y = frame["log_energy"].to_numpy(float)
-    ph = frame["phase_index"].to_numpy()
     amounts = np.stack([frame[AMOUNT_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1)  # (obs, terms)
     log_ws = np.stack([frame[WORKING_SET_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1)
     per_layer = frame["log_layers_per_datum"].to_numpy(float)
     per_step = -frame["log_batch"].to_numpy(float)
     meas_sd = measurement_sd(frame.get("spread", pd.Series(np.zeros(len(frame)))).to_numpy())
-    guess = _guesses(frame)
-    coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers], "obs": np.arange(len(y))}
+    datasets, dataset_index = np.unique(frame["dataset"].astype(str).to_numpy(), return_inverse=True)
+    coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers], "obs": np.arange(len(y)),
+              "dataset": list(datasets)}  # fmt: skip
     with pm.Model(coords=coords) as model:
-        log_c = pm.Normal("log_c", mu=guess["log_c"], sigma=3.0, dims="term")
+        # Every array the data decide enters as pm.Data, so the compiled graph is the same for any calibration:
+        # a compiled sampler (nutpie's numba code) is reused from its cache instead of rebuilt per data set.
+        data = {name: pm.Data(name, value) for name, value in (
+            ("amounts", amounts), ("log_ws", log_ws), ("per_layer", per_layer), ("per_step", per_step),
+            ("meas_sd", meas_sd), ("y", y), ("anchor", _anchors(log_ws, tiers)),
+            *((f"guess_{k}", v) for k, v in _guesses(frame).items()))}  # fmt: skip
+        ph = pm.Data("phase_index", frame["phase_index"].to_numpy().astype("int64"))
+        group = pm.Data("dataset_index", dataset_index)
+        log_c_anchor = pm.Normal("log_c_anchor", mu=data["guess_log_c"], sigma=3.0, dims="term")
         r = pm.LogNormal("r", mu=np.log(0.3), sigma=1.5, dims="tier")  # no funnel at 0
+        log_step = pt.log1p(r)
+        log_c = log_c_anchor - (data["anchor"] * log_step[None, :]).sum(axis=1)
+        pm.Deterministic("log_c", log_c, dims="term")
         log_s = _capacities(pm, tiers)
         log_tau = pm.Normal("log_tau", mu=np.log(0.5), sigma=0.1)  # a wide prior cost 40% more sampling time
-        log_o = pm.Normal("log_o", mu=guess["log_o"], sigma=3.0, dims="phase")
-        log_q = pm.Normal("log_q", mu=guess["log_q"], sigma=3.0, dims="phase")
-        log_k = pm.Normal("log_k", mu=guess["log_k"], sigma=3.0, dims="phase")
+        log_o = pm.Normal("log_o", mu=data["guess_log_o"], sigma=3.0, dims="phase")
+        log_q = pm.Normal("log_q", mu=data["guess_log_q"], sigma=3.0, dims="phase")
+        log_k = pm.Normal("log_k", mu=data["guess_log_k"], sigma=3.0, dims="phase")
         sigma = pm.HalfNormal("sigma", sigma=0.5, dims="phase")
-        steps = pm.math.sigmoid((log_ws[:, :, None] - log_s[None, None, :]) / pt.exp(log_tau))  # obs, term, tier
-        term_log = amounts + log_c[None, :] + pt.log1p((r[None, None, :] * steps).sum(axis=-1))  # (obs, terms)
-        fixed = pt.stack([log_o[ph] + per_layer, log_q[ph] + per_step, log_k[ph]], axis=1)
+        sigma_dataset = pm.HalfNormal("sigma_dataset", sigma=0.1, dims="term")
+        z_dataset = pm.Normal("z_dataset", 0.0, 1.0, dims=("dataset", "term"))  # non-centred
+        steps = pm.math.sigmoid((data["log_ws"][:, :, None] - log_s[None, None, :]) / pt.exp(log_tau))
+        log_cost = log_c[None, :] + sigma_dataset[None, :] * z_dataset[group] + (log_step * steps).sum(axis=-1)
+        term_log = data["amounts"] + log_cost  # obs x terms
+        fixed = pt.stack([log_o[ph] + data["per_layer"], log_q[ph] + data["per_step"], log_k[ph]], axis=1)
         mu = pm.math.logsumexp(pt.concatenate([term_log, fixed], axis=1), axis=1, keepdims=False)
         pm.Deterministic("mu", mu, dims="obs")
-        scale = pt.sqrt(sigma[ph] ** 2 + meas_sd**2)
-        pm.StudentT("log_energy", nu=STUDENT_NU, mu=mu, sigma=scale, observed=y, dims="obs")
+        scale = pt.sqrt(sigma[ph] ** 2 + data["meas_sd"] ** 2)
+        pm.StudentT("log_energy", nu=STUDENT_NU, mu=mu, sigma=scale, observed=data["y"], dims="obs")
     return model
+
+
+def _anchors(log_ws: np.ndarray, tiers: tuple[Tier, ...]) -> np.ndarray:
+    """(terms x tiers) 1 where a term's median working set (ln bytes) lies above the tier's seeded capacity:
+    the steps its anchor cost already includes."""
+    prior_log_s = np.log([t.size_bytes for t in tiers])
+    return (np.median(log_ws, axis=0)[:, None] > prior_log_s[None, :]).astype(float)
 
 
 def _capacities(pm, tiers: tuple[Tier, ...]):
@@ -154,7 +185,7 @@ def _capacities(pm, tiers: tuple[Tier, ...]):
     transforms = pm.distributions.transforms
     return pm.Normal(
         "log_S",
-        mu=prior_log_s,
+        mu=pm.Data("prior_log_S", prior_log_s),
         sigma=1.0,
         dims="tier",
         transform=transforms.Chain([transforms.Interval(*LOG_CAPACITY_BOUNDS), transforms.ordered]),
@@ -164,7 +195,7 @@ def _capacities(pm, tiers: tuple[Tier, ...]):
 
 def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> EnergyPosterior:
     """Sample the posterior of a training frame (see features.training_frame) with tier priors ``tiers``."""
-    idata, fit_s = sample(build_model(frame, tiers), config)
+    idata, fit_s = sample(build_model(frame, tiers), config, var_names=["log_c_anchor", *PARAMS])
     return EnergyPosterior.from_idata(idata, tiers, diagnose(idata, list(PARAMS), config, fit_s))
 
 
@@ -198,11 +229,15 @@ class EnergyPosterior:
         return log_energy_numpy(self.draws, features)
 
     def predictive_log_energy(self, features: pd.DataFrame, seed: int = 0) -> np.ndarray:
-        """ln E draws including the model's observation noise (for intervals on new measurements)."""
-        mu = self.log_energy(features)
+        """ln E draws of one new measurement on a data set the fit has not seen: each draw scales every term's
+        cost by a new data set's factor (shared by the configs, as one user's data set is), then adds the
+        model's observation noise."""
+        rng = np.random.default_rng(seed)
+        offsets = self.draws["sigma_dataset"] * rng.standard_normal(self.draws["sigma_dataset"].shape)
+        draws = {**self.draws, "log_c": self.draws["log_c"] + offsets}
+        mu = log_energy_numpy(draws, features)
         sigma = self.draws["sigma"][:, features["phase_index"].to_numpy()]
-        noise = np.random.default_rng(seed).standard_t(STUDENT_NU, size=mu.shape)
-        return mu + sigma * noise
+        return mu + sigma * rng.standard_t(STUDENT_NU, size=mu.shape)
 
     def tier_capacities_bytes(self) -> dict[str, tuple[float, float, float]]:
         """Posterior median and 90% interval of each tier capacity."""

@@ -28,7 +28,7 @@ def _fit_lines(profile) -> list[str]:
     costs, steps = profile.energy.cost_summary()
     lines.append("  cost per unit: " + ", ".join(f"{term} {j:.2e} J/{units.get(term, 'unit')}"
                                                 for term, j in costs.items()))  # fmt: skip
-    lines.append("  step factor per tier: " + " ".join(f"{name} +{r:.2f}×" for name, r in steps.items()))
+    lines.append("  step factor per tier: " + " ".join(f"{name} ×{1 + r:.2f}" for name, r in steps.items()))
     return lines
 
 

@@ -33,6 +33,7 @@ def _energy(rng) -> EnergyPosterior:
         "log_q": np.full((N, 2), np.log(1e-5)),
         "log_k": np.full((N, 2), np.log(1e-9)),
         "sigma": np.full((N, 2), 0.05),
+        "sigma_dataset": np.full((N, 3), 0.05),
     }
     return EnergyPosterior(draws, TIERS, DIAGNOSTICS)
 

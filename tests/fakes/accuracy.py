@@ -129,7 +129,7 @@ def saved_advising_profile(folder):
 
     accuracy = {"digits": real_accuracy(), "diabetes": real_accuracy(task="regression")}
     profile = fake_profile()
-    positive = {k: np.abs(profile.energy.draws[k]) for k in ("r", "sigma")}  # the scatter can cross 0
+    positive = {k: np.abs(profile.energy.draws[k]) for k in ("r", "sigma", "sigma_dataset")}  # the scatter can cross 0
     energy = dataclasses.replace(profile.energy, draws={**profile.energy.draws, **positive})
     meta = dataclasses.replace(profile.metadata, fingerprint=this_machine())
     return dataclasses.replace(profile, energy=energy, accuracy=accuracy, metadata=meta).save(folder)

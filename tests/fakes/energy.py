@@ -21,6 +21,7 @@ TRUE = {
     "log_q": np.array([np.log(4e-5), np.log(1e-5)]),
     "log_k": np.array([np.log(1e-8), np.log(3e-9)]),
     "sigma": np.array([0.05, 0.05]),
+    "sigma_dataset": np.array([0.02, 0.02, 0.02]),  # synthetic runs have no data-set effect; a small spread
 }
 WIDTHS = ((16, 4), (128, 10), (1024, 16))
 """Input and output widths of the synthetic runs: the terms are told apart only across widths."""

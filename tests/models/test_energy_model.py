@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from measurement.errors import InputError
 from models.baselines import fit_baselines
-from models.energy import PARAMS, EnergyPosterior, build_model, fit, log_energy_numpy
+from models.energy import PARAMS, EnergyPosterior, build_model, fit, log_energy_numpy, term_energies
 from models.evaluate import grouped_folds
 from models.sampling import Diagnostics, FitConfig, FitError, thin
 from tests.fakes.energy import TIERS, TRUE, synthetic_runs
 
 
 def test_numpy_predictor_matches_the_pymc_graph(synthetic_frame) -> None:
+    """Per data set: the graph's mu equals the numpy predictor with that data set's cost factors applied."""
     model = build_model(synthetic_frame, TIERS)
     rng = np.random.default_rng(1)
     point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()}
@@ -20,7 +22,35 @@ def test_numpy_predictor_matches_the_pymc_graph(synthetic_frame) -> None:
     values = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
     named = {v.name: np.asarray(x) for v, x in zip(outputs, values, strict=True)}
     post = {name: named[name][None, ...] for name in ("log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k")}
-    assert np.allclose(log_energy_numpy(post, synthetic_frame)[0], named["mu"], rtol=1e-9, atol=1e-9)
+    datasets = np.unique(synthetic_frame["dataset"].astype(str))
+    assert len(datasets) == 3 and np.abs(named["z_dataset"]).min() > 0  # the factors really differ
+    for d, name in enumerate(datasets):
+        rows = (synthetic_frame["dataset"] == name).to_numpy()
+        shifted = {**post, "log_c": post["log_c"] + named["sigma_dataset"] * named["z_dataset"][d]}
+        expected = log_energy_numpy(shifted, synthetic_frame[rows])[0]
+        assert np.allclose(expected, named["mu"][rows], rtol=1e-9, atol=1e-9)
+
+
+def _true_posterior(n: int, **overrides) -> EnergyPosterior:
+    draws = {k: np.repeat(np.asarray(v, float)[None, ...], n, axis=0) for k, v in {**TRUE, **overrides}.items()}
+    return EnergyPosterior(draws, TIERS, Diagnostics(0, 1.0, 1000, n, 1, 1.0))
+
+
+def test_the_predictive_interval_carries_a_new_data_sets_spread(synthetic_frame) -> None:
+    """A new measurement on an unseen data set varies by the fitted data-set spread on top of run noise; the
+    mean prediction does not (it is the population's)."""
+    rows = synthetic_frame[synthetic_frame["phase"] == "train"].head(20)
+    none = _true_posterior(4000, sigma_dataset=np.zeros(3))
+    spread = _true_posterior(4000, sigma_dataset=np.full(3, 0.2))
+    assert np.array_equal(none.log_energy(rows), spread.log_energy(rows))
+    width = {name: np.diff(np.percentile(p.predictive_log_energy(rows), [5, 95], axis=0), axis=0)[0]
+             for name, p in (("none", none), ("spread", spread))}  # fmt: skip
+    t90 = 2.132  # Student-t, 4 degrees of freedom, 95th percentile
+    assert np.allclose(width["none"], 2 * t90 * TRUE["sigma"][0], rtol=0.1)
+    assert np.all(width["spread"] >= 0.95 * width["none"])
+    tiered, rest = term_energies(none.draws, rows)
+    mostly_tiered = tiered[0].sum(axis=-1) > 9 * rest[0]  # the data-set factor scales the tiered terms only
+    assert mostly_tiered.sum() >= 5 and np.all(width["spread"][mostly_tiered] > 1.5 * width["none"][mostly_tiered])
 
 
 @pytest.mark.slow
@@ -37,6 +67,14 @@ def test_synthetic_recovery_predicts_an_unseen_input_width(small_fit) -> None:
         assert np.all((lo - 0.5 <= TRUE[name]) & (TRUE[name] <= hi + 0.5)), (name, lo, hi, TRUE[name])
     lo, hi = np.percentile(posterior.draws["log_S"][:, 2], [1, 99])  # the big L3 step is identified
     assert lo - 0.5 <= TRUE["log_S"][2] <= hi + 0.5
+
+
+def test_pymc_sampler_fits_the_same_model_and_unknown_samplers_are_refused(synthetic_frame) -> None:
+    posterior = fit(synthetic_frame, FitConfig(draws=30, tune=30, chains=1, sampler="pymc"), TIERS)
+    assert all(np.isfinite(posterior.draws[k]).all() for k in PARAMS)
+    assert posterior.draws["sigma_dataset"].shape == (30, 3)
+    with pytest.raises(InputError, match="sampler must be one of nutpie, pymc"):
+        fit(synthetic_frame, FitConfig(draws=10, tune=10, chains=1, sampler="stan"), TIERS)
 
 
 def test_fit_refuses_too_little_data(synthetic_frame) -> None:

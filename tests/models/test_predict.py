@@ -15,6 +15,7 @@ from tests.fakes.energy import TIERS, TRUE
 _RNG = np.random.default_rng(0)
 _DRAWS = {k: np.asarray(v)[None, ...] + 0.05 * _RNG.standard_normal((200, *np.shape(v))) for k, v in TRUE.items()}
 _DRAWS["r"], _DRAWS["sigma"] = np.abs(_DRAWS["r"]), np.abs(_DRAWS["sigma"])
+_DRAWS["sigma_dataset"] = np.abs(_DRAWS["sigma_dataset"])
 POSTERIOR = EnergyPosterior(_DRAWS, TIERS, Diagnostics(0, 1.0, 400.0, 400, 2, 1.0))
 CONFIG = {"shape": ["rectangle"], "depth": [3], "size": [4096], "input_dim": [13], "output_dim": [3]}
 
