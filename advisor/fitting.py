@@ -10,7 +10,7 @@ from measurement.errors import InputError
 from measurement.store import RunStore, default_store_path
 from models.pipeline import default_profile_dir, fit_profile, select_runs
 from models.profile import check_profile_destination
-from models.sampling import Diagnostics, FitConfig
+from models.sampling import Diagnostics, FitConfig, check_sampler
 
 MAX_DRAWS = 100_000
 MAX_CHAINS = 64
@@ -24,11 +24,12 @@ class FitRequest:
     out: Path | None = None
     plot: Path | None = None
     draws: int = 1000
-    tune: int = 1000
+    tune: int = 500
     chains: int = 2
     strict: bool = False
     hardware: str | None = None
     """The machine to fit (an id from ``advisor runs --hardware``, or its unique prefix); None: the newest."""
+    sampler: str = "nutpie"
 
     def validate(self) -> None:
         """Refuse sampler settings out of range before any work (an absurd --draws would sample for days)."""
@@ -36,6 +37,7 @@ class FitRequest:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise InputError(f"{name} must be an integer in [{lo}, {hi:,}], got {value!r}")
+        check_sampler(self.sampler)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
         curves = store.curves_frame()
         fingerprints = store.fingerprints()
     runs, hardware = select_runs(runs, request.hardware)
-    config = FitConfig(draws=request.draws, tune=request.tune, chains=request.chains)
+    config = FitConfig(draws=request.draws, tune=request.tune, chains=request.chains, sampler=request.sampler)
     profile, frame = fit_profile(runs, fingerprints[hardware], config, curves=curves)
     accuracy = {name: acc.diagnostics for name, acc in profile.accuracy.items()}
     converged = profile.energy.diagnostics.converged and all(d.converged for d in accuracy.values())

@@ -58,7 +58,9 @@ def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, 
     effective batch).
     ``energy_p05_j``/``energy_p95_j`` bound the *mean*
     energy (90% credible interval: what the model knows); ``predictive_p05_j``/``predictive_p95_j`` bound
-    *one new measurement* (90% predictive interval: the model's uncertainty plus run-to-run noise).
+    *one new measurement* on a data set the fit has not seen (90% predictive interval: the model's uncertainty,
+    a new data set's cost factors and run-to-run noise). The mean and its interval are the population's: the
+    cost factors of the user's data set are unknown until it is measured.
 
     Raises:
         InputError: missing columns, or a number outside the grid's limits (``beyond_grid``: the hard limits).

@@ -22,8 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "on held-out runs); held out by input width when the calibration has 2+ widths, else by "
                    "grouped k-fold")  # fmt: skip
     p.add_argument("--draws", type=positive_int, default=1000, help="energy model draws per chain")
-    p.add_argument("--tune", type=positive_int, default=1000)
+    p.add_argument("--tune", type=positive_int, default=500)
     p.add_argument("--chains", type=positive_int, default=2)
+    p.add_argument("--sampler", choices=("nutpie", "pymc"), default="nutpie",
+                   help="NUTS implementation of the energy model: nutpie (default; Rust, threads) or pymc "
+                   "(PyMC's own, one process per chain)")  # fmt: skip
     p.add_argument("--strict", action="store_true", help="exit 1 (and save nothing) if the fit did not converge")
     p.add_argument("--hardware", metavar="ID", help="fit this machine's runs ('advisor runs --hardware' lists them; "
                    "default: the machine of the newest run)")  # fmt: skip
@@ -36,7 +39,15 @@ def run(args: argparse.Namespace) -> int:
     from advisor.fitting import FitRequest, fit_and_save
 
     request = FitRequest(
-        args.store, args.out, args.plot, args.draws, args.tune, args.chains, args.strict, args.hardware
+        args.store,
+        args.out,
+        args.plot,
+        args.draws,
+        args.tune,
+        args.chains,
+        args.strict,
+        args.hardware,
+        args.sampler,
     )
     outcome = fit_and_save(request)
     d = outcome.diagnostics

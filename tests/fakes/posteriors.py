@@ -19,6 +19,8 @@ def fake_posterior(draws: int = 200, scatter: float = 0.05, seed: int = 0) -> En
     values = {k: np.asarray(v, float)[None] + scatter * rng.standard_normal((draws, *np.shape(v)))
               for k, v in TRUE.items()}  # fmt: skip
     values["log_S"] = np.sort(values["log_S"], axis=1)
+    for scale in ("r", "sigma", "sigma_dataset"):  # positive by construction in a real posterior
+        values[scale] = np.abs(values[scale])
     return EnergyPosterior(values, TIERS, DIAGNOSTICS)
 
 

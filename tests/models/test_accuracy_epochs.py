@@ -132,7 +132,7 @@ def _simulated_curves(seed: int = 0) -> pd.DataFrame:
 @pytest.mark.slow
 def test_recovers_the_learning_rate_slope_and_predicts_held_out_epochs() -> None:
     frame = _simulated_curves()
-    post = accuracy.fit(frame[frame["epoch"] <= 64], FitConfig(draws=200, tune=400, chains=1))
+    post = accuracy.fit(frame[frame["epoch"] <= 64], FitConfig(draws=200, tune=400, chains=1, sampler="pymc"))
     assert post.diagnostics.divergences <= 5
     lo, hi = np.percentile(post.draws["h_p"], [1, 99])
     assert lo <= -0.4 <= hi and hi < 0  # bigger networks learn faster, and the fit knows it
@@ -144,7 +144,7 @@ def test_recovers_the_learning_rate_slope_and_predicts_held_out_epochs() -> None
 @pytest.mark.slow
 def test_holdout_check_scores_runs_the_fit_never_saw() -> None:
     frame = _simulated_curves(seed=3)
-    check = accuracy.holdout_check(frame, FitConfig(draws=150, tune=300, chains=1))
+    check = accuracy.holdout_check(frame, FitConfig(draws=150, tune=300, chains=1, sampler="pymc"))
     assert check.runs == 6 and check.points == 6 * 9  # every fifth of 30 runs, all their checkpoints
     assert check.median_abs_error < 0.05
     assert 0.6 <= check.coverage_90 <= 1.0
