@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -42,6 +43,7 @@ class FitError(InputError):
 
 
 SAMPLERS = ("nutpie", "pymc")
+_POLL_S = 0.1  # how often the main thread looks for Ctrl-C while nutpie samples
 
 
 def check_sampler(name: object) -> None:
@@ -186,7 +188,12 @@ def arviz():
 
 @contextlib.contextmanager
 def _noticing_interrupts() -> Iterator[list[int]]:
-    """Record SIGINTs (still raising KeyboardInterrupt as usual) while the block runs in the main thread."""
+    """Record SIGINTs (still raising KeyboardInterrupt as usual) while the block runs in the main thread.
+
+    A KeyboardInterrupt raised inside a finalizer or a ctypes callback (numba's compiler runs both) is "ignored"
+    by Python, so the list, not the exception, is the record: callers check it. Those ignored interrupts are
+    kept off stderr (Python would print a traceback for each); any other unraisable error still is printed.
+    """
     hits: list[int] = []
     previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     if previous is None or previous == signal.SIG_IGN:  # not ours to handle, or Ctrl-C ignored on purpose
@@ -200,11 +207,19 @@ def _noticing_interrupts() -> Iterator[list[int]]:
         else:
             signal.default_int_handler(signum, frame)
 
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info) -> None:
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            previous_hook(info)
+
     signal.signal(signal.SIGINT, handler)
+    sys.unraisablehook = unraisable
     try:
         yield hits
     finally:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
 
 
 def sample(model, config: FitConfig, var_names: list[str] | None = None):
@@ -219,7 +234,7 @@ def sample(model, config: FitConfig, var_names: list[str] | None = None):
     with model, quiet(), _noticing_interrupts() as interrupts:
         try:
             if config.sampler == "nutpie":
-                idata = _nutpie(model, config, var_names)
+                idata = _nutpie(model, config, var_names, interrupts)
             else:
                 idata = pm.sample(**config.sample_kwargs(), var_names=var_names)
         except Exception:
@@ -231,16 +246,40 @@ def sample(model, config: FitConfig, var_names: list[str] | None = None):
     return idata, time.perf_counter() - began
 
 
-def _nutpie(model, config: FitConfig, var_names: list[str] | None):
+def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: list[int]):
     """Sample with nutpie. The graph takes its data as inputs, so numba's cached code for it serves every
-    calibration; nutpie still builds its C callbacks on each call (about 11 s here)."""
+    calibration; nutpie still builds its C callbacks on each call (about 11 s here).
+
+    nutpie's own wait turns Ctrl-C into a truncated trace, and an interrupt during numba's compile may have been
+    swallowed (see ``_noticing_interrupts``): so the sampler runs in the background, the main thread polls
+    ``interrupts`` and cancels it (discarding the draws) on the first one.
+    """
     import nutpie
 
     compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
-    return nutpie.sample(
+    if interrupts:
+        raise KeyboardInterrupt
+    sampler = nutpie.sample(
         compiled, draws=config.draws, tune=config.tune, chains=config.chains, cores=sampler_cores(config),
-        seed=config.seed, target_accept=config.target_accept, progress_bar=False,
+        seed=config.seed, target_accept=config.target_accept, progress_bar=False, blocking=False,
     )  # fmt: skip
+    try:
+        while not _finished(sampler):
+            if interrupts:
+                raise KeyboardInterrupt
+            time.sleep(_POLL_S)
+    except BaseException:
+        sampler.cancel()
+        raise
+    return sampler.wait()
+
+
+def _finished(sampler) -> bool:
+    """Whether nutpie's background sampler is done (0.16 raises TimeoutError for "not yet")."""
+    try:
+        return bool(sampler.is_finished)
+    except TimeoutError:
+        return False
 
 
 def diagnose(idata, var_names: list[str], config: FitConfig, fit_s: float) -> Diagnostics:
