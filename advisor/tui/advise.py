@@ -107,6 +107,7 @@ class AdviseScreen(Screen):
         self.profile = profile
         self.answer: Answer | None = None
         self._timer = None
+        self._asked: dict[str, str] | None = None  # the inputs of the latest recommend started
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -132,17 +133,19 @@ class AdviseScreen(Screen):
 
     @on(Input.Changed)
     def debounce(self) -> None:
-        """Recompute 0.3 s after the last keystroke."""
+        """Recompute 0.3 s after the last keystroke that changed an input (mounting the inputs changes none)."""
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.set_timer(0.3, self.recompute)
+        if self.values() != self._asked:
+            self._timer = self.set_timer(0.3, self.recompute)
 
     def action_refresh(self) -> None:
         self.recompute()
 
     def recompute(self) -> None:
         """Start a recommend in a worker thread (the UI never blocks)."""
-        self.run_recommend(self.values())
+        self._asked = self.values()
+        self.run_recommend(self._asked)
 
     @work(thread=True, exclusive=True, group="recommend")
     def run_recommend(self, values: dict[str, str]) -> None:

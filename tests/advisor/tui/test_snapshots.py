@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from textual.worker import WorkerCancelled
 
 from advisor.tui.app import AdvisorApp
 
@@ -10,8 +11,14 @@ SIZES = [(80, 24), (120, 40)]
 
 
 async def _settle(pilot) -> None:
+    """Wait for the workers; one superseded by a newer one (an exclusive group) is cancelled by design."""
     await pilot.pause(0.5)
-    await pilot.app.workers.wait_for_complete()
+    for _ in range(5):
+        try:
+            await pilot.app.workers.wait_for_complete()
+            break
+        except WorkerCancelled:
+            await pilot.pause(0.1)
     await pilot.pause(0.3)
 
 

@@ -75,6 +75,29 @@ def test_typing_a_budget_updates_table_and_details_like_the_engine(profile_dir: 
     asyncio.run(scenario())
 
 
+def test_opening_the_app_asks_for_one_recommendation_not_one_per_input(profile_dir: Path, monkeypatch) -> None:
+    """Mounting the inputs posts Input.Changed for each: that is no edit, and must not start (and cancel) a
+    second recommend; a real edit still starts one."""
+    asked: list[str] = []
+
+    def counting(profile, dataset, *args, **kwargs):
+        asked.append(dataset)
+        return advise(profile, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(advisor.api, "advise", counting)
+
+    async def scenario() -> None:
+        app = AdvisorApp(profile_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _settle(app, pilot, 1.0)
+            assert asked == ["digits"]
+            app.screen.query_one("#in-accuracy", Input).value = "0.9"
+            await _settle(app, pilot, 0.8)
+            assert asked == ["digits", "digits"]
+
+    asyncio.run(scenario())
+
+
 def test_the_plot_shows_training_energy_per_shape_in_human_units(profile_dir: Path) -> None:
     async def scenario() -> None:
         app = AdvisorApp(profile_dir)
