@@ -16,6 +16,8 @@ import logging
 import os
 import queue
 import re
+import signal
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -388,7 +390,8 @@ def jobqueue_cluster(kind: ClusterKind) -> Any:
     """
     try:
         import dask
-        import dask_jobqueue
+
+        dask_jobqueue = import_jobqueue()
     except ImportError:
         raise InputError(f"--cluster {kind} needs dask-jobqueue: pip install 'energy-advisor[cluster]'") from None
     cls = dask_jobqueue.SLURMCluster if kind is ClusterKind.SLURM else dask_jobqueue.PBSCluster
@@ -398,6 +401,24 @@ def jobqueue_cluster(kind: ClusterKind) -> Any:
     except ValueError as exc:
         raise InputError(f"--cluster {kind}: {first_line(exc)} (set jobqueue.{kind} in "
                          "~/.config/dask/jobqueue.yaml; see the README)") from None  # fmt: skip
+
+
+def import_jobqueue() -> Any:
+    """Import dask_jobqueue, keeping the process's Ctrl-C handler: its ``runner`` module, imported by the
+    Slurm cluster, replaces SIGINT's handler with ``sys.exit()`` at import time, which would turn a user's
+    Ctrl-C into a silent exit with status 0 instead of an interrupted calibration (exit 130, store intact).
+
+    Raises:
+        ImportError: dask-jobqueue is not installed.
+    """
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if in_main else None
+    try:
+        import dask_jobqueue
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return dask_jobqueue
 
 
 def dask_setup(worker: Any) -> None:

@@ -3,16 +3,27 @@ functions fed with fake worker reports), and a RAPL meter narrowed to one CPU pa
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from measurement.cluster import ClusterKind, ClusterSpec, check_meters, jobqueue_cluster, parse_cluster
+from measurement.cluster import (
+    ClusterKind,
+    ClusterSpec,
+    check_meters,
+    import_jobqueue,
+    jobqueue_cluster,
+    parse_cluster,
+)
 from measurement.distributed import MeterSlot, package_cpus, package_view, rapl_zones
 from measurement.errors import InputError
 from measurement.meters.rapl import RaplMeter
 from tests.fakes.measurement import PowercapTree
 from tests.fakes.pool import report
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -141,7 +152,7 @@ def test_package_cpus_from_sysfs_topology(tmp_path: Path) -> None:
 
 def test_a_slurm_job_is_one_single_threaded_worker_with_our_preload() -> None:
     dask = pytest.importorskip("dask")
-    pytest.importorskip("dask_jobqueue")
+    import_jobqueue()  # the test extras install it; imported directly, it would take over Ctrl-C here
     yaml = {"cores": 1, "processes": 1, "memory": "4GB", "job-extra-directives": ["--exclusive"]}
     with dask.config.set({f"jobqueue.slurm.{k}": v for k, v in yaml.items()}):
         cluster = jobqueue_cluster(ClusterKind.SLURM)
@@ -153,9 +164,24 @@ def test_a_slurm_job_is_one_single_threaded_worker_with_our_preload() -> None:
     assert "--preload measurement.cluster" in script
 
 
+def test_importing_dask_jobqueue_leaves_ctrl_c_alone() -> None:
+    """dask_jobqueue.runner sets SIGINT to sys.exit() when imported; a calibration's Ctrl-C must stay ours.
+    (A fresh interpreter: in this one the module may be imported already, its side effect long past.)"""
+    code = (
+        "import signal, sys\n"
+        "from measurement.cluster import import_jobqueue\n"
+        "before = signal.getsignal(signal.SIGINT)\n"
+        "import_jobqueue()\n"
+        "assert 'dask_jobqueue.runner' in sys.modules\n"
+        "assert signal.getsignal(signal.SIGINT) is before, signal.getsignal(signal.SIGINT)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_jobqueue_without_configuration_is_one_line() -> None:
     dask = pytest.importorskip("dask")
-    pytest.importorskip("dask_jobqueue")
+    import_jobqueue()
     unset = {"jobqueue.pbs.cores": None, "jobqueue.pbs.memory": None}
     with dask.config.set(unset), pytest.raises(InputError, match=r"jobqueue\.yaml") as info:
         jobqueue_cluster(ClusterKind.PBS)

@@ -19,6 +19,14 @@ class _InterruptedWhileCollected:
         os.kill(os.getpid(), signal.SIGINT)
 
 
+@pytest.fixture(autouse=True)
+def python_ctrl_c():
+    """Python's own SIGINT handler for the test (another library imported earlier may have replaced it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture
 def unraisable(monkeypatch) -> list[BaseException]:
     """The errors that reach the unraisable hook installed before the fit (Python's prints them to stderr)."""
