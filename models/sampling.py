@@ -158,12 +158,17 @@ def quiet() -> Iterator[None]:
         yield
 
 
+def pytensor_cache_dir() -> str:
+    """Where fits keep PyTensor's compiled C and numba code: $ADVISOR_PYTENSOR_CACHE, else the user's cache."""
+    from platformdirs import user_cache_dir
+
+    return os.environ.get("ADVISOR_PYTENSOR_CACHE") or os.path.join(user_cache_dir("energy-advisor"), "pytensor")
+
+
 def _persistent_pytensor_cache() -> None:
     if "base_compiledir" in os.environ.get("PYTENSOR_FLAGS", ""):
         return
-    from platformdirs import user_cache_dir
-
-    cache = os.environ.get("ADVISOR_PYTENSOR_CACHE") or os.path.join(user_cache_dir("energy-advisor"), "pytensor")
+    cache = pytensor_cache_dir()
     flags = os.environ.get("PYTENSOR_FLAGS", "")
     os.environ["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={cache}"]))
 

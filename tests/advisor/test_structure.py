@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from models.sampling import pytensor_cache_dir
 from tests.fakes.cli import call_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,9 @@ print("TORCH-FREE")
 
 @pytest.mark.slow
 def test_runs_fit_evaluate_predict_recommend_never_import_torch(tmp_path: Path) -> None:
-    env = {"ADVISOR_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    # A bare environment, but the compile cache every other fit uses (a fresh one costs a minute of compiling)
+    env = {"ADVISOR_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "ADVISOR_PYTENSOR_CACHE": pytensor_cache_dir()}  # fmt: skip
     result = subprocess.run([sys.executable, "-c", TORCH_FREE, str(tmp_path)], capture_output=True, text=True,
                             cwd=ROOT, env=env, timeout=600)  # fmt: skip
     assert result.returncode == 0 and "TORCH-FREE" in result.stdout, result.stdout + result.stderr
