@@ -252,8 +252,9 @@ def sample(model, config: FitConfig, var_names: list[str] | None = None):
 
 
 def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: list[int]):
-    """Sample with nutpie. The graph takes its data as inputs, so numba's cached code for it serves every
-    calibration; nutpie still builds its C callbacks on each call (about 11 s here).
+    """Sample with nutpie. Its numba code is cached on disk (the graph takes its data as inputs); the C
+    callbacks it builds around that code are kept in this process for the next fit of the same structure
+    (:mod:`models.nutpie_cache`), else rebuilt (about 11 s here).
 
     nutpie's own wait turns Ctrl-C into a truncated trace, and an interrupt during numba's compile may have been
     swallowed (see ``_noticing_interrupts``): so the sampler runs in the background, the main thread polls
@@ -261,22 +262,24 @@ def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: l
     """
     import nutpie
 
-    compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
-    if interrupts:
-        raise KeyboardInterrupt
-    sampler = nutpie.sample(
-        compiled, draws=config.draws, tune=config.tune, chains=config.chains, cores=sampler_cores(config),
-        seed=config.seed, target_accept=config.target_accept, progress_bar=False, blocking=False,
-    )  # fmt: skip
-    try:
-        while not _finished(sampler):
-            if interrupts:
-                raise KeyboardInterrupt
-            time.sleep(_POLL_S)
-    except BaseException:
-        sampler.cancel()
-        raise
-    return sampler.wait()
+    from models.nutpie_cache import compiled_model
+
+    with compiled_model(model, var_names) as compiled:
+        if interrupts:
+            raise KeyboardInterrupt
+        sampler = nutpie.sample(
+            compiled, draws=config.draws, tune=config.tune, chains=config.chains, cores=sampler_cores(config),
+            seed=config.seed, target_accept=config.target_accept, progress_bar=False, blocking=False,
+        )  # fmt: skip
+        try:
+            while not _finished(sampler):
+                if interrupts:
+                    raise KeyboardInterrupt
+                time.sleep(_POLL_S)
+        except BaseException:
+            sampler.cancel()
+            raise
+        return sampler.wait()
 
 
 def _finished(sampler) -> bool:
