@@ -11,17 +11,9 @@ import math
 import numpy as np
 
 from advisor.figures import TierChart, fmt_bytes
+from advisor.render import si
 
 LABEL_WIDTH = 9
-_PREFIXES = ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"))
-
-
-def fmt_joules(value: float) -> str:
-    """Joules with an SI prefix: ``2.5 mJ``, ``40 µJ``."""
-    for scale, prefix in _PREFIXES:
-        if value >= scale:
-            return f"{value / scale:.3g} {prefix}J"
-    return f"{value:.1e} J"
 
 
 def ascii_chart(chart: TierChart, width: int = 60, height: int = 10) -> str:
@@ -46,7 +38,7 @@ def ascii_chart(chart: TierChart, width: int = 60, height: int = 10) -> str:
         for r in range(top, bottom + 1):
             grid[r][c] = "."
         grid[mid][c] = "*"
-    labels = {0: fmt_joules(math.exp(y1)), height - 1: fmt_joules(math.exp(y0))}
+    labels = {0: si(math.exp(y1)), height - 1: si(math.exp(y0))}
     lines = [f"{labels.get(r, ''):>{LABEL_WIDTH}} {''.join(cells)}" for r, cells in enumerate(grid)]
     axis = ["-"] * width
     for c in columns.values():

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from textual_plotext import PlotextPlot
 
+from advisor.figures import fmt_bytes
 from advisor.figures_recommend import ShapeCurve, TierCrossing
 from advisor.render import SHAPE_ABBREVIATIONS, si
 
@@ -55,15 +56,6 @@ def pareto_text(front: pd.DataFrame, limit: int = 6) -> str:
         lines.append(f" {row.shape[:12]:<12} d{row.depth:<2} {row.params:>9,}  {si(row.objective_j)}  "
                      f"score {row.expected_score:.3f}")  # fmt: skip
     return "\n".join(lines) if len(lines) > 1 else "Pareto front: —"
-
-
-def fmt_bytes(value: float) -> str:
-    """Human-readable bytes."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 __all__ = ["EnergyPlot", "fmt_bytes", "pareto_text"]

@@ -10,8 +10,9 @@ from textual.app import App
 from textual.widgets import Static
 
 from advisor.figures import default_figure_path, tier_chart
+from advisor.render import si
 from advisor.tui.profile import ProfileScreen, chart_text
-from advisor.tui.tier_chart import ascii_chart, fmt_joules
+from advisor.tui.tier_chart import ascii_chart
 from tests.fakes.posteriors import fake_profile
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -94,10 +95,6 @@ def test_chart_marks_the_curve_band_and_boundaries_in_place() -> None:
     assert axis.count("+") == 3  # one mark per tier boundary
     for column in [i for i, ch in enumerate(axis) if ch == "+"]:
         assert all(line[column] in "|*." for line in plot)
-    assert plot[0].lstrip().startswith(fmt_joules(max(chart.p95_j)))
-    assert plot[-1].lstrip().startswith(fmt_joules(min(chart.p05_j)))
+    assert plot[0].lstrip().startswith(si(max(chart.p95_j)))
+    assert plot[-1].lstrip().startswith(si(min(chart.p05_j)))
     assert "*" in plot[0] and "*" in "".join(plot[-3:])  # energy rises with the working set
-
-
-def test_joules_read_with_si_prefixes() -> None:
-    assert [fmt_joules(v) for v in (2.5, 2.5e-3, 4e-5, 7e-10)] == ["2.5 J", "2.5 mJ", "40 µJ", "700 pJ"]
