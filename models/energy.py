@@ -195,7 +195,8 @@ def _capacities(pm, tiers: tuple[Tier, ...]):
 
 def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> EnergyPosterior:
     """Sample the posterior of a training frame (see features.training_frame) with tier priors ``tiers``."""
-    idata, fit_s = sample(build_model(frame, tiers), config, var_names=["log_c_anchor", *PARAMS])
+    # every data-dependent array is pm.Data (build_model): a kept compiled model serves the next fit
+    idata, fit_s = sample(build_model(frame, tiers), config, var_names=["log_c_anchor", *PARAMS], reuse_compiled=True)
     return EnergyPosterior.from_idata(idata, tiers, diagnose(idata, list(PARAMS), config, fit_s))
 
 

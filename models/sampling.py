@@ -196,8 +196,7 @@ def _noticing_interrupts() -> Iterator[list[int]]:
     """Record SIGINTs (still raising KeyboardInterrupt as usual) while the block runs in the main thread.
 
     A KeyboardInterrupt raised inside a finalizer or a ctypes callback (numba's compiler runs both) is "ignored"
-    by Python, so the list, not the exception, is the record: callers check it. Those ignored interrupts are
-    kept off stderr (Python would print a traceback for each); any other unraisable error still is printed.
+    by Python, so the list, not the exception, is the record: callers check it.
     """
     hits: list[int] = []
     previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
@@ -212,34 +211,55 @@ def _noticing_interrupts() -> Iterator[list[int]]:
         else:
             signal.default_int_handler(signum, frame)
 
+    signal.signal(signal.SIGINT, handler)
+    try:
+        with _hiding_ignored_interrupts():
+            yield hits
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _hiding_ignored_interrupts() -> Iterator[None]:
+    """Keep the KeyboardInterrupts Python ignores (raised in finalizers, callbacks) off stderr, where it would
+    print a traceback for each; any other unraisable error still reaches the hook installed before."""
     previous_hook = sys.unraisablehook
 
     def unraisable(info) -> None:
         if not isinstance(info.exc_value, KeyboardInterrupt):
             previous_hook(info)
 
-    signal.signal(signal.SIGINT, handler)
     sys.unraisablehook = unraisable
     try:
-        yield hits
+        yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        sys.unraisablehook = previous_hook
+        if sys.unraisablehook is unraisable:  # not one another party installed meanwhile
+            sys.unraisablehook = previous_hook
 
 
-def sample(model, config: FitConfig, var_names: list[str] | None = None):
-    """Run NUTS on ``model`` with ``config``; returns (InferenceData, seconds). ``var_names``: the variables to
-    keep (default: all); deterministics per observation cost nutpie a computation per draw.
+def sample(model, config: FitConfig, var_names: list[str] | None = None, reuse_compiled: bool = False):
+    """Run NUTS on ``model`` with ``config``; returns (InferenceData, seconds).
 
-    The samplers catch Ctrl-C and return (or fail on) a truncated trace; a fit interrupted by the user must not
-    be saved as if it had finished, so an interrupt seen during sampling is raised again as KeyboardInterrupt.
+    Args:
+        model: the PyMC model.
+        config: sampler settings.
+        var_names: the variables to keep (default: all); deterministics per observation cost nutpie a
+            computation per draw.
+        reuse_compiled: nutpie only: keep the compiled model for the next fit of the same structure and reuse
+            a kept one (:mod:`models.nutpie_cache`). Only for models that take *every* data-dependent array as
+            ``pm.Data`` (a constant baked into the graph would be reused with it); ``model`` is then handed
+            over: a later fit may set its data.
+
+    PyMC's sampler catches Ctrl-C and returns (or fails on) a truncated trace, and an interrupt during nutpie's
+    compile may be swallowed; a fit interrupted by the user must not be saved as if it had finished, so an
+    interrupt seen during sampling is raised again as KeyboardInterrupt.
     """
     pm = pymc()
     began = time.perf_counter()
     with model, quiet(), _noticing_interrupts() as interrupts:
         try:
             if config.sampler == "nutpie":
-                idata = _nutpie(model, config, var_names, interrupts)
+                idata = _nutpie(model, config, var_names, interrupts, reuse_compiled)
             else:
                 idata = pm.sample(**config.sample_kwargs(), var_names=var_names)
         except Exception:
@@ -251,10 +271,10 @@ def sample(model, config: FitConfig, var_names: list[str] | None = None):
     return idata, time.perf_counter() - began
 
 
-def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: list[int]):
-    """Sample with nutpie. Its numba code is cached on disk (the graph takes its data as inputs); the C
-    callbacks it builds around that code are kept in this process for the next fit of the same structure
-    (:mod:`models.nutpie_cache`), else rebuilt (about 11 s here).
+def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: list[int], reuse: bool):
+    """Sample with nutpie. Its numba code is cached on disk; the C callbacks it builds around that code are
+    rebuilt on each compile (about 11 s here), unless ``reuse`` finds a kept compiled model
+    (:mod:`models.nutpie_cache`).
 
     nutpie's own wait turns Ctrl-C into a truncated trace, and an interrupt during numba's compile may have been
     swallowed (see ``_noticing_interrupts``): so the sampler runs in the background, the main thread polls
@@ -264,7 +284,7 @@ def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: l
 
     from models.nutpie_cache import compiled_model
 
-    with compiled_model(model, var_names) as compiled:
+    with compiled_model(model, var_names, reuse) as compiled:
         if interrupts:
             raise KeyboardInterrupt
         sampler = nutpie.sample(

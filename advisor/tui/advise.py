@@ -137,7 +137,11 @@ class AdviseScreen(Screen):
         if self._timer is not None:
             self._timer.stop()
         if self.values() != self._asked:
-            self._timer = self.set_timer(0.3, self.recompute)
+            self._timer = self.set_timer(0.3, self._recompute_if_changed)
+
+    def _recompute_if_changed(self) -> None:
+        if self.values() != self._asked:  # whichever came first, mounting's Changed or on_mount's recompute
+            self.recompute()
 
     def action_refresh(self) -> None:
         self.recompute()
