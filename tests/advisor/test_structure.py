@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 
 from models.sampling import pytensor_cache_dir
-from tests.fakes.cli import call_cli
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fakes.cli import ROOT, call_cli, run_python
 
 TORCH_FREE = """
 import sys
@@ -46,8 +44,7 @@ def test_runs_fit_evaluate_predict_recommend_never_import_torch(tmp_path: Path) 
     # A bare environment, but the compile cache every other fit uses (a fresh one costs a minute of compiling)
     env = {"ADVISOR_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
            "ADVISOR_PYTENSOR_CACHE": pytensor_cache_dir()}  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", TORCH_FREE, str(tmp_path)], capture_output=True, text=True,
-                            cwd=ROOT, env=env, timeout=600)  # fmt: skip
+    result = run_python(TORCH_FREE, str(tmp_path), env=env, timeout=600)
     assert result.returncode == 0 and "TORCH-FREE" in result.stdout, result.stdout + result.stderr
 
 
@@ -61,7 +58,7 @@ def test_importing_models_changes_nothing_process_wide() -> None:
         "assert warnings.filters == before, [f for f in warnings.filters if f not in before]\n"
         "import sys; assert 'pymc' not in sys.modules and 'arviz' not in sys.modules\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
 
 
@@ -85,8 +82,7 @@ def test_sampling_hides_the_arviz_notice_only_inside_its_block(tmp_path: Path) -
         "assert not [w for w in caught if 'ArviZ' in str(w.message)], caught\n"
     )
     env = {"XDG_CACHE_HOME": str(tmp_path), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
-                            timeout=120)  # fmt: skip
+    result = run_python(code, env=env)
     assert result.returncode == 0, result.stderr
 
 

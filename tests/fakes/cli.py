@@ -13,7 +13,8 @@ import warnings
 from pathlib import Path
 
 ADVISOR = shutil.which("advisor") or str(Path(sys.executable).parent / "advisor")
-DATA = Path(__file__).resolve().parents[2] / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data"
 
 # A fresh interpreter's warning filters (no -W, no PYTHONWARNINGS), most specific first: what the installed
 # command runs under, so a warning the command would print on stderr lands in call_cli's stderr too.
@@ -31,6 +32,15 @@ def run_cli(*args: str, home: Path | None = None, timeout: float = 300) -> subpr
     if home is not None:
         env["ADVISOR_HOME"] = str(home)
     return subprocess.run([ADVISOR, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def run_python(
+    code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (this one's), from the repository root: for what only a new process
+    shows (import-time side effects, which modules an import pulls in)."""
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=timeout)  # fmt: skip
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess | tuple[int, str, str], fragment: str = "") -> None:

@@ -3,8 +3,6 @@ functions fed with fake worker reports), and a RAPL meter narrowed to one CPU pa
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,10 +18,9 @@ from measurement.cluster import (
 from measurement.distributed import MeterSlot, package_cpus, package_view, rapl_zones
 from measurement.errors import InputError
 from measurement.meters.rapl import RaplMeter
+from tests.fakes.cli import run_python
 from tests.fakes.measurement import PowercapTree
 from tests.fakes.pool import report
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -175,7 +172,7 @@ def test_importing_dask_jobqueue_leaves_ctrl_c_alone() -> None:
         "assert 'dask_jobqueue.runner' in sys.modules\n"
         "assert signal.getsignal(signal.SIGINT) is before, signal.getsignal(signal.SIGINT)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,9 +19,9 @@ from measurement.records import EXPORT_COLUMNS, PlannedRun, TrainConfig, noise_f
 from measurement.store import RunStore
 from measurement.sweep import SweepSpec, plan_calibration, run_sweep
 from measurement.tiers import device_tiers, tier_index, tier_labels
+from tests.fakes.cli import run_python
 from tests.fakes.measurement import FAST, FP, FP_GPU, run_context
 
-ROOT = Path(__file__).resolve().parents[2]
 DATASET = "synthetic:600,6,3"
 
 
@@ -46,7 +44,7 @@ with RunStore({str(tmp_path / "s.sqlite")!r}) as store:
     store.frame()
 print("torch" in sys.modules)
 """
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False", "reading the store or planning a sweep imported torch"
 
