@@ -69,7 +69,7 @@ def _swap_data(owner: Any, compiled: Any, model: Any) -> Any | None:
 
 
 @contextlib.contextmanager
-def compiled_model(model: Any, var_names: list[str] | None, reuse: bool = True) -> Iterator[Any]:
+def compiled_model(model: Any, var_names: list[str] | None, reuse: bool) -> Iterator[Any]:
     """A nutpie compiled model of ``model`` for one fit: with ``reuse``, a kept one with the data swapped in,
     else compiled (and, with ``reuse``, kept for the next fit once this one has finished)."""
     import nutpie
