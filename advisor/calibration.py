@@ -396,6 +396,7 @@ def _run_on_cluster(
         return run_sweep_on_pool(
             job.spec, store, session.pool(setup), job.datasets, job.fingerprint, session.meter, job.budget_s,
             progress=progress, idle_s=request.idle_seconds, should_stop=should_stop, began=job.began,
+            idle_every_s=setup.idle_every_s,
         )  # fmt: skip
 
 

@@ -1070,15 +1070,18 @@ def run_sweep_on_pool(
     should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
     began: float | None = None,
+    idle_every_s: float = 300.0,
 ) -> SweepSummary:
     """Run (or resume) a sweep on a pool of workers; this process commits each run as its result arrives.
 
     The policies are :func:`run_sweep`'s: committed runs are skipped, the budget is checked before each
     submission, ``MAX_METER_FAILURES`` meter errors in a row (on one worker) stop the sweep, Ctrl-C keeps
     what was committed. At most one run is in flight per worker. Each worker measures its own idle power
-    with its own meter (``idle_s`` only enters the forecast here). A run lost with its worker is queued
-    again; lost a second time, it is recorded as failed (status rejected, with the reason). ``fp`` is the
-    hardware the plan was made for (the sweep's); each run records the worker and hardware it ran on.
+    with its own meter, before its first run and every ``idle_every_s`` (the workers' setting); the budget
+    check reserves ``idle_s`` for it before a run on a worker whose measurement is due. A run lost with its
+    worker is queued again; lost a second time, it is recorded as failed (status rejected, with the reason).
+    ``fp`` is the hardware the plan was made for (the sweep's); each run records the worker and hardware it
+    ran on.
 
     Args:
         dataset: the sweep's data sets, as :func:`run_sweep` takes them (each worker loads its own copies).
@@ -1092,7 +1095,7 @@ def run_sweep_on_pool(
     expected = start.already + start.budget.fit_count(idle_s + clock() - began, lanes=max(1, len(pool.workers())))
     events = _Progress(progress, clock, began, budget_s, expected, label.kind, done=start.already, by_worker=Counter())
     ledger = _Ledger(store, start.sweep_id, _contexts(spec, datasets), events, start.tally)
-    executor = _PoolExecutor(spec, pool, start.archs, start.budget, ledger, label, clock)
+    executor = _PoolExecutor(spec, pool, start.archs, start.budget, ledger, label, clock, idle_s, idle_every_s)
     executor.walk(start.todo, should_stop)
     idle_w = statistics.fmean(executor.idle_w.values()) if executor.idle_w else 0.0
     return _finish(spec, start, ledger, label, began, budget_s, idle_w)
@@ -1100,10 +1103,11 @@ def run_sweep_on_pool(
 
 @dataclass(frozen=True)
 class _Flight:
-    """A run in flight: the planned run and the worker measuring it."""
+    """A run in flight: the planned run, the worker measuring it, and when it was handed over."""
 
     run: PlannedRun
     worker: str
+    submitted: float = 0.0
 
 
 @dataclass
@@ -1117,7 +1121,12 @@ class _PoolExecutor:
     ledger: _Ledger
     meter: _MeterLabel
     clock: Callable[[], float]
+    idle_s: float = 0.0
+    idle_every_s: float = 300.0
     flights: dict[object, _Flight] = field(default_factory=dict)
+    idle_at: dict[str, float] = field(default_factory=dict)
+    """When each worker last measured idle power, on this process's clock (the hand-over of the run it came
+    with: no later than the measurement, so a due one is never missed)."""
     losses: Counter[str] = field(default_factory=Counter)
     failures: dict[str, _MeterFailures] = field(default_factory=dict)
     hardware: dict[str, int] = field(default_factory=dict)
@@ -1161,7 +1170,8 @@ class _PoolExecutor:
         for worker in self.pool.workers():
             if worker in busy:
                 continue
-            while queue and not self.budget.fits(queue[0].key, self.clock()):
+            idle_s = self._idle_due_s(worker)
+            while queue and not self.budget.fits(queue[0].key, self.clock(), idle_s):
                 queue.popleft()  # does not fit any more; a cheaper one further on might
             if not queue:
                 return
@@ -1169,8 +1179,14 @@ class _PoolExecutor:
             arch = self.archs[run.key]
             remaining_s = self.budget.deadline - self.clock()
             remote = RemoteRun(run.key, arch, _run_config(self.spec.config, run), remaining_s, run.data)
-            self.flights[self.pool.submit(worker, remote)] = _Flight(run, worker)
+            self.flights[self.pool.submit(worker, remote)] = _Flight(run, worker, self.clock())
             self.ledger.events.emit("run_started", _run_label(run, arch, self.spec.dataset_names), worker=worker)
+
+    def _idle_due_s(self, worker: str) -> float:
+        """The idle measurement ``worker`` makes before its next run: ``idle_s`` when due, else 0."""
+        last = self.idle_at.get(worker)
+        due = self.idle_s > 0 and (last is None or self.clock() - last > self.idle_every_s)
+        return self.idle_s if due else 0.0
 
     def _settle(self, event: PoolEvent, queue: deque[PlannedRun]) -> None:
         """Commit a result (after its worker's idle measurement, if any), or deal with a lost run."""
@@ -1182,6 +1198,7 @@ class _PoolExecutor:
             self._lost(flight, event.lost_reason or "the worker left", queue)
             return
         if remote.idle_power_w is not None:
+            self.idle_at[flight.worker] = flight.submitted
             self.idle_w[remote.worker] = remote.idle_power_w
             self.ledger.store.set_sweep_status(self.ledger.sweep_id, "running", remote.idle_power_w)
             self.ledger.events.emit("idle", f"idle power {remote.idle_power_w:.2f} W on {remote.host}",

@@ -101,6 +101,24 @@ def test_budget_skips_runs_that_no_longer_fit(tmp_path: Path, spec, dataset) -> 
     assert 3 <= summary.committed_now < 12 and not summary.complete and not summary.interrupted
 
 
+def test_the_budget_reserves_each_workers_due_idle_measurement(tmp_path: Path, spec, dataset) -> None:
+    """A worker measures idle power before its first run and every idle_every_s: a run is handed to it only
+    if it fits after that measurement, and once the worker has measured, its next runs reserve nothing."""
+    with RunStore(tmp_path / "a.sqlite") as store:  # 59.99 s of idle in a 60 s budget: no run fits
+        summary = run_sweep_on_pool(spec, store, FakePool(idle_w=3.0), dataset, FP, METER, 60.0, idle_s=59.99,
+                                    clock=FakeClock())  # fmt: skip
+    assert summary.committed_now == 0 and not summary.complete
+    committed = {}
+    for every_s in (0.0, 1e6):  # due before every run, or only before each worker's first
+        clock = FakeClock()
+        pool = FakePool(idle_w=3.0, on_finished=lambda n, clock=clock: clock.advance(10.0 if n else 0.0))
+        with RunStore(tmp_path / f"{every_s}.sqlite") as store:
+            summary = run_sweep_on_pool(spec, store, pool, dataset, FP, METER, 80.0, idle_s=30.0, clock=clock,
+                                        idle_every_s=every_s)  # fmt: skip
+        committed[every_s] = summary.committed_now
+    assert 0 < committed[0.0] < committed[1e6], committed
+
+
 def test_idle_power_per_worker_and_a_failed_idle_stops(tmp_path: Path, spec, dataset) -> None:
     events: list[SweepEvent] = []
     with RunStore(tmp_path / "s.sqlite") as store:
