@@ -16,7 +16,12 @@ Memory traffic per datum (the energy model's traffic terms; values counted once 
   copied); the forward pass reads each layer's input and writes its output (I + sum(widths[:-1]) +
   sum(widths)); the backward pass reads each layer's stored input and its output gradient and writes its
   input gradient (all but the first layer's): (I + sum(widths[:-1])) + sum(widths) + sum(widths[:-1]).
-  Inference: the forward pass only (the harness slices contiguous test rows: a view, no gather).
+  Each hidden layer's ReLU is its own kernel: forward it reads the layer's output and writes its
+  activation (2 H, H = sum(widths[:-1])), backward it reads the activation and the gradient and writes the
+  gradient (3 H); a residual skip (``rectangle_residual``, every hidden layer after the first, widths R)
+  adds two tensors into a third, forward (3 R) and backward (3 R). Inference: the forward pass only (the
+  harness slices contiguous test rows: a view, no gather). Without the ReLU traffic, which grows with the
+  hidden widths and not the input, the per-byte cost learnt at one input width mispriced the others.
 - Optimizer (parameter) traffic, training: per step the forward and backward passes read the weights twice and
   write their gradients (3 P); Adam reads parameters, gradients and both moments and writes parameters and
   moments (7 P); the gradients are dropped, not zeroed (``zero_grad(set_to_none=True)``): 10 P values per
@@ -92,9 +97,11 @@ def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) 
     activation_bytes = batch_size * (arch.input_dim + sum(arch.widths)) * dtype_bytes
     live_pair = max(f + w for f, w in zip(fan_ins, arch.widths, strict=True))
     hidden, outputs = sum(arch.widths[:-1]), sum(arch.widths)
-    forward_values = (arch.input_dim + hidden) + outputs
+    skipped = sum(arch.widths[1:-1]) if arch.shape.residual else 0
+    forward_values = (arch.input_dim + hidden) + outputs + 2 * hidden + 3 * skipped
     inference_values = forward_values
-    train_values = 2 * arch.input_dim + forward_values + (arch.input_dim + hidden) + outputs + hidden
+    backward_values = (arch.input_dim + hidden) + outputs + hidden + 3 * hidden + 3 * skipped
+    train_values = 2 * arch.input_dim + forward_values + backward_values
     layer_values = max(f * w + batch_size * (f + w) for f, w in zip(fan_ins, arch.widths, strict=True))
     return Cost(
         batch_size=batch_size,

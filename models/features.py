@@ -34,10 +34,11 @@ FEATURE_COLUMNS = (
     *AMOUNT_COLUMNS.values(), *WORKING_SET_COLUMNS.values(), "log_layers_per_datum", "log_ws_bytes", "log_depth",
     "log_batch", "log_params",
 )  # fmt: skip
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 FEATURE_DEFINITIONS = {
     "log_flops": "ln FLOPs per datum (train 6*MACs, inference 2*MACs)",
-    "log_activation_bytes": "ln activation bytes read+written per datum (measurement.cost: gather, forward, backward)",
+    "log_activation_bytes": "ln activation bytes read+written per datum (measurement.cost: gather, forward, backward, "
+    "ReLU and residual-add kernels)",
     "log_optimizer_bytes": "ln parameter bytes moved per datum (train 11*params*4/B, inference params*4/B)",
     "log_ws_compute_bytes": "ln largest layer GEMM operands per step: 4*max(fan_in*width + B*(fan_in+width))",
     "log_ws_activation_bytes": "ln live activations per step (train 4*B*(I+sum widths), inference "

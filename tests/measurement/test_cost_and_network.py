@@ -35,14 +35,22 @@ def test_cost_hand_computed() -> None:
 def test_traffic_and_term_working_sets_hand_computed() -> None:
     # input 3 -> 4 -> 2 at batch 10; hidden widths sum 4, all widths sum 6
     c = cost(_arch((4, 2), 3), batch_size=10)
-    gather, forward = 2 * 3, (3 + 4) + 6  # read+write the input; read layer inputs, write outputs
-    backward = (3 + 4) + 6 + 4  # read stored inputs and output gradients, write input gradients but the first
+    relu_forward, relu_backward = 2 * 4, 3 * 4  # the hidden layer's ReLU: read + write; read 2 + write
+    gather, forward = 2 * 3, (3 + 4) + 6 + relu_forward  # read+write the input; read layer inputs, write outputs
+    backward = (3 + 4) + 6 + 4 + relu_backward  # read stored inputs and output gradients, write input gradients
     assert c.inference_activation_bytes_per_datum == forward * 4  # inference slices test rows: no gather
     assert c.train_activation_bytes_per_datum == (gather + forward + backward) * 4
     assert c.train_optimizer_bytes_per_datum == pytest.approx(10 * 26 * 4 / 10)
     assert c.inference_optimizer_bytes_per_datum == pytest.approx(26 * 4 / 10)
     assert c.layer_working_set_bytes == max(3 * 4 + 10 * 7, 4 * 2 + 10 * 6) * 4
     assert c.inference_live_activation_bytes == 10 * (3 + 4) * 4
+
+
+def test_residual_skips_add_their_traffic() -> None:
+    """input 3 -> 4 -> 4 -> 2: the second hidden layer adds its input (3 values moved forward, 3 backward)."""
+    plain, skip = cost(_arch((4, 4, 2), 3), 10), cost(_arch((4, 4, 2), 3, Shape.RECTANGLE_RESIDUAL), 10)
+    assert skip.inference_activation_bytes_per_datum - plain.inference_activation_bytes_per_datum == 3 * 4 * 4
+    assert skip.train_activation_bytes_per_datum - plain.train_activation_bytes_per_datum == 6 * 4 * 4
 
 
 def test_a_wide_input_moves_traffic_not_only_flops() -> None:
