@@ -5,6 +5,7 @@ Design scripts use::
     import advisor
     profile = advisor.load_profile()          # the shipped reference profile
     profile.predict(shape=["rectangle"], depth=[4], size=[2**14], input_dim=[64], output_dim=[10])
+    profile.predict(..., dataset=["digits"])  # a data set the fit measured: its fitted cost factors apply
     advisor.recommend(profile, dataset="digits", accuracy=0.8)   # ranked DataFrame
 
 Heavy modules (torch, pymc) load lazily, so ``import advisor`` and ``advisor --version`` stay fast.

@@ -287,19 +287,20 @@ _DRAWS_CACHE_SIZE = 8
 
 
 def _energy_draws(
-    profile: Profile, archs: list[Architecture], batch: int, phase: str
+    profile: Profile, archs: list[Architecture], batch: int, phase: str, dataset: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energy per datum draws (draws x configs), ln whole-step working sets, and each config's tier label (the
-    tier its dominant term was priced in); read-only arrays.
+    tier its dominant term was priced in); read-only arrays. On a data set the energy fit saw (a probed one)
+    the draws carry its fitted cost factors, else the population's.
 
     Kept for the last few (posterior, candidates, batch, phase): a new budget, epochs or objective over the same
     candidates (every keystroke in the TUI) reuses them. The entry holds the posterior, so its id is not reused.
     """
-    key = (id(profile.energy), tuple(archs), batch, phase)
+    key = (id(profile.energy), tuple(archs), batch, phase, dataset)
     hit = _DRAWS_CACHE.get(key)
     if hit is not None and hit[0] is profile.energy:
         return hit[1]
-    feats = _features(key[1], batch, phase)
+    feats = _features(key[1], batch, phase).assign(dataset=dataset)  # a copy: the cached frame stays as it was
     draws = np.exp(profile.energy.with_draws(ENGINE_DRAWS).log_energy(feats))
     tiers = np.array(profile.energy.tier_labels_of(feats, short=True), dtype=object)
     result = (draws, feats["log_ws_bytes"].to_numpy(copy=True), tiers)
@@ -377,8 +378,8 @@ def _energy_columns(profile: Profile, request: RecommendRequest, archs: list[Arc
     """Energy per datum, total training energy at ``epochs``, inference per prediction, the objective, tier."""
     samples = train_samples(profile, request)
     train_e, train_ws, tiers = _energy_draws(profile, archs, effective_batch_size(request.batch_size, samples),
-                                             "train")  # fmt: skip
-    infer_e, _, _ = _energy_draws(profile, archs, request.inference_batch_size, "inference")
+                                             "train", request.dataset)  # fmt: skip
+    infer_e, _, _ = _energy_draws(profile, archs, request.inference_batch_size, "inference", request.dataset)
     training = train_e * (samples * epochs)[None, :]
     lifecycle = training + infer_e * request.predictions
     objective = {Objective.ENERGY_PER_DATUM: train_e, Objective.TRAINING_ENERGY: training,

@@ -29,7 +29,10 @@ factor exp(sigma_dataset_t * z_dt), z ~ N(0, 1): the same network costs a little
 on other operand shapes, and a user's network is always on a data set the fit has not seen. The fitted spread
 sigma_dataset enters the predictive interval of a new measurement (a new data set's factors, drawn once per
 posterior draw); the posterior mean is the population's. Without it the predictive interval was learnt on the
-calibration's own widths and held 75% of runs at unseen widths (benchmarks/transfer.py).
+calibration's own widths and held 75% of runs at unseen widths (benchmarks/transfer.py). The fitted factors of
+the data sets the fit saw are kept (``log_factor_dataset``, by name): a config on one of them (a probed data set
+the advisor recommends for, a held-out config of k-fold) is predicted with its own factors, and its interval
+carries their posterior uncertainty instead of a new data set's spread.
 
 Why several terms: a model with one FLOPs term learns "big working set -> expensive FLOPs" from wide-and-thin
 calibration networks (activation-bound) and over-predicts compute-bound networks several-fold.
@@ -48,15 +51,17 @@ from measurement.tiers import Tier, fitted_tier_labels, tier_index
 from models.features import AMOUNT_COLUMNS, PHASES, TERMS, WORKING_SET_COLUMNS
 from models.sampling import Diagnostics, FitConfig, FitError, diagnose, draws_dataset, pymc, sample, thin
 
-MODEL_VERSION = "energy-terms-3"
+MODEL_VERSION = "energy-terms-4"
 STUDENT_NU = 4.0
 N_WINDOWS_DEFAULT = 5
 LOG_CAPACITY_BOUNDS = (float(np.log(2**10)), float(np.log(2**40)))
 """A cache tier's capacity lies between 1 KiB and 1 TiB: the prior's support, and what a profile may hold."""
 PARAMS = ("log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k", "sigma", "sigma_dataset")
+DATASET_FACTOR = "log_factor_dataset"
+"""Each fitted data set's ln cost factor per term (sigma_dataset * z_dataset): draws x data sets x terms."""
 DIMS = {
     "log_c": ("term",), "sigma_dataset": ("term",), "r": ("tier",), "log_S": ("tier",), "log_o": ("phase",),
-    "log_q": ("phase",), "log_k": ("phase",), "sigma": ("phase",),
+    "log_q": ("phase",), "log_k": ("phase",), "sigma": ("phase",), DATASET_FACTOR: ("dataset", "term"),
 }  # fmt: skip
 """Each posterior variable's dimensions after the draw axis (``log_tau`` is a scalar)."""
 
@@ -77,11 +82,35 @@ def _phase_gather(post: dict[str, np.ndarray], x: pd.DataFrame):
     return lambda name: post[name][:, ph]
 
 
-def term_energies(post: dict[str, np.ndarray], x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def dataset_positions(x: pd.DataFrame, datasets: tuple[str, ...]) -> np.ndarray:
+    """Each config's position in ``datasets`` (by its ``dataset`` column), -1 where the fit did not see it."""
+    if not datasets or "dataset" not in x:
+        return np.full(len(x), -1)
+    where = {name: i for i, name in enumerate(datasets)}
+    return np.array([where.get(name, -1) for name in x["dataset"].astype(str)], dtype=int)
+
+
+def _log_costs(post: dict[str, np.ndarray], x: pd.DataFrame, datasets: tuple[str, ...]) -> np.ndarray:
+    """ln base cost per term, (draws x 1 x terms) or, where configs lie on fitted data sets, (draws x configs x
+    terms): the population's, times each known data set's own factor."""
+    log_c = post["log_c"][:, None, :]
+    positions = dataset_positions(x, datasets)
+    if DATASET_FACTOR not in post or (positions < 0).all():
+        return log_c
+    factors = post[DATASET_FACTOR]
+    if (positions == positions[0]).all():  # one data set (the engine's grid): broadcast, not gather
+        return log_c + factors[:, positions[:1], :]
+    padded = np.concatenate([factors, np.zeros_like(factors[:, :1])], axis=1)  # position -1: no factor
+    return log_c + padded[:, positions, :]
+
+
+def term_energies(post: dict[str, np.ndarray], x: pd.DataFrame, datasets: tuple[str, ...] = ()
+                  ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Energy per datum of each tiered term (draws x configs x terms) and of the untiered rest (draws x
-    configs): the overheads o D/B + q/B and the constant k."""
+    configs): the overheads o D/B + q/B and the constant k. Configs on one of ``datasets`` (the names of
+    ``post[DATASET_FACTOR]``'s data-set axis) carry that data set's cost factors; others the population's."""
     per_phase = _phase_gather(post, x)
-    log_c, r = post["log_c"][:, None, :], post["r"][:, None, :]  # (draws, 1, terms) and (draws, 1, tiers)
+    log_c, r = _log_costs(post, x, datasets), post["r"][:, None, :]  # (draws, 1|configs, terms), (draws, 1, tiers)
     tau = np.exp(post["log_tau"])[:, None, None]
     log_batch = x["log_batch"].to_numpy()[None, :]
     rest = np.exp(per_phase("log_o") + x["log_layers_per_datum"].to_numpy()[None, :])
@@ -95,12 +124,13 @@ def term_energies(post: dict[str, np.ndarray], x: pd.DataFrame) -> tuple[np.ndar
     return np.stack(terms, axis=-1), np.broadcast_to(rest, terms[0].shape)
 
 
-def log_energy_numpy(post: dict[str, np.ndarray], x: pd.DataFrame) -> np.ndarray:
-    """ln E for every posterior draw (rows) and config (columns): the predictor used everywhere.
+def log_energy_numpy(post: dict[str, np.ndarray], x: pd.DataFrame, datasets: tuple[str, ...] = ()) -> np.ndarray:
+    """ln E for every posterior draw (rows) and config (columns): the predictor used everywhere (``datasets``:
+    see :func:`term_energies`).
 
     Summed in linear space (ln E lies within about -40..5 here, far from under/overflow).
     """
-    terms, rest = term_energies(post, x)
+    terms, rest = term_energies(post, x, datasets)
     return np.log(terms.sum(axis=-1) + rest)
 
 
@@ -196,27 +226,44 @@ def _capacities(pm, tiers: tuple[Tier, ...]):
 def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> EnergyPosterior:
     """Sample the posterior of a training frame (see features.training_frame) with tier priors ``tiers``."""
     # every data-dependent array is pm.Data (build_model): a kept compiled model serves the next fit
-    idata, fit_s = sample(build_model(frame, tiers), config, var_names=["log_c_anchor", *PARAMS], reuse_compiled=True)
+    names = ["log_c_anchor", *PARAMS, "z_dataset"]
+    idata, fit_s = sample(build_model(frame, tiers), config, var_names=names, reuse_compiled=True)
     return EnergyPosterior.from_idata(idata, tiers, diagnose(idata, list(PARAMS), config, fit_s))
 
 
 @dataclass(frozen=True)
 class EnergyPosterior:
-    """Posterior draws in numpy and the tiers they refer to: all the advisor needs to predict."""
+    """Posterior draws in numpy and the tiers they refer to: all the advisor needs to predict.
+
+    Attributes:
+        datasets: the data sets the fit saw, in the order of ``draws[DATASET_FACTOR]``'s data-set axis (empty
+            when the draws hold no per-data-set factors).
+    """
 
     draws: dict[str, np.ndarray]
     tiers: tuple[Tier, ...]
     diagnostics: Diagnostics
+    datasets: tuple[str, ...] = ()
 
     @classmethod
     def from_idata(cls, idata, tiers: tuple[Tier, ...], diagnostics: Diagnostics) -> EnergyPosterior:
-        """Thin an InferenceData (or its posterior group) into numpy draws (the shared rule)."""
+        """Thin an InferenceData (or its posterior group) into numpy draws (the shared rule); the data-set
+        factors come from ``z_dataset`` (a fit's trace) or ``log_factor_dataset`` (a saved posterior)."""
         posterior = getattr(idata, "posterior", idata)
-        return cls(thin(posterior, PARAMS), tuple(tiers), diagnostics)
+        draws = thin(posterior, PARAMS)
+        names = DATASET_FACTOR if DATASET_FACTOR in posterior else "z_dataset" if "z_dataset" in posterior else None
+        if names is None:
+            return cls(draws, tuple(tiers), diagnostics)
+        values = thin(posterior, (names,))[names]
+        if names == "z_dataset":
+            values = draws["sigma_dataset"][:, None, :] * values
+        datasets = tuple(str(name) for name in posterior["dataset"].to_numpy())
+        return cls({**draws, DATASET_FACTOR: values}, tuple(tiers), diagnostics, datasets)
 
     def to_dataset(self):
         """The draws as an InferenceData-style posterior group (xarray), for saving."""
-        coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in self.tiers]}
+        coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in self.tiers],
+                  "dataset": list(self.datasets)}  # fmt: skip
         return draws_dataset(self.draws, DIMS, coords)
 
     def to_idata(self):
@@ -226,17 +273,27 @@ class EnergyPosterior:
         return arviz().InferenceData(posterior=self.to_dataset())
 
     def log_energy(self, features: pd.DataFrame) -> np.ndarray:
-        """ln E draws (n_draws x n_configs), without observation noise."""
-        return log_energy_numpy(self.draws, features)
+        """ln E draws (n_draws x n_configs), without observation noise: a config whose ``dataset`` the fit saw
+        with its data set's cost factors, any other the population's."""
+        return log_energy_numpy(self.draws, features, self.datasets)
+
+    def knows(self, dataset: str) -> bool:
+        """Whether the fit saw ``dataset`` (its cost factors are known)."""
+        return str(dataset) in self.datasets
 
     def predictive_log_energy(self, features: pd.DataFrame, seed: int = 0) -> np.ndarray:
-        """ln E draws of one new measurement on a data set the fit has not seen: each draw scales every term's
-        cost by a new data set's factor (shared by the configs, as one user's data set is), then adds the
-        model's observation noise."""
+        """ln E draws of one new measurement, plus the model's observation noise. On a data set the fit has not
+        seen, each draw scales every term's cost by a new data set's factor (shared by those configs, as one
+        user's data set is); on a data set it saw, by that data set's fitted factor (in :meth:`log_energy`)."""
         rng = np.random.default_rng(seed)
         offsets = self.draws["sigma_dataset"] * rng.standard_normal(self.draws["sigma_dataset"].shape)
-        draws = {**self.draws, "log_c": self.draws["log_c"] + offsets}
-        mu = log_energy_numpy(draws, features)
+        unseen = dataset_positions(features, self.datasets) < 0
+        mu = np.empty((len(offsets), len(features)))
+        if unseen.any():
+            draws = {**self.draws, "log_c": self.draws["log_c"] + offsets}
+            mu[:, unseen] = log_energy_numpy(draws, features[unseen], self.datasets)
+        if not unseen.all():
+            mu[:, ~unseen] = self.log_energy(features[~unseen])
         sigma = self.draws["sigma"][:, features["phase_index"].to_numpy()]
         return mu + sigma * rng.standard_t(STUDENT_NU, size=mu.shape)
 
@@ -260,7 +317,7 @@ class EnergyPosterior:
     def dominant_terms(self, features: pd.DataFrame) -> np.ndarray:
         """Index into TERMS of the tiered term that costs most for each config (at the posterior median)."""
         median = {k: np.median(v, axis=0)[None, ...] for k, v in self.draws.items()}
-        return term_energies(median, features)[0][0].argmax(axis=-1)
+        return term_energies(median, features, self.datasets)[0][0].argmax(axis=-1)
 
     def tier_labels_of(self, features: pd.DataFrame, short: bool = False) -> list[str]:
         """Each config's tier: where the working set of its dominant term lies (the tier the model priced it

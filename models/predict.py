@@ -48,22 +48,39 @@ def _integer(value: object) -> object:
     return int(value) if isinstance(value, np.integer) else value
 
 
+def _known_datasets(posterior: EnergyPosterior, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its ``dataset`` column checked (every name one the fit saw; empty or NaN: unseen), or as
+    it was without one."""
+    if "dataset" not in frame:
+        return frame
+    names = frame["dataset"].fillna("").astype(str)
+    unknown = sorted(set(names) - set(posterior.datasets) - {""})
+    if unknown:
+        known = ", ".join(posterior.datasets) or "none"
+        raise InputError(f"the energy fit did not see data set {unknown[0][:100]!r} (it saw: {known[:300]}); leave "
+                         "it out to predict for an unseen data set")  # fmt: skip
+    return frame.assign(dataset=names)
+
+
 def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, beyond_grid: bool = False
             ) -> pd.DataFrame:  # fmt: skip
     """One row per config: realised params and widths, energy per datum and its two intervals, working set, tier.
 
     ``configs`` has shape, depth, size, input_dim, output_dim and optionally batch_size (default 256),
-    phase (``train`` | ``inference``, default train), and train_samples / test_samples (the rows a phase's
+    phase (``train`` | ``inference``, default train), train_samples / test_samples (the rows a phase's
     batches are cut from: a set smaller than the batch runs in smaller steps; each phase is predicted at its
-    effective batch).
+    effective batch), and dataset: a data set the energy fit saw (``posterior.datasets``; a probed one), whose
+    fitted cost factors then apply; without it (or where it is empty) the config is on a data set the fit has
+    not seen.
     ``energy_p05_j``/``energy_p95_j`` bound the *mean*
     energy (90% credible interval: what the model knows); ``predictive_p05_j``/``predictive_p95_j`` bound
-    *one new measurement* on a data set the fit has not seen (90% predictive interval: the model's uncertainty,
-    a new data set's cost factors and run-to-run noise). The mean and its interval are the population's: the
-    cost factors of the user's data set are unknown until it is measured.
+    *one new measurement* (90% predictive interval: the model's uncertainty, the data set's cost factors and
+    run-to-run noise). On an unseen data set the mean and its interval are the population's (its cost factors
+    are unknown until it is measured) and the predictive interval adds a new data set's spread.
 
     Raises:
-        InputError: missing columns, or a number outside the grid's limits (``beyond_grid``: the hard limits).
+        InputError: missing columns, a number outside the grid's limits (``beyond_grid``: the hard limits), or
+            a dataset the fit did not see.
     """
     missing = [c for c in CONFIG_COLUMNS if c not in configs]
     if missing:
@@ -71,6 +88,7 @@ def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, 
     frame = configs.assign(batch_size=configs.get("batch_size", 256), phase=configs.get("phase", "train"))
     frame = frame.rename(columns={"size": "target_size"}).reset_index(drop=True)
     check_configs(frame, beyond_grid)
+    frame = _known_datasets(posterior, frame)
     frame = frame.astype({c: "int64" for c in ("depth", "target_size", "input_dim", "output_dim", "batch_size")})
     feats = features_frame(frame)
     draws = np.exp(posterior.log_energy(feats))

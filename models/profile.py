@@ -33,7 +33,7 @@ from measurement.hardware import Fingerprint
 from measurement.tiers import Tier
 from models import schema
 from models.accuracy import AccuracyInfo, AccuracyPosterior
-from models.energy import LOG_CAPACITY_BOUNDS, MODEL_VERSION, EnergyPosterior
+from models.energy import DATASET_FACTOR, LOG_CAPACITY_BOUNDS, MODEL_VERSION, EnergyPosterior
 from models.evaluate import EvaluationSummary
 from models.features import TERMS, feature_hash
 from models.sampling import Diagnostics
@@ -46,6 +46,8 @@ MAX_DRAWS_ON_LOAD = 100_000
 """Chains x draws a profile may hold: bounds the memory a shared profile can make us allocate."""
 MAX_TIERS = 8
 MAX_DATASETS = 64
+MAX_ENERGY_DATASETS = 256
+"""Data sets the energy fit may have seen (each has fitted cost factors in energy.nc)."""
 MAX_NC_BYTES = 256 * 2**20
 """Accuracy models per profile: bounds what a profile can make us read (64 x 100,000 draws)."""
 CAPACITY_BOUNDS_BYTES = tuple(round(math.exp(b)) for b in LOG_CAPACITY_BOUNDS)
@@ -57,14 +59,16 @@ METER_KINDS = ("measured", "estimated")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _FILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\.(nc|json)")
 
-# Expected posterior variables: per-draw shape after the draw axis (T = tiers, P = phases, M = terms, S = shapes),
-# and physical bounds on every value.
+# Expected posterior variables: per-draw shape after the draw axis (T = tiers, P = phases, M = terms, S = shapes,
+# D = the energy fit's data sets), and physical bounds on every value.
 _ENERGY_VARS = {
     "log_c": (("M",), (-120.0, 20.0)), "r": (("T",), (0.0, 1e6)),
     "log_S": (("T",), LOG_CAPACITY_BOUNDS), "log_tau": ((), (-20.0, 20.0)),
     "log_o": (("P",), (-120.0, 20.0)), "log_q": (("P",), (-120.0, 20.0)), "log_k": (("P",), (-120.0, 20.0)),
     "sigma": (("P",), (0.0, 100.0)), "sigma_dataset": (("M",), (0.0, 5.0)),
 }  # fmt: skip
+_DATASET_FACTOR_VAR = {DATASET_FACTOR: (("D", "M"), (-10.0, 10.0))}
+"""Present when the fit saw data sets (profile.json's ``energy_datasets`` names them, in order)."""
 _ACCURACY_VARS = {
     "floor": ((), (-1e3, 1e3)), "top": ((), (-1e3, 1e3)), "m": ((), (-1e3, 1e3)), "log_s": ((), (-50.0, 50.0)),
     "b_depth": ((), (-1e3, 1e3)), "g_shape": (("S",), (-1e3, 1e3)), "h0": ((), (-1e3, 1e3)),
@@ -100,6 +104,7 @@ class ProfileMetadata:
         run_ids: the store's run ids the energy model was fit on.
         noise_floor: the calibration's repeat-noise floor (median relative difference of repeats).
         datasets: accuracy models by dataset name.
+        energy_datasets: the data sets the energy fit saw, in the order of its fitted cost factors.
         evaluation: hold-out scores, once ``advisor evaluate --save-to`` stored them.
     """
 
@@ -116,6 +121,7 @@ class ProfileMetadata:
     drift_corrected: bool = False
     """Whether that drift exceeded twice the noise floor and the energies were corrected for it."""
     datasets: dict[str, AccuracyInfo] = field(default_factory=dict)
+    energy_datasets: tuple[str, ...] = ()
     evaluation: EvaluationSummary | None = None
     files: dict[str, str] = field(default_factory=dict)
     """SHA-256 of every posterior file by name: binds each file to this metadata (a swapped file is refused)."""
@@ -140,6 +146,7 @@ class ProfileMetadata:
             "diagnostics": self.diagnostics.to_dict(), "noise_floor": self.noise_floor, "drift": self.drift,
             "drift_corrected": self.drift_corrected,
             "datasets": {name: {**info.to_dict(), "file": accuracy_file(name)} for name, info in self.datasets.items()},
+            "energy_datasets": list(self.energy_datasets),
             "evaluation": self.evaluation.to_dict() if self.evaluation else None,
             "files": dict(self.files),
         }  # fmt: skip
@@ -158,6 +165,7 @@ class ProfileMetadata:
             noise_floor=schema.optional_number(data, "noise_floor", "", 0.0, 100.0),
             drift=schema.optional_number(data, "drift", "", -1.0, 100.0),
             drift_corrected=data.get("drift_corrected", False) is True, datasets=_datasets(data),
+            energy_datasets=_energy_datasets(data),
             created_unix_s=schema.number(data, "created_unix_s", "", 0.0, 1e11),
             evaluation=EvaluationSummary.from_dict(evaluation) if evaluation is not None else None,
             files=_file_hashes(data),
@@ -218,6 +226,13 @@ def _datasets(data: Any) -> dict[str, AccuracyInfo]:
             raise schema.SchemaError(f"{at}.file: expected {accuracy_file(name)!r}")
         out[str(name)] = AccuracyInfo.from_dict(entry, at)
     return out
+
+
+def _energy_datasets(data: Any) -> tuple[str, ...]:
+    names = schema.array(data, "energy_datasets", max_len=MAX_ENERGY_DATASETS)
+    if any(not isinstance(n, str) or not 0 < len(n) <= 200 for n in names) or len(set(names)) != len(names):
+        raise schema.SchemaError("energy_datasets: expected distinct names of 1 to 200 characters")
+    return tuple(names)
 
 
 def _file_hashes(data: Any) -> dict[str, str]:
@@ -318,7 +333,8 @@ class Profile:
             _refuse_shared_files(self.accuracy)
         except schema.SchemaError as exc:
             raise ProfileError(str(exc)) from None
-        meta = dataclasses.replace(self.metadata, datasets=self.datasets, created_unix_s=time.time())
+        meta = dataclasses.replace(self.metadata, datasets=self.datasets, energy_datasets=self.energy.datasets,
+                                   created_unix_s=time.time())  # fmt: skip
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
@@ -349,9 +365,10 @@ class Profile:
         """
         folder = _folder(Path(path))
         meta = read_metadata(folder)
-        sizes = {"T": len(meta.tiers), "P": 2, "M": len(TERMS)}
-        draws = _read_draws(folder, ENERGY_NC, meta, _ENERGY_VARS, sizes)
-        energy = EnergyPosterior(draws, meta.tiers, meta.diagnostics)
+        sizes = {"T": len(meta.tiers), "P": 2, "M": len(TERMS), "D": len(meta.energy_datasets)}
+        expected = {**_ENERGY_VARS, **(_DATASET_FACTOR_VAR if meta.energy_datasets else {})}
+        draws = _read_draws(folder, ENERGY_NC, meta, expected, sizes)
+        energy = EnergyPosterior(draws, meta.tiers, meta.diagnostics, meta.energy_datasets)
         accuracy = {}
         for name, info in meta.datasets.items():
             draws = _read_draws(folder, accuracy_file(name), meta, _ACCURACY_VARS, {"S": 8})

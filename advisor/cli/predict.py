@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--phase", choices=("train", "inference"), default="train")
     p.add_argument("--train-samples", type=positive_int,
                    help="training-set size: a set smaller than the batch trains in smaller steps")  # fmt: skip
+    p.add_argument("--dataset", help="a data set the profile's energy fit measured (e.g. a probed one): its fitted "
+                   "cost factors apply (default: a data set the fit has not seen)")  # fmt: skip
     p.add_argument(
         "--beyond-grid",
         action="store_true",
@@ -40,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         shape=[args.shape], depth=[args.depth], size=[args.size], input_dim=[args.input_dim],
         output_dim=[args.output_dim], batch_size=[args.batch_size], phase=[args.phase], beyond_grid=args.beyond_grid,
         **({"train_samples": [args.train_samples]} if args.train_samples else {}),
+        **({"dataset": [args.dataset]} if args.dataset else {}),
     )  # fmt: skip
     row = frame.iloc[0].to_dict()
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
@@ -61,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     table.add_row(
         "90% predictive interval (one new run)", f"{row['predictive_p05_j']:.4g} – {row['predictive_p95_j']:.4g} J"
     )
+    seen = f"{args.dataset} (its fitted cost factors)" if args.dataset else "unseen (the population's cost factors)"
+    table.add_row("data set", seen)
     table.add_row("working set", f"{row['working_set_bytes']:,} bytes ({row['tier']})")
     Console().print(table)
     return 0

@@ -137,6 +137,22 @@ def test_predict_json() -> None:
     assert row["tier"].startswith(("<=", ">", "tier ")) and row["estimated"] is True
 
 
+def test_predict_on_a_probed_data_set_uses_its_cost_factors() -> None:
+    """digits was probed for the reference profile: its fitted cost factors move the prediction, and a data
+    set the fit never saw is refused in one line."""
+    config = ("--shape", "trapezoid", "--depth", "4", "--size", "2^14", "--input-dim", "64", "--output-dim", "10")
+    rows = {}
+    for extra in ((), ("--dataset", "digits")):
+        code, out, err = call_cli("predict", *config, *extra, "--json")
+        assert code == 0, err
+        rows[extra] = json.loads(out)
+    assert rows[()]["energy_median_j"] != rows[("--dataset", "digits")]["energy_median_j"]
+    code, out, err = call_cli("predict", *config, "--dataset", "digits")
+    assert code == 0 and "digits (its fitted cost factors)" in " ".join(out.split())
+    code, out, err = call_cli("predict", *config, "--dataset", "mnist")
+    assert code == 2 and "did not see data set 'mnist'" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -103,6 +104,20 @@ def test_training_energy_is_per_datum_times_samples_times_epochs(profile: Profil
     # the energy to reach the budget favours a network that learns faster than the cheapest per datum
     assert t.iloc[0]["epochs"] < per_datum.iloc[0]["epochs"]
     assert t.iloc[0]["params"] > per_datum.iloc[0]["params"]
+
+
+def test_a_probed_data_set_is_priced_with_its_fitted_cost_factors(profile: Profile) -> None:
+    """The energy fit saw digits and found every term 1.5x dearer there: its recommendations cost that much more
+    per datum than the population's (the accuracy side is the same, so the same configs qualify)."""
+    plain = recommend(profile, RecommendRequest("digits", accuracy=0.9, top=50)).candidates
+    draws = {**profile.energy.draws, "log_factor_dataset": np.full((N, 1, 3), np.log(1.5))}
+    known = dataclasses.replace(profile, energy=EnergyPosterior(draws, TIERS, DIAGNOSTICS, ("digits",)))
+    dearer = recommend(known, RecommendRequest("digits", accuracy=0.9, top=50)).candidates
+    ratio = dearer["energy_per_datum_j"].to_numpy() / plain["energy_per_datum_j"].to_numpy()
+    assert np.all((ratio > 1.0) & (ratio <= 1.5 + 1e-9)) and ratio.max() > 1.45, (ratio.min(), ratio.max())
+    other = dataclasses.replace(known, energy=EnergyPosterior(draws, TIERS, DIAGNOSTICS, ("wine",)))
+    same = recommend(other, RecommendRequest("digits", accuracy=0.9, top=50)).candidates  # digits: unseen there
+    assert np.allclose(same["energy_per_datum_j"], plain["energy_per_datum_j"])
 
 
 def test_identical_architectures_appear_once(profile: Profile) -> None:

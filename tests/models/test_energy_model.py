@@ -7,7 +7,7 @@ import pytest
 
 from measurement.errors import InputError
 from models.baselines import fit_baselines
-from models.energy import PARAMS, EnergyPosterior, build_model, fit, log_energy_numpy, term_energies
+from models.energy import DATASET_FACTOR, PARAMS, EnergyPosterior, build_model, fit, log_energy_numpy, term_energies
 from models.evaluate import grouped_folds
 from models.sampling import Diagnostics, FitConfig, FitError, thin
 from tests.fakes.energy import TIERS, TRUE, synthetic_runs
@@ -29,11 +29,52 @@ def test_numpy_predictor_matches_the_pymc_graph(synthetic_frame) -> None:
         shifted = {**post, "log_c": post["log_c"] + named["sigma_dataset"] * named["z_dataset"][d]}
         expected = log_energy_numpy(shifted, synthetic_frame[rows])[0]
         assert np.allclose(expected, named["mu"][rows], rtol=1e-9, atol=1e-9)
+    factors = (named["sigma_dataset"] * named["z_dataset"])[None, ...]  # what a fit keeps, by data-set name
+    posterior = _posterior({**post, DATASET_FACTOR: factors}, tuple(datasets))
+    assert np.allclose(posterior.log_energy(synthetic_frame)[0], named["mu"], rtol=1e-9, atol=1e-9)
 
 
-def _true_posterior(n: int, **overrides) -> EnergyPosterior:
+def _posterior(draws: dict, datasets: tuple[str, ...] = ()) -> EnergyPosterior:
+    return EnergyPosterior(draws, TIERS, Diagnostics(0, 1.0, 1000, len(draws["r"]), 1, 1.0), datasets)
+
+
+def _true_posterior(n: int, factors: dict[str, np.ndarray] | None = None, **overrides) -> EnergyPosterior:
+    """TRUE repeated ``n`` times; ``factors``: fitted ln cost factors (per term) of named data sets."""
     draws = {k: np.repeat(np.asarray(v, float)[None, ...], n, axis=0) for k, v in {**TRUE, **overrides}.items()}
-    return EnergyPosterior(draws, TIERS, Diagnostics(0, 1.0, 1000, n, 1, 1.0))
+    if factors:
+        draws[DATASET_FACTOR] = np.repeat(np.array(list(factors.values()), float)[None], n, axis=0)
+    return _posterior(draws, tuple(factors or ()))
+
+
+def test_a_data_set_the_fit_saw_is_predicted_with_its_own_cost_factors(synthetic_frame) -> None:
+    """Rows on a fitted data set carry its factors (log_c shifted per term); rows on any other data set, or
+    without one, the population's; a mixed frame (gathered) equals its parts (broadcast); the predictive
+    interval of a known data set has no new data set's spread in it."""
+    rows = synthetic_frame[synthetic_frame["phase"] == "train"].head(12).copy()
+    shift = np.array([0.3, -0.2, 0.1])
+    known = _true_posterior(4000, factors={"seen": shift}, sigma_dataset=np.full(3, 0.3))
+    population = _true_posterior(4000, sigma_dataset=np.full(3, 0.3))
+    shifted = _true_posterior(4000, log_c=TRUE["log_c"] + shift)
+    on = rows.assign(dataset="seen")
+    assert np.allclose(known.log_energy(on), shifted.log_energy(rows), rtol=1e-12, atol=1e-12)
+    for other in (rows.assign(dataset="never seen"), rows.drop(columns="dataset")):
+        assert np.array_equal(known.log_energy(other), population.log_energy(rows))
+    mixed = rows.assign(dataset=np.where(np.arange(len(rows)) % 2 == 0, "seen", "never seen"))
+    even = np.arange(len(rows)) % 2 == 0
+    together = known.log_energy(mixed)
+    assert np.allclose(together[:, even], known.log_energy(on[even]), rtol=1e-12, atol=1e-12)
+    assert np.array_equal(together[:, ~even], population.log_energy(rows[~even]))
+    assert known.knows("seen") and not known.knows("never seen")
+
+    def width(posterior, frame):
+        return np.diff(np.percentile(posterior.predictive_log_energy(frame), [5, 95], axis=0), axis=0)[0]
+
+    t90 = 2.132  # Student-t, 4 degrees of freedom, 95th percentile
+    assert np.allclose(width(known, on), 2 * t90 * TRUE["sigma"][0], rtol=0.1)  # run noise only
+    tiered, rest = term_energies(population.draws, rows)
+    mostly_tiered = tiered[0].sum(axis=-1) > 9 * rest[0]  # a data set's factor scales the tiered terms only
+    wider = width(known, rows.assign(dataset="never seen")) > 1.5 * width(known, on)
+    assert mostly_tiered.sum() >= 3 and np.all(wider[mostly_tiered])
 
 
 def test_the_predictive_interval_carries_a_new_data_sets_spread(synthetic_frame) -> None:
@@ -112,13 +153,16 @@ def test_grouped_folds_keep_repeats_together() -> None:
         assert not held & set(frame.loc[~mask, "config"])
 
 
-def test_one_thinning_rule_and_an_idata_round_trip(small_fit) -> None:
+def test_one_thinning_rule_and_an_idata_round_trip(small_fit, synthetic_frame) -> None:
     posterior = small_fit
     assert posterior.draws["r"].shape == (200, 3) and posterior.draws["log_S"].shape == (200, 3)
+    assert posterior.datasets == tuple(sorted(set(synthetic_frame["dataset"])))  # the factors' axis, by name
+    assert posterior.draws[DATASET_FACTOR].shape == (200, 3, 3)
     assert np.all(np.diff(np.median(posterior.draws["log_S"], axis=0)) > 0)  # ordered capacities
     dataset = posterior.to_dataset()
     again = EnergyPosterior.from_idata(posterior.to_idata(), TIERS, posterior.diagnostics)
-    assert all(np.array_equal(again.draws[k], posterior.draws[k]) for k in PARAMS)
+    assert all(np.array_equal(again.draws[k], posterior.draws[k]) for k in (*PARAMS, DATASET_FACTOR))
+    assert again.datasets == posterior.datasets
     few = thin(dataset, PARAMS, max_draws=50)
     assert few["r"].shape == (50, 3) and few["log_S"].shape == (50, 3)
     assert thin(dataset, PARAMS, max_draws=50, seed=3)["log_tau"].shape == (50,)

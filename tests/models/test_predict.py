@@ -44,3 +44,23 @@ def test_the_predictive_interval_contains_the_credible_one() -> None:
 def test_bad_train_samples_are_refused_in_one_line(samples) -> None:
     with pytest.raises(InputError, match="train samples"):
         predict(POSTERIOR, pd.DataFrame({**CONFIG, "train_samples": [samples]}), estimated=True)
+
+
+def _knowing(factor: np.ndarray) -> EnergyPosterior:
+    """POSTERIOR, with fitted ln cost factors ``factor`` (per term) for the data set ``wine``."""
+    draws = {**_DRAWS, "log_factor_dataset": np.broadcast_to(factor, (200, 1, 3)).copy()}
+    return EnergyPosterior(draws, TIERS, POSTERIOR.diagnostics, ("wine",))
+
+
+def test_a_data_set_the_fit_saw_uses_its_cost_factors_and_an_unknown_one_is_refused() -> None:
+    posterior = _knowing(np.full(3, np.log(1.5)))
+    unseen = predict(posterior, pd.DataFrame(CONFIG), estimated=True).iloc[0]
+    seen = predict(posterior, pd.DataFrame({**CONFIG, "dataset": ["wine"]}), estimated=True).iloc[0]
+    assert seen["dataset"] == "wine"
+    assert 1.1 < seen["energy_median_j"] / unseen["energy_median_j"] <= 1.5  # the tiered terms cost 1.5x
+    blank = predict(posterior, pd.DataFrame({**CONFIG, "dataset": [None]}), estimated=True).iloc[0]
+    assert blank["energy_median_j"] == unseen["energy_median_j"]
+    with pytest.raises(InputError, match="did not see data set 'iris' \\(it saw: wine\\)"):
+        predict(posterior, pd.DataFrame({**CONFIG, "dataset": ["iris"]}), estimated=True)
+    with pytest.raises(InputError, match="it saw: none"):
+        predict(POSTERIOR, pd.DataFrame({**CONFIG, "dataset": ["wine"]}), estimated=True)

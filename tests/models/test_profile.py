@@ -36,9 +36,11 @@ def test_round_trip(saved: Path, small_fit, synthetic_frame) -> None:
     assert loaded.fingerprint == FP and loaded.hardware_matches(FP) and not loaded.estimated
     assert loaded.metadata.diagnostics.to_dict() == small_fit.diagnostics.to_dict()  # one chain: r_hat NaN -> null
     assert loaded.metadata.tiers == TIERS
-    before = small_fit.log_energy(synthetic_frame)
+    assert loaded.energy.datasets == small_fit.datasets and len(small_fit.datasets) == 3
+    before = small_fit.log_energy(synthetic_frame)  # each row on a fitted data set: its cost factors apply
     after = loaded.energy.log_energy(synthetic_frame)
     assert np.allclose(before, after)
+    assert not np.allclose(after, loaded.energy.log_energy(synthetic_frame.drop(columns="dataset")))
     assert Profile.load(saved / "profile.json").metadata.run_ids == (1, 2)
 
 
@@ -86,6 +88,9 @@ def _edit(path: Path, **changes) -> None:
         (lambda p: _edit(p, tiers="L1"), "tiers: expected a list"),
         (lambda p: _edit(p, observations=-3), "observations: expected an integer"),
         (lambda p: _edit(p, meter_kinds=["guessed"]), "meter_kinds"),
+        (lambda p: _edit(p, energy_datasets=["a", "a", "b"]), "energy_datasets: expected distinct"),
+        (lambda p: _edit(p, energy_datasets=["a", 7, "b"]), "energy_datasets: expected distinct"),
+        (lambda p: _edit(p, energy_datasets=["a"]), "'log_factor_dataset' has shape"),
         (lambda p: (p / "profile.json").write_text("{not json"), "not valid JSON"),
         (lambda p: (p / "profile.json").write_text("[1, 2]"), "expected an object"),
         (lambda p: (p / "profile.json").write_text(json.dumps({"model_version": "x"})), "missing"),
@@ -150,6 +155,8 @@ def _rewrite(file: Path, change) -> None:
         (lambda ds: ds.assign(log_S=ds["log_S"] * 0 + 50.0), "outside its physical range"),
         (lambda ds: ds.assign(sigma=-ds["sigma"]), "outside its physical range"),
         (lambda ds: ds.drop_vars("log_tau"), "lacks posterior variable 'log_tau'"),
+        (lambda ds: ds.drop_vars("log_factor_dataset"), "lacks posterior variable 'log_factor_dataset'"),
+        (lambda ds: ds.assign(log_factor_dataset=ds["log_factor_dataset"] + 40.0), "outside its physical range"),
         (lambda ds: ds.assign(r=ds["r"].astype("int64")), "expected floats"),
         (lambda ds: ds.isel(tier=slice(0, 2)), "has shape"),
     ],
