@@ -29,7 +29,7 @@ from measurement.hardware import SYSFS_CPU, Fingerprint, fingerprint
 from measurement.meters.auto import MeterOptions, choose_meter, close_meter
 from measurement.meters.base import EnergyMeter, MeterError
 from measurement.meters.rapl import POWERCAP_ROOT
-from measurement.records import TrainConfig
+from measurement.records import DEFAULT_IDLE_EVERY_S, TrainConfig
 from measurement.sweep import IdlePower, RemoteResult, RemoteRun
 
 _ZONE = re.compile(r"^intel-rapl:(\d+)$")
@@ -68,7 +68,7 @@ class WorkerSetup:
     dataset_seed: int
     dataset_hash: str
     idle_s: float
-    idle_every_s: float = 300.0
+    idle_every_s: float = DEFAULT_IDLE_EVERY_S
     slot: MeterSlot = MeterSlot()
     extra_datasets: tuple[tuple[str, str], ...] = ()
 

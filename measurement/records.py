@@ -18,6 +18,8 @@ from measurement.meters.base import MeterKind
 
 DEFAULT_IDLE_S = 2.0
 """Length of the idle measurement before a sweep (and every ``idle_every_s``); 0 for the replay meter."""
+DEFAULT_IDLE_EVERY_S = 300.0
+"""How often a sweep (or each worker of a pool) measures idle power again."""
 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "run_id", "sweep_id", "sweep_kind", "hardware", "worker", "run_key", "shape", "depth", "target_size",

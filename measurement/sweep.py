@@ -39,6 +39,7 @@ from measurement.errors import InputError
 from measurement.hardware import Fingerprint
 from measurement.meters.base import EnergyMeter, MeterError, MeterKind
 from measurement.records import (
+    DEFAULT_IDLE_EVERY_S,
     DEFAULT_IDLE_S,
     CommittedRun,
     Drift,
@@ -655,7 +656,7 @@ def run_sweep(
     progress: Callable[[SweepEvent], None] = lambda event: None,
     time_model: TimeModel = TimeModel(),
     idle_s: float = DEFAULT_IDLE_S,
-    idle_every_s: float = 300.0,
+    idle_every_s: float = DEFAULT_IDLE_EVERY_S,
     should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
     began: float | None = None,
@@ -1070,7 +1071,7 @@ def run_sweep_on_pool(
     should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
     began: float | None = None,
-    idle_every_s: float = 300.0,
+    idle_every_s: float = DEFAULT_IDLE_EVERY_S,
 ) -> SweepSummary:
     """Run (or resume) a sweep on a pool of workers; this process commits each run as its result arrives.
 
@@ -1107,7 +1108,7 @@ class _Flight:
 
     run: PlannedRun
     worker: str
-    submitted: float = 0.0
+    submitted_s: float = 0.0
 
 
 @dataclass
@@ -1122,9 +1123,9 @@ class _PoolExecutor:
     meter: _MeterLabel
     clock: Callable[[], float]
     idle_s: float = 0.0
-    idle_every_s: float = 300.0
+    idle_every_s: float = DEFAULT_IDLE_EVERY_S
     flights: dict[object, _Flight] = field(default_factory=dict)
-    idle_at: dict[str, float] = field(default_factory=dict)
+    idle_at_s: dict[str, float] = field(default_factory=dict)
     """When each worker last measured idle power, on this process's clock (the hand-over of the run it came
     with: no later than the measurement, so a due one is never missed)."""
     losses: Counter[str] = field(default_factory=Counter)
@@ -1165,26 +1166,37 @@ class _PoolExecutor:
         return outcome.interrupted or outcome.stop_reason is not None
 
     def _submit(self, queue: deque[PlannedRun]) -> None:
-        """Give each free worker the next run that still fits the budget (those that do not are skipped)."""
+        """Give each free worker the next run that still fits the budget after the worker's due idle measurement.
+
+        A run that fits no worker any more (not even one with no idle measurement due) is dropped; one that
+        fits only without the idle window stays queued for a worker that has measured. When every worker is
+        free and none can take a run, none ever will (a worker stops being due only by running): the rest is
+        dropped.
+        """
         busy = {flight.worker for flight in self.flights.values()}
+        asked = False
         for worker in self.pool.workers():
             if worker in busy:
                 continue
-            idle_s = self._idle_due_s(worker)
-            while queue and not self.budget.fits(queue[0].key, self.clock(), idle_s):
+            asked = True
+            while queue and not self.budget.fits(queue[0].key, self.clock()):
                 queue.popleft()  # does not fit any more; a cheaper one further on might
-            if not queue:
-                return
-            run = queue.popleft()
+            idle_s = self._idle_due_s(worker)
+            run = next((r for r in queue if self.budget.fits(r.key, self.clock(), idle_s)), None)
+            if run is None:
+                continue
+            queue.remove(run)
             arch = self.archs[run.key]
             remaining_s = self.budget.deadline - self.clock()
             remote = RemoteRun(run.key, arch, _run_config(self.spec.config, run), remaining_s, run.data)
             self.flights[self.pool.submit(worker, remote)] = _Flight(run, worker, self.clock())
             self.ledger.events.emit("run_started", _run_label(run, arch, self.spec.dataset_names), worker=worker)
+        if asked and not self.flights:
+            queue.clear()
 
     def _idle_due_s(self, worker: str) -> float:
         """The idle measurement ``worker`` makes before its next run: ``idle_s`` when due, else 0."""
-        last = self.idle_at.get(worker)
+        last = self.idle_at_s.get(worker)
         due = self.idle_s > 0 and (last is None or self.clock() - last > self.idle_every_s)
         return self.idle_s if due else 0.0
 
@@ -1198,7 +1210,7 @@ class _PoolExecutor:
             self._lost(flight, event.lost_reason or "the worker left", queue)
             return
         if remote.idle_power_w is not None:
-            self.idle_at[flight.worker] = flight.submitted
+            self.idle_at_s[flight.worker] = flight.submitted_s
             self.idle_w[remote.worker] = remote.idle_power_w
             self.ledger.store.set_sweep_status(self.ledger.sweep_id, "running", remote.idle_power_w)
             self.ledger.events.emit("idle", f"idle power {remote.idle_power_w:.2f} W on {remote.host}",

@@ -119,6 +119,24 @@ def test_the_budget_reserves_each_workers_due_idle_measurement(tmp_path: Path, s
     assert 0 < committed[0.0] < committed[1e6], committed
 
 
+def test_a_run_too_long_for_a_due_worker_waits_for_one_that_has_measured(tmp_path: Path, spec, dataset) -> None:
+    """At 40 s of 60 a new worker joins (its idle measurement due: 30 s): the runs that fit without it are not
+    dropped but go to the workers that have measured."""
+    clock = FakeClock()
+
+    def later(n: int) -> None:
+        if n == 2 and "tcp://w3:3" not in pool.names:
+            clock.advance(40.0)
+            pool.names.insert(0, "tcp://w3:3")  # listed first: asked first
+
+    pool = FakePool(idle_w=3.0, on_finished=later)
+    with RunStore(tmp_path / "s.sqlite") as store:
+        summary = run_sweep_on_pool(spec, store, pool, dataset, FP, METER, 60.0, idle_s=30.0, clock=clock,
+                                    idle_every_s=1e6)  # fmt: skip
+    assert summary.committed_now == 12 and summary.complete
+    assert "tcp://w3:3" not in {worker for worker, _ in pool.submitted}
+
+
 def test_idle_power_per_worker_and_a_failed_idle_stops(tmp_path: Path, spec, dataset) -> None:
     events: list[SweepEvent] = []
     with RunStore(tmp_path / "s.sqlite") as store:
