@@ -293,8 +293,9 @@ def _energy_draws(
     tier its dominant term was priced in); read-only arrays. On a data set the energy fit saw (a probed one)
     the draws carry its fitted cost factors, else the population's.
 
-    Kept for the last few (posterior, candidates, batch, phase): a new budget, epochs or objective over the same
-    candidates (every keystroke in the TUI) reuses them. The entry holds the posterior, so its id is not reused.
+    Kept for the last few (posterior, candidates, batch, phase, data set): a new budget, epochs or objective
+    over the same candidates (every keystroke in the TUI) reuses them. The entry holds the posterior, so its
+    id is not reused.
     """
     key = (id(profile.energy), tuple(archs), batch, phase, dataset)
     hit = _DRAWS_CACHE.get(key)

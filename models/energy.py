@@ -28,11 +28,12 @@ Each data set d (an input width of the calibration, or a probed data set) scales
 factor exp(sigma_dataset_t * z_dt), z ~ N(0, 1): the same network costs a little more or less per FLOP or byte
 on other operand shapes, and a user's network is always on a data set the fit has not seen. The fitted spread
 sigma_dataset enters the predictive interval of a new measurement (a new data set's factors, drawn once per
-posterior draw); the posterior mean is the population's. Without it the predictive interval was learnt on the
-calibration's own widths and held 75% of runs at unseen widths (benchmarks/transfer.py). The fitted factors of
-the data sets the fit saw are kept (``log_factor_dataset``, by name): a config on one of them (a probed data set
-the advisor recommends for, a held-out config of k-fold) is predicted with its own factors, and its interval
-carries their posterior uncertainty instead of a new data set's spread.
+posterior draw); on such a data set the posterior mean is the population's. Without it the predictive
+interval was learnt on the calibration's own widths and held 75% of runs at unseen widths
+(benchmarks/transfer.py). The fitted factors of the data sets the fit saw are kept (``log_factor_dataset``, by
+name): a config on one of them (a probed data set the advisor recommends for, a held-out config of k-fold) is
+predicted with its own factors, and its interval carries their posterior uncertainty instead of a new data
+set's spread.
 
 Why several terms: a model with one FLOPs term learns "big working set -> expensive FLOPs" from wide-and-thin
 calibration networks (activation-bound) and over-predicts compute-bound networks several-fold.
@@ -166,8 +167,10 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
     per_step = -frame["log_batch"].to_numpy(float)
     meas_sd = measurement_sd(frame.get("spread", pd.Series(np.zeros(len(frame)))).to_numpy())
     datasets, dataset_index = np.unique(frame["dataset"].astype(str).to_numpy(), return_inverse=True)
+    # the data-set axis is labelled by position (fit_datasets names it): names in the coordinates would make
+    # every split of an evaluation a new structure for the kept compiled model
     coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers], "obs": np.arange(len(y)),
-              "dataset": list(datasets)}  # fmt: skip
+              "dataset": [str(i) for i in range(len(datasets))]}  # fmt: skip
     with pm.Model(coords=coords) as model:
         # Every array the data decide enters as pm.Data, so the compiled graph is the same for any calibration:
         # a compiled sampler (nutpie's numba code) is reused from its cache instead of rebuilt per data set.
@@ -223,12 +226,27 @@ def _capacities(pm, tiers: tuple[Tier, ...]):
     )
 
 
+def fit_datasets(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The data sets of a training frame in the order of the model's data-set axis."""
+    return tuple(str(name) for name in np.unique(frame["dataset"].astype(str).to_numpy()))
+
+
 def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> EnergyPosterior:
-    """Sample the posterior of a training frame (see features.training_frame) with tier priors ``tiers``."""
+    """Sample the posterior of a training frame (see features.training_frame) with tier priors ``tiers``.
+
+    Convergence is judged on the parameters and on each data set's factors (they price configs on it).
+    """
+    from models.sampling import arviz
+
     # every data-dependent array is pm.Data (build_model): a kept compiled model serves the next fit
     names = ["log_c_anchor", *PARAMS, "z_dataset"]
     idata, fit_s = sample(build_model(frame, tiers), config, var_names=names, reuse_compiled=True)
-    return EnergyPosterior.from_idata(idata, tiers, diagnose(idata, list(PARAMS), config, fit_s))
+    posterior = idata.posterior.assign_coords(dataset=list(fit_datasets(frame)))
+    factors = (posterior["sigma_dataset"] * posterior["z_dataset"]).transpose("chain", "draw", "dataset", "term")
+    posterior = posterior.assign({DATASET_FACTOR: factors})
+    judged = arviz().InferenceData(posterior=posterior, sample_stats=idata.sample_stats)
+    diagnostics = diagnose(judged, [*PARAMS, DATASET_FACTOR], config, fit_s)
+    return EnergyPosterior.from_idata(posterior, tiers, diagnostics)
 
 
 @dataclass(frozen=True)
@@ -236,6 +254,10 @@ class EnergyPosterior:
     """Posterior draws in numpy and the tiers they refer to: all the advisor needs to predict.
 
     Attributes:
+        draws: each of :data:`PARAMS` (draws first, then :data:`DIMS`), and :data:`DATASET_FACTOR` when the
+            fit saw named data sets.
+        tiers: the cache tiers the capacities were seeded from (their names label the tier axis).
+        diagnostics: the sampler's convergence figures.
         datasets: the data sets the fit saw, in the order of ``draws[DATASET_FACTOR]``'s data-set axis (empty
             when the draws hold no per-data-set factors).
     """
@@ -244,6 +266,12 @@ class EnergyPosterior:
     tiers: tuple[Tier, ...]
     diagnostics: Diagnostics
     datasets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        factors = self.draws.get(DATASET_FACTOR)
+        if (0 if factors is None else np.shape(factors)[1]) != len(self.datasets):
+            raise ValueError(f"{len(self.datasets)} data-set names for the {DATASET_FACTOR} draws' data-set axis "
+                             f"of {0 if factors is None else np.shape(factors)[1]}")  # fmt: skip
 
     @classmethod
     def from_idata(cls, idata, tiers: tuple[Tier, ...], diagnostics: Diagnostics) -> EnergyPosterior:

@@ -229,6 +229,7 @@ def _datasets(data: Any) -> dict[str, AccuracyInfo]:
 
 
 def _energy_datasets(data: Any) -> tuple[str, ...]:
+    """The data sets the energy fit saw (``energy_datasets``): distinct names, bounded in number and length."""
     names = schema.array(data, "energy_datasets", max_len=MAX_ENERGY_DATASETS)
     if any(not isinstance(n, str) or not 0 < len(n) <= 200 for n in names) or len(set(names)) != len(names):
         raise schema.SchemaError("energy_datasets: expected distinct names of 1 to 200 characters")
@@ -335,6 +336,10 @@ class Profile:
             raise ProfileError(str(exc)) from None
         meta = dataclasses.replace(self.metadata, datasets=self.datasets, energy_datasets=self.energy.datasets,
                                    created_unix_s=time.time())  # fmt: skip
+        try:
+            _energy_datasets({"energy_datasets": list(meta.energy_datasets)})  # what load will accept
+        except schema.SchemaError as exc:
+            raise ProfileError(f"cannot save profile {path}: {exc}") from None
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
@@ -367,7 +372,7 @@ class Profile:
         meta = read_metadata(folder)
         sizes = {"T": len(meta.tiers), "P": 2, "M": len(TERMS), "D": len(meta.energy_datasets)}
         expected = {**_ENERGY_VARS, **(_DATASET_FACTOR_VAR if meta.energy_datasets else {})}
-        draws = _read_draws(folder, ENERGY_NC, meta, expected, sizes)
+        draws = _read_draws(folder, ENERGY_NC, meta, expected, sizes, {"dataset": meta.energy_datasets})
         energy = EnergyPosterior(draws, meta.tiers, meta.diagnostics, meta.energy_datasets)
         accuracy = {}
         for name, info in meta.datasets.items():
@@ -438,9 +443,11 @@ def read_metadata(folder: Path) -> ProfileMetadata:
         raise ProfileError(f"{file}: {exc}") from None
 
 
-def _read_draws(folder: Path, name: str, meta: ProfileMetadata, expected: dict, sizes: dict[str, int]
-                ) -> dict[str, np.ndarray]:  # fmt: skip
-    """Posterior draws of one netCDF file, each variable checked (dims, dtype, size, finite, in bounds)."""
+def _read_draws(folder: Path, name: str, meta: ProfileMetadata, expected: dict, sizes: dict[str, int],
+                labels: dict[str, tuple[str, ...]] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Posterior draws of one netCDF file, each variable checked (dims, dtype, size, finite, in bounds);
+    ``labels``: the coordinate values the file must hold along each named dimension (an empty tuple: the
+    file must not have that dimension at all)."""
     from models.sampling import thin
 
     file = _verify_file(folder, name, meta)
@@ -455,6 +462,7 @@ def _read_draws(folder: Path, name: str, meta: ProfileMetadata, expected: dict, 
             _scan_hdf5(file)  # before xarray touches anything: it would follow links and build indexes
             with xr.open_dataset(file, group="posterior", engine="h5netcdf") as posterior:
                 _check_variables(file, posterior, expected, sizes)
+                _check_labels(file, posterior, labels or {})
                 draws = thin(posterior, tuple(expected))
     except ProfileError:
         raise
@@ -509,6 +517,15 @@ def _check_variables(file: Path, posterior, expected: dict, sizes: dict[str, int
                                f"(chain, draw{''.join(f', {n}' for n in want)})")  # fmt: skip
         if values.dtype.kind != "f":
             raise ProfileError(f"{file}: posterior variable {var!r} is {values.dtype}, expected floats")
+
+
+def _check_labels(file: Path, posterior, labels: dict[str, tuple[str, ...]]) -> None:
+    """The file's coordinate values along each dimension of ``labels`` are exactly those profile.json names."""
+    for dim, names in labels.items():
+        found = tuple(str(v) for v in posterior[dim].to_numpy()) if dim in posterior.dims else ()
+        if found != tuple(names):
+            raise ProfileError(f"{file}: its {dim} labels {list(found)[:4]!r:.120} are not profile.json's "
+                               f"energy_datasets {list(names)[:4]!r:.120}")  # fmt: skip
 
 
 def _check_probabilities(file: Path, draws: dict[str, np.ndarray], info: AccuracyInfo) -> None:

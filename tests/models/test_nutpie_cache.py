@@ -54,3 +54,6 @@ def test_the_structure_key_tells_other_shapes_labels_and_initial_values_apart() 
     renamed = tuple(type(t)(f"{t.name}x", t.size_bytes) for t in TIERS)
     assert nutpie_cache.structure_key(build_model(frame, renamed), ["r"]) != key  # the trace's tier labels
     assert nutpie_cache.structure_key(build_model(frame, TIERS), ["r", "sigma"]) != key
+    with_factors = nutpie_cache.structure_key(build_model(frame, TIERS), ["r", "z_dataset"])
+    renamed_sets = frame.assign(dataset=frame["dataset"] + " (another split)")  # as evaluation's splits differ
+    assert nutpie_cache.structure_key(build_model(renamed_sets, TIERS), ["r", "z_dataset"]) == with_factors

@@ -74,6 +74,10 @@ def _swap(path: Path, a: str, b: str) -> None:
     (path / "tmp").rename(path / b)
 
 
+def _names(path: Path) -> list[str]:
+    return json.loads((path / "profile.json").read_text())["energy_datasets"]
+
+
 def _edit(path: Path, **changes) -> None:
     meta = json.loads((path / "profile.json").read_text())
     meta.update(changes)
@@ -91,6 +95,8 @@ def _edit(path: Path, **changes) -> None:
         (lambda p: _edit(p, energy_datasets=["a", "a", "b"]), "energy_datasets: expected distinct"),
         (lambda p: _edit(p, energy_datasets=["a", 7, "b"]), "energy_datasets: expected distinct"),
         (lambda p: _edit(p, energy_datasets=["a"]), "'log_factor_dataset' has shape"),
+        (lambda p: _edit(p, energy_datasets=_names(p)[::-1]), "dataset labels .* are not profile.json's"),
+        (lambda p: _edit(p, energy_datasets=[]), "dataset labels .* are not profile.json's"),
         (lambda p: (p / "profile.json").write_text("{not json"), "not valid JSON"),
         (lambda p: (p / "profile.json").write_text("[1, 2]"), "expected an object"),
         (lambda p: (p / "profile.json").write_text(json.dumps({"model_version": "x"})), "missing"),

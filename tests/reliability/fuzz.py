@@ -162,7 +162,8 @@ def json_mutations(draw, meta: dict) -> Callable[[Path], str]:
     return apply
 
 
-NC_VARIABLES = {"energy.nc": ["log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k", "sigma", "sigma_dataset"],
+NC_VARIABLES = {"energy.nc": ["log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k", "sigma", "sigma_dataset",
+                              "log_factor_dataset"],
                 "accuracy-digits.nc": ["floor", "top", "m", "log_s", "b_depth", "g_shape", "sigma"]}  # fmt: skip
 NC_DAMAGE = ["nan", "inf", "-inf", "huge", "negative", "truncate_draws", "no_draws", "drop", "int", "extra_dim",
              "rename"]  # fmt: skip
