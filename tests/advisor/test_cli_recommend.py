@@ -146,7 +146,13 @@ def test_predict_on_a_probed_data_set_uses_its_cost_factors() -> None:
         code, out, err = call_cli("predict", *config, *extra, "--json")
         assert code == 0, err
         rows[extra] = json.loads(out)
-    assert rows[()]["energy_median_j"] != rows[("--dataset", "digits")]["energy_median_j"]
+    unseen, digits = rows[()], rows[("--dataset", "digits")]
+    assert unseen["energy_median_j"] != digits["energy_median_j"] and digits["dataset"] == "digits"
+
+    def spread(row: dict) -> float:  # of one new measurement: an unseen data set adds a new data set's factors
+        return row["predictive_p95_j"] / row["predictive_p05_j"]
+
+    assert spread(digits) < spread(unseen)
     code, out, err = call_cli("predict", *config, "--dataset", "digits")
     assert code == 0 and "digits (its fitted cost factors)" in " ".join(out.split())
     code, out, err = call_cli("predict", *config, "--dataset", "mnist")
