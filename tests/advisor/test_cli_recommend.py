@@ -140,7 +140,7 @@ def test_predict_json() -> None:
 def test_predict_on_a_probed_data_set_uses_its_cost_factors() -> None:
     """digits was probed for the reference profile: its fitted cost factors move the prediction, and a data
     set the fit never saw is refused in one line."""
-    config = ("--shape", "trapezoid", "--depth", "4", "--size", "2^14", "--input-dim", "64", "--output-dim", "10")
+    config = ("--shape", "trapezoid", "--depth", "4", "--size", "2^14", "--input-dim", "61", "--output-dim", "10")
     rows = {}
     for extra in ((), ("--dataset", "digits")):
         code, out, err = call_cli("predict", *config, *extra, "--json")
@@ -157,6 +157,9 @@ def test_predict_on_a_probed_data_set_uses_its_cost_factors() -> None:
     assert code == 0 and "digits (its fitted cost factors)" in " ".join(out.split())
     code, out, err = call_cli("predict", *config, "--dataset", "mnist")
     assert code == 2 and "did not see data set 'mnist'" in err and len(err.strip().splitlines()) == 1
+    wider = [a if a != "61" else "784" for a in config]  # digits has 61 inputs (its constant columns dropped)
+    code, out, err = call_cli("predict", *wider, "--dataset", "digits")
+    assert code == 2 and "'digits' has 61 inputs and 10 outputs, not 784 -> 10" in err
 
 
 @pytest.mark.parametrize(
