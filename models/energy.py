@@ -166,7 +166,8 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
     per_layer = frame["log_layers_per_datum"].to_numpy(float)
     per_step = -frame["log_batch"].to_numpy(float)
     meas_sd = measurement_sd(frame.get("spread", pd.Series(np.zeros(len(frame)))).to_numpy())
-    datasets, dataset_index = np.unique(frame["dataset"].astype(str).to_numpy(), return_inverse=True)
+    datasets = fit_datasets(frame)
+    dataset_index = np.searchsorted(np.asarray(datasets), frame["dataset"].astype(str).to_numpy())
     # the data-set axis is labelled by position (fit_datasets names it): names in the coordinates would make
     # every split of an evaluation a new structure for the kept compiled model
     coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers], "obs": np.arange(len(y)),

@@ -62,8 +62,21 @@ def _known_datasets(posterior: EnergyPosterior, frame: pd.DataFrame) -> pd.DataF
     return frame.assign(dataset=names)
 
 
-def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, beyond_grid: bool = False
-            ) -> pd.DataFrame:  # fmt: skip
+def _check_dataset_dims(frame: pd.DataFrame, dims: dict[str, tuple[int, int]]) -> None:
+    """Refuse a config said to be on a data set of known widths (a probed one) that it does not have: the
+    cost factors are that data set's, at its widths."""
+    if "dataset" not in frame:
+        return
+    for row in frame.itertuples():
+        want = dims.get(row.dataset)
+        if want is not None and (row.input_dim, row.output_dim) != want:
+            raise InputError(f"data set {row.dataset[:100]!r} has {want[0]} inputs and {want[1]} outputs, not "
+                             f"{row.input_dim} -> {row.output_dim}: leave the data set out to predict for another "
+                             "one")  # fmt: skip
+
+
+def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, beyond_grid: bool = False,
+            dataset_dims: dict[str, tuple[int, int]] | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per config: realised params and widths, energy per datum and its two intervals, working set, tier.
 
     ``configs`` has shape, depth, size, input_dim, output_dim and optionally batch_size (default 256),
@@ -78,9 +91,11 @@ def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, 
     run-to-run noise). On an unseen data set the mean and its interval are the population's (its cost factors
     are unknown until it is measured) and the predictive interval adds a new data set's spread.
 
+    ``dataset_dims``: the (input, output) widths of data sets whose widths are known (the profile's probed ones).
+
     Raises:
-        InputError: missing columns, a number outside the grid's limits (``beyond_grid``: the hard limits), or
-            a dataset the fit did not see.
+        InputError: missing columns, a number outside the grid's limits (``beyond_grid``: the hard limits), a
+            dataset the fit did not see, or a known data set's config at other widths; all before any work.
     """
     missing = [c for c in CONFIG_COLUMNS if c not in configs]
     if missing:
@@ -90,6 +105,7 @@ def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, 
     check_configs(frame, beyond_grid)
     frame = _known_datasets(posterior, frame)
     frame = frame.astype({c: "int64" for c in ("depth", "target_size", "input_dim", "output_dim", "batch_size")})
+    _check_dataset_dims(frame, dataset_dims or {})
     feats = features_frame(frame)
     draws = np.exp(posterior.log_energy(feats))
     predictive = np.exp(posterior.predictive_log_energy(feats))

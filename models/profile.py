@@ -325,21 +325,8 @@ class Profile:
         from models.predict import predict
 
         frame = pd.DataFrame(columns) if configs is None else configs
-        out = predict(self.energy, frame, self.estimated, beyond_grid)
-        self._check_dataset_dims(out)
-        return out
-
-    def _check_dataset_dims(self, predicted: pd.DataFrame) -> None:
-        """Refuse a config said to be on a probed data set whose input or output width it does not have (its
-        cost factors are that data set's, at its widths)."""
-        if "dataset" not in predicted:
-            return
-        for row in predicted.itertuples():
-            info = self.datasets.get(row.dataset)
-            if info is not None and (row.input_dim, row.output_dim) != (info.input_dim, info.output_dim):
-                raise InputError(f"data set {row.dataset[:100]!r} has {info.input_dim} inputs and {info.output_dim} "
-                                 f"outputs, not {row.input_dim} -> {row.output_dim}: leave the data set out to "
-                                 "predict for another one")  # fmt: skip
+        dims = {name: (info.input_dim, info.output_dim) for name, info in self.datasets.items()}
+        return predict(self.energy, frame, self.estimated, beyond_grid, dims)
 
     def save(self, path: Path | str) -> Path:
         """Write the profile folder atomically (replacing any previous profile at ``path``)."""
