@@ -7,6 +7,8 @@ reads the same everywhere.
 from __future__ import annotations
 
 from advisor.engine import Recommendation, Verdict
+from models.energy import EnergyPosterior
+from models.features import TERM_UNITS
 
 ESTIMATE_NOTE = " (energy is an ESTIMATE: the calibration had no energy counter)"
 
@@ -24,6 +26,15 @@ def summary_line(result: Recommendation) -> str:
         line = (f"{result.feasible} of {len(result.candidates)} candidates meet {what} {request.accuracy:g} with "
                 f"P >= {request.confidence:g}; {best}")  # fmt: skip
     return line + (ESTIMATE_NOTE if result.estimated else "")
+
+
+def cost_lines(energy: EnergyPosterior) -> list[str]:
+    """The fitted base cost of each term in J per its unit, and each tier's step factor (posterior medians)."""
+    costs, steps = energy.cost_summary()
+    return [
+        "cost per unit: " + ", ".join(f"{term} {j:.2e} J/{TERM_UNITS[term]}" for term, j in costs.items()),
+        "step factor per tier: " + " ".join(f"{name} ×{1 + r:.2f}" for name, r in steps.items()),
+    ]
 
 
 def energy_label(estimated: bool) -> str:

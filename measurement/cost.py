@@ -26,6 +26,14 @@ Memory traffic per datum (the energy model's traffic terms; values counted once 
   write their gradients (3 P); Adam reads parameters, gradients and both moments and writes parameters and
   moments (7 P); the gradients are dropped, not zeroed (``zero_grad(set_to_none=True)``): 10 P values per
   step, so 10 P / B per datum. Inference: the weights are read once per step, P / B per datum.
+- GEMM tail FLOPs per datum: the FLOPs of output columns outside whole tiles of ``GEMM_TILE_COLUMNS``. A
+  GEMM's micro-kernel fills a tile of 16 float32 columns of its output (one 512-bit vector) at a time; the
+  remaining ``n mod 16`` columns (all of them when n < 16) run a masked or scalar path at a third of the
+  rate or less (measured here with torch's CPU matmul, 256 rows: 15 output columns 23 GFLOP/s, 16
+  columns 73). Forward, a layer's output has ``width`` columns; backward, both the weight gradient
+  (``width x fan_in``) and the input gradient (``B x fan_in``, all but the first layer) have ``fan_in``.
+  Without it one cost per FLOP priced a 2048-input network with a 15-wide first layer at half its
+  measured energy and one with a 1-wide layer at twice.
 - Working sets that decide each term's cache tier (after BUTTER-E's forward, backward and inter-layer working
   sets): compute, the largest single layer's GEMM operands ``f * w + B * (f + w)``; activations, what a step
   keeps live (training: every activation, ``B * (I + sum(widths))``; inference: the largest adjacent pair);
@@ -44,6 +52,10 @@ ADAM_COPIES = 4
 """Parameters, gradients, and Adam's first and second moments."""
 TRAIN_PARAM_PASSES = 10
 """Parameter-sized values read or written per training step: 3 by forward/backward, 7 by Adam."""
+GEMM_TILE_COLUMNS = 16
+"""Output columns a GEMM micro-kernel fills at once: the float32 lanes of a 512-bit vector (AVX-512). On a
+256-bit machine tiles are 8 wide, so the count there also holds 8-column remainders that run at full rate
+(the fitted cost of the term absorbs the average)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,8 @@ class Cost:
         inference_optimizer_bytes_per_datum: weight bytes read per forward step, / B.
         layer_working_set_bytes: the largest single layer's GEMM operands for one step (weights, input, output).
         inference_live_activation_bytes: the largest adjacent pair of activation buffers of a forward step.
+        train_tail_flops_per_datum: FLOPs of a training step outside whole GEMM output tiles, per datum.
+        inference_tail_flops_per_datum: the same for a forward pass.
     """
 
     batch_size: int
@@ -81,6 +95,16 @@ class Cost:
     inference_optimizer_bytes_per_datum: float
     layer_working_set_bytes: int
     inference_live_activation_bytes: int
+    train_tail_flops_per_datum: int
+    inference_tail_flops_per_datum: int
+
+
+def tail_flops_per_datum(fan_ins: tuple[int, ...], widths: tuple[int, ...]) -> tuple[int, int]:
+    """(training, inference) FLOPs per datum of GEMM output columns outside whole tiles (module docstring)."""
+    forward = sum(2 * f * (w % GEMM_TILE_COLUMNS) for f, w in zip(fan_ins, widths, strict=True))
+    weight_grads = sum(2 * w * (f % GEMM_TILE_COLUMNS) for f, w in zip(fan_ins, widths, strict=True))
+    input_grads = sum(2 * w * (f % GEMM_TILE_COLUMNS) for f, w in zip(fan_ins[1:], widths[1:], strict=True))
+    return forward + weight_grads + input_grads, forward
 
 
 def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) -> Cost:
@@ -103,6 +127,7 @@ def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) 
     backward_values = (arch.input_dim + hidden) + outputs + hidden + 3 * hidden + 3 * skipped
     train_values = 2 * arch.input_dim + forward_values + backward_values
     layer_values = max(f * w + batch_size * (f + w) for f, w in zip(fan_ins, arch.widths, strict=True))
+    train_tail, inference_tail = tail_flops_per_datum(fan_ins, arch.widths)
     return Cost(
         batch_size=batch_size,
         macs_per_datum=macs,
@@ -118,6 +143,8 @@ def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) 
         train_optimizer_bytes_per_datum=TRAIN_PARAM_PASSES * param_bytes / batch_size,
         inference_optimizer_bytes_per_datum=param_bytes / batch_size,
         layer_working_set_bytes=layer_values * dtype_bytes,
+        train_tail_flops_per_datum=train_tail,
+        inference_tail_flops_per_datum=inference_tail,
     )
 
 

@@ -3,11 +3,12 @@
 For an observation in phase p (train | inference) energy per datum is a sum of physical terms
 (amounts from :mod:`models.features`, counted as in :mod:`measurement.cost`):
 
-    E = sum_t A_pt * c_t(W_pt)  +  o_p * D / B  +  q_p / B  +  k_p      t in (compute, activation, optimizer)
+    E = sum_t A_pt * c_t(W_pt)  +  o_p * D / B  +  q_p / B  +  k_p    t in (compute, activation, optimizer, gemm_tail)
     c_t(W) = exp(log_c_t + sum_k ln(1 + r_k) * sigmoid((ln W - ln S_k) / tau))
 
-A_t is the term's amount per datum (FLOPs; activation bytes; optimizer bytes, which scale as params / B) and
-W_t the working set that holds those operands; its cost per unit is multiplied by 1 + r_k (r >= 0, so tier
+A_t is the term's amount per datum (FLOPs; activation bytes; optimizer bytes, which scale as params / B; the
+FLOPs of GEMM output columns outside whole vector tiles, which cost extra on top of their FLOPs) and W_t the
+working set that holds those operands; its cost per unit is multiplied by 1 + r_k (r >= 0, so tier
 costs are positive and ordered) as W_t outgrows each cache capacity S_k. The capacities (ordered, priors centred on the
 fingerprint's cache sizes, bounded 1 KiB..1 TiB) and the step width tau are shared by every term and phase
 (the same caches), and so are the base costs c_t per term and the step factors r_k per tier: a FLOP, or a
@@ -36,7 +37,10 @@ predicted with its own factors, and its interval carries their posterior uncerta
 set's spread.
 
 Why several terms: a model with one FLOPs term learns "big working set -> expensive FLOPs" from wide-and-thin
-calibration networks (activation-bound) and over-predicts compute-bound networks several-fold.
+calibration networks (activation-bound) and over-predicts compute-bound networks several-fold. Why the tail
+term: a GEMM whose output is 15 columns wide runs at a third of the rate of one 16 wide (measurement.cost); with
+one cost per FLOP, 2048-input networks with narrow first layers were off 0.55-1.9x in the calibration's own
+fit, and the transfer benchmark's inference phase 4.1x its noise floor (2.9x with the term).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from measurement.tiers import Tier, fitted_tier_labels, tier_index
 from models.features import AMOUNT_COLUMNS, PHASES, TERMS, WORKING_SET_COLUMNS
 from models.sampling import Diagnostics, FitConfig, FitError, diagnose, draws_dataset, pymc, sample, thin
 
-MODEL_VERSION = "energy-terms-4"
+MODEL_VERSION = "energy-terms-5"
 STUDENT_NU = 4.0
 N_WINDOWS_DEFAULT = 5
 LOG_CAPACITY_BOUNDS = (float(np.log(2**10)), float(np.log(2**40)))

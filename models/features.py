@@ -22,24 +22,34 @@ from measurement.datasets import TEST_FRACTION
 from measurement.records import Drift, config_key, drift
 
 PHASES = ("train", "inference")
-TERMS = ("compute", "activation", "optimizer")
+TERMS = ("compute", "activation", "optimizer", "gemm_tail")
 """The energy model's tiered terms, each an amount per datum with its own cost per unit and working set."""
-AMOUNT_COLUMNS = {"compute": "log_flops", "activation": "log_activation_bytes", "optimizer": "log_optimizer_bytes"}
+TERM_UNITS = {"compute": "FLOP", "activation": "B", "optimizer": "B", "gemm_tail": "tail FLOP"}
+"""What one unit of each term's amount is (its cost is in J per unit; a tail FLOP's is on top of its FLOP's)."""
+AMOUNT_COLUMNS = {
+    "compute": "log_flops", "activation": "log_activation_bytes", "optimizer": "log_optimizer_bytes",
+    "gemm_tail": "log_tail_flops",
+}  # fmt: skip
 WORKING_SET_COLUMNS = {
     "compute": "log_ws_compute_bytes",
     "activation": "log_ws_activation_bytes",
     "optimizer": "log_ws_optimizer_bytes",
+    "gemm_tail": "log_ws_compute_bytes",  # the same GEMMs' operands
 }
 FEATURE_COLUMNS = (
-    *AMOUNT_COLUMNS.values(), *WORKING_SET_COLUMNS.values(), "log_layers_per_datum", "log_ws_bytes", "log_depth",
-    "log_batch", "log_params",
+    *AMOUNT_COLUMNS.values(), *dict.fromkeys(WORKING_SET_COLUMNS.values()), "log_layers_per_datum", "log_ws_bytes",
+    "log_depth", "log_batch", "log_params",
 )  # fmt: skip
-FEATURES_VERSION = 3
+TAIL_FLOPS_FLOOR = 1e-3
+"""A network whose every GEMM fills whole tiles has no tail FLOPs; the feature holds this instead of 0 (ln 0)."""
+FEATURES_VERSION = 4
 FEATURE_DEFINITIONS = {
     "log_flops": "ln FLOPs per datum (train 6*MACs, inference 2*MACs)",
     "log_activation_bytes": "ln activation bytes read+written per datum (measurement.cost: gather, forward, backward, "
     "ReLU and residual-add kernels)",
-    "log_optimizer_bytes": "ln parameter bytes moved per datum (train 11*params*4/B, inference params*4/B)",
+    "log_optimizer_bytes": "ln parameter bytes moved per datum (train 10*params*4/B, inference params*4/B)",
+    "log_tail_flops": "ln FLOPs per datum of GEMM output columns outside whole 16-column tiles (measurement.cost; "
+    "floor 1e-3)",
     "log_ws_compute_bytes": "ln largest layer GEMM operands per step: 4*max(fan_in*width + B*(fan_in+width))",
     "log_ws_activation_bytes": "ln live activations per step (train 4*B*(I+sum widths), inference "
     "4*B*max(fan_in+width))",
@@ -66,6 +76,7 @@ def _amounts(arch: Architecture, c: Cost, phase: str) -> tuple[float, ...]:
         c.train_flops_per_datum if train else c.inference_flops_per_datum,
         c.train_activation_bytes_per_datum if train else c.inference_activation_bytes_per_datum,
         c.train_optimizer_bytes_per_datum if train else c.inference_optimizer_bytes_per_datum,
+        max(c.train_tail_flops_per_datum if train else c.inference_tail_flops_per_datum, TAIL_FLOPS_FLOOR),
         c.layer_working_set_bytes,
         c.activation_bytes if train else c.inference_live_activation_bytes,
         4 * c.param_bytes if train else c.param_bytes,

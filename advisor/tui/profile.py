@@ -11,6 +11,7 @@ from textual.widgets import Footer, Header, Static
 
 from advisor.errors import USER_ERRORS, first_line
 from advisor.figures import tier_chart, write_tier_figure
+from advisor.render import cost_lines
 from advisor.tui.tier_chart import ascii_chart
 from advisor.tui.widgets import fmt_bytes
 
@@ -24,11 +25,7 @@ def _fit_lines(profile) -> list[str]:
     lines += ["", "[b]Tier capacities[/b] (posterior median, 90% interval)"]
     for name, (median, lo, hi) in profile.energy.tier_capacities_bytes().items():
         lines.append(f"  {name:<4} {fmt_bytes(median):>10}   ({fmt_bytes(lo)} – {fmt_bytes(hi)})")
-    units = {"compute": "FLOP", "activation": "B", "optimizer": "B"}
-    costs, steps = profile.energy.cost_summary()
-    lines.append("  cost per unit: " + ", ".join(f"{term} {j:.2e} J/{units.get(term, 'unit')}"
-                                                for term, j in costs.items()))  # fmt: skip
-    lines.append("  step factor per tier: " + " ".join(f"{name} ×{1 + r:.2f}" for name, r in steps.items()))
+    lines += [f"  {line}" for line in cost_lines(profile.energy)]
     return lines
 
 

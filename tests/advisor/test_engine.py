@@ -15,6 +15,7 @@ from measurement.hardware import Fingerprint
 from measurement.tiers import Tier
 from models.accuracy import EPOCH_CHOICES
 from models.energy import EnergyPosterior
+from models.features import TERMS
 from models.profile import Profile, ProfileMetadata
 from models.sampling import Diagnostics
 from tests.fakes.accuracy import FakeAccuracy
@@ -26,7 +27,7 @@ N = 200
 
 def _energy(rng) -> EnergyPosterior:
     draws = {
-        "log_c": np.log([2e-11, 1e-12, 1e-12]) + 0.01 * rng.standard_normal((N, 3)),
+        "log_c": np.log([2e-11, 1e-12, 1e-12, 2e-11]) + 0.01 * rng.standard_normal((N, len(TERMS))),
         "r": np.tile([0.3, 1.0, 2.0], (N, 1)),
         "log_S": np.tile(np.log([32 * 1024, 512 * 1024, 32 * 2**20]), (N, 1)),
         "log_tau": np.full(N, np.log(0.4)),
@@ -34,7 +35,7 @@ def _energy(rng) -> EnergyPosterior:
         "log_q": np.full((N, 2), np.log(1e-5)),
         "log_k": np.full((N, 2), np.log(1e-9)),
         "sigma": np.full((N, 2), 0.05),
-        "sigma_dataset": np.full((N, 3), 0.05),
+        "sigma_dataset": np.full((N, len(TERMS)), 0.05),
     }
     return EnergyPosterior(draws, TIERS, DIAGNOSTICS)
 
@@ -111,7 +112,7 @@ def test_a_probed_data_set_is_priced_with_its_fitted_cost_factors(profile: Profi
     networks cost more per datum on digits, by at most 1.5x (the overheads carry no factor); a data set the
     fit did not see is priced at the population's; one profile answers for both data sets in turn (the
     kept energy draws are per data set)."""
-    factors = np.stack([np.full((N, 3), np.log(1.5)), np.zeros((N, 3))], axis=1)
+    factors = np.stack([np.full((N, len(TERMS)), np.log(1.5)), np.zeros((N, len(TERMS)))], axis=1)
     draws = {**profile.energy.draws, "log_factor_dataset": factors}
     both = dataclasses.replace(profile, energy=EnergyPosterior(draws, TIERS, DIAGNOSTICS, ("digits", "wine")),
                                accuracy={"digits": FakeAccuracy(), "wine": FakeAccuracy()})  # fmt: skip

@@ -8,7 +8,15 @@ import pytest
 
 from advisor.engine import Constraints, Objective, RecommendRequest, recommend
 from advisor.figures_recommend import tier_crossings, training_curves
-from advisor.render import compact_widths, count, reason_line, recommendation_rows, shapes_label, si
+from advisor.render import (
+    compact_widths,
+    cost_lines,
+    count,
+    reason_line,
+    recommendation_rows,
+    shapes_label,
+    si,
+)
 from measurement.architecture import SHAPES
 from models.profile import Profile
 from tests.fakes.accuracy import advising_profile
@@ -80,3 +88,13 @@ def test_curves_are_each_shapes_cheapest_feasible_training_energy_per_size(profi
         for curve in curves.values():
             below = [w for p, w in zip(curve.params, curve.log_ws_bytes, strict=True) if p < crossing.params]
             assert not below or min(below) <= np.log(crossing.capacity_bytes)
+
+
+def test_cost_lines_name_every_term_with_its_unit_and_every_tier() -> None:
+    """The tail's cost is per tail FLOP (on top of the FLOP's), the traffic terms' per byte."""
+    energy = advising_profile().energy
+    costs, _ = energy.cost_summary()
+    price, steps = cost_lines(energy)
+    assert "J/tail FLOP" in price and "compute" in price and price.count("J/B") == 2
+    assert f"gemm_tail {costs['gemm_tail']:.2e} J/tail FLOP" in price
+    assert all(f"{tier.name} ×" in steps for tier in energy.tiers)

@@ -62,6 +62,24 @@ def test_a_wide_input_moves_traffic_not_only_flops() -> None:
     assert per_flop[0] > 3 * per_flop[1]
 
 
+def test_gemm_tail_flops_hand_computed() -> None:
+    """input 20 -> 16 -> 33 -> 10: forward tails are the output columns past whole 16-column tiles (0, 1, 10);
+    backward, the fan-in columns of the weight gradients (4, 0, 1) and of the input gradients (layers 2, 3)."""
+    c = cost(_arch((16, 33, 10), 20), 8)
+    forward = 2 * 20 * 0 + 2 * 16 * 1 + 2 * 33 * 10
+    weight_grads = 2 * 16 * 4 + 2 * 33 * 0 + 2 * 10 * 1
+    input_grads = 2 * 33 * 0 + 2 * 10 * 1
+    assert c.inference_tail_flops_per_datum == forward
+    assert c.train_tail_flops_per_datum == forward + weight_grads + input_grads
+
+
+def test_a_layer_of_whole_tiles_has_no_tail_and_a_narrow_one_is_all_tail() -> None:
+    """A 15-wide output is all tail (every FLOP of its forward GEMM); 16 fills one tile; 17 leaves one column."""
+    tails = [cost(_arch((n,), 2048), 256).inference_tail_flops_per_datum for n in (15, 16, 17)]
+    assert tails == [2 * 2048 * 15, 0, 2 * 2048 * 1]
+    assert tails[0] == cost(_arch((15,), 2048), 256).inference_flops_per_datum
+
+
 def test_cost_rejects_bad_batch() -> None:
     with pytest.raises(ValueError, match="batch"):
         cost(_arch((4, 2), 3), batch_size=0)

@@ -9,6 +9,7 @@ from measurement.errors import InputError
 from models.baselines import fit_baselines
 from models.energy import DATASET_FACTOR, PARAMS, EnergyPosterior, build_model, fit, log_energy_numpy, term_energies
 from models.evaluate import grouped_folds
+from models.features import TERMS
 from models.sampling import Diagnostics, FitConfig, FitError, thin
 from tests.fakes.energy import TIERS, TRUE, synthetic_runs
 
@@ -51,9 +52,9 @@ def test_a_data_set_the_fit_saw_is_predicted_with_its_own_cost_factors(synthetic
     without one, the population's; a mixed frame (gathered) equals its parts (broadcast); the predictive
     interval of a known data set has no new data set's spread in it."""
     rows = synthetic_frame[synthetic_frame["phase"] == "train"].head(12).copy()
-    shift = np.array([0.3, -0.2, 0.1])
-    known = _true_posterior(4000, factors={"seen": shift}, sigma_dataset=np.full(3, 0.3))
-    population = _true_posterior(4000, sigma_dataset=np.full(3, 0.3))
+    shift = np.array([0.3, -0.2, 0.1, 0.2])
+    known = _true_posterior(4000, factors={"seen": shift}, sigma_dataset=np.full(len(TERMS), 0.3))
+    population = _true_posterior(4000, sigma_dataset=np.full(len(TERMS), 0.3))
     shifted = _true_posterior(4000, log_c=TRUE["log_c"] + shift)
     on = rows.assign(dataset="seen")
     assert np.allclose(known.log_energy(on), shifted.log_energy(rows), rtol=1e-12, atol=1e-12)
@@ -81,8 +82,8 @@ def test_the_predictive_interval_carries_a_new_data_sets_spread(synthetic_frame)
     """A new measurement on an unseen data set varies by the fitted data-set spread on top of run noise; the
     mean prediction does not (it is the population's)."""
     rows = synthetic_frame[synthetic_frame["phase"] == "train"].head(20)
-    none = _true_posterior(4000, sigma_dataset=np.zeros(3))
-    spread = _true_posterior(4000, sigma_dataset=np.full(3, 0.2))
+    none = _true_posterior(4000, sigma_dataset=np.zeros(len(TERMS)))
+    spread = _true_posterior(4000, sigma_dataset=np.full(len(TERMS), 0.2))
     assert np.array_equal(none.log_energy(rows), spread.log_energy(rows))
     width = {name: np.diff(np.percentile(p.predictive_log_energy(rows), [5, 95], axis=0), axis=0)[0]
              for name, p in (("none", none), ("spread", spread))}  # fmt: skip
@@ -113,7 +114,7 @@ def test_synthetic_recovery_predicts_an_unseen_input_width(small_fit) -> None:
 def test_pymc_sampler_fits_the_same_model_and_unknown_samplers_are_refused(synthetic_frame) -> None:
     posterior = fit(synthetic_frame, FitConfig(draws=30, tune=30, chains=1, sampler="pymc"), TIERS)
     assert all(np.isfinite(posterior.draws[k]).all() for k in PARAMS)
-    assert posterior.draws["sigma_dataset"].shape == (30, 3)
+    assert posterior.draws["sigma_dataset"].shape == (30, len(TERMS))
     with pytest.raises(InputError, match="sampler must be one of nutpie, pymc"):
         fit(synthetic_frame, FitConfig(draws=10, tune=10, chains=1, sampler="stan"), TIERS)
 
@@ -157,7 +158,7 @@ def test_one_thinning_rule_and_an_idata_round_trip(small_fit, synthetic_frame) -
     posterior = small_fit
     assert posterior.draws["r"].shape == (200, 3) and posterior.draws["log_S"].shape == (200, 3)
     assert posterior.datasets == tuple(sorted(set(synthetic_frame["dataset"])))  # the factors' axis, by name
-    assert posterior.draws[DATASET_FACTOR].shape == (200, 3, 3)
+    assert posterior.draws[DATASET_FACTOR].shape == (200, 3, len(TERMS))  # 3 data sets x the terms
     assert np.all(np.diff(np.median(posterior.draws["log_S"], axis=0)) > 0)  # ordered capacities
     dataset = posterior.to_dataset()
     again = EnergyPosterior.from_idata(posterior.to_idata(), TIERS, posterior.diagnostics)

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from measurement.architecture import size_architecture
+from measurement.architecture import Architecture, Shape, param_count, size_architecture
 from measurement.cost import cost
 from measurement.tiers import Tier, fitted_tier_labels, format_bytes
 from models.features import (
     FEATURE_COLUMNS,
+    TAIL_FLOPS_FLOOR,
     arch_features,
     config_features,
     correct_drift,
@@ -50,9 +51,19 @@ def test_amounts_follow_the_cost_module_per_phase() -> None:
     assert np.exp(train["log_optimizer_bytes"]) == pytest.approx(10 * np.exp(infer["log_optimizer_bytes"]))
     assert np.exp(train["log_layers_per_datum"]) == pytest.approx(4 / 64)
     assert train["log_ws_optimizer_bytes"] == pytest.approx(np.log(4 * c.param_bytes))
+    assert np.exp(train["log_tail_flops"]) == pytest.approx(c.train_tail_flops_per_datum)
+    assert np.exp(infer["log_tail_flops"]) == pytest.approx(c.inference_tail_flops_per_datum)
     fast = arch_features([arch], 64, "train")
     assert list(fast.columns[: len(FEATURE_COLUMNS)]) == list(FEATURE_COLUMNS)
     assert np.allclose(fast.loc[0, list(FEATURE_COLUMNS)].to_numpy(float), [train[k] for k in FEATURE_COLUMNS])
+
+
+def test_a_network_of_whole_gemm_tiles_has_a_finite_tail_feature() -> None:
+    """16 inputs -> 32 -> 16: no tail FLOPs; the feature holds the floor (ln 0 would poison a fit)."""
+    arch = Architecture(Shape.RECTANGLE, 2, 1024, 16, 16, (32, 16), param_count((32, 16), 16))
+    for phase in ("train", "inference"):
+        value = arch_features([arch], 64, phase).loc[0, "log_tail_flops"]
+        assert value == pytest.approx(np.log(TAIL_FLOPS_FLOOR))
 
 
 SEEDED = (Tier("L1d", 48 * 1024), Tier("L2", 2 * 2**20), Tier("L3", 480 * 2**20))
