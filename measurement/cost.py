@@ -33,7 +33,8 @@ Memory traffic per datum (the energy model's traffic terms; values counted once 
   columns 73). Forward, a layer's output has ``width`` columns; backward, both the weight gradient
   (``width x fan_in``) and the input gradient (``B x fan_in``, all but the first layer) have ``fan_in``.
   Without it one cost per FLOP priced a 2048-input network with a 15-wide first layer at half its
-  measured energy and one with a 1-wide layer at twice.
+  measured energy. (A 1-wide layer is a matrix-vector product, not a slow tail: such networks stay
+  over-predicted, 1.3-1.4x in inference.)
 - Working sets that decide each term's cache tier (after BUTTER-E's forward, backward and inter-layer working
   sets): compute, the largest single layer's GEMM operands ``f * w + B * (f + w)``; activations, what a step
   keeps live (training: every activation, ``B * (I + sum(widths))``; inference: the largest adjacent pair);
@@ -100,7 +101,16 @@ class Cost:
 
 
 def tail_flops_per_datum(fan_ins: tuple[int, ...], widths: tuple[int, ...]) -> tuple[int, int]:
-    """(training, inference) FLOPs per datum of GEMM output columns outside whole tiles (module docstring)."""
+    """FLOPs per datum of GEMM output columns outside whole tiles of ``GEMM_TILE_COLUMNS`` (module docstring).
+
+    Args:
+        fan_ins: each Linear layer's input width.
+        widths: each Linear layer's output width.
+
+    Returns:
+        (training, inference): forward tails, plus for training the weight gradients' and the input
+        gradients' (every layer but the first).
+    """
     forward = sum(2 * f * (w % GEMM_TILE_COLUMNS) for f, w in zip(fan_ins, widths, strict=True))
     weight_grads = sum(2 * w * (f % GEMM_TILE_COLUMNS) for f, w in zip(fan_ins, widths, strict=True))
     input_grads = sum(2 * w * (f % GEMM_TILE_COLUMNS) for f, w in zip(fan_ins[1:], widths[1:], strict=True))

@@ -40,7 +40,8 @@ Why several terms: a model with one FLOPs term learns "big working set -> expens
 calibration networks (activation-bound) and over-predicts compute-bound networks several-fold. Why the tail
 term: a GEMM whose output is 15 columns wide runs at a third of the rate of one 16 wide (measurement.cost); with
 one cost per FLOP, 2048-input networks with narrow first layers were off 0.55-1.9x in the calibration's own
-fit, and the transfer benchmark's inference phase 4.1x its noise floor (2.9x with the term).
+fit, and the transfer benchmark's inference phase 4.1x its noise floor (with the term: 2.2x from the shipped
+profile, 2.9x from the calibration alone).
 """
 
 from __future__ import annotations
@@ -336,8 +337,8 @@ class EnergyPosterior:
         return {t.name: tuple(np.percentile(sizes[:, i], [50, 5, 95])) for i, t in enumerate(self.tiers)}
 
     def cost_summary(self) -> tuple[dict[str, float], dict[str, float]]:
-        """Posterior median base cost per unit of each term (J per FLOP or per byte), and the median step
-        factor r of each tier (shared by terms and phases)."""
+        """Posterior median base cost per unit of each term (J per its unit: features.TERM_UNITS), and the median
+        step factor r of each tier (shared by terms and phases)."""
         c, r = np.exp(self.draws["log_c"]), self.draws["r"]
         costs = {term: float(np.median(c[:, t])) for t, term in enumerate(TERMS)}
         return costs, {tier.name: float(np.median(r[:, k])) for k, tier in enumerate(self.tiers)}

@@ -2,7 +2,8 @@
 
 One row per (config, phase). The amounts are those every MLP has, whatever its input width, output width or
 shape (see :mod:`measurement.cost` for how each is counted): FLOPs, activation traffic, optimizer traffic, the
-per-layer per-step overhead D / B, and for each traffic term the working set that decides its cache tier.
+FLOPs of GEMM output columns outside whole vector tiles (the GEMM tail), the per-layer per-step overhead D / B,
+and for each tiered term the working set that decides its cache tier.
 Everything is on the natural-log scale (``log_*``), units in the names. FEATURES_VERSION changes whenever a
 definition here changes; profiles record it, and a profile fit on other definitions is refused.
 """
@@ -49,7 +50,7 @@ FEATURE_DEFINITIONS = {
     "ReLU and residual-add kernels)",
     "log_optimizer_bytes": "ln parameter bytes moved per datum (train 10*params*4/B, inference params*4/B)",
     "log_tail_flops": "ln FLOPs per datum of GEMM output columns outside whole 16-column tiles (measurement.cost; "
-    "floor 1e-3)",
+    "floor 1e-3)",  # tests check these numbers are GEMM_TILE_COLUMNS and TAIL_FLOPS_FLOOR (the hash hashes text)
     "log_ws_compute_bytes": "ln largest layer GEMM operands per step: 4*max(fan_in*width + B*(fan_in+width))",
     "log_ws_activation_bytes": "ln live activations per step (train 4*B*(I+sum widths), inference "
     "4*B*max(fan_in+width))",

@@ -80,6 +80,13 @@ def test_a_layer_of_whole_tiles_has_no_tail_and_a_narrow_one_is_all_tail() -> No
     assert tails[0] == cost(_arch((15,), 2048), 256).inference_flops_per_datum
 
 
+def test_residual_skips_add_no_gemm_and_no_tail() -> None:
+    """A skip is an elementwise add: the residual net's GEMMs, and so its tails, are the plain net's."""
+    plain, skip = cost(_arch((13, 13, 3), 7), 10), cost(_arch((13, 13, 3), 7, Shape.RECTANGLE_RESIDUAL), 10)
+    assert skip.train_tail_flops_per_datum == plain.train_tail_flops_per_datum > 0
+    assert skip.inference_tail_flops_per_datum == plain.inference_tail_flops_per_datum
+
+
 def test_cost_rejects_bad_batch() -> None:
     with pytest.raises(ValueError, match="batch"):
         cost(_arch((4, 2), 3), batch_size=0)

@@ -7,11 +7,16 @@ import pandas as pd
 import pytest
 
 from measurement.architecture import Architecture, Shape, param_count, size_architecture
-from measurement.cost import cost
+from measurement.cost import GEMM_TILE_COLUMNS, cost
 from measurement.tiers import Tier, fitted_tier_labels, format_bytes
 from models.features import (
+    AMOUNT_COLUMNS,
     FEATURE_COLUMNS,
+    FEATURE_DEFINITIONS,
     TAIL_FLOPS_FLOOR,
+    TERM_UNITS,
+    TERMS,
+    WORKING_SET_COLUMNS,
     arch_features,
     config_features,
     correct_drift,
@@ -64,6 +69,15 @@ def test_a_network_of_whole_gemm_tiles_has_a_finite_tail_feature() -> None:
     for phase in ("train", "inference"):
         value = arch_features([arch], 64, phase).loc[0, "log_tail_flops"]
         assert value == pytest.approx(np.log(TAIL_FLOPS_FLOOR))
+
+
+def test_every_term_has_a_unit_an_amount_and_a_working_set_and_the_definitions_hash_the_constants() -> None:
+    """The feature hash hashes the definitions' text: the tail's must state the tile width and floor in use,
+    or a change of either would leave old profiles loadable."""
+    assert set(TERM_UNITS) == set(AMOUNT_COLUMNS) == set(WORKING_SET_COLUMNS) == set(TERMS)
+    text = FEATURE_DEFINITIONS["log_tail_flops"]
+    assert f"whole {GEMM_TILE_COLUMNS}-column tiles" in text
+    assert float(text.split("floor ")[1].rstrip(")")) == TAIL_FLOPS_FLOOR
 
 
 SEEDED = (Tier("L1d", 48 * 1024), Tier("L2", 2 * 2**20), Tier("L3", 480 * 2**20))

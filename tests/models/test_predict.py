@@ -8,6 +8,7 @@ import pytest
 
 from measurement.errors import InputError
 from models.energy import EnergyPosterior
+from models.features import TERMS
 from models.predict import predict
 from models.sampling import Diagnostics
 from tests.fakes.energy import TIERS, TRUE
@@ -48,12 +49,12 @@ def test_bad_train_samples_are_refused_in_one_line(samples) -> None:
 
 def _knowing(factor: np.ndarray) -> EnergyPosterior:
     """POSTERIOR, with fitted ln cost factors ``factor`` (per term) for the data set ``wine``."""
-    draws = {**_DRAWS, "log_factor_dataset": np.broadcast_to(factor, (200, 1, len(TRUE["log_c"]))).copy()}
+    draws = {**_DRAWS, "log_factor_dataset": np.broadcast_to(factor, (200, 1, len(TERMS))).copy()}
     return EnergyPosterior(draws, TIERS, POSTERIOR.diagnostics, ("wine",))
 
 
 def test_a_data_set_the_fit_saw_uses_its_cost_factors_and_an_unknown_one_is_refused() -> None:
-    posterior = _knowing(np.full(len(TRUE["log_c"]), np.log(1.5)))
+    posterior = _knowing(np.full(len(TERMS), np.log(1.5)))
     unseen = predict(posterior, pd.DataFrame(CONFIG), estimated=True).iloc[0]
     seen = predict(posterior, pd.DataFrame({**CONFIG, "dataset": ["wine"]}), estimated=True).iloc[0]
     assert seen["dataset"] == "wine"
