@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"accuracy model {name}: {a.divergences} divergences, min bulk ESS {a.min_ess_bulk:.0f}")
         print(f"profile saved to {outcome.profile_dir}" if outcome.saved else "profile NOT saved")
     if outcome.problems:
-        print(f"advisor: warning: the fit did not converge: {'; '.join(outcome.problems)}", file=sys.stderr)
+        remedy = f" (energy model: sample longer, e.g. --draws {2 * args.draws})" if d.problems() else ""
+        print(f"advisor: warning: the fit did not converge: {'; '.join(outcome.problems)}{remedy}", file=sys.stderr)
         return 1 if args.strict else 0
     return 0

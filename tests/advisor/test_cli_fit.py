@@ -48,6 +48,7 @@ def test_unconverged_fit_is_not_saved_under_strict(home: Path, tmp_path: Path) -
     result = run_cli("fit", "--out", str(out), "--draws", "5", "--tune", "5", "--chains", "2", "--strict", home=home)
     assert result.returncode == 1
     assert "did not converge" in result.stderr
+    assert "sample longer, e.g. --draws 10" in result.stderr  # 5 draws: the energy model cannot converge
     assert not out.exists()
 
 
