@@ -168,6 +168,9 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
     y = frame["log_energy"].to_numpy(float)
     amounts = np.stack([frame[AMOUNT_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1)  # (obs, terms)
     log_ws = np.stack([frame[WORKING_SET_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1)
+    # each distinct working set's tier steps are computed once and gathered: about half the sigmoids (terms share
+    # working-set columns, phases and repeats share values), a fifth less time per gradient in nutpie's numba code
+    unique_log_ws, ws_index = np.unique(log_ws, return_inverse=True)
     per_layer = frame["log_layers_per_datum"].to_numpy(float)
     per_step = -frame["log_batch"].to_numpy(float)
     meas_sd = measurement_sd(frame.get("spread", pd.Series(np.zeros(len(frame)))).to_numpy())
@@ -181,7 +184,8 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
         # Every array the data decide enters as pm.Data, so the compiled graph is the same for any calibration:
         # a compiled sampler (nutpie's numba code) is reused from its cache instead of rebuilt per data set.
         data = {name: pm.Data(name, value) for name, value in (
-            ("amounts", amounts), ("log_ws", log_ws), ("per_layer", per_layer), ("per_step", per_step),
+            ("amounts", amounts), ("unique_log_ws", unique_log_ws), ("ws_index", ws_index.reshape(log_ws.shape)),
+            ("per_layer", per_layer), ("per_step", per_step),
             ("meas_sd", meas_sd), ("y", y), ("anchor", _anchors(log_ws, tiers)),
             *((f"guess_{k}", v) for k, v in _guesses(frame).items()))}  # fmt: skip
         ph = pm.Data("phase_index", frame["phase_index"].to_numpy().astype("int64"))
@@ -199,8 +203,9 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
         sigma = pm.HalfNormal("sigma", sigma=0.5, dims="phase")
         sigma_dataset = pm.HalfNormal("sigma_dataset", sigma=0.1, dims="term")
         z_dataset = pm.Normal("z_dataset", 0.0, 1.0, dims=("dataset", "term"))  # non-centred
-        steps = pm.math.sigmoid((data["log_ws"][:, :, None] - log_s[None, None, :]) / pt.exp(log_tau))
-        log_cost = log_c[None, :] + sigma_dataset[None, :] * z_dataset[group] + (log_step * steps).sum(axis=-1)
+        steps = pm.math.sigmoid((data["unique_log_ws"][:, None] - log_s[None, :]) / pt.exp(log_tau))  # (ws, tiers)
+        log_step_of_ws = (steps * log_step[None, :]).sum(axis=-1)[data["ws_index"]]  # (obs, terms)
+        log_cost = log_c[None, :] + sigma_dataset[None, :] * z_dataset[group] + log_step_of_ws
         term_log = data["amounts"] + log_cost  # obs x terms
         fixed = pt.stack([log_o[ph] + data["per_layer"], log_q[ph] + data["per_step"], log_k[ph]], axis=1)
         mu = pm.math.logsumexp(pt.concatenate([term_log, fixed], axis=1), axis=1, keepdims=False)

@@ -54,8 +54,8 @@ def check_sampler(name: object) -> None:
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Sampler settings. The defaults fit the energy model of a 10-minute calibration in 55-70 s warm on
-    2 cores (r_hat 1.022 there, on the weakly identified L1 capacity; the shipped 790-run reference is
+    """Sampler settings. The defaults fit the energy model of a 10-minute calibration in about 52 s warm on
+    2 cores (r_hat near 1.01 there, on the weakly identified L1 capacity; the shipped 790-run reference is
     sampled with 2,000 draws: see the README's benchmarks).
 
     Attributes:
