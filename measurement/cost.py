@@ -111,10 +111,10 @@ def tail_flops_per_datum(fan_ins: tuple[int, ...], widths: tuple[int, ...]) -> t
         (training, inference): forward tails, plus for training the weight gradients' and the input
         gradients' (every layer but the first).
     """
-    forward = sum(2 * f * (w % GEMM_TILE_COLUMNS) for f, w in zip(fan_ins, widths, strict=True))
-    weight_grads = sum(2 * w * (f % GEMM_TILE_COLUMNS) for f, w in zip(fan_ins, widths, strict=True))
-    input_grads = sum(2 * w * (f % GEMM_TILE_COLUMNS) for f, w in zip(fan_ins[1:], widths[1:], strict=True))
-    return forward + weight_grads + input_grads, forward
+    layers = list(zip(fan_ins, widths, strict=True))
+    forward = sum(2 * f * (w % GEMM_TILE_COLUMNS) for f, w in layers)
+    backward = [2 * w * (f % GEMM_TILE_COLUMNS) for f, w in layers]  # one layer's weight (or input) gradient
+    return forward + sum(backward) + sum(backward[1:]), forward
 
 
 def cost(arch: Architecture, batch_size: int, dtype_bytes: int = FLOAT32_BYTES) -> Cost:
