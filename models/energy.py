@@ -155,53 +155,149 @@ def _guesses(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"log_c": np.array(c), "log_o": np.array(o), "log_q": np.array(q), "log_k": np.array(k)}
 
 
-def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
-    """The PyMC model for a training frame (see features.training_frame)."""
-    pm = pymc()
-    import pytensor.tensor as pt
+@dataclass(frozen=True)
+class EnergyPriors:
+    """The energy model's priors (one home: the PyMC graph and the fused density read them).
 
+    Attributes:
+        cost_sd: sd of the normal priors on ln costs, overheads and constants, around the data's guesses.
+        step_log_mu: median of ln r, a tier's step factor (LogNormal: no funnel at 0).
+        step_log_sd: its sd.
+        capacity_sd: sd of ln S around the fingerprint's cache sizes.
+        log_tau_mu: centre of ln tau, the steps' width (a wide prior cost 40% more sampling time).
+        log_tau_sd: its sd.
+        sigma_scale: HalfNormal scale of the model's sigma per phase.
+        dataset_spread_scale: HalfNormal scale of sigma_dataset per term.
+        nu: the Student-t likelihood's degrees of freedom.
+        log_capacity_bounds: ln S's support (1 KiB..1 TiB).
+    """
+
+    cost_sd: float = 3.0
+    step_log_mu: float = float(np.log(0.3))
+    step_log_sd: float = 1.5
+    capacity_sd: float = 1.0
+    log_tau_mu: float = float(np.log(0.5))
+    log_tau_sd: float = 0.1
+    sigma_scale: float = 0.5
+    dataset_spread_scale: float = 0.1
+    nu: float = STUDENT_NU
+    log_capacity_bounds: tuple[float, float] = LOG_CAPACITY_BOUNDS
+
+    def vector(self) -> tuple[float, ...]:
+        """The fused density's prior constants, in its order (models.energy_density)."""
+        return (
+            self.cost_sd,
+            self.step_log_mu,
+            self.step_log_sd,
+            self.capacity_sd,
+            self.log_tau_mu,
+            self.log_tau_sd,
+            self.sigma_scale,
+            self.dataset_spread_scale,
+            self.nu,
+            *self.log_capacity_bounds,
+        )
+
+
+PRIORS = EnergyPriors()
+
+
+@dataclass(frozen=True)
+class EnergyData:
+    """What a fit of the energy model reads from a training frame: the arrays and prior centres, for either
+    sampler (:func:`build_model`'s PyMC graph, :mod:`models.energy_density`'s fused density).
+
+    Attributes:
+        amounts: ln amount per datum, observations x terms.
+        ws_index: each (observation, term)'s position in ``unique_log_ws``: each distinct working set's tier
+            steps are computed once and gathered (terms share working-set columns, phases and repeats share
+            values: about half the sigmoids).
+        unique_log_ws: the distinct working sets, ln bytes.
+        anchor: terms x tiers, 1 where a term's anchor cost includes the tier's step (:func:`_anchors`).
+        per_layer: ln depth / B per observation.
+        per_step: ln 1 / B per observation.
+        meas_sd: each run's own measurement noise on the log scale.
+        y: ln energy per datum.
+        phase_index: each observation's phase (into PHASES).
+        dataset_index: each observation's data set (into ``datasets``).
+        guesses: prior centres ``log_c``, ``log_o``, ``log_q``, ``log_k`` from the data (:func:`_guesses`).
+        prior_log_s: the fingerprint's cache sizes, ln bytes (the capacities' prior centres).
+        initial_log_s: where sampling starts the capacities (the seeds, clipped inside the bounds).
+        datasets: the data sets, in the order of the data-set axis (:func:`fit_datasets`).
+        priors: the priors.
+    """
+
+    amounts: np.ndarray
+    ws_index: np.ndarray
+    unique_log_ws: np.ndarray
+    anchor: np.ndarray
+    per_layer: np.ndarray
+    per_step: np.ndarray
+    meas_sd: np.ndarray
+    y: np.ndarray
+    phase_index: np.ndarray
+    dataset_index: np.ndarray
+    guesses: dict[str, np.ndarray]
+    prior_log_s: np.ndarray
+    initial_log_s: np.ndarray
+    datasets: tuple[str, ...]
+    priors: EnergyPriors = PRIORS
+
+
+def energy_data(frame: pd.DataFrame, tiers: tuple[Tier, ...], priors: EnergyPriors = PRIORS) -> EnergyData:
+    """The arrays of a training frame (see features.training_frame) that a fit reads; FitError if the frame
+    cannot support one."""
     if frame.empty or len(frame) < 8:
         raise FitError(f"need at least 8 usable runs to fit, got {len(frame)}")
     missing = [p for p in PHASES if p not in set(frame["phase"])]
     if missing:
         raise FitError(f"no usable runs for phase(s) {missing}")
-    y = frame["log_energy"].to_numpy(float)
-    amounts = np.stack([frame[AMOUNT_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1)  # (obs, terms)
     log_ws = np.stack([frame[WORKING_SET_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1)
-    # each distinct working set's tier steps are computed once and gathered: about half the sigmoids (terms share
-    # working-set columns, phases and repeats share values), a fifth less time per gradient in nutpie's numba code
     unique_log_ws, ws_index = np.unique(log_ws, return_inverse=True)
-    per_layer = frame["log_layers_per_datum"].to_numpy(float)
-    per_step = -frame["log_batch"].to_numpy(float)
-    meas_sd = measurement_sd(frame.get("spread", pd.Series(np.zeros(len(frame)))).to_numpy())
     datasets = fit_datasets(frame)
-    dataset_index = np.searchsorted(np.asarray(datasets), frame["dataset"].astype(str).to_numpy())
-    # the data-set axis is labelled by position (fit_datasets names it): names in the coordinates would make
-    # every split of an evaluation a new structure for the kept compiled model
-    coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers], "obs": np.arange(len(y)),
-              "dataset": [str(i) for i in range(len(datasets))]}  # fmt: skip
+    prior_log_s = np.log([float(t.size_bytes) for t in tiers])
+    lo, hi = priors.log_capacity_bounds
+    return EnergyData(
+        amounts=np.stack([frame[AMOUNT_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1),
+        ws_index=ws_index.reshape(log_ws.shape), unique_log_ws=unique_log_ws, anchor=_anchors(log_ws, tiers),
+        per_layer=frame["log_layers_per_datum"].to_numpy(float), per_step=-frame["log_batch"].to_numpy(float),
+        meas_sd=measurement_sd(frame.get("spread", pd.Series(np.zeros(len(frame)))).to_numpy()),
+        y=frame["log_energy"].to_numpy(float), phase_index=frame["phase_index"].to_numpy().astype("int64"),
+        dataset_index=np.searchsorted(np.asarray(datasets), frame["dataset"].astype(str).to_numpy()),
+        guesses=_guesses(frame), prior_log_s=prior_log_s, initial_log_s=np.clip(prior_log_s, lo + 0.1, hi - 0.1),
+        datasets=datasets, priors=priors,
+    )  # fmt: skip
+
+
+def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...], priors: EnergyPriors = PRIORS):
+    """The PyMC model for a training frame (see features.training_frame): the model's definition."""
+    pm = pymc()
+    import pytensor.tensor as pt
+
+    d = energy_data(frame, tiers, priors)
+    # the data-set axis is labelled by position (fit names it), so the graph's labels are the same for any data
+    coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers], "obs": np.arange(len(d.y)),
+              "dataset": [str(i) for i in range(len(d.datasets))]}  # fmt: skip
     with pm.Model(coords=coords) as model:
-        # Every array the data decide enters as pm.Data, so the compiled graph is the same for any calibration:
-        # a compiled sampler (nutpie's numba code) is reused from its cache instead of rebuilt per data set.
+        # every array the data decide enters as pm.Data: the compiled graph is the same for any calibration
         data = {name: pm.Data(name, value) for name, value in (
-            ("amounts", amounts), ("unique_log_ws", unique_log_ws), ("ws_index", ws_index.reshape(log_ws.shape)),
-            ("per_layer", per_layer), ("per_step", per_step),
-            ("meas_sd", meas_sd), ("y", y), ("anchor", _anchors(log_ws, tiers)),
-            *((f"guess_{k}", v) for k, v in _guesses(frame).items()))}  # fmt: skip
-        ph = pm.Data("phase_index", frame["phase_index"].to_numpy().astype("int64"))
-        group = pm.Data("dataset_index", dataset_index)
-        log_c_anchor = pm.Normal("log_c_anchor", mu=data["guess_log_c"], sigma=3.0, dims="term")
-        r = pm.LogNormal("r", mu=np.log(0.3), sigma=1.5, dims="tier")  # no funnel at 0
+            ("amounts", d.amounts), ("unique_log_ws", d.unique_log_ws), ("ws_index", d.ws_index),
+            ("per_layer", d.per_layer), ("per_step", d.per_step), ("meas_sd", d.meas_sd), ("y", d.y),
+            ("anchor", d.anchor), *((f"guess_{k}", v) for k, v in d.guesses.items()))}  # fmt: skip
+        ph = pm.Data("phase_index", d.phase_index)
+        group = pm.Data("dataset_index", d.dataset_index)
+        log_c_anchor = pm.Normal("log_c_anchor", mu=data["guess_log_c"], sigma=priors.cost_sd, dims="term")
+        r = pm.LogNormal("r", mu=priors.step_log_mu, sigma=priors.step_log_sd, dims="tier")
         log_step = pt.log1p(r)
         log_c = log_c_anchor - (data["anchor"] * log_step[None, :]).sum(axis=1)
         pm.Deterministic("log_c", log_c, dims="term")
-        log_s = _capacities(pm, tiers)
-        log_tau = pm.Normal("log_tau", mu=np.log(0.5), sigma=0.1)  # a wide prior cost 40% more sampling time
-        log_o = pm.Normal("log_o", mu=data["guess_log_o"], sigma=3.0, dims="phase")
-        log_q = pm.Normal("log_q", mu=data["guess_log_q"], sigma=3.0, dims="phase")
-        log_k = pm.Normal("log_k", mu=data["guess_log_k"], sigma=3.0, dims="phase")
-        sigma = pm.HalfNormal("sigma", sigma=0.5, dims="phase")
-        sigma_dataset = pm.HalfNormal("sigma_dataset", sigma=0.1, dims="term")
+        log_s = _capacities(pm, d, priors)
+        log_tau = pm.Normal("log_tau", mu=priors.log_tau_mu, sigma=priors.log_tau_sd)
+        log_o = pm.Normal("log_o", mu=data["guess_log_o"], sigma=priors.cost_sd, dims="phase")
+        log_q = pm.Normal("log_q", mu=data["guess_log_q"], sigma=priors.cost_sd, dims="phase")
+        log_k = pm.Normal("log_k", mu=data["guess_log_k"], sigma=priors.cost_sd, dims="phase")
+        sigma = pm.HalfNormal("sigma", sigma=priors.sigma_scale, dims="phase")
+        sigma_dataset = pm.HalfNormal("sigma_dataset", sigma=priors.dataset_spread_scale, dims="term")
         z_dataset = pm.Normal("z_dataset", 0.0, 1.0, dims=("dataset", "term"))  # non-centred
         steps = pm.math.sigmoid((data["unique_log_ws"][:, None] - log_s[None, :]) / pt.exp(log_tau))  # (ws, tiers)
         log_step_of_ws = (steps * log_step[None, :]).sum(axis=-1)[data["ws_index"]]  # (obs, terms)
@@ -211,7 +307,7 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
         mu = pm.math.logsumexp(pt.concatenate([term_log, fixed], axis=1), axis=1, keepdims=False)
         pm.Deterministic("mu", mu, dims="obs")
         scale = pt.sqrt(sigma[ph] ** 2 + data["meas_sd"] ** 2)
-        pm.StudentT("log_energy", nu=STUDENT_NU, mu=mu, sigma=scale, observed=data["y"], dims="obs")
+        pm.StudentT("log_energy", nu=priors.nu, mu=mu, sigma=scale, observed=data["y"], dims="obs")
     return model
 
 
@@ -222,18 +318,17 @@ def _anchors(log_ws: np.ndarray, tiers: tuple[Tier, ...]) -> np.ndarray:
     return (np.median(log_ws, axis=0)[:, None] > prior_log_s[None, :]).astype(float)
 
 
-def _capacities(pm, tiers: tuple[Tier, ...]):
+def _capacities(pm, d: EnergyData, priors: EnergyPriors):
     """ln S_k: normal priors at the fingerprint's cache sizes, truncated to 1 KiB..1 TiB and ordered (no label
     switching); the interval transform has fixed mu and sigma, so the truncation normaliser is a constant."""
-    prior_log_s = np.log([t.size_bytes for t in tiers])
     transforms = pm.distributions.transforms
     return pm.Normal(
         "log_S",
-        mu=pm.Data("prior_log_S", prior_log_s),
-        sigma=1.0,
+        mu=pm.Data("prior_log_S", d.prior_log_s),
+        sigma=priors.capacity_sd,
         dims="tier",
-        transform=transforms.Chain([transforms.Interval(*LOG_CAPACITY_BOUNDS), transforms.ordered]),
-        initval=np.clip(prior_log_s, LOG_CAPACITY_BOUNDS[0] + 0.1, LOG_CAPACITY_BOUNDS[1] - 0.1),
+        transform=transforms.Chain([transforms.Interval(*priors.log_capacity_bounds), transforms.ordered]),
+        initval=d.initial_log_s,
     )
 
 
@@ -249,15 +344,28 @@ def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> Ener
     """
     from models.sampling import arviz
 
-    # every data-dependent array is pm.Data (build_model): a kept compiled model serves the next fit
     names = ["log_c_anchor", *PARAMS, "z_dataset"]
-    idata, fit_s = sample(build_model(frame, tiers), config, var_names=names, reuse_compiled=True)
+    if config.sampler == "nutpie":
+        idata, fit_s = sample(None, config, compiled=lambda: _fused_density(frame, tiers, names))
+    else:
+        idata, fit_s = sample(build_model(frame, tiers), config, var_names=names)
     posterior = idata.posterior.assign_coords(dataset=list(fit_datasets(frame)))
     factors = (posterior["sigma_dataset"] * posterior["z_dataset"]).transpose("chain", "draw", "dataset", "term")
     posterior = posterior.assign({DATASET_FACTOR: factors})
     judged = arviz().InferenceData(posterior=posterior, sample_stats=idata.sample_stats)
     diagnostics = diagnose(judged, [*PARAMS, DATASET_FACTOR], config, fit_s)
     return EnergyPosterior.from_idata(posterior, tiers, diagnostics)
+
+
+def _fused_density(frame: pd.DataFrame, tiers: tuple[Tier, ...], names: list[str]):
+    """nutpie's model of the fused density (models.energy_density), its draws holding ``names``."""
+    from models.energy_density import EnergyDensity
+
+    data = energy_data(frame, tiers)
+    coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers],
+              "dataset": [str(i) for i in range(len(data.datasets))]}  # fmt: skip
+    dims = {**DIMS, "log_c_anchor": ("term",), "z_dataset": ("dataset", "term")}
+    return EnergyDensity(data).compiled(names, coords, dims)
 
 
 @dataclass(frozen=True)

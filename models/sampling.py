@@ -185,6 +185,16 @@ def pymc():
     return pm
 
 
+def numba():
+    """Import numba for a fused model density, its on-disk cache beside PyTensor's (``NUMBA_CACHE_DIR``, unless
+    the user set one or numba was imported already: then numba's own default, also persistent)."""
+    if "numba" not in sys.modules and not os.environ.get("NUMBA_CACHE_DIR"):
+        os.environ["NUMBA_CACHE_DIR"] = os.path.join(pytensor_cache_dir(), "numba")
+    import numba as nb
+
+    return nb
+
+
 def arviz():
     """Import ArviZ without its daily FutureWarning."""
     with quiet():
@@ -238,29 +248,28 @@ def _hiding_ignored_interrupts() -> Iterator[None]:
             sys.unraisablehook = previous_hook
 
 
-def sample(model, config: FitConfig, var_names: list[str] | None = None, reuse_compiled: bool = False):
+def sample(model, config: FitConfig, var_names: list[str] | None = None, compiled: Any = None):
     """Run NUTS on ``model`` with ``config``; returns (InferenceData, seconds).
 
     Args:
-        model: the PyMC model.
+        model: the PyMC model (None when ``compiled`` is given and the sampler is nutpie).
         config: sampler settings.
         var_names: the variables to keep (default: all); deterministics per observation cost nutpie a
             computation per draw.
-        reuse_compiled: nutpie only: keep the compiled model for the next fit of the same structure and reuse
-            a kept one (:mod:`models.nutpie_cache`). Only for models that take *every* data-dependent array as
-            ``pm.Data`` (a constant baked into the graph would be reused with it); ``model`` is then handed
-            over: a later fit may set its data.
+        compiled: nutpie only: a ready nutpie model (``nutpie.from_pyfunc``) to sample instead of compiling
+            ``model`` (the energy model's fused density, :mod:`models.energy_density`); a callable building
+            it, so that its cost counts in the fit's time.
 
     PyMC's sampler catches Ctrl-C and returns (or fails on) a truncated trace, and an interrupt during nutpie's
     compile may be swallowed; a fit interrupted by the user must not be saved as if it had finished, so an
     interrupt seen during sampling is raised again as KeyboardInterrupt.
     """
-    pm = pymc()
+    pm = pymc() if model is not None or config.sampler != "nutpie" else None
     began = time.perf_counter()
-    with model, quiet(), _noticing_interrupts() as interrupts:
+    with model or contextlib.nullcontext(), quiet(), _noticing_interrupts() as interrupts:
         try:
             if config.sampler == "nutpie":
-                idata = _nutpie(model, config, var_names, interrupts, reuse_compiled)
+                idata = _nutpie(model, config, var_names, interrupts, compiled)
             else:
                 idata = pm.sample(**config.sample_kwargs(), var_names=var_names)
         except Exception:
@@ -272,10 +281,9 @@ def sample(model, config: FitConfig, var_names: list[str] | None = None, reuse_c
     return idata, time.perf_counter() - began
 
 
-def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: list[int], reuse: bool):
-    """Sample with nutpie. Its numba code is cached on disk; the C callbacks it builds around that code are
-    rebuilt on each compile (about 11 s here), unless ``reuse`` finds a kept compiled model
-    (:mod:`models.nutpie_cache`).
+def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: list[int], compiled: Any):
+    """Sample with nutpie: ``compiled()`` where given, else ``model`` compiled (its numba code is cached on disk;
+    the C callbacks nutpie builds around that code are rebuilt on each compile, about 11 s here).
 
     nutpie's own wait turns Ctrl-C into a truncated trace, and an interrupt during numba's compile may have been
     swallowed (see ``_noticing_interrupts``): so the sampler runs in the background, the main thread polls
@@ -283,24 +291,23 @@ def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: l
     """
     import nutpie
 
-    from models.nutpie_cache import compiled_model
-
-    with compiled_model(model, var_names, reuse) as compiled:
-        if interrupts:
-            raise KeyboardInterrupt
-        sampler = nutpie.sample(
-            compiled, draws=config.draws, tune=config.tune, chains=config.chains, cores=sampler_cores(config),
-            seed=config.seed, target_accept=config.target_accept, progress_bar=False, blocking=False,
-        )  # fmt: skip
-        try:
-            while not _finished(sampler):
-                if interrupts:
-                    raise KeyboardInterrupt
-                time.sleep(_POLL_S)
-        except BaseException:
-            sampler.cancel()
-            raise
-        return sampler.wait()
+    compiled = compiled() if compiled is not None else nutpie.compile_pymc_model(model, backend="numba",
+                                                                                 var_names=var_names)  # fmt: skip
+    if interrupts:
+        raise KeyboardInterrupt
+    sampler = nutpie.sample(
+        compiled, draws=config.draws, tune=config.tune, chains=config.chains, cores=sampler_cores(config),
+        seed=config.seed, target_accept=config.target_accept, progress_bar=False, blocking=False,
+    )  # fmt: skip
+    try:
+        while not _finished(sampler):
+            if interrupts:
+                raise KeyboardInterrupt
+            time.sleep(_POLL_S)
+    except BaseException:
+        sampler.cancel()
+        raise
+    return sampler.wait()
 
 
 def _finished(sampler) -> bool:

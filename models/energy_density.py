@@ -1,0 +1,320 @@
+"""The energy model's log density and its gradient as one fused numba kernel, for nutpie.
+
+:func:`models.energy.build_model` is the model's definition (PyMC). Sampling that graph with nutpie costs a
+fit about 18 s of compiling before the first draw (nutpie's C callbacks around PyTensor's numba code close over
+the data, so numba cannot cache them) and ~200 us per gradient (PyTensor's numba code allocates every
+intermediate array). The same log density written as loops over observations and distinct working sets is
+compiled once into numba's on-disk cache and evaluates in a fraction of that; nutpie calls it through its
+Python-function interface (``nutpie.from_pyfunc``), with the GIL released while it runs so the chains' threads
+work in parallel. Tests assert it equals the PyMC graph's log density and gradient (``model.compile_logp`` /
+``compile_dlogp``, Jacobians included) at random points, and that both samplers agree.
+
+The unconstrained vector is laid out as PyMC transforms the free variables (so a point means the same in both):
+``log_c_anchor`` (terms), ``r`` on the log scale (tiers), ``log_S`` through the interval (1 KiB..1 TiB) then
+ordered transforms (tiers), ``log_tau``, ``log_o``, ``log_q``, ``log_k`` (phases each), ``sigma`` on the log
+scale (phases), ``sigma_dataset`` on the log scale (terms) and ``z_dataset`` (data sets x terms, row-major).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from models.sampling import numba
+
+if TYPE_CHECKING:
+    from models.energy import EnergyData
+
+nb = numba()
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each free variable sits in the unconstrained vector, for ``terms`` terms, ``tiers`` tiers,
+    ``phases`` phases and ``datasets`` data sets."""
+
+    terms: int
+    tiers: int
+    phases: int
+    datasets: int
+
+    def slices(self) -> dict[str, tuple[slice, tuple[int, ...]]]:
+        """Each free variable's slice of the vector and its shape, in the vector's order."""
+        sizes = (
+            ("log_c_anchor", (self.terms,)), ("r", (self.tiers,)), ("log_S", (self.tiers,)), ("log_tau", ()),
+            ("log_o", (self.phases,)), ("log_q", (self.phases,)), ("log_k", (self.phases,)),
+            ("sigma", (self.phases,)), ("sigma_dataset", (self.terms,)), ("z_dataset", (self.datasets, self.terms)),
+        )  # fmt: skip
+        out, start = {}, 0
+        for name, shape in sizes:
+            n = int(np.prod(shape, dtype=int))
+            out[name] = (slice(start, start + n), shape)
+            start += n
+        return out
+
+    @property
+    def n_dim(self) -> int:
+        """Length of the unconstrained vector."""
+        return max(s.stop for s, _ in self.slices().values())
+
+
+@nb.njit(cache=True, nogil=True)
+def _normal(x: float, mu: float, sd: float) -> float:
+    d = (x - mu) / sd
+    return -0.5 * d * d - math.log(sd) - _HALF_LOG_2PI
+
+
+@nb.njit(cache=True, nogil=True)
+def _softplus(x: float) -> float:
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@nb.njit(cache=True, nogil=True)
+def _capacities(y, lo, hi, prior_log_s, prior_sd, grad, offset):
+    """ln S from ``y`` through the ordered then the interval transform's inverse: returns (prior + both
+    Jacobians' log density, x = the ordered inverse's output, ln S, d ln S / d x). The ordered Jacobian's
+    gradient is added to ``grad`` here; the rest, which also needs the likelihood's, in :func:`_capacity_grad`."""
+    k = y.shape[0]
+    x = np.empty(k)
+    log_s = np.empty(k)
+    ds_dx = np.empty(k)
+    logp = 0.0
+    for i in range(k):
+        x[i] = y[0] if i == 0 else x[i - 1] + math.exp(y[i])
+        if i > 0:
+            logp += y[i]  # ordered: log |d x / d y|
+            grad[offset + i] += 1.0
+        sig = 1.0 / (1.0 + math.exp(-x[i]))
+        log_s[i] = lo + (hi - lo) * sig
+        ds_dx[i] = (hi - lo) * sig * (1.0 - sig)
+        logp += math.log(hi - lo) - _softplus(-x[i]) - _softplus(x[i])  # interval: log |d ln S / d x|
+        logp += _normal(log_s[i], prior_log_s[i], prior_sd)
+    return logp, x, log_s, ds_dx
+
+
+@nb.njit(cache=True, nogil=True)
+def _capacity_grad(y, x, log_s, ds_dx, dlog_s, prior_log_s, prior_sd, grad, offset):
+    """Add d/dy of everything that depends on ln S (``dlog_s``: the likelihood's d/d ln S) to ``grad``."""
+    k = y.shape[0]
+    dx = np.empty(k)
+    for i in range(k):
+        sig = 1.0 / (1.0 + math.exp(-x[i]))
+        prior = -(log_s[i] - prior_log_s[i]) / (prior_sd * prior_sd)
+        dx[i] = (dlog_s[i] + prior) * ds_dx[i] + 1.0 - 2.0 * sig
+    tail = 0.0
+    for i in range(k - 1, -1, -1):
+        tail += dx[i]
+        grad[offset + i] += tail if i == 0 else tail * math.exp(y[i])
+
+
+@nb.njit(cache=True, nogil=True)
+def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_step, meas_sd, y, phase, group,
+                 n_groups, guess_c, guess_o, guess_q, guess_k, prior_log_s, priors):  # fmt: skip
+    """(log density, gradient) at ``theta``. ``amounts``, ``per_layer`` and ``per_step`` are on the linear scale
+    (``exp`` of the features); ``priors`` holds (cost sd, ln r mu, ln r sd, capacity sd, ln tau mu, ln tau sd,
+    sigma scale, sigma_dataset scale, Student-t nu, ln S lower, ln S upper)."""
+    n_obs, n_terms = amounts.shape
+    n_tiers, n_phases, n_ws = prior_log_s.shape[0], guess_o.shape[0], unique_ws.shape[0]
+    cost_sd, r_mu, r_sd, cap_sd, tau_mu, tau_sd, sigma_scale, spread_scale, nu, lo, hi = priors
+    o_r = n_terms
+    o_s = o_r + n_tiers
+    o_tau = o_s + n_tiers
+    o_o = o_tau + 1
+    o_q, o_k = o_o + n_phases, o_o + 2 * n_phases
+    o_sig = o_o + 3 * n_phases
+    o_sd = o_sig + n_phases
+    o_z = o_sd + n_terms
+    grad = np.zeros(theta.shape[0])
+    logp = 0.0
+    log_2 = math.log(2.0)
+
+    log_step = np.empty(n_tiers)
+    for k in range(n_tiers):
+        logp += _normal(theta[o_r + k], r_mu, r_sd)
+        grad[o_r + k] -= (theta[o_r + k] - r_mu) / (r_sd * r_sd)
+        log_step[k] = math.log1p(math.exp(theta[o_r + k]))
+    cap_logp, x_s, log_s, ds_dx = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, cap_sd, grad, o_s)
+    logp += cap_logp
+    log_tau = theta[o_tau]
+    logp += _normal(log_tau, tau_mu, tau_sd)
+    grad[o_tau] -= (log_tau - tau_mu) / (tau_sd * tau_sd)
+    tau = math.exp(log_tau)
+    for p in range(n_phases):
+        logp += _normal(theta[o_o + p], guess_o[p], cost_sd) + _normal(theta[o_q + p], guess_q[p], cost_sd)
+        logp += _normal(theta[o_k + p], guess_k[p], cost_sd)
+        grad[o_o + p] -= (theta[o_o + p] - guess_o[p]) / (cost_sd * cost_sd)
+        grad[o_q + p] -= (theta[o_q + p] - guess_q[p]) / (cost_sd * cost_sd)
+        grad[o_k + p] -= (theta[o_k + p] - guess_k[p]) / (cost_sd * cost_sd)
+    sigma = np.exp(theta[o_sig : o_sig + n_phases])
+    spread = np.exp(theta[o_sd : o_sd + n_terms])
+    for p in range(n_phases):  # HalfNormal on sigma, log transform (Jacobian: + ln sigma)
+        logp += log_2 + _normal(sigma[p], 0.0, sigma_scale) + theta[o_sig + p]
+        grad[o_sig + p] += 1.0 - sigma[p] * sigma[p] / (sigma_scale * sigma_scale)
+    log_c = np.empty(n_terms)
+    for t in range(n_terms):
+        logp += _normal(theta[t], guess_c[t], cost_sd)
+        grad[t] -= (theta[t] - guess_c[t]) / (cost_sd * cost_sd)
+        logp += log_2 + _normal(spread[t], 0.0, spread_scale) + theta[o_sd + t]
+        grad[o_sd + t] += 1.0 - spread[t] * spread[t] / (spread_scale * spread_scale)
+        log_c[t] = theta[t]
+        for k in range(n_tiers):
+            log_c[t] -= anchor[t, k] * log_step[k]
+    for j in range(o_z, theta.shape[0]):
+        logp += _normal(theta[j], 0.0, 1.0)
+        grad[j] -= theta[j]
+
+    # each distinct working set's tier steps, sigmoid((ln W - ln S) / tau) = 1 / (1 + C_k / E_w): one exp per
+    # working set and per tier instead of one per pair (centred on the capacities' mean: no overflow unless
+    # tau < ~0.03, 25 prior sds away, where a NaN makes the step a divergence)
+    centre = log_s.mean()
+    c_tier = np.exp((log_s - centre) / tau)
+    steps = np.empty((n_ws, n_tiers))
+    tier_factor = np.empty(n_ws)
+    for w in range(n_ws):
+        e_ws = math.exp((unique_ws[w] - centre) / tau)
+        acc = 0.0
+        for k in range(n_tiers):
+            steps[w, k] = 1.0 / (1.0 + c_tier[k] / e_ws)
+            acc += steps[w, k] * log_step[k]
+        tier_factor[w] = math.exp(acc)
+    cost = np.empty((n_groups, n_terms))  # each data set's cost per unit below every step
+    for g in range(n_groups):
+        for t in range(n_terms):
+            cost[g, t] = math.exp(log_c[t] + spread[t] * theta[o_z + g * n_terms + t])
+    overhead = np.exp(theta[o_o : o_o + 3 * n_phases])  # o, q, k per phase
+
+    # the likelihood: terms summed in linear space (as the predictor does), shares = each part / E
+    t_const = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+    d_tier = np.zeros(n_ws)
+    d_log_c = np.zeros(n_terms)
+    d_spread = np.zeros(n_terms)
+    parts = np.empty(n_terms + 3)
+    for i in range(n_obs):
+        p, g = phase[i], group[i]
+        for t in range(n_terms):
+            parts[t] = amounts[i, t] * cost[g, t] * tier_factor[ws_index[i, t]]
+        parts[n_terms] = overhead[p] * per_layer[i]
+        parts[n_terms + 1] = overhead[n_phases + p] * per_step[i]
+        parts[n_terms + 2] = overhead[2 * n_phases + p]
+        total = 0.0
+        for j in range(n_terms + 3):
+            total += parts[j]
+        mu = math.log(total)
+        var = sigma[p] * sigma[p] + meas_sd[i] * meas_sd[i]
+        err = y[i] - mu
+        denom = nu * var + err * err
+        logp += t_const - 0.5 * math.log(var) - 0.5 * (nu + 1) * math.log1p(err * err / (nu * var))
+        d_mu = (nu + 1) * err / denom
+        grad[o_sig + p] += (-1.0 + (nu + 1) * err * err / denom) / var * sigma[p] * sigma[p]
+        per_total = d_mu / total
+        for t in range(n_terms):
+            share = parts[t] * per_total
+            d_log_c[t] += share
+            z_at = o_z + g * n_terms + t
+            d_spread[t] += share * theta[z_at]
+            grad[z_at] += share * spread[t]
+            d_tier[ws_index[i, t]] += share
+        grad[o_o + p] += parts[n_terms] * per_total
+        grad[o_q + p] += parts[n_terms + 1] * per_total
+        grad[o_k + p] += parts[n_terms + 2] * per_total
+
+    d_log_step = np.zeros(n_tiers)
+    d_log_s = np.zeros(n_tiers)
+    for t in range(n_terms):
+        grad[t] += d_log_c[t]
+        grad[o_sd + t] += d_spread[t] * spread[t]
+        for k in range(n_tiers):
+            d_log_step[k] -= d_log_c[t] * anchor[t, k]
+    for w in range(n_ws):
+        if d_tier[w] == 0.0:
+            continue
+        for k in range(n_tiers):
+            s = steps[w, k]
+            d_log_step[k] += d_tier[w] * s
+            slope = d_tier[w] * log_step[k] * s * (1.0 - s) / tau
+            d_log_s[k] -= slope
+            grad[o_tau] -= slope * (unique_ws[w] - log_s[k])
+    for k in range(n_tiers):
+        r = math.exp(theta[o_r + k])
+        grad[o_r + k] += d_log_step[k] * r / (1.0 + r)
+    _capacity_grad(theta[o_s : o_s + n_tiers], x_s, log_s, ds_dx, d_log_s, prior_log_s, cap_sd, grad, o_s)
+    return logp, grad
+
+
+class EnergyDensity:
+    """The energy model's posterior density over one training frame's data, for nutpie.
+
+    Args:
+        data: the fit's arrays and priors (:func:`models.energy.energy_data`).
+    """
+
+    def __init__(self, data: EnergyData) -> None:
+        self.data = data
+        self.layout = Layout(data.amounts.shape[1], len(data.prior_log_s), len(data.guesses["log_o"]),
+                             len(data.datasets))  # fmt: skip
+        self._args = (
+            np.exp(np.ascontiguousarray(data.amounts, float)), np.ascontiguousarray(data.ws_index, np.int64),
+            np.ascontiguousarray(data.unique_log_ws, float), np.ascontiguousarray(data.anchor, float),
+            np.exp(np.asarray(data.per_layer, float)), np.exp(np.asarray(data.per_step, float)),
+            np.ascontiguousarray(data.meas_sd, float), np.ascontiguousarray(data.y, float),
+            np.ascontiguousarray(data.phase_index, np.int64), np.ascontiguousarray(data.dataset_index, np.int64),
+            max(len(data.datasets), 1),
+            *(np.ascontiguousarray(data.guesses[k], float) for k in ("log_c", "log_o", "log_q", "log_k")),
+            np.ascontiguousarray(data.prior_log_s, float), np.array(data.priors.vector(), float),
+        )  # fmt: skip
+
+    def logp_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log density (Jacobians and normalising constants included) and its gradient at ``theta``."""
+        return _log_density(np.ascontiguousarray(theta, float), *self._args)
+
+    def expand(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's variables at ``theta`` on their own scales, and the derived ``log_c``."""
+        values = {name: np.asarray(theta[s], float).reshape(shape) for name, (s, shape) in self.layout.slices().items()}
+        for name in ("r", "sigma", "sigma_dataset"):
+            values[name] = np.exp(values[name])
+        values["log_S"] = self._log_capacities(values["log_S"])
+        values["log_c"] = values["log_c_anchor"] - self.data.anchor @ np.log1p(values["r"])
+        return values
+
+    def _log_capacities(self, y: np.ndarray) -> np.ndarray:
+        lo, hi = self.data.priors.log_capacity_bounds
+        x = np.cumsum(np.concatenate([y[:1], np.exp(y[1:])]))
+        return lo + (hi - lo) / (1.0 + np.exp(-x))
+
+    def initial_point(self, seed: int) -> np.ndarray:
+        """PyMC's initial values for the model (priors' centres; capacities at the clipped seeds) on the
+        unconstrained scale, jittered by U(-1, 1) as nutpie jitters a PyMC model's."""
+        priors, slices = self.data.priors, self.layout.slices()
+        lo, hi = priors.log_capacity_bounds
+        start = np.zeros(self.layout.n_dim)
+        start[slices["log_c_anchor"][0]] = self.data.guesses["log_c"]
+        start[slices["r"][0]] = priors.step_log_mu
+        x = np.log((self.data.initial_log_s - lo) / (hi - self.data.initial_log_s))
+        start[slices["log_S"][0]] = np.concatenate([x[:1], np.log(np.maximum(np.diff(x), 1e-6))])
+        start[slices["log_tau"][0]] = priors.log_tau_mu
+        for name in ("log_o", "log_q", "log_k"):
+            start[slices[name][0]] = self.data.guesses[name]
+        start[slices["sigma"][0]] = np.log(priors.sigma_scale)
+        start[slices["sigma_dataset"][0]] = np.log(priors.dataset_spread_scale)
+        return start + np.random.default_rng(seed).uniform(-1.0, 1.0, size=start.shape)
+
+    def compiled(self, var_names: list[str], coords: dict[str, list], dims: dict[str, tuple[str, ...]]):
+        """A nutpie model of this density whose draws hold ``var_names`` (from :meth:`expand`)."""
+        from nutpie.compiled_pyfunc import from_pyfunc  # not re-exported by nutpie 0.16
+
+        probe = self.expand(np.zeros(self.layout.n_dim))
+        shapes = [probe[name].shape for name in var_names]
+
+        def expand(theta: np.ndarray) -> dict[str, np.ndarray]:
+            values = self.expand(theta)
+            return {name: np.array(values[name], float, order="C") for name in var_names}  # 0-d stays 0-d
+
+        return from_pyfunc(
+            self.layout.n_dim, lambda: self.logp_and_grad, lambda *_: expand, [np.dtype("float64")] * len(var_names),
+            shapes, list(var_names), coords=coords, dims={n: dims[n] for n in var_names if n in dims},
+            make_initial_point_fn=self.initial_point,
+        )  # fmt: skip

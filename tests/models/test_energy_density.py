@@ -1,0 +1,81 @@
+"""The fused numba density nutpie samples is the PyMC model: same log density, gradient and variables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.energy import PARAMS, build_model, energy_data, fit
+from models.energy_density import EnergyDensity
+from models.sampling import FitConfig
+from tests.fakes.energy import TIERS, synthetic_runs
+
+FOUR_TIERS = (*TIERS[:2], TIERS[2].__class__("L2.5", 4 * 2**20), TIERS[2])
+
+
+def _pair(frame, tiers=TIERS):
+    """The PyMC model and the fused density of one frame."""
+    return build_model(frame, tiers), EnergyDensity(energy_data(frame, tiers))
+
+
+def _point(model, density, theta):
+    """``theta`` (the density's unconstrained vector) as a PyMC point: the same transforms, in the same order."""
+    slices = density.layout.slices()
+    assert len(slices) == len(model.value_vars)
+    initial = model.initial_point()
+    return {v.name: theta[s].reshape(np.shape(initial[v.name])) for v, (s, _) in zip(model.value_vars, slices.values(),
+                                                                                     strict=True)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("frame", "tiers"),
+    [(synthetic_runs(), TIERS), (synthetic_runs(40, seed=3, widths=((64, 3),)), TIERS),
+     (synthetic_runs(50, seed=4), FOUR_TIERS)],
+    ids=["three-data-sets", "one-data-set", "four-tiers"],
+)  # fmt: skip
+def test_log_density_and_gradient_equal_the_pymc_graphs(frame, tiers) -> None:
+    """At random points (priors, Jacobians of every transform, Student-t likelihood with per-run noise), the
+    kernel's log density equals PyMC's (to 1e-6 of a few hundred) and its gradient PyMC's (to 1e-9)."""
+    frame = frame.assign(spread=np.random.default_rng(0).uniform(0.0, 0.2, len(frame)))  # per-run noise too
+    model, density = _pair(frame, tiers)
+    logp, dlogp = model.compile_logp(), model.compile_dlogp()
+    rng = np.random.default_rng(1)
+    for seed in range(4):
+        theta = density.initial_point(seed) + rng.normal(0.0, 0.5, density.layout.n_dim)
+        value, grad = density.logp_and_grad(theta)
+        point = _point(model, density, theta)
+        assert value == pytest.approx(float(logp(point)), abs=1e-6)
+        assert np.allclose(grad, dlogp(point), rtol=1e-9, atol=1e-9)
+
+
+def test_expand_gives_the_variables_pymc_derives_from_the_same_point() -> None:
+    frame = synthetic_runs(50, seed=2)
+    model, density = _pair(frame)
+    theta = density.initial_point(5)
+    outputs = model.unobserved_value_vars  # constrained values and deterministics, as functions of the point
+    values = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(_point(model, density, theta))
+    named = {var.name: value for var, value in zip(outputs, values, strict=True)}
+    expanded = density.expand(theta)
+    for name in (*PARAMS, "log_c_anchor", "z_dataset"):
+        assert np.allclose(expanded[name], named[name], rtol=1e-12, atol=1e-12), name
+    assert np.all(np.diff(expanded["log_S"]) > 0)  # ordered capacities
+
+
+def test_initial_points_are_jittered_per_seed_and_a_wild_point_is_non_finite_not_an_error() -> None:
+    density = EnergyDensity(energy_data(synthetic_runs(40, seed=1), TIERS))
+    first, again, other = density.initial_point(0), density.initial_point(0), density.initial_point(1)
+    assert np.array_equal(first, again) and not np.allclose(first, other)
+    assert np.isfinite(density.logp_and_grad(first)[0])
+    wild = np.full(density.layout.n_dim, 800.0)  # exp overflows: nutpie counts a divergence, it must not raise
+    assert not np.isfinite(density.logp_and_grad(wild)[0])
+
+
+def test_a_nutpie_fit_is_seeded_and_keeps_every_parameter(synthetic_frame) -> None:
+    config = FitConfig(draws=40, tune=60, chains=1, seed=3)
+    one, two = fit(synthetic_frame, config, TIERS), fit(synthetic_frame, config, TIERS)
+    for name in PARAMS:
+        assert np.array_equal(one.draws[name], two.draws[name]), name
+        assert np.isfinite(one.draws[name]).all()
+    other = fit(synthetic_frame, FitConfig(draws=40, tune=60, chains=1, seed=4), TIERS)
+    assert not np.array_equal(one.draws["r"], other.draws["r"])
+    assert one.datasets == tuple(sorted(synthetic_frame["dataset"].astype(str).unique()))
