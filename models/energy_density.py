@@ -112,105 +112,72 @@ def _capacity_grad(y, x, log_s, ds_dx, dlog_s, prior_log_s, prior_sd, grad, offs
 
 
 @nb.njit(cache=True, nogil=True)
-def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_step, meas_sd, y, phase, group,
-                 n_groups, guess_c, guess_o, guess_q, guess_k, prior_log_s, priors):  # fmt: skip
-    """(log density, gradient) at ``theta``. ``amounts``, ``per_layer`` and ``per_step`` are on the linear scale
-    (``exp`` of the features); ``priors`` holds (cost sd, ln r mu, ln r sd, capacity sd, ln tau mu, ln tau sd,
-    sigma scale, sigma_dataset scale, Student-t nu, ln S lower, ln S upper)."""
-    n_obs, n_terms = amounts.shape
-    n_tiers, n_phases, n_ws = prior_log_s.shape[0], guess_o.shape[0], unique_ws.shape[0]
-    cost_sd, r_mu, r_sd, cap_sd, tau_mu, tau_sd, sigma_scale, spread_scale, nu, lo, hi = priors
-    o_r = n_terms
-    o_s = o_r + n_tiers
-    o_tau = o_s + n_tiers
-    o_o = o_tau + 1
-    o_q, o_k = o_o + n_phases, o_o + 2 * n_phases
-    o_sig = o_o + 3 * n_phases
-    o_sd = o_sig + n_phases
-    o_z = o_sd + n_terms
-    grad = np.zeros(theta.shape[0])
+def _normals(theta, start, mu, sd, grad):
+    """Normal(mu, sd) priors on ``theta[start : start + len(mu)]``: log density, gradient added to ``grad``."""
     logp = 0.0
-    log_2 = math.log(2.0)
+    for i in range(mu.shape[0]):
+        logp += _normal(theta[start + i], mu[i], sd)
+        grad[start + i] -= (theta[start + i] - mu[i]) / (sd * sd)
+    return logp
 
-    log_step = np.empty(n_tiers)
-    for k in range(n_tiers):
-        logp += _normal(theta[o_r + k], r_mu, r_sd)
-        grad[o_r + k] -= (theta[o_r + k] - r_mu) / (r_sd * r_sd)
-        log_step[k] = math.log1p(math.exp(theta[o_r + k]))
-    cap_logp, x_s, log_s, ds_dx = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, cap_sd, grad, o_s)
-    logp += cap_logp
-    log_tau = theta[o_tau]
-    logp += _normal(log_tau, tau_mu, tau_sd)
-    grad[o_tau] -= (log_tau - tau_mu) / (tau_sd * tau_sd)
-    tau = math.exp(log_tau)
-    for p in range(n_phases):
-        logp += _normal(theta[o_o + p], guess_o[p], cost_sd) + _normal(theta[o_q + p], guess_q[p], cost_sd)
-        logp += _normal(theta[o_k + p], guess_k[p], cost_sd)
-        grad[o_o + p] -= (theta[o_o + p] - guess_o[p]) / (cost_sd * cost_sd)
-        grad[o_q + p] -= (theta[o_q + p] - guess_q[p]) / (cost_sd * cost_sd)
-        grad[o_k + p] -= (theta[o_k + p] - guess_k[p]) / (cost_sd * cost_sd)
-    sigma = np.exp(theta[o_sig : o_sig + n_phases])
-    spread = np.exp(theta[o_sd : o_sd + n_terms])
-    for p in range(n_phases):  # HalfNormal on sigma, log transform (Jacobian: + ln sigma)
-        logp += log_2 + _normal(sigma[p], 0.0, sigma_scale) + theta[o_sig + p]
-        grad[o_sig + p] += 1.0 - sigma[p] * sigma[p] / (sigma_scale * sigma_scale)
-    log_c = np.empty(n_terms)
-    for t in range(n_terms):
-        logp += _normal(theta[t], guess_c[t], cost_sd)
-        grad[t] -= (theta[t] - guess_c[t]) / (cost_sd * cost_sd)
-        logp += log_2 + _normal(spread[t], 0.0, spread_scale) + theta[o_sd + t]
-        grad[o_sd + t] += 1.0 - spread[t] * spread[t] / (spread_scale * spread_scale)
-        log_c[t] = theta[t]
-        for k in range(n_tiers):
-            log_c[t] -= anchor[t, k] * log_step[k]
-    for j in range(o_z, theta.shape[0]):
-        logp += _normal(theta[j], 0.0, 1.0)
-        grad[j] -= theta[j]
 
-    # each distinct working set's tier steps, sigmoid((ln W - ln S) / tau) = 1 / (1 + C_k / E_w): one exp per
-    # working set and per tier instead of one per pair (centred on the capacities' mean: no overflow unless
-    # tau < ~0.03, 25 prior sds away, where a NaN makes the step a divergence)
+@nb.njit(cache=True, nogil=True)
+def _half_normals(theta, start, n, scale, grad):
+    """HalfNormal(scale) priors on ``exp(theta[start : start + n])`` (PyMC's log transform, Jacobian included):
+    (log density, the values); the gradient is added to ``grad``."""
+    values = np.exp(theta[start : start + n])
+    logp = 0.0
+    for i in range(n):
+        logp += math.log(2.0) + _normal(values[i], 0.0, scale) + theta[start + i]
+        grad[start + i] += 1.0 - values[i] * values[i] / (scale * scale)
+    return logp, values
+
+
+@nb.njit(cache=True, nogil=True)
+def _tier_steps(unique_ws, log_s, log_step, tau):
+    """Each distinct working set's steps sigmoid((ln W - ln S_k) / tau) (working sets x tiers) and its cost
+    factor exp(sum_k step_k ln(1 + r_k)). A sigmoid is 1 / (1 + C_k / E_w): one exp per working set and per tier
+    instead of one per pair (centred on the capacities' mean: no overflow unless tau < ~0.03, 25 prior sds
+    away, where a NaN makes the step a divergence)."""
     centre = log_s.mean()
     c_tier = np.exp((log_s - centre) / tau)
-    steps = np.empty((n_ws, n_tiers))
-    tier_factor = np.empty(n_ws)
-    for w in range(n_ws):
+    steps = np.empty((unique_ws.shape[0], log_s.shape[0]))
+    factor = np.empty(unique_ws.shape[0])
+    for w in range(unique_ws.shape[0]):
         e_ws = math.exp((unique_ws[w] - centre) / tau)
         acc = 0.0
-        for k in range(n_tiers):
+        for k in range(log_s.shape[0]):
             steps[w, k] = 1.0 / (1.0 + c_tier[k] / e_ws)
             acc += steps[w, k] * log_step[k]
-        tier_factor[w] = math.exp(acc)
-    cost = np.empty((n_groups, n_terms))  # each data set's cost per unit below every step
-    for g in range(n_groups):
-        for t in range(n_terms):
-            cost[g, t] = math.exp(log_c[t] + spread[t] * theta[o_z + g * n_terms + t])
-    overhead = np.exp(theta[o_o : o_o + 3 * n_phases])  # o, q, k per phase
+        factor[w] = math.exp(acc)
+    return steps, factor
 
-    # the likelihood: terms summed in linear space (as the predictor does), shares = each part / E
+
+@nb.njit(cache=True, nogil=True)
+def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, meas_sd, y, phase, group, cost,
+                tier_factor, sigma, spread, nu, grad, d_tier, d_log_c, d_spread):  # fmt: skip
+    """Student-t log likelihood of ln E, the terms summed in linear space (as the predictor does). Adds the
+    gradient of the overheads, sigma (log scale) and z to ``grad``, and accumulates d/d ln(tier factor) per
+    working set, d/d log_c and d/d sigma_dataset (through the factors) for the caller's chain rule."""
+    n_terms, n_phases = amounts.shape[1], sigma.shape[0]
+    overhead = np.exp(theta[o_o : o_o + 3 * n_phases])  # o, q, k per phase
     t_const = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
-    d_tier = np.zeros(n_ws)
-    d_log_c = np.zeros(n_terms)
-    d_spread = np.zeros(n_terms)
     parts = np.empty(n_terms + 3)
-    for i in range(n_obs):
+    logp = 0.0
+    for i in range(y.shape[0]):
         p, g = phase[i], group[i]
         for t in range(n_terms):
             parts[t] = amounts[i, t] * cost[g, t] * tier_factor[ws_index[i, t]]
         parts[n_terms] = overhead[p] * per_layer[i]
         parts[n_terms + 1] = overhead[n_phases + p] * per_step[i]
         parts[n_terms + 2] = overhead[2 * n_phases + p]
-        total = 0.0
-        for j in range(n_terms + 3):
-            total += parts[j]
-        mu = math.log(total)
+        total = parts.sum()
         var = sigma[p] * sigma[p] + meas_sd[i] * meas_sd[i]
-        err = y[i] - mu
+        err = y[i] - math.log(total)
         denom = nu * var + err * err
         logp += t_const - 0.5 * math.log(var) - 0.5 * (nu + 1) * math.log1p(err * err / (nu * var))
-        d_mu = (nu + 1) * err / denom
         grad[o_sig + p] += (-1.0 + (nu + 1) * err * err / denom) / var * sigma[p] * sigma[p]
-        per_total = d_mu / total
+        per_total = (nu + 1) * err / denom / total  # d logp / d mu, over E (each part's share of mu)
         for t in range(n_terms):
             share = parts[t] * per_total
             d_log_c[t] += share
@@ -218,29 +185,65 @@ def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_ste
             d_spread[t] += share * theta[z_at]
             grad[z_at] += share * spread[t]
             d_tier[ws_index[i, t]] += share
-        grad[o_o + p] += parts[n_terms] * per_total
-        grad[o_q + p] += parts[n_terms + 1] * per_total
-        grad[o_k + p] += parts[n_terms + 2] * per_total
+        for j in range(3):
+            grad[o_o + j * n_phases + p] += parts[n_terms + j] * per_total
+    return logp
 
-    d_log_step = np.zeros(n_tiers)
-    d_log_s = np.zeros(n_tiers)
-    for t in range(n_terms):
-        grad[t] += d_log_c[t]
-        grad[o_sd + t] += d_spread[t] * spread[t]
-        for k in range(n_tiers):
-            d_log_step[k] -= d_log_c[t] * anchor[t, k]
-    for w in range(n_ws):
+
+@nb.njit(cache=True, nogil=True)
+def _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log_s):
+    """Chain rule from d/d ln(tier factor) per working set to ln(1 + r_k), ln S_k and (returned) ln tau."""
+    d_log_tau = 0.0
+    for w in range(unique_ws.shape[0]):
         if d_tier[w] == 0.0:
             continue
-        for k in range(n_tiers):
+        for k in range(log_s.shape[0]):
             s = steps[w, k]
             d_log_step[k] += d_tier[w] * s
             slope = d_tier[w] * log_step[k] * s * (1.0 - s) / tau
             d_log_s[k] -= slope
-            grad[o_tau] -= slope * (unique_ws[w] - log_s[k])
-    for k in range(n_tiers):
-        r = math.exp(theta[o_r + k])
-        grad[o_r + k] += d_log_step[k] * r / (1.0 + r)
+            d_log_tau -= slope * (unique_ws[w] - log_s[k])
+    return d_log_tau
+
+
+@nb.njit(cache=True, nogil=True)
+def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_step, meas_sd, y, phase, group,
+                 n_groups, guess_c, guess_o, guess_q, guess_k, prior_log_s, priors):  # fmt: skip
+    """(log density, gradient) at ``theta`` (the layout of :class:`Layout`). ``amounts``, ``per_layer`` and
+    ``per_step`` are on the linear scale (``exp`` of the features); ``priors`` is EnergyPriors.vector()."""
+    n_terms, n_tiers, n_phases = amounts.shape[1], prior_log_s.shape[0], guess_o.shape[0]
+    cost_sd, r_mu, r_sd, cap_sd, tau_mu, tau_sd, sigma_scale, spread_scale, nu, lo, hi = priors
+    o_r, o_s = n_terms, n_terms + n_tiers
+    o_tau = o_s + n_tiers
+    o_o = o_tau + 1
+    o_sig = o_o + 3 * n_phases
+    o_sd, o_z = o_sig + n_phases, o_sig + n_phases + n_terms
+    grad = np.zeros(theta.shape[0])
+    logp = _normals(theta, 0, guess_c, cost_sd, grad) + _normals(theta, o_r, np.full(n_tiers, r_mu), r_sd, grad)
+    logp += _normals(theta, o_tau, np.full(1, tau_mu), tau_sd, grad)
+    logp += _normals(theta, o_o, np.concatenate((guess_o, guess_q, guess_k)), cost_sd, grad)
+    logp += _normals(theta, o_z, np.zeros(n_groups * n_terms), 1.0, grad)
+    sigma_logp, sigma = _half_normals(theta, o_sig, n_phases, sigma_scale, grad)
+    spread_logp, spread = _half_normals(theta, o_sd, n_terms, spread_scale, grad)
+    cap_logp, x_s, log_s, ds_dx = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, cap_sd, grad, o_s)
+    logp += sigma_logp + spread_logp + cap_logp
+
+    log_step = np.log1p(np.exp(theta[o_r : o_r + n_tiers]))
+    log_c = theta[:n_terms] - (anchor * log_step.reshape(1, n_tiers)).sum(axis=1)  # no BLAS for 4 x 3
+    tau = math.exp(theta[o_tau])
+    steps, tier_factor = _tier_steps(unique_ws, log_s, log_step, tau)
+    cost = np.exp(log_c.reshape(1, n_terms) + spread.reshape(1, n_terms) * theta[o_z:].reshape(n_groups, n_terms))
+    d_tier, d_log_c, d_spread = np.zeros(unique_ws.shape[0]), np.zeros(n_terms), np.zeros(n_terms)
+    logp += _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, meas_sd, y, phase, group,
+                        cost, tier_factor, sigma, spread, nu, grad, d_tier, d_log_c, d_spread)  # fmt: skip
+
+    d_log_s = np.zeros(n_tiers)
+    d_log_step = -(anchor * d_log_c.reshape(n_terms, 1)).sum(axis=0)
+    grad[o_tau] += _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log_s)
+    grad[:n_terms] += d_log_c
+    grad[o_sd:o_z] += d_spread * spread
+    r = np.exp(theta[o_r : o_r + n_tiers])
+    grad[o_r : o_r + n_tiers] += d_log_step * r / (1.0 + r)
     _capacity_grad(theta[o_s : o_s + n_tiers], x_s, log_s, ds_dx, d_log_s, prior_log_s, cap_sd, grad, o_s)
     return logp, grad
 
