@@ -112,12 +112,14 @@ def _capacity_grad(y, x, log_s, ds_dx, dlog_s, prior_log_s, prior_sd, grad, offs
 
 
 @nb.njit(cache=True, nogil=True)
-def _normals(theta, start, mu, sd, grad):
-    """Normal(mu, sd) priors on ``theta[start : start + len(mu)]``: log density, gradient added to ``grad``."""
+def _normals(theta, start, n, mu, mu_step, sd, grad):
+    """Normal(mu[i * mu_step], sd) priors on ``theta[start : start + n]`` (``mu_step`` 0: one centre for all):
+    log density; the gradient is added to ``grad``."""
     logp = 0.0
-    for i in range(mu.shape[0]):
-        logp += _normal(theta[start + i], mu[i], sd)
-        grad[start + i] -= (theta[start + i] - mu[i]) / (sd * sd)
+    for i in range(n):
+        centre = mu[i * mu_step]
+        logp += _normal(theta[start + i], centre, sd)
+        grad[start + i] -= (theta[start + i] - centre) / (sd * sd)
     return logp
 
 
@@ -125,9 +127,10 @@ def _normals(theta, start, mu, sd, grad):
 def _half_normals(theta, start, n, scale, grad):
     """HalfNormal(scale) priors on ``exp(theta[start : start + n])`` (PyMC's log transform, Jacobian included):
     (log density, the values); the gradient is added to ``grad``."""
-    values = np.exp(theta[start : start + n])
+    values = np.empty(n)
     logp = 0.0
     for i in range(n):
+        values[i] = math.exp(theta[start + i])
         logp += math.log(2.0) + _normal(values[i], 0.0, scale) + theta[start + i]
         grad[start + i] += 1.0 - values[i] * values[i] / (scale * scale)
     return logp, values
@@ -139,8 +142,12 @@ def _tier_steps(unique_ws, log_s, log_step, tau):
     factor exp(sum_k step_k ln(1 + r_k)). A sigmoid is 1 / (1 + C_k / E_w): one exp per working set and per tier
     instead of one per pair (centred on the capacities' mean: no overflow unless tau < ~0.03, 25 prior sds
     away, where a NaN makes the step a divergence)."""
-    centre = log_s.mean()
-    c_tier = np.exp((log_s - centre) / tau)
+    centre = 0.0
+    for k in range(log_s.shape[0]):
+        centre += log_s[k] / log_s.shape[0]
+    c_tier = np.empty(log_s.shape[0])
+    for k in range(log_s.shape[0]):
+        c_tier[k] = math.exp((log_s[k] - centre) / tau)
     steps = np.empty((unique_ws.shape[0], log_s.shape[0]))
     factor = np.empty(unique_ws.shape[0])
     for w in range(unique_ws.shape[0]):
@@ -160,7 +167,9 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
     gradient of the overheads, sigma (log scale) and z to ``grad``, and accumulates d/d ln(tier factor) per
     working set, d/d log_c and d/d sigma_dataset (through the factors) for the caller's chain rule."""
     n_terms, n_phases = amounts.shape[1], sigma.shape[0]
-    overhead = np.exp(theta[o_o : o_o + 3 * n_phases])  # o, q, k per phase
+    overhead = np.empty(3 * n_phases)  # o, q, k per phase
+    for j in range(3 * n_phases):
+        overhead[j] = math.exp(theta[o_o + j])
     t_const = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
     parts = np.empty(n_terms + 3)
     logp = 0.0
@@ -171,7 +180,9 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
         parts[n_terms] = overhead[p] * per_layer[i]
         parts[n_terms + 1] = overhead[n_phases + p] * per_step[i]
         parts[n_terms + 2] = overhead[2 * n_phases + p]
-        total = parts.sum()
+        total = 0.0
+        for j in range(n_terms + 3):
+            total += parts[j]
         var = sigma[p] * sigma[p] + meas_sd[i] * meas_sd[i]
         err = y[i] - math.log(total)
         denom = nu * var + err * err
@@ -219,31 +230,43 @@ def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_ste
     o_sig = o_o + 3 * n_phases
     o_sd, o_z = o_sig + n_phases, o_sig + n_phases + n_terms
     grad = np.zeros(theta.shape[0])
-    logp = _normals(theta, 0, guess_c, cost_sd, grad) + _normals(theta, o_r, np.full(n_tiers, r_mu), r_sd, grad)
-    logp += _normals(theta, o_tau, np.full(1, tau_mu), tau_sd, grad)
-    logp += _normals(theta, o_o, np.concatenate((guess_o, guess_q, guess_k)), cost_sd, grad)
-    logp += _normals(theta, o_z, np.zeros(n_groups * n_terms), 1.0, grad)
+    logp = _normals(theta, 0, n_terms, guess_c, 1, cost_sd, grad)
+    logp += _normals(theta, o_r, n_tiers, np.array([r_mu]), 0, r_sd, grad)
+    logp += _normals(theta, o_tau, 1, np.array([tau_mu]), 0, tau_sd, grad)
+    for j, guess in enumerate((guess_o, guess_q, guess_k)):
+        logp += _normals(theta, o_o + j * n_phases, n_phases, guess, 1, cost_sd, grad)
+    logp += _normals(theta, o_z, n_groups * n_terms, np.zeros(1), 0, 1.0, grad)
     sigma_logp, sigma = _half_normals(theta, o_sig, n_phases, sigma_scale, grad)
     spread_logp, spread = _half_normals(theta, o_sd, n_terms, spread_scale, grad)
     cap_logp, x_s, log_s, ds_dx = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, cap_sd, grad, o_s)
     logp += sigma_logp + spread_logp + cap_logp
 
-    log_step = np.log1p(np.exp(theta[o_r : o_r + n_tiers]))
-    log_c = theta[:n_terms] - (anchor * log_step.reshape(1, n_tiers)).sum(axis=1)  # no BLAS for 4 x 3
+    log_step = np.empty(n_tiers)
+    for k in range(n_tiers):
+        log_step[k] = math.log1p(math.exp(theta[o_r + k]))
+    log_c = theta[:n_terms].copy()
+    cost = np.empty((n_groups, n_terms))  # each data set's cost per unit below every step
+    for t in range(n_terms):
+        for k in range(n_tiers):
+            log_c[t] -= anchor[t, k] * log_step[k]
+        for g in range(n_groups):
+            cost[g, t] = math.exp(log_c[t] + spread[t] * theta[o_z + g * n_terms + t])
     tau = math.exp(theta[o_tau])
     steps, tier_factor = _tier_steps(unique_ws, log_s, log_step, tau)
-    cost = np.exp(log_c.reshape(1, n_terms) + spread.reshape(1, n_terms) * theta[o_z:].reshape(n_groups, n_terms))
     d_tier, d_log_c, d_spread = np.zeros(unique_ws.shape[0]), np.zeros(n_terms), np.zeros(n_terms)
     logp += _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, meas_sd, y, phase, group,
                         cost, tier_factor, sigma, spread, nu, grad, d_tier, d_log_c, d_spread)  # fmt: skip
 
-    d_log_s = np.zeros(n_tiers)
-    d_log_step = -(anchor * d_log_c.reshape(n_terms, 1)).sum(axis=0)
+    d_log_s, d_log_step = np.zeros(n_tiers), np.zeros(n_tiers)
+    for t in range(n_terms):
+        grad[t] += d_log_c[t]
+        grad[o_sd + t] += d_spread[t] * spread[t]
+        for k in range(n_tiers):
+            d_log_step[k] -= d_log_c[t] * anchor[t, k]
     grad[o_tau] += _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log_s)
-    grad[:n_terms] += d_log_c
-    grad[o_sd:o_z] += d_spread * spread
-    r = np.exp(theta[o_r : o_r + n_tiers])
-    grad[o_r : o_r + n_tiers] += d_log_step * r / (1.0 + r)
+    for k in range(n_tiers):
+        r = math.exp(theta[o_r + k])
+        grad[o_r + k] += d_log_step[k] * r / (1.0 + r)
     _capacity_grad(theta[o_s : o_s + n_tiers], x_s, log_s, ds_dx, d_log_s, prior_log_s, cap_sd, grad, o_s)
     return logp, grad
 
