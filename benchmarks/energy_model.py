@@ -1,7 +1,8 @@
 """Energy-model benchmark on the shipped reference runs: fit time (cold and warm compile cache) and
 grouped hold-out accuracy of the tier model against the baselines, printed as tables.
 
-Cold = a fresh, empty PyTensor compile cache; warm = the same cache again. Each fit runs in its own
+Cold = a fresh, empty compile cache (``ADVISOR_PYTENSOR_CACHE``: PyTensor's, and numba's cache of the fused
+energy kernel beneath it); warm = the same cache again. Each fit runs in its own
 process (as `advisor fit` does), so import time is counted separately from fit time.
 
     python benchmarks/energy_model.py [--repeats 3] [--folds 5] [--calibration-only] [--fit-only]
