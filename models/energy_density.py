@@ -5,9 +5,10 @@ fit about 18 s of compiling before the first draw (nutpie's C callbacks around P
 the data, so numba cannot cache them) and ~200 us per gradient (PyTensor's numba code allocates every
 intermediate array). The same log density written as loops over observations and distinct working sets is
 compiled once into numba's on-disk cache and evaluates in a fraction of that; nutpie calls it through its
-Python-function interface (``nutpie.from_pyfunc``), with the GIL released while it runs so the chains' threads
-work in parallel. Tests assert it equals the PyMC graph's log density and gradient (``model.compile_logp`` /
-``compile_dlogp``, Jacobians included) at random points, and that both samplers agree.
+Python-function interface (``nutpie.compiled_pyfunc.from_pyfunc``): each call takes the GIL for its Python
+part, the kernel itself runs without it, so the chains' threads overlap. Tests assert it equals the PyMC
+graph's log density and gradient (``model.compile_logp`` / ``compile_dlogp``, Jacobians included) at random
+points, its variables PyMC's, and its starting point PyMC's initial point.
 
 The unconstrained vector is laid out as PyMC transforms the free variables (so a point means the same in both):
 ``log_c_anchor`` (terms), ``r`` on the log scale (tiers), ``log_S`` through the interval (1 KiB..1 TiB) then
@@ -23,12 +24,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.sampling import numba
+from models.sampling import numba_kernel
 
 if TYPE_CHECKING:
     from models.energy import EnergyData
 
-nb = numba()
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -62,18 +62,20 @@ class Layout:
         return max(s.stop for s, _ in self.slices().values())
 
 
-@nb.njit(cache=True, nogil=True)
+@numba_kernel
 def _normal(x: float, mu: float, sd: float) -> float:
+    """ln Normal(x; mu, sd)."""
     d = (x - mu) / sd
     return -0.5 * d * d - math.log(sd) - _HALF_LOG_2PI
 
 
-@nb.njit(cache=True, nogil=True)
+@numba_kernel
 def _softplus(x: float) -> float:
+    """ln(1 + e^x), without overflow."""
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@nb.njit(cache=True, nogil=True)
+@numba_kernel
 def _capacities(y, lo, hi, prior_log_s, prior_sd, grad, offset):
     """ln S from ``y`` through the ordered then the interval transform's inverse: returns (prior + both
     Jacobians' log density, x = the ordered inverse's output, ln S, d ln S / d x). The ordered Jacobian's
@@ -96,7 +98,7 @@ def _capacities(y, lo, hi, prior_log_s, prior_sd, grad, offset):
     return logp, x, log_s, ds_dx
 
 
-@nb.njit(cache=True, nogil=True)
+@numba_kernel
 def _capacity_grad(y, x, log_s, ds_dx, dlog_s, prior_log_s, prior_sd, grad, offset):
     """Add d/dy of everything that depends on ln S (``dlog_s``: the likelihood's d/d ln S) to ``grad``."""
     k = y.shape[0]
@@ -111,7 +113,7 @@ def _capacity_grad(y, x, log_s, ds_dx, dlog_s, prior_log_s, prior_sd, grad, offs
         grad[offset + i] += tail if i == 0 else tail * math.exp(y[i])
 
 
-@nb.njit(cache=True, nogil=True)
+@numba_kernel
 def _normals(theta, start, n, mu, mu_step, sd, grad):
     """Normal(mu[i * mu_step], sd) priors on ``theta[start : start + n]`` (``mu_step`` 0: one centre for all):
     log density; the gradient is added to ``grad``."""
@@ -123,7 +125,7 @@ def _normals(theta, start, n, mu, mu_step, sd, grad):
     return logp
 
 
-@nb.njit(cache=True, nogil=True)
+@numba_kernel
 def _half_normals(theta, start, n, scale, grad):
     """HalfNormal(scale) priors on ``exp(theta[start : start + n])`` (PyMC's log transform, Jacobian included):
     (log density, the values); the gradient is added to ``grad``."""
@@ -136,7 +138,7 @@ def _half_normals(theta, start, n, scale, grad):
     return logp, values
 
 
-@nb.njit(cache=True, nogil=True)
+@numba_kernel
 def _tier_steps(unique_ws, log_s, log_step, tau):
     """Each distinct working set's steps sigmoid((ln W - ln S_k) / tau) (working sets x tiers) and its cost
     factor exp(sum_k step_k ln(1 + r_k)). A sigmoid is 1 / (1 + C_k / E_w): one exp per working set and per tier
@@ -160,7 +162,7 @@ def _tier_steps(unique_ws, log_s, log_step, tau):
     return steps, factor
 
 
-@nb.njit(cache=True, nogil=True)
+@numba_kernel
 def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, meas_sd, y, phase, group, cost,
                 tier_factor, sigma, spread, nu, grad, d_tier, d_log_c, d_spread):  # fmt: skip
     """Student-t log likelihood of ln E, the terms summed in linear space (as the predictor does). Adds the
@@ -201,7 +203,7 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
     return logp
 
 
-@nb.njit(cache=True, nogil=True)
+@numba_kernel
 def _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log_s):
     """Chain rule from d/d ln(tier factor) per working set to ln(1 + r_k), ln S_k and (returned) ln tau."""
     d_log_tau = 0.0
@@ -217,7 +219,7 @@ def _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log
     return d_log_tau
 
 
-@nb.njit(cache=True, nogil=True)
+@numba_kernel
 def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_step, meas_sd, y, phase, group,
                  n_groups, guess_c, guess_o, guess_q, guess_k, prior_log_s, priors):  # fmt: skip
     """(log density, gradient) at ``theta`` (the layout of :class:`Layout`). ``amounts``, ``per_layer`` and
@@ -243,7 +245,7 @@ def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_ste
 
     log_step = np.empty(n_tiers)
     for k in range(n_tiers):
-        log_step[k] = math.log1p(math.exp(theta[o_r + k]))
+        log_step[k] = _softplus(theta[o_r + k])  # ln(1 + r), r = exp(theta): no overflow
     log_c = theta[:n_terms].copy()
     cost = np.empty((n_groups, n_terms))  # each data set's cost per unit below every step
     for t in range(n_terms):
@@ -265,8 +267,7 @@ def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_ste
             d_log_step[k] -= d_log_c[t] * anchor[t, k]
     grad[o_tau] += _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log_s)
     for k in range(n_tiers):
-        r = math.exp(theta[o_r + k])
-        grad[o_r + k] += d_log_step[k] * r / (1.0 + r)
+        grad[o_r + k] += d_log_step[k] / (1.0 + math.exp(-theta[o_r + k]))  # d ln(1 + r) / d ln r
     _capacity_grad(theta[o_s : o_s + n_tiers], x_s, log_s, ds_dx, d_log_s, prior_log_s, cap_sd, grad, o_s)
     return logp, grad
 
@@ -279,6 +280,8 @@ class EnergyDensity:
     """
 
     def __init__(self, data: EnergyData) -> None:
+        if not data.datasets:
+            raise ValueError("the energy model's data need at least one data set (the data-set axis)")
         self.data = data
         self.layout = Layout(data.amounts.shape[1], len(data.prior_log_s), len(data.guesses["log_o"]),
                              len(data.datasets))  # fmt: skip
@@ -288,7 +291,7 @@ class EnergyDensity:
             np.exp(np.asarray(data.per_layer, float)), np.exp(np.asarray(data.per_step, float)),
             np.ascontiguousarray(data.meas_sd, float), np.ascontiguousarray(data.y, float),
             np.ascontiguousarray(data.phase_index, np.int64), np.ascontiguousarray(data.dataset_index, np.int64),
-            max(len(data.datasets), 1),
+            len(data.datasets),
             *(np.ascontiguousarray(data.guesses[k], float) for k in ("log_c", "log_o", "log_q", "log_k")),
             np.ascontiguousarray(data.prior_log_s, float), np.array(data.priors.vector(), float),
         )  # fmt: skip
@@ -307,29 +310,45 @@ class EnergyDensity:
         return values
 
     def _log_capacities(self, y: np.ndarray) -> np.ndarray:
+        """ln S from the unconstrained ``y``: the ordered, then the interval transform's inverse (as the kernel's
+        ``_capacities``; the tests hold both to PyMC's)."""
         lo, hi = self.data.priors.log_capacity_bounds
         x = np.cumsum(np.concatenate([y[:1], np.exp(y[1:])]))
         return lo + (hi - lo) / (1.0 + np.exp(-x))
 
-    def initial_point(self, seed: int) -> np.ndarray:
-        """PyMC's initial values for the model (priors' centres; capacities at the clipped seeds) on the
-        unconstrained scale, jittered by U(-1, 1) as nutpie jitters a PyMC model's."""
+    def _capacities_unconstrained(self, log_s: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`_log_capacities` (capacities strictly increasing)."""
+        lo, hi = self.data.priors.log_capacity_bounds
+        x = np.log((log_s - lo) / (hi - log_s))
+        return np.concatenate([x[:1], np.log(np.maximum(np.diff(x), 1e-12))])
+
+    def start_point(self) -> np.ndarray:
+        """PyMC's initial point of the model on the unconstrained scale: each prior's support point (a
+        LogNormal's mean, a HalfNormal's scale, a Normal's centre), the capacities at the clipped seeds."""
         priors, slices = self.data.priors, self.layout.slices()
-        lo, hi = priors.log_capacity_bounds
         start = np.zeros(self.layout.n_dim)
         start[slices["log_c_anchor"][0]] = self.data.guesses["log_c"]
-        start[slices["r"][0]] = priors.step_log_mu
-        x = np.log((self.data.initial_log_s - lo) / (hi - self.data.initial_log_s))
-        start[slices["log_S"][0]] = np.concatenate([x[:1], np.log(np.maximum(np.diff(x), 1e-6))])
+        start[slices["r"][0]] = priors.step_log_mu + priors.step_log_sd**2 / 2
+        start[slices["log_S"][0]] = self._capacities_unconstrained(self.data.initial_log_s)
         start[slices["log_tau"][0]] = priors.log_tau_mu
         for name in ("log_o", "log_q", "log_k"):
             start[slices[name][0]] = self.data.guesses[name]
         start[slices["sigma"][0]] = np.log(priors.sigma_scale)
         start[slices["sigma_dataset"][0]] = np.log(priors.dataset_spread_scale)
-        return start + np.random.default_rng(seed).uniform(-1.0, 1.0, size=start.shape)
+        return start
+
+    def initial_point(self, seed: int) -> np.ndarray:
+        """Where a chain starts: :meth:`start_point` jittered by U(-1, 1), as nutpie jitters a PyMC model's."""
+        return self.start_point() + np.random.default_rng(seed).uniform(-1.0, 1.0, size=self.layout.n_dim)
 
     def compiled(self, var_names: list[str], coords: dict[str, list], dims: dict[str, tuple[str, ...]]):
-        """A nutpie model of this density whose draws hold ``var_names`` (from :meth:`expand`)."""
+        """A nutpie model of this density.
+
+        Args:
+            var_names: the variables each draw keeps (from :meth:`expand`).
+            coords: labels of each dimension.
+            dims: each variable's dimensions.
+        """
         from nutpie.compiled_pyfunc import from_pyfunc  # not re-exported by nutpie 0.16
 
         probe = self.expand(np.zeros(self.layout.n_dim))

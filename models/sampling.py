@@ -185,14 +185,20 @@ def pymc():
     return pm
 
 
-def numba():
-    """Import numba for a fused model density, its on-disk cache beside PyTensor's (``NUMBA_CACHE_DIR``, unless
-    the user set one or numba was imported already: then numba's own default, also persistent)."""
-    if "numba" not in sys.modules and not os.environ.get("NUMBA_CACHE_DIR"):
-        os.environ["NUMBA_CACHE_DIR"] = os.path.join(pytensor_cache_dir(), "numba")
+def numba_kernel(func):
+    """``func`` compiled by numba (no Python objects, GIL released, IEEE arithmetic) and cached on disk in ``NUMBA_CACHE_DIR`` if
+    the user set one, else beside PyTensor's compile cache (``pytensor_cache_dir()/numba``: the benchmarks' cold
+    runs empty both). numba picks a function's cache folder when it is decorated, so only that moment sees ours;
+    numba's setting is put back after (other libraries' functions keep numba's default)."""
     import numba as nb
 
-    return nb
+    previous = nb.config.CACHE_DIR
+    nb.config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(pytensor_cache_dir(), "numba")
+    try:
+        # numpy's error model: a division by zero gives inf/NaN (a divergence to nutpie), not a Python exception
+        return nb.njit(cache=True, nogil=True, error_model="numpy")(func)
+    finally:
+        nb.config.CACHE_DIR = previous
 
 
 def arviz():
@@ -256,17 +262,18 @@ def sample(model, config: FitConfig, var_names: list[str] | None = None, compile
         config: sampler settings.
         var_names: the variables to keep (default: all); deterministics per observation cost nutpie a
             computation per draw.
-        compiled: nutpie only: a ready nutpie model (``nutpie.from_pyfunc``) to sample instead of compiling
-            ``model`` (the energy model's fused density, :mod:`models.energy_density`); a callable building
-            it, so that its cost counts in the fit's time.
+        compiled: nutpie only: a callable returning a ready nutpie model (``nutpie.compiled_pyfunc.from_pyfunc``)
+            to sample instead of compiling ``model`` (the energy model's fused density,
+            :mod:`models.energy_density`); called here, so that its cost counts in the fit's time.
 
     PyMC's sampler catches Ctrl-C and returns (or fails on) a truncated trace, and an interrupt during nutpie's
     compile may be swallowed; a fit interrupted by the user must not be saved as if it had finished, so an
     interrupt seen during sampling is raised again as KeyboardInterrupt.
     """
     pm = pymc() if model is not None or config.sampler != "nutpie" else None
+    context = model if model is not None else contextlib.nullcontext()
     began = time.perf_counter()
-    with model or contextlib.nullcontext(), quiet(), _noticing_interrupts() as interrupts:
+    with context, quiet(), _noticing_interrupts() as interrupts:
         try:
             if config.sampler == "nutpie":
                 idata = _nutpie(model, config, var_names, interrupts, compiled)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from models.energy import PARAMS, build_model, energy_data, fit
 from models.energy_density import EnergyDensity
 from models.sampling import FitConfig
+from tests.fakes.cli import run_python
 from tests.fakes.energy import TIERS, synthetic_runs
 
 FOUR_TIERS = (*TIERS[:2], TIERS[2].__class__("L2.5", 4 * 2**20), TIERS[2])
@@ -21,7 +24,7 @@ def _pair(frame, tiers=TIERS):
 def _point(model, density, theta):
     """``theta`` (the density's unconstrained vector) as a PyMC point: the same transforms, in the same order."""
     slices = density.layout.slices()
-    assert len(slices) == len(model.value_vars)
+    assert [v.name.split("_log__")[0].split("_chain__")[0] for v in model.value_vars] == list(slices)
     initial = model.initial_point()
     return {v.name: theta[s].reshape(np.shape(initial[v.name])) for v, (s, _) in zip(model.value_vars, slices.values(),
                                                                                      strict=True)}  # fmt: skip
@@ -61,6 +64,32 @@ def test_expand_gives_the_variables_pymc_derives_from_the_same_point() -> None:
     assert np.all(np.diff(expanded["log_S"]) > 0)  # ordered capacities
 
 
+def test_the_start_is_pymcs_initial_point() -> None:
+    model, density = _pair(synthetic_runs(50, seed=2))
+    initial = model.initial_point()
+    expected = np.concatenate([np.ravel(initial[v.name]) for v in model.value_vars])
+    assert np.allclose(density.start_point(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_kernel_is_cached_beside_pytensors_cache(tmp_path) -> None:
+    """A fresh interpreter that imports nutpie (and so numba) first still caches the kernel under
+    ADVISOR_PYTENSOR_CACHE, and a user's NUMBA_CACHE_DIR wins."""
+    code = (
+        "import nutpie, numpy as np\n"
+        "from models.energy import energy_data\nfrom models.energy_density import EnergyDensity\n"
+        "from tests.fakes.energy import TIERS, synthetic_runs\n"
+        "d = EnergyDensity(energy_data(synthetic_runs(20), TIERS)); d.logp_and_grad(d.start_point())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    result = run_python(code, env={**env, "ADVISOR_PYTENSOR_CACHE": str(tmp_path / "ours")})
+    assert result.returncode == 0, result.stderr
+    assert list((tmp_path / "ours" / "numba").rglob("energy_density*.nbi"))
+    result = run_python(code, env={**env, "ADVISOR_PYTENSOR_CACHE": str(tmp_path / "x"),
+                                   "NUMBA_CACHE_DIR": str(tmp_path / "theirs")})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert list((tmp_path / "theirs").rglob("energy_density*.nbi")) and not (tmp_path / "x" / "numba").exists()
+
+
 def test_initial_points_are_jittered_per_seed_and_a_wild_point_is_non_finite_not_an_error() -> None:
     density = EnergyDensity(energy_data(synthetic_runs(40, seed=1), TIERS))
     first, again, other = density.initial_point(0), density.initial_point(0), density.initial_point(1)
@@ -68,6 +97,10 @@ def test_initial_points_are_jittered_per_seed_and_a_wild_point_is_non_finite_not
     assert np.isfinite(density.logp_and_grad(first)[0])
     wild = np.full(density.layout.n_dim, 800.0)  # exp overflows: nutpie counts a divergence, it must not raise
     assert not np.isfinite(density.logp_and_grad(wild)[0])
+    sharp = first.copy()
+    sharp[density.layout.slices()["log_tau"][0]] = -8.0  # tau 3e-4: both halves of a tier step over/underflow
+    value, grad = density.logp_and_grad(sharp)  # IEEE inf/NaN (a divergence), never ZeroDivisionError
+    assert np.isfinite(value) or np.isnan(value) or value == -np.inf
 
 
 def test_a_nutpie_fit_is_seeded_and_keeps_every_parameter(synthetic_frame) -> None:
