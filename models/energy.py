@@ -275,9 +275,7 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...], priors: EnergyPrio
     import pytensor.tensor as pt
 
     d = energy_data(frame, tiers, priors)
-    # the data-set axis is labelled by position (fit names it), so the graph's labels are the same for any data
-    coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers], "obs": np.arange(len(d.y)),
-              "dataset": [str(i) for i in range(len(d.datasets))]}  # fmt: skip
+    coords = {**fit_coords(tiers, len(d.datasets)), "obs": np.arange(len(d.y))}
     with pm.Model(coords=coords) as model:
         # every array the data decide enters as pm.Data: the compiled graph is the same for any calibration
         data = {name: pm.Data(name, value) for name, value in (
@@ -332,6 +330,13 @@ def _capacities(pm, d: EnergyData, priors: EnergyPriors):
     )
 
 
+def fit_coords(tiers: tuple[Tier, ...], n_datasets: int) -> dict[str, list[str]]:
+    """The labels of a fit's dimensions (either sampler). The data-set axis is labelled by position (fit names
+    it afterwards), so the labels are the same for any data."""
+    return {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers],
+            "dataset": [str(i) for i in range(n_datasets)]}  # fmt: skip
+
+
 def fit_datasets(frame: pd.DataFrame) -> tuple[str, ...]:
     """The data sets of a training frame in the order of the model's data-set axis."""
     return tuple(str(name) for name in np.unique(frame["dataset"].astype(str).to_numpy()))
@@ -362,8 +367,7 @@ def _fused_density(frame: pd.DataFrame, tiers: tuple[Tier, ...], names: list[str
     from models.energy_density import EnergyDensity
 
     data = energy_data(frame, tiers)
-    coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers],
-              "dataset": [str(i) for i in range(len(data.datasets))]}  # fmt: skip
+    coords = fit_coords(tiers, len(data.datasets))
     dims = {**DIMS, "log_c_anchor": ("term",), "z_dataset": ("dataset", "term")}
     return EnergyDensity(data).compiled(names, coords, dims)
 

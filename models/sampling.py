@@ -186,10 +186,10 @@ def pymc():
 
 
 def numba_kernel(func):
-    """``func`` compiled by numba (no Python objects, GIL released, IEEE arithmetic) and cached on disk in ``NUMBA_CACHE_DIR`` if
-    the user set one, else beside PyTensor's compile cache (``pytensor_cache_dir()/numba``: the benchmarks' cold
-    runs empty both). numba picks a function's cache folder when it is decorated, so only that moment sees ours;
-    numba's setting is put back after (other libraries' functions keep numba's default)."""
+    """``func`` compiled by numba (no Python objects, GIL released, IEEE arithmetic) and cached on disk in
+    ``NUMBA_CACHE_DIR`` if the user set one, else beside PyTensor's compile cache (``pytensor_cache_dir()/numba``:
+    the benchmarks' cold runs empty both). numba picks a function's cache folder when it is decorated, so only
+    that moment sees ours; numba's setting is put back after (other libraries' functions keep numba's default)."""
     import numba as nb
 
     previous = nb.config.CACHE_DIR

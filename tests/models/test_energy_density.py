@@ -99,8 +99,8 @@ def test_initial_points_are_jittered_per_seed_and_a_wild_point_is_non_finite_not
     assert not np.isfinite(density.logp_and_grad(wild)[0])
     sharp = first.copy()
     sharp[density.layout.slices()["log_tau"][0]] = -8.0  # tau 3e-4: both halves of a tier step over/underflow
-    value, grad = density.logp_and_grad(sharp)  # IEEE inf/NaN (a divergence), never ZeroDivisionError
-    assert np.isfinite(value) or np.isnan(value) or value == -np.inf
+    value, _ = density.logp_and_grad(sharp)  # returns (IEEE inf/NaN: a divergence) instead of raising
+    assert isinstance(value, float) and value != np.inf  # ZeroDivisionError here panicked nutpie's sampler
 
 
 def test_a_nutpie_fit_is_seeded_and_keeps_every_parameter(synthetic_frame) -> None:
