@@ -310,11 +310,10 @@ class EnergyDensity:
         return values
 
     def _log_capacities(self, y: np.ndarray) -> np.ndarray:
-        """ln S from the unconstrained ``y``: the ordered, then the interval transform's inverse (as the kernel's
-        ``_capacities``; the tests hold both to PyMC's)."""
+        """ln S from the unconstrained ``y``: the kernel's own inverse transform (:func:`_capacities`)."""
         lo, hi = self.data.priors.log_capacity_bounds
-        x = np.cumsum(np.concatenate([y[:1], np.exp(y[1:])]))
-        return lo + (hi - lo) / (1.0 + np.exp(-x))
+        y = np.ascontiguousarray(y, float)
+        return _capacities(y, lo, hi, self.data.prior_log_s, self.data.priors.capacity_sd, np.zeros(len(y)), 0)[2]
 
     def _capacities_unconstrained(self, log_s: np.ndarray) -> np.ndarray:
         """The inverse of :meth:`_log_capacities` (capacities strictly increasing)."""
