@@ -349,11 +349,10 @@ def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> Ener
     """
     from models.sampling import arviz
 
-    names = ["log_c_anchor", *PARAMS, "z_dataset"]
     if config.sampler == "nutpie":
-        idata, fit_s = sample(None, config, compiled=lambda: _fused_density(frame, tiers, names))
+        idata, fit_s = sample(None, config, compiled=lambda: _fused_density(frame, tiers))
     else:
-        idata, fit_s = sample(build_model(frame, tiers), config, var_names=names)
+        idata, fit_s = sample(build_model(frame, tiers), config, var_names=["log_c_anchor", *PARAMS, "z_dataset"])
     posterior = idata.posterior.assign_coords(dataset=list(fit_datasets(frame)))
     factors = (posterior["sigma_dataset"] * posterior["z_dataset"]).transpose("chain", "draw", "dataset", "term")
     posterior = posterior.assign({DATASET_FACTOR: factors})
@@ -362,14 +361,15 @@ def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> Ener
     return EnergyPosterior.from_idata(posterior, tiers, diagnostics)
 
 
-def _fused_density(frame: pd.DataFrame, tiers: tuple[Tier, ...], names: list[str]):
-    """nutpie's model of the fused density (models.energy_density), its draws holding ``names``."""
+def _fused_density(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
+    """nutpie's model of the fused density (models.energy_density): draws of every parameter and
+    ``log_c_anchor`` and ``z_dataset``."""
     from models.energy_density import EnergyDensity
 
     data = energy_data(frame, tiers)
     coords = fit_coords(tiers, len(data.datasets))
     dims = {**DIMS, "log_c_anchor": ("term",), "z_dataset": ("dataset", "term")}
-    return EnergyDensity(data).compiled(names, coords, dims)
+    return EnergyDensity(data).compiled(coords, dims)
 
 
 @dataclass(frozen=True)

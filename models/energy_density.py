@@ -4,11 +4,13 @@
 fit about 18 s of compiling before the first draw (nutpie's C callbacks around PyTensor's numba code close over
 the data, so numba cannot cache them) and ~200 us per gradient (PyTensor's numba code allocates every
 intermediate array). The same log density written as loops over observations and distinct working sets is
-compiled once into numba's on-disk cache and evaluates in a fraction of that; nutpie calls it through its
-Python-function interface (``nutpie.compiled_pyfunc.from_pyfunc``): each call takes the GIL for its Python
-part, the kernel itself runs without it, so the chains' threads overlap. Tests assert it equals the PyMC
-graph's log density and gradient (``model.compile_logp`` / ``compile_dlogp``, Jacobians included) at random
-points, its variables PyMC's, and its starting point PyMC's initial point.
+compiled once into numba's on-disk cache and evaluates in a fraction of that. nutpie calls it through C
+callbacks (numba ``cfunc``s, cached too) whose user data is one packed float64 buffer of the fit's arrays
+(:func:`pack`): no Python and no GIL per gradient, so two chains run in parallel on two cores (through nutpie's
+Python-function interface each call took the GIL and two chains ran ~1.5x slower each than one alone). Tests
+assert it equals the PyMC graph's log density and gradient (``model.compile_logp`` / ``compile_dlogp``, Jacobians
+included) at random points, its variables PyMC's, its starting point PyMC's initial point, and the callbacks the
+kernel's Python entry points.
 
 The unconstrained vector is laid out as PyMC transforms the free variables (so a point means the same in both):
 ``log_c_anchor`` (terms), ``r`` on the log scale (tiers), ``log_S`` through the interval (1 KiB..1 TiB) then
@@ -22,9 +24,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 
-from models.sampling import numba_kernel
+from models.sampling import numba_callback, numba_kernel
 
 if TYPE_CHECKING:
     from models.energy import EnergyData
@@ -55,6 +58,14 @@ class Layout:
             out[name] = (slice(start, start + n), shape)
             start += n
         return out
+
+    def expanded(self) -> dict[str, tuple[int, ...]]:
+        """Each variable a draw keeps and its shape, in the order :func:`_expand_into` writes them."""
+        return {
+            "log_c_anchor": (self.terms,), "log_c": (self.terms,), "r": (self.tiers,), "log_S": (self.tiers,),
+            "log_tau": (), "log_o": (self.phases,), "log_q": (self.phases,), "log_k": (self.phases,),
+            "sigma": (self.phases,), "sigma_dataset": (self.terms,), "z_dataset": (self.datasets, self.terms),
+        }  # fmt: skip
 
     @property
     def n_dim(self) -> int:
@@ -176,9 +187,9 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
     parts = np.empty(n_terms + 3)
     logp = 0.0
     for i in range(y.shape[0]):
-        p, g = phase[i], group[i]
+        p, g = int(phase[i]), int(group[i])  # indices arrive as float64 in the packed buffer: exact
         for t in range(n_terms):
-            parts[t] = amounts[i, t] * cost[g, t] * tier_factor[ws_index[i, t]]
+            parts[t] = amounts[i, t] * cost[g, t] * tier_factor[int(ws_index[i, t])]
         parts[n_terms] = overhead[p] * per_layer[i]
         parts[n_terms + 1] = overhead[n_phases + p] * per_step[i]
         parts[n_terms + 2] = overhead[2 * n_phases + p]
@@ -197,7 +208,7 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
             z_at = o_z + g * n_terms + t
             d_spread[t] += share * theta[z_at]
             grad[z_at] += share * spread[t]
-            d_tier[ws_index[i, t]] += share
+            d_tier[int(ws_index[i, t])] += share
         for j in range(3):
             grad[o_o + j * n_phases + p] += parts[n_terms + j] * per_total
     return logp
@@ -272,6 +283,155 @@ def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_ste
     return logp, grad
 
 
+_HEADER = 7
+"""The packed buffer's header: observations, terms, tiers, phases, data sets, distinct working sets, priors."""
+
+
+def pack(data: EnergyData) -> np.ndarray:
+    """The fit's arrays as one float64 buffer (header, then each array flattened, indices exact as floats): what
+    the kernel and its C callbacks read, through one pointer."""
+    amounts = np.asarray(data.amounts, float)
+    priors = np.array(data.priors.vector(), float)
+    n_obs, n_terms = amounts.shape
+    header = (n_obs, n_terms, len(data.prior_log_s), len(data.guesses["log_o"]), len(data.datasets),
+              len(data.unique_log_ws), len(priors))  # fmt: skip
+    parts = (
+        header, np.exp(amounts), data.ws_index, data.unique_log_ws, data.anchor, np.exp(data.per_layer),
+        np.exp(data.per_step), data.meas_sd, data.y, data.phase_index, data.dataset_index,
+        *(data.guesses[k] for k in ("log_c", "log_o", "log_q", "log_k")), data.prior_log_s, priors,
+    )  # fmt: skip
+    return np.ascontiguousarray(np.concatenate([np.ravel(np.asarray(a, float)) for a in parts]))
+
+
+@numba_kernel
+def _packed_length(head):
+    """The packed buffer's length from its header."""
+    n_obs, n_terms, n_tiers, n_phases = int(head[0]), int(head[1]), int(head[2]), int(head[3])
+    n_ws, n_priors = int(head[5]), int(head[6])
+    return _HEADER + n_obs * (2 * n_terms + 6) + n_ws + n_terms * n_tiers + n_terms + 3 * n_phases + n_tiers + n_priors
+
+
+@numba_kernel
+def _unpack(buf):
+    """The kernel's arguments from a packed buffer (views, no copies): see :func:`pack`."""
+    n_obs, n_terms, n_tiers, n_phases = int(buf[0]), int(buf[1]), int(buf[2]), int(buf[3])
+    n_groups, n_ws, n_priors = int(buf[4]), int(buf[5]), int(buf[6])
+    at = _HEADER
+    amounts = buf[at : at + n_obs * n_terms].reshape((n_obs, n_terms))
+    at += n_obs * n_terms
+    ws_index = buf[at : at + n_obs * n_terms].reshape((n_obs, n_terms))
+    at += n_obs * n_terms
+    unique_ws = buf[at : at + n_ws]
+    at += n_ws
+    anchor = buf[at : at + n_terms * n_tiers].reshape((n_terms, n_tiers))
+    at += n_terms * n_tiers
+    per_obs = buf[at : at + 6 * n_obs].reshape((6, n_obs))  # per_layer, per_step, meas_sd, y, phase, group
+    at += 6 * n_obs
+    guess_c = buf[at : at + n_terms]
+    at += n_terms
+    guess_o, guess_q, guess_k = buf[at : at + n_phases], buf[at + n_phases : at + 2 * n_phases], buf[
+        at + 2 * n_phases : at + 3 * n_phases]  # fmt: skip
+    at += 3 * n_phases
+    prior_log_s = buf[at : at + n_tiers]
+    priors = buf[at + n_tiers : at + n_tiers + n_priors]
+    return (amounts, ws_index, unique_ws, anchor, per_obs[0], per_obs[1], per_obs[2], per_obs[3], per_obs[4],
+            per_obs[5], n_groups, guess_c, guess_o, guess_q, guess_k, prior_log_s, priors)  # fmt: skip
+
+
+@numba_kernel
+def _packed_density(theta, buf):
+    """(log density, gradient) at ``theta`` over a packed buffer."""
+    return _log_density(theta, *_unpack(buf))
+
+
+@numba_kernel
+def _n_dim(buf):
+    """Length of the unconstrained vector (:class:`Layout`) of a packed buffer."""
+    n_terms, n_tiers, n_phases, n_groups = int(buf[1]), int(buf[2]), int(buf[3]), int(buf[4])
+    return n_terms + 2 * n_tiers + 1 + 4 * n_phases + n_terms + n_groups * n_terms
+
+
+@numba_kernel
+def _expand_into(theta, buf, out):
+    """Write the model's variables at ``theta`` to ``out`` in :meth:`Layout.expanded`'s order, on their own scales
+    (``r``, ``sigma``, ``sigma_dataset`` exponentiated, ``log_S`` through the capacities' inverse transform), with
+    the derived ``log_c`` after ``log_c_anchor``."""
+    args = _unpack(buf)
+    anchor, prior_log_s, priors = args[3], args[15], args[16]
+    n_terms, n_tiers = anchor.shape[0], anchor.shape[1]
+    n_phases, n_groups = args[12].shape[0], args[10]
+    o_s = n_terms + n_tiers
+    lo, hi = priors[priors.shape[0] - 2], priors[priors.shape[0] - 1]  # the vector ends with ln S's bounds
+    log_s = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, 1.0, np.zeros(n_tiers), 0)[2]
+    at = 0
+    for t in range(n_terms):
+        out[at + t] = theta[t]
+        log_c = theta[t]
+        for k in range(n_tiers):
+            log_c -= anchor[t, k] * _softplus(theta[n_terms + k])  # ln(1 + r)
+        out[at + n_terms + t] = log_c
+    at += 2 * n_terms
+    for k in range(n_tiers):
+        out[at + k] = math.exp(theta[n_terms + k])
+        out[at + n_tiers + k] = log_s[k]
+    at += 2 * n_tiers
+    src = o_s + n_tiers  # log_tau, then o, q, k per phase, then sigma (log scale), sigma_dataset (log scale), z
+    for j in range(1 + 3 * n_phases):
+        out[at + j] = theta[src + j]
+    at, src = at + 1 + 3 * n_phases, src + 1 + 3 * n_phases
+    for j in range(n_phases + n_terms):
+        out[at + j] = math.exp(theta[src + j])
+    at, src = at + n_phases + n_terms, src + n_phases + n_terms
+    for j in range(n_groups * n_terms):
+        out[at + j] = theta[src + j]
+
+
+def _callback_signatures():
+    """nutpie's C signatures: logp(dim, x, gradient out, logp out, user data) and expand(dim, expanded dim, x,
+    out, user data), each returning 0, or > 0 for a recoverable failure (a divergence)."""
+    from numba import types
+
+    double_p = types.CPointer(types.double)
+    return (types.int64(types.uint64, double_p, double_p, double_p, types.voidptr),
+            types.int64(types.uint64, types.uint64, double_p, double_p, types.voidptr))  # fmt: skip
+
+
+_LOGP_SIGNATURE, _EXPAND_SIGNATURE = _callback_signatures()
+
+
+@numba_kernel
+def _buffer(data_ptr):
+    """The packed buffer behind nutpie's user-data pointer (its header gives its length)."""
+    head = numba.carray(data_ptr, (_HEADER,), np.float64)
+    return numba.carray(data_ptr, (_packed_length(head),), np.float64)
+
+
+@numba_callback(_LOGP_SIGNATURE)
+def _logp_callback(dim, x_ptr, grad_ptr, logp_ptr, data_ptr):
+    """nutpie's log-density callback over a packed buffer: 3 (a divergence) where the point is not finite."""
+    buf = _buffer(data_ptr)
+    if dim != _n_dim(buf):
+        return -1
+    value, grad = _packed_density(numba.carray(x_ptr, (dim,)), buf)
+    out = numba.carray(grad_ptr, (dim,))
+    finite = math.isfinite(value)
+    for i in range(dim):
+        out[i] = grad[i]
+        finite = finite and math.isfinite(grad[i])
+    numba.carray(logp_ptr, (1,))[0] = value
+    return 0 if finite else 3
+
+
+@numba_callback(_EXPAND_SIGNATURE)
+def _expand_callback(dim, n_expanded, x_ptr, out_ptr, data_ptr):
+    """nutpie's callback writing a draw's variables (:func:`_expand_into`)."""
+    buf = _buffer(data_ptr)
+    if dim != _n_dim(buf):
+        return -1
+    _expand_into(numba.carray(x_ptr, (dim,)), buf, numba.carray(out_ptr, (n_expanded,)))
+    return 0
+
+
 class EnergyDensity:
     """The energy model's posterior density over one training frame's data, for nutpie.
 
@@ -285,38 +445,27 @@ class EnergyDensity:
         self.data = data
         self.layout = Layout(data.amounts.shape[1], len(data.prior_log_s), len(data.guesses["log_o"]),
                              len(data.datasets))  # fmt: skip
-        self._args = (
-            np.exp(np.ascontiguousarray(data.amounts, float)), np.ascontiguousarray(data.ws_index, np.int64),
-            np.ascontiguousarray(data.unique_log_ws, float), np.ascontiguousarray(data.anchor, float),
-            np.exp(np.asarray(data.per_layer, float)), np.exp(np.asarray(data.per_step, float)),
-            np.ascontiguousarray(data.meas_sd, float), np.ascontiguousarray(data.y, float),
-            np.ascontiguousarray(data.phase_index, np.int64), np.ascontiguousarray(data.dataset_index, np.int64),
-            len(data.datasets),
-            *(np.ascontiguousarray(data.guesses[k], float) for k in ("log_c", "log_o", "log_q", "log_k")),
-            np.ascontiguousarray(data.prior_log_s, float), np.array(data.priors.vector(), float),
-        )  # fmt: skip
+        self.packed = pack(data)
 
     def logp_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log density (Jacobians and normalising constants included) and its gradient at ``theta``."""
-        return _log_density(np.ascontiguousarray(theta, float), *self._args)
+        return _packed_density(np.ascontiguousarray(theta, float), self.packed)
 
     def expand(self, theta: np.ndarray) -> dict[str, np.ndarray]:
-        """The model's variables at ``theta`` on their own scales, and the derived ``log_c``."""
-        values = {name: np.asarray(theta[s], float).reshape(shape) for name, (s, shape) in self.layout.slices().items()}
-        for name in ("r", "sigma", "sigma_dataset"):
-            values[name] = np.exp(values[name])
-        values["log_S"] = self._log_capacities(values["log_S"])
-        values["log_c"] = values["log_c_anchor"] - self.data.anchor @ np.log1p(values["r"])
+        """The model's variables at ``theta`` on their own scales, and the derived ``log_c`` (the kernel's
+        :func:`_expand_into`, as nutpie's draws get them)."""
+        shapes = self.layout.expanded()
+        out = np.empty(sum(int(np.prod(shape, dtype=int)) for shape in shapes.values()))
+        _expand_into(np.ascontiguousarray(theta, float), self.packed, out)
+        values, at = {}, 0
+        for name, shape in shapes.items():
+            n = int(np.prod(shape, dtype=int))
+            values[name] = out[at : at + n].reshape(shape)
+            at += n
         return values
 
-    def _log_capacities(self, y: np.ndarray) -> np.ndarray:
-        """ln S from the unconstrained ``y``: the kernel's own inverse transform (:func:`_capacities`)."""
-        lo, hi = self.data.priors.log_capacity_bounds
-        y = np.ascontiguousarray(y, float)
-        return _capacities(y, lo, hi, self.data.prior_log_s, self.data.priors.capacity_sd, np.zeros(len(y)), 0)[2]
-
     def _capacities_unconstrained(self, log_s: np.ndarray) -> np.ndarray:
-        """The inverse of :meth:`_log_capacities` (capacities strictly increasing)."""
+        """The inverse of the capacities' transform (:func:`_capacities`; capacities strictly increasing)."""
         lo, hi = self.data.priors.log_capacity_bounds
         x = np.log((log_s - lo) / (hi - log_s))
         return np.concatenate([x[:1], np.log(np.maximum(np.diff(x), 1e-12))])
@@ -340,25 +489,28 @@ class EnergyDensity:
         """Where a chain starts: :meth:`start_point` jittered by U(-1, 1), as nutpie jitters a PyMC model's."""
         return self.start_point() + np.random.default_rng(seed).uniform(-1.0, 1.0, size=self.layout.n_dim)
 
-    def compiled(self, var_names: list[str], coords: dict[str, list], dims: dict[str, tuple[str, ...]]):
-        """A nutpie model of this density.
+    def compiled(self, coords: dict[str, list], dims: dict[str, tuple[str, ...]]):
+        """A nutpie model of this density, its draws holding every variable of :meth:`Layout.expanded`.
+
+        nutpie calls the kernel through C callbacks with :attr:`packed` as their user data: no Python and no GIL
+        per gradient, so the chains' threads run in parallel (through a Python function each call took the GIL,
+        and two chains ran ~1.5x slower each than one).
 
         Args:
-            var_names: the variables each draw keeps (from :meth:`expand`).
             coords: labels of each dimension.
             dims: each variable's dimensions.
         """
-        from nutpie.compiled_pyfunc import from_pyfunc  # not re-exported by nutpie 0.16
+        from nutpie.compile_pymc import CompiledPyMCModel
 
-        probe = self.expand(np.zeros(self.layout.n_dim))
-        shapes = [probe[name].shape for name in var_names]
-
-        def expand(theta: np.ndarray) -> dict[str, np.ndarray]:
-            values = self.expand(theta)
-            return {name: np.array(values[name], float, order="C") for name in var_names}  # 0-d stays 0-d
-
-        return from_pyfunc(
-            self.layout.n_dim, lambda: self.logp_and_grad, lambda *_: expand, [np.dtype("float64")] * len(var_names),
-            shapes, list(var_names), coords=coords, dims={n: dims[n] for n in var_names if n in dims},
-            make_initial_point_fn=self.initial_point,
+        shapes = self.layout.expanded()
+        names, slices, at = list(shapes), [], 0
+        for shape in shapes.values():
+            n = int(np.prod(shape, dtype=int))
+            slices.append(slice(at, at + n))
+            at += n
+        return CompiledPyMCModel(
+            _n_dim=self.layout.n_dim, dims={n: dims[n] for n in names if n in dims}, _coords=coords,
+            _shapes=dict(shapes), compiled_logp_func=_logp_callback, compiled_expand_func=_expand_callback,
+            initial_point_func=self.initial_point, shared_data={}, user_data=self.packed, n_expanded=at,
+            shape_info=(names, slices, list(shapes.values())), logp_func=None, expand_func=None,
         )  # fmt: skip

@@ -186,17 +186,39 @@ def pymc():
 
 
 def numba_kernel(func):
-    """``func`` compiled by numba (no Python objects, GIL released, IEEE arithmetic) and cached on disk in
-    ``NUMBA_CACHE_DIR`` if the user set one, else beside PyTensor's compile cache (``pytensor_cache_dir()/numba``:
-    the benchmarks' cold runs empty both). numba picks a function's cache folder when it is decorated, so only
-    that moment sees ours; numba's setting is put back after (other libraries' functions keep numba's default)."""
+    """``func`` compiled by numba (no Python objects, GIL released, IEEE arithmetic) and cached on disk (see
+    :func:`_numba_cache`)."""
+    import numba as nb
+
+    with _numba_cache():
+        # numpy's error model: a division by zero gives inf/NaN (a divergence to nutpie), not a Python exception
+        return nb.njit(cache=True, nogil=True, error_model="numpy")(func)
+
+
+def numba_callback(signature):
+    """A decorator compiling a function into a C callback of ``signature`` (numba's ``cfunc``: called from native
+    code without the GIL), with IEEE arithmetic and cached on disk as :func:`numba_kernel`'s functions are."""
+    import numba as nb
+
+    def decorate(func):
+        with _numba_cache():
+            return nb.cfunc(signature, cache=True, error_model="numpy")(func)
+
+    return decorate
+
+
+@contextlib.contextmanager
+def _numba_cache() -> Iterator[None]:
+    """Functions decorated inside cache in ``NUMBA_CACHE_DIR`` if the user set one, else beside PyTensor's compile
+    cache (``pytensor_cache_dir()/numba``: the benchmarks' cold runs empty both). numba picks a function's cache
+    folder when it is decorated, so only that moment sees ours; numba's setting is put back after (other
+    libraries' functions keep numba's default)."""
     import numba as nb
 
     previous = nb.config.CACHE_DIR
     nb.config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(pytensor_cache_dir(), "numba")
     try:
-        # numpy's error model: a division by zero gives inf/NaN (a divergence to nutpie), not a Python exception
-        return nb.njit(cache=True, nogil=True, error_model="numpy")(func)
+        yield
     finally:
         nb.config.CACHE_DIR = previous
 

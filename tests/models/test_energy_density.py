@@ -112,3 +112,31 @@ def test_a_nutpie_fit_is_seeded_and_keeps_every_parameter(synthetic_frame) -> No
     other = fit(synthetic_frame, FitConfig(draws=40, tune=60, chains=1, seed=4), TIERS)
     assert not np.array_equal(one.draws["r"], other.draws["r"])
     assert one.datasets == tuple(sorted(synthetic_frame["dataset"].astype(str).unique()))
+
+
+def test_nutpies_c_callbacks_give_the_kernels_values_and_flag_a_wild_point() -> None:
+    """The C callbacks nutpie calls (through their user-data pointer to the packed buffer) return the same log
+    density, gradient and variables as the kernel's Python entry points; a wrong dimension is an error (< 0), a
+    non-finite point a divergence (> 0)."""
+    import ctypes
+
+    from models.energy_density import _expand_callback, _logp_callback
+
+    density = EnergyDensity(energy_data(synthetic_runs(40, seed=6), TIERS))
+    n, data = density.layout.n_dim, density.packed.ctypes.data_as(ctypes.c_void_p)
+    shapes = density.layout.expanded()
+    n_expanded = sum(int(np.prod(shape, dtype=int)) for shape in shapes.values())
+    for seed in range(3):
+        theta = density.initial_point(seed)
+        grad, logp, out = np.empty(n), np.empty(1), np.empty(n_expanded)
+        pointers = [a.ctypes.data_as(ctypes.POINTER(ctypes.c_double)) for a in (theta, grad, logp, out)]
+        assert _logp_callback.ctypes(n, pointers[0], pointers[1], pointers[2], data) == 0
+        value, expected = density.logp_and_grad(theta)
+        assert logp[0] == value and np.array_equal(grad, expected)
+        assert _expand_callback.ctypes(n, n_expanded, pointers[0], pointers[3], data) == 0
+        assert np.array_equal(out, np.concatenate([np.ravel(v) for v in density.expand(theta).values()]))
+    assert _logp_callback.ctypes(n + 1, pointers[0], pointers[1], pointers[2], data) < 0
+    wild = np.full(n, 800.0)
+    code = _logp_callback.ctypes(n, wild.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), pointers[1], pointers[2],
+                                 data)  # fmt: skip
+    assert code > 0
