@@ -284,7 +284,7 @@ def sample(model, config: FitConfig, var_names: list[str] | None = None, compile
         config: sampler settings.
         var_names: the variables to keep (default: all); deterministics per observation cost nutpie a
             computation per draw.
-        compiled: nutpie only: a callable returning a ready nutpie model (``nutpie.compiled_pyfunc.from_pyfunc``)
+        compiled: nutpie only: a callable returning a ready nutpie model (a ``CompiledModel`` over C callbacks)
             to sample instead of compiling ``model`` (the energy model's fused density,
             :mod:`models.energy_density`); called here, so that its cost counts in the fit's time.
 
