@@ -151,25 +151,28 @@ def _half_normals(theta, start, n, scale, grad):
 
 @numba_kernel
 def _tier_steps(unique_ws, log_s, log_step, tau):
-    """Each distinct working set's steps sigmoid((ln W - ln S_k) / tau) (working sets x tiers) and its cost
-    factor exp(sum_k step_k ln(1 + r_k)). A sigmoid is 1 / (1 + C_k / E_w): one exp per working set and per tier
+    """Each distinct working set's steps sigmoid((ln W - ln S_k) / tau) (tiers x working sets) and its cost
+    factor exp(sum_k step_k ln(1 + r_k)). A sigmoid is E_w / (E_w + C_k): one exp per working set and per tier
     instead of one per pair (centred on the capacities' mean: no overflow unless tau < ~0.03, 25 prior sds
-    away, where a NaN makes the step a divergence)."""
+    away, where a NaN makes the step a divergence). The exps and the arithmetic run in separate loops, so that
+    the arithmetic vectorises (the exps are scalar calls)."""
+    n_ws, n_tiers = unique_ws.shape[0], log_s.shape[0]
     centre = 0.0
-    for k in range(log_s.shape[0]):
-        centre += log_s[k] / log_s.shape[0]
-    c_tier = np.empty(log_s.shape[0])
-    for k in range(log_s.shape[0]):
-        c_tier[k] = math.exp((log_s[k] - centre) / tau)
-    steps = np.empty((unique_ws.shape[0], log_s.shape[0]))
-    factor = np.empty(unique_ws.shape[0])
-    for w in range(unique_ws.shape[0]):
-        e_ws = math.exp((unique_ws[w] - centre) / tau)
-        acc = 0.0
-        for k in range(log_s.shape[0]):
-            steps[w, k] = 1.0 / (1.0 + c_tier[k] / e_ws)
-            acc += steps[w, k] * log_step[k]
-        factor[w] = math.exp(acc)
+    for k in range(n_tiers):
+        centre += log_s[k] / n_tiers
+    e_ws = np.empty(n_ws)
+    for w in range(n_ws):
+        e_ws[w] = math.exp((unique_ws[w] - centre) / tau)
+    steps = np.empty((n_tiers, n_ws))
+    acc = np.zeros(n_ws)
+    for k in range(n_tiers):
+        c_tier, row, weight = math.exp((log_s[k] - centre) / tau), steps[k], log_step[k]
+        for w in range(n_ws):
+            row[w] = e_ws[w] / (e_ws[w] + c_tier)
+            acc[w] += row[w] * weight
+    factor = np.empty(n_ws)
+    for w in range(n_ws):
+        factor[w] = math.exp(acc[w])
     return steps, factor
 
 
@@ -184,6 +187,7 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
     for j in range(3 * n_phases):
         overhead[j] = math.exp(theta[o_o + j])
     t_const = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+    log_nu = math.log(nu)
     parts = np.empty(n_terms + 3)
     logp = 0.0
     for i in range(y.shape[0]):
@@ -199,7 +203,8 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
         var = sigma[p] * sigma[p] + meas_sd[i] * meas_sd[i]
         err = y[i] - math.log(total)
         denom = nu * var + err * err
-        logp += t_const - 0.5 * math.log(var) - 0.5 * (nu + 1) * math.log1p(err * err / (nu * var))
+        # -ln(var) / 2 - (nu + 1) / 2 ln(1 + err^2 / (nu var)), as two logs (log1p costs two here)
+        logp += t_const + 0.5 * nu * math.log(var) - 0.5 * (nu + 1) * (math.log(denom) - log_nu)
         grad[o_sig + p] += (-1.0 + (nu + 1) * err * err / denom) / var * sigma[p] * sigma[p]
         per_total = (nu + 1) * err / denom / total  # d logp / d mu, over E (each part's share of mu)
         for t in range(n_terms):
@@ -216,17 +221,22 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
 
 @numba_kernel
 def _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log_s):
-    """Chain rule from d/d ln(tier factor) per working set to ln(1 + r_k), ln S_k and (returned) ln tau."""
+    """Chain rule from d/d ln(tier factor) per working set to ln(1 + r_k), ln S_k and (returned) ln tau
+    (``steps``: tiers x working sets, as :func:`_tier_steps` gives them)."""
     d_log_tau = 0.0
-    for w in range(unique_ws.shape[0]):
-        if d_tier[w] == 0.0:
-            continue
-        for k in range(log_s.shape[0]):
-            s = steps[w, k]
-            d_log_step[k] += d_tier[w] * s
-            slope = d_tier[w] * log_step[k] * s * (1.0 - s) / tau
-            d_log_s[k] -= slope
-            d_log_tau -= slope * (unique_ws[w] - log_s[k])
+    for k in range(log_s.shape[0]):
+        row = steps[k]
+        by_step, by_slope, by_ws_slope = 0.0, 0.0, 0.0
+        for w in range(unique_ws.shape[0]):
+            s = row[w]
+            by_step += d_tier[w] * s
+            slope = d_tier[w] * s * (1.0 - s)
+            by_slope += slope
+            by_ws_slope += slope * unique_ws[w]
+        d_log_step[k] += by_step
+        scale = log_step[k] / tau
+        d_log_s[k] -= scale * by_slope
+        d_log_tau -= scale * (by_ws_slope - by_slope * log_s[k])
     return d_log_tau
 
 
