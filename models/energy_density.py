@@ -149,20 +149,53 @@ def _half_normals(theta, start, n, scale, grad):
     return logp, values
 
 
+_EXP_TAYLOR = tuple(1.0 / math.factorial(i) for i in range(14))
+_LOG2_E = 1.4426950408889634
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # ln 2 = hi + lo, hi exact in 32 bits
+_EXP_SAFE = 700.0
+
+
+@numba_kernel
+def _exp_into(x, out):
+    """``out[:] = exp(x)`` to within 1 ulp, in loops LLVM vectorises: numba's pip build has no vector maths
+    library (SVML needs a patched LLVM), and its scalar exp costs ~9 ns here against ~4 for this. exp(r) on
+    |r| <= ln 2 / 2 by its Taylor series to degree 13 (Cody-Waite reduction, x = k ln 2 + r), times 2^k from
+    its bits; |x| >= 700 (overflow, underflow, NaN) goes through math.exp."""
+    n = x.shape[0]
+    bits = np.empty(n, np.int64)
+    for i in range(n):
+        v = min(max(x[i], -_EXP_SAFE), _EXP_SAFE)
+        k = math.floor(v * _LOG2_E + 0.5)
+        r = v - k * _LN2_HI - k * _LN2_LO
+        p = _EXP_TAYLOR[13]
+        for j in range(12, -1, -1):
+            p = p * r + _EXP_TAYLOR[j]
+        bits[i] = (np.int64(k) + 1023) << 52
+        out[i] = p
+    scale = bits.view(np.float64)
+    for i in range(n):
+        out[i] *= scale[i]
+    for i in range(n):
+        if not -_EXP_SAFE < x[i] < _EXP_SAFE:
+            out[i] = math.exp(x[i])
+
+
 @numba_kernel
 def _tier_steps(unique_ws, log_s, log_step, tau):
     """Each distinct working set's steps sigmoid((ln W - ln S_k) / tau) (tiers x working sets) and its cost
     factor exp(sum_k step_k ln(1 + r_k)). A sigmoid is E_w / (E_w + C_k): one exp per working set and per tier
     instead of one per pair (centred on the capacities' mean: no overflow unless tau < ~0.03, 25 prior sds
-    away, where a NaN makes the step a divergence). The exps and the arithmetic run in separate loops, so that
-    the arithmetic vectorises (the exps are scalar calls)."""
+    away, where a NaN makes the step a divergence). The exps (:func:`_exp_into`) and the arithmetic run in
+    separate loops, so that both vectorise."""
     n_ws, n_tiers = unique_ws.shape[0], log_s.shape[0]
     centre = 0.0
     for k in range(n_tiers):
         centre += log_s[k] / n_tiers
-    e_ws = np.empty(n_ws)
+    scaled = np.empty(n_ws)
     for w in range(n_ws):
-        e_ws[w] = math.exp((unique_ws[w] - centre) / tau)
+        scaled[w] = (unique_ws[w] - centre) / tau
+    e_ws = np.empty(n_ws)
+    _exp_into(scaled, e_ws)
     steps = np.empty((n_tiers, n_ws))
     acc = np.zeros(n_ws)
     for k in range(n_tiers):
@@ -171,8 +204,7 @@ def _tier_steps(unique_ws, log_s, log_step, tau):
             row[w] = e_ws[w] / (e_ws[w] + c_tier)
             acc[w] += row[w] * weight
     factor = np.empty(n_ws)
-    for w in range(n_ws):
-        factor[w] = math.exp(acc[w])
+    _exp_into(acc, factor)
     return steps, factor
 
 
