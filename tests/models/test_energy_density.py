@@ -160,3 +160,23 @@ def test_the_vectorised_exp_is_maths_exp_to_one_ulp_and_keeps_its_edges() -> Non
     _exp_into(edges, out)
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(out, np.exp(edges))
+
+
+def test_the_vectorised_log_is_maths_log_to_3e_16_and_keeps_its_edges() -> None:
+    """From the smallest normal to the largest double, and around 1 and sqrt(2) (the reduction's seam), the
+    vectorised log is within 3e-16 (absolute, or relative where that is larger) of numpy's; zero, negatives,
+    subnormals, infinities and NaN are log's own."""
+    from models.energy_density import _log_into
+
+    rng = np.random.default_rng(1)
+    near = np.concatenate([1 + rng.uniform(-0.3, 0.5, 5_000), np.sqrt(2) * (1 + rng.uniform(-1e-6, 1e-6, 1_000))])
+    x = np.concatenate([np.exp(rng.uniform(-708, 709, 20_000)), near, [2.2250738585072014e-308, 1.0, 2.0, 0.5]])
+    out = np.empty_like(x)
+    _log_into(x, out)
+    expected = np.log(x)
+    assert np.all(np.abs(out - expected) <= 3e-16 * np.maximum(1.0, np.abs(expected)))
+    edges = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -1.0, 1e-310, 5e-324])
+    out = np.empty_like(edges)
+    _log_into(edges, out)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(out, np.log(edges))
