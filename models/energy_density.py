@@ -164,7 +164,7 @@ def _exp_into(x, out):
     n = x.shape[0]
     bits = np.empty(n, np.int64)
     for i in range(n):
-        v = min(max(x[i], -_EXP_SAFE), _EXP_SAFE)
+        v = x[i] if -_EXP_SAFE < x[i] < _EXP_SAFE else 0.0  # the rest (NaN included) by the last loop
         k = math.floor(v * _LOG2_E + 0.5)
         r = v - k * _LN2_HI - k * _LN2_LO
         p = _EXP_TAYLOR[13]
@@ -187,9 +187,10 @@ _SMALLEST_NORMAL = 2.2250738585072014e-308
 
 @numba_kernel
 def _log_into(x, out):
-    """``out[:] = ln(x)`` to within 3e-16 of maths' log (3 ulps where ln x is near 0), in loops LLVM vectorises
-    (see :func:`_exp_into`): x = m 2^e with m in [sqrt(2)/2, sqrt(2)) from its bits, ln m = 2 atanh((m - 1) /
-    (m + 1)) by its series to degree 23; x <= 0, subnormal, infinite or NaN goes through math.log."""
+    """``out[:] = ln(x)`` (``x`` C-contiguous) to within 3 ulps of maths' log (3e-16 absolute where |ln x| < 1),
+    in loops LLVM vectorises (see :func:`_exp_into`): x = m 2^e with m in [sqrt(2)/2, sqrt(2)) from its bits,
+    ln m = 2 atanh((m - 1) / (m + 1)) by its series to degree 23; x <= 0, subnormal, infinite or NaN goes
+    through math.log."""
     n = x.shape[0]
     bits = x.view(np.int64)
     mantissa = np.empty(n, np.int64)
@@ -216,25 +217,25 @@ def _log_into(x, out):
 @numba_kernel
 def _tier_steps(unique_ws, log_s, log_step, tau):
     """Each distinct working set's steps sigmoid((ln W - ln S_k) / tau) (tiers x working sets) and its cost
-    factor exp(sum_k step_k ln(1 + r_k)). A sigmoid is E_w / (E_w + C_k): one exp per working set and per tier
-    instead of one per pair (centred on the capacities' mean: no overflow unless tau < ~0.03, 25 prior sds
-    away, where a NaN makes the step a divergence). The exps (:func:`_exp_into`) and the arithmetic run in
-    separate loops, so that both vectorise."""
+    factor exp(sum_k step_k ln(1 + r_k)). A sigmoid is 1 / (1 + C_k / E_w): one exp per working set and per
+    tier instead of one per pair (centred on the capacities' mean: one overflowing half gives a step of 0 or 1,
+    both halves only for tau < ~0.03, 25 prior sds away, where a NaN makes the step a divergence). The exps
+    (:func:`_exp_into`) and the arithmetic run in separate loops, so that both vectorise."""
     n_ws, n_tiers = unique_ws.shape[0], log_s.shape[0]
     centre = 0.0
     for k in range(n_tiers):
         centre += log_s[k] / n_tiers
     scaled = np.empty(n_ws)
     for w in range(n_ws):
-        scaled[w] = (unique_ws[w] - centre) / tau
-    e_ws = np.empty(n_ws)
-    _exp_into(scaled, e_ws)
+        scaled[w] = (centre - unique_ws[w]) / tau
+    inv_e_ws = np.empty(n_ws)
+    _exp_into(scaled, inv_e_ws)
     steps = np.empty((n_tiers, n_ws))
     acc = np.zeros(n_ws)
     for k in range(n_tiers):
         c_tier, row, weight = math.exp((log_s[k] - centre) / tau), steps[k], log_step[k]
         for w in range(n_ws):
-            row[w] = e_ws[w] / (e_ws[w] + c_tier)
+            row[w] = 1.0 / (1.0 + c_tier * inv_e_ws[w])
             acc[w] += row[w] * weight
     factor = np.empty(n_ws)
     _exp_into(acc, factor)
@@ -299,17 +300,17 @@ def _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log
     d_log_tau = 0.0
     for k in range(log_s.shape[0]):
         row = steps[k]
-        by_step, by_slope, by_ws_slope = 0.0, 0.0, 0.0
+        by_step, by_slope, by_distance_slope = 0.0, 0.0, 0.0
         for w in range(unique_ws.shape[0]):
             s = row[w]
             by_step += d_tier[w] * s
             slope = d_tier[w] * s * (1.0 - s)
             by_slope += slope
-            by_ws_slope += slope * unique_ws[w]
+            by_distance_slope += slope * (unique_ws[w] - log_s[k])
         d_log_step[k] += by_step
         scale = log_step[k] / tau
         d_log_s[k] -= scale * by_slope
-        d_log_tau -= scale * (by_ws_slope - by_slope * log_s[k])
+        d_log_tau -= scale * by_distance_slope
     return d_log_tau
 
 

@@ -55,8 +55,9 @@ def check_sampler(name: object) -> None:
 @dataclass(frozen=True)
 class FitConfig:
     """Sampler settings. The defaults fit the energy model of a 10-minute calibration in 13-17 s on 2 cores
-    (27 s with an empty compile cache; r_hat 1.01-1.04 there, on the L1 capacity; the shipped 790-run reference
-    is sampled with 2,000 draws: see the README's benchmarks).
+    (27 s with an empty compile cache; r_hat 1.01-1.04 there, on the L1 capacity: one seed in four passes
+    :meth:`Diagnostics.converged`; the shipped 790-run reference is sampled with 2,000 draws: see the README's
+    benchmarks).
 
     Attributes:
         cores: processes (pymc) or threads (nutpie) for the chains; None = one per chain up to the cores.

@@ -163,14 +163,16 @@ def test_the_vectorised_exp_is_maths_exp_to_one_ulp_and_keeps_its_edges() -> Non
 
 
 def test_the_vectorised_log_is_maths_log_to_3e_16_and_keeps_its_edges() -> None:
-    """From the smallest normal to the largest double, and around 1 and sqrt(2) (the reduction's seam), the
-    vectorised log is within 3e-16 (absolute, or relative where that is larger) of numpy's; zero, negatives,
+    """From the smallest normal to the largest double, and around 1 and at sqrt(2) (the reduction's seam), the
+    vectorised log is within 3e-16 of numpy's (absolute where |ln x| < 1, else relative); zero, negatives,
     subnormals, infinities and NaN are log's own."""
     from models.energy_density import _log_into
 
     rng = np.random.default_rng(1)
     near = np.concatenate([1 + rng.uniform(-0.3, 0.5, 5_000), np.sqrt(2) * (1 + rng.uniform(-1e-6, 1e-6, 1_000))])
-    x = np.concatenate([np.exp(rng.uniform(-708, 709, 20_000)), near, [2.2250738585072014e-308, 1.0, 2.0, 0.5]])
+    seam = [np.nextafter(np.sqrt(2), 0), np.sqrt(2), np.nextafter(np.sqrt(2), 2)]
+    x = np.concatenate([np.exp(rng.uniform(-708, 709, 20_000)), near, seam,
+                        [2.2250738585072014e-308, 1.0, 2.0, 0.5, np.finfo(float).max]])  # fmt: skip
     out = np.empty_like(x)
     _log_into(x, out)
     expected = np.log(x)
@@ -180,3 +182,16 @@ def test_the_vectorised_log_is_maths_log_to_3e_16_and_keeps_its_edges() -> None:
     _log_into(edges, out)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.testing.assert_array_equal(out, np.log(edges))
+
+
+def test_tier_steps_saturate_where_one_half_of_a_sigmoid_overflows() -> None:
+    """At a tau far below its prior, working sets far from every capacity step fully (to 0 or 1), not to NaN:
+    only both halves overflowing at once may give a NaN (a divergence)."""
+    from models.energy_density import _tier_steps
+
+    log_ws = np.linspace(np.log(2**7), np.log(2**39), 1_000)
+    log_s = np.log([48 * 2**10, 2 * 2**20, 480 * 2**20])
+    steps, factor = _tier_steps(log_ws, log_s, np.full(3, 0.5), 0.015)
+    assert np.all(np.isfinite(steps)) and np.all(np.isfinite(factor))
+    below, above = log_ws < log_s[0] - 1, log_ws > log_s[-1] + 1
+    assert np.all(steps[:, below] < 1e-12) and np.all(steps[:, above] > 1 - 1e-12)
