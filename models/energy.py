@@ -318,16 +318,19 @@ def _anchors(log_ws: np.ndarray, tiers: tuple[Tier, ...]) -> np.ndarray:
 
 def _capacities(pm, d: EnergyData, priors: EnergyPriors):
     """ln S_k: normal priors at the fingerprint's cache sizes, truncated to 1 KiB..1 TiB and ordered (no label
-    switching); the interval transform has fixed mu and sigma, so the truncation normaliser is a constant."""
-    transforms = pm.distributions.transforms
-    return pm.Normal(
-        "log_S",
-        mu=pm.Data("prior_log_S", d.prior_log_s),
-        sigma=priors.capacity_sd,
-        dims="tier",
-        transform=transforms.Chain([transforms.Interval(*priors.log_capacity_bounds), transforms.ordered]),
-        initval=d.initial_log_s,
-    )
+    switching). Sampled as the sorted values of free capacities, each uniform on the bounds (PyMC's interval
+    transform) with the normal priors applied to the sorted values: the same density of ln S as an ordered
+    transform (up to a constant: each ordered point has k! unsorted ones), without the ordered transform's
+    coupling of the capacities' coordinates (with it, a poorly identified L1 capacity and the L1-L2 gap
+    correlated at -0.9 in the sampler's space, and NUTS took ~130 leapfrog steps per draw instead of ~75)."""
+    import pytensor.tensor as pt
+
+    lo, hi = priors.log_capacity_bounds
+    unsorted = pm.Uniform("log_S_unsorted", lower=lo, upper=hi, dims="tier", initval=d.initial_log_s)
+    log_s = pm.Deterministic("log_S", pt.sort(unsorted), dims="tier")
+    prior = pm.logp(pm.Normal.dist(mu=pm.Data("prior_log_S", d.prior_log_s), sigma=priors.capacity_sd), log_s)
+    pm.Potential("log_S_prior", prior.sum())
+    return log_s
 
 
 def fit_coords(tiers: tuple[Tier, ...], n_datasets: int) -> dict[str, list[str]]:

@@ -13,9 +13,10 @@ included) at random points, its variables PyMC's, its starting point PyMC's init
 kernel's Python entry points.
 
 The unconstrained vector is laid out as PyMC transforms the free variables (so a point means the same in both):
-``log_c_anchor`` (terms), ``r`` on the log scale (tiers), ``log_S`` through the interval (1 KiB..1 TiB) then
-ordered transforms (tiers), ``log_tau``, ``log_o``, ``log_q``, ``log_k`` (phases each), ``sigma`` on the log
-scale (phases), ``sigma_dataset`` on the log scale (terms) and ``z_dataset`` (data sets x terms, row-major).
+``log_c_anchor`` (terms), ``r`` on the log scale (tiers), ``log_S_unsorted`` through the interval transform
+(1 KiB..1 TiB; tiers; ln S is their sorted values), ``log_tau``, ``log_o``, ``log_q``, ``log_k`` (phases
+each), ``sigma`` on the log scale (phases), ``sigma_dataset`` on the log scale (terms) and ``z_dataset`` (data
+sets x terms, row-major).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class Layout:
     def slices(self) -> dict[str, tuple[slice, tuple[int, ...]]]:
         """Each free variable's slice of the vector and its shape, in the vector's order."""
         sizes = (
-            ("log_c_anchor", (self.terms,)), ("r", (self.tiers,)), ("log_S", (self.tiers,)), ("log_tau", ()),
+            ("log_c_anchor", (self.terms,)), ("r", (self.tiers,)), ("log_S_unsorted", (self.tiers,)),
+            ("log_tau", ()),
             ("log_o", (self.phases,)), ("log_q", (self.phases,)), ("log_k", (self.phases,)),
             ("sigma", (self.phases,)), ("sigma_dataset", (self.terms,)), ("z_dataset", (self.datasets, self.terms)),
         )  # fmt: skip
@@ -87,41 +89,34 @@ def _softplus(x: float) -> float:
 
 
 @numba_kernel
-def _capacities(y, lo, hi, prior_log_s, prior_sd, grad, offset):
-    """ln S from ``y`` through the ordered then the interval transform's inverse: returns (prior + both
-    Jacobians' log density, x = the ordered inverse's output, ln S, d ln S / d x). The ordered Jacobian's
-    gradient is added to ``grad`` here; the rest, which also needs the likelihood's, in :func:`_capacity_grad`."""
+def _capacities(y, lo, hi, prior_log_s, prior_sd):
+    """ln S = sort(each of ``y`` through the interval transform's inverse; see models.energy._capacities):
+    returns (the sorted capacities' normal prior + the uniform densities and interval Jacobians (their
+    ln(hi - lo) cancel), the order (as floats), ln S, d ln S / d y, the last two in sorted order)."""
     k = y.shape[0]
-    x = np.empty(k)
+    order = np.argsort(y)
     log_s = np.empty(k)
-    ds_dx = np.empty(k)
+    ds_dy = np.empty(k)
     logp = 0.0
-    for i in range(k):
-        x[i] = y[0] if i == 0 else x[i - 1] + math.exp(y[i])
-        if i > 0:
-            logp += y[i]  # ordered: log |d x / d y|
-            grad[offset + i] += 1.0
-        sig = 1.0 / (1.0 + math.exp(-x[i]))
-        log_s[i] = lo + (hi - lo) * sig
-        ds_dx[i] = (hi - lo) * sig * (1.0 - sig)
-        logp += math.log(hi - lo) - _softplus(-x[i]) - _softplus(x[i])  # interval: log |d ln S / d x|
-        logp += _normal(log_s[i], prior_log_s[i], prior_sd)
-    return logp, x, log_s, ds_dx
+    for j in range(k):
+        i = order[j]
+        sig = 1.0 / (1.0 + math.exp(-y[i]))
+        log_s[j] = lo + (hi - lo) * sig
+        ds_dy[j] = (hi - lo) * sig * (1.0 - sig)
+        logp += -_softplus(-y[i]) - _softplus(y[i])  # Uniform(lo, hi) density + interval Jacobian
+        logp += _normal(log_s[j], prior_log_s[j], prior_sd)
+    return logp, order.astype(np.float64), log_s, ds_dy
 
 
 @numba_kernel
-def _capacity_grad(y, x, log_s, ds_dx, dlog_s, prior_log_s, prior_sd, grad, offset):
-    """Add d/dy of everything that depends on ln S (``dlog_s``: the likelihood's d/d ln S) to ``grad``."""
-    k = y.shape[0]
-    dx = np.empty(k)
-    for i in range(k):
-        sig = 1.0 / (1.0 + math.exp(-x[i]))
-        prior = -(log_s[i] - prior_log_s[i]) / (prior_sd * prior_sd)
-        dx[i] = (dlog_s[i] + prior) * ds_dx[i] + 1.0 - 2.0 * sig
-    tail = 0.0
-    for i in range(k - 1, -1, -1):
-        tail += dx[i]
-        grad[offset + i] += tail if i == 0 else tail * math.exp(y[i])
+def _capacity_grad(y, order, log_s, ds_dy, dlog_s, prior_log_s, prior_sd, grad, offset):
+    """Add d/dy of everything that depends on ln S (``dlog_s``: the likelihood's d/d ln S; ``order``, ``log_s``,
+    ``ds_dy`` as :func:`_capacities` returns them) and of the interval Jacobians to ``grad``."""
+    for j in range(y.shape[0]):
+        i = int(order[j])
+        sig = 1.0 / (1.0 + math.exp(-y[i]))
+        prior = -(log_s[j] - prior_log_s[j]) / (prior_sd * prior_sd)
+        grad[offset + i] += (dlog_s[j] + prior) * ds_dy[j] + 1.0 - 2.0 * sig
 
 
 @numba_kernel
@@ -335,7 +330,7 @@ def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_ste
     logp += _normals(theta, o_z, n_groups * n_terms, np.zeros(1), 0, 1.0, grad)
     sigma_logp, sigma = _half_normals(theta, o_sig, n_phases, sigma_scale, grad)
     spread_logp, spread = _half_normals(theta, o_sd, n_terms, spread_scale, grad)
-    cap_logp, x_s, log_s, ds_dx = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, cap_sd, grad, o_s)
+    cap_logp, order, log_s, ds_dy = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, cap_sd)
     logp += sigma_logp + spread_logp + cap_logp
 
     log_step = np.empty(n_tiers)
@@ -363,7 +358,7 @@ def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_ste
     grad[o_tau] += _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log_s)
     for k in range(n_tiers):
         grad[o_r + k] += d_log_step[k] / (1.0 + math.exp(-theta[o_r + k]))  # d ln(1 + r) / d ln r
-    _capacity_grad(theta[o_s : o_s + n_tiers], x_s, log_s, ds_dx, d_log_s, prior_log_s, cap_sd, grad, o_s)
+    _capacity_grad(theta[o_s : o_s + n_tiers], order, log_s, ds_dy, d_log_s, prior_log_s, cap_sd, grad, o_s)
     return logp, grad
 
 
@@ -446,7 +441,7 @@ def _expand_into(theta, buf, out):
     n_phases, n_groups = args[12].shape[0], args[10]
     o_s = n_terms + n_tiers
     lo, hi = priors[priors.shape[0] - 2], priors[priors.shape[0] - 1]  # the vector ends with ln S's bounds
-    log_s = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, 1.0, np.zeros(n_tiers), 0)[2]
+    log_s = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, 1.0)[2]
     at = 0
     for t in range(n_terms):
         out[at + t] = theta[t]
@@ -549,10 +544,9 @@ class EnergyDensity:
         return values
 
     def _capacities_unconstrained(self, log_s: np.ndarray) -> np.ndarray:
-        """The inverse of the capacities' transform (:func:`_capacities`; capacities strictly increasing)."""
+        """The inverse of the capacities' transform (:func:`_capacities`)."""
         lo, hi = self.data.priors.log_capacity_bounds
-        x = np.log((log_s - lo) / (hi - log_s))
-        return np.concatenate([x[:1], np.log(np.maximum(np.diff(x), 1e-12))])
+        return np.log((log_s - lo) / (hi - log_s))
 
     def start_point(self) -> np.ndarray:
         """PyMC's initial point of the model on the unconstrained scale: each prior's support point (a
@@ -561,7 +555,7 @@ class EnergyDensity:
         start = np.zeros(self.layout.n_dim)
         start[slices["log_c_anchor"][0]] = self.data.guesses["log_c"]
         start[slices["r"][0]] = priors.step_log_mu + priors.step_log_sd**2 / 2
-        start[slices["log_S"][0]] = self._capacities_unconstrained(self.data.initial_log_s)
+        start[slices["log_S_unsorted"][0]] = self._capacities_unconstrained(self.data.initial_log_s)
         start[slices["log_tau"][0]] = priors.log_tau_mu
         for name in ("log_o", "log_q", "log_k"):
             start[slices[name][0]] = self.data.guesses[name]

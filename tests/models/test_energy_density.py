@@ -24,7 +24,7 @@ def _pair(frame, tiers=TIERS):
 def _point(model, density, theta):
     """``theta`` (the density's unconstrained vector) as a PyMC point: the same transforms, in the same order."""
     slices = density.layout.slices()
-    assert [v.name.split("_log__")[0].split("_chain__")[0] for v in model.value_vars] == list(slices)
+    assert [v.name.removesuffix("_log__").removesuffix("_interval__") for v in model.value_vars] == list(slices)
     initial = model.initial_point()
     return {v.name: theta[s].reshape(np.shape(initial[v.name])) for v, (s, _) in zip(model.value_vars, slices.values(),
                                                                                      strict=True)}  # fmt: skip
