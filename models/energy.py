@@ -320,9 +320,10 @@ def _capacities(pm, d: EnergyData, priors: EnergyPriors):
     """ln S_k: normal priors at the fingerprint's cache sizes, truncated to 1 KiB..1 TiB and ordered (no label
     switching). Sampled as the sorted values of free capacities, each uniform on the bounds (PyMC's interval
     transform) with the normal priors applied to the sorted values: the same density of ln S as an ordered
-    transform (up to a constant: each ordered point has k! unsorted ones), without the ordered transform's
-    coupling of the capacities' coordinates (with it, a poorly identified L1 capacity and the L1-L2 gap
-    correlated at -0.9 in the sampler's space, and NUTS took ~130 leapfrog steps per draw instead of ~75)."""
+    transform (up to constants: each ordered point has k! unsorted ones; neither is normalised for the
+    truncation, a constant as mu and sigma are fixed), without the ordered transform's coupling of the
+    capacities' coordinates (with it, a poorly identified L1 capacity and the L1-L2 gap correlated at -0.9 in
+    the sampler's space, and NUTS took ~130 leapfrog steps per draw instead of ~75)."""
     import pytensor.tensor as pt
 
     lo, hi = priors.log_capacity_bounds

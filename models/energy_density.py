@@ -92,7 +92,7 @@ def _softplus(x: float) -> float:
 def _capacities(y, lo, hi, prior_log_s, prior_sd):
     """ln S = sort(each of ``y`` through the interval transform's inverse; see models.energy._capacities):
     returns (the sorted capacities' normal prior + the uniform densities and interval Jacobians (their
-    ln(hi - lo) cancel), the order (as floats), ln S, d ln S / d y, the last two in sorted order)."""
+    ln(hi - lo) cancel), the order (argsort of ``y``), ln S, d ln S / d y, the last two in sorted order)."""
     k = y.shape[0]
     order = np.argsort(y)
     log_s = np.empty(k)
@@ -105,7 +105,7 @@ def _capacities(y, lo, hi, prior_log_s, prior_sd):
         ds_dy[j] = (hi - lo) * sig * (1.0 - sig)
         logp += -_softplus(-y[i]) - _softplus(y[i])  # Uniform(lo, hi) density + interval Jacobian
         logp += _normal(log_s[j], prior_log_s[j], prior_sd)
-    return logp, order.astype(np.float64), log_s, ds_dy
+    return logp, order, log_s, ds_dy
 
 
 @numba_kernel
@@ -113,7 +113,7 @@ def _capacity_grad(y, order, log_s, ds_dy, dlog_s, prior_log_s, prior_sd, grad, 
     """Add d/dy of everything that depends on ln S (``dlog_s``: the likelihood's d/d ln S; ``order``, ``log_s``,
     ``ds_dy`` as :func:`_capacities` returns them) and of the interval Jacobians to ``grad``."""
     for j in range(y.shape[0]):
-        i = int(order[j])
+        i = order[j]
         sig = 1.0 / (1.0 + math.exp(-y[i]))
         prior = -(log_s[j] - prior_log_s[j]) / (prior_sd * prior_sd)
         grad[offset + i] += (dlog_s[j] + prior) * ds_dy[j] + 1.0 - 2.0 * sig
@@ -433,8 +433,8 @@ def _n_dim(buf):
 @numba_kernel
 def _expand_into(theta, buf, out):
     """Write the model's variables at ``theta`` to ``out`` in :meth:`Layout.expanded`'s order, on their own scales
-    (``r``, ``sigma``, ``sigma_dataset`` exponentiated, ``log_S`` through the capacities' inverse transform), with
-    the derived ``log_c`` after ``log_c_anchor``."""
+    (``r``, ``sigma``, ``sigma_dataset`` exponentiated, ``log_S`` through the interval transform's inverse, then
+    sorted), with the derived ``log_c`` after ``log_c_anchor``."""
     args = _unpack(buf)
     anchor, prior_log_s, priors = args[3], args[15], args[16]
     n_terms, n_tiers = anchor.shape[0], anchor.shape[1]
@@ -544,7 +544,8 @@ class EnergyDensity:
         return values
 
     def _capacities_unconstrained(self, log_s: np.ndarray) -> np.ndarray:
-        """The inverse of the capacities' transform (:func:`_capacities`)."""
+        """Unconstrained capacities whose sorted values are ``log_s`` (sorted already): each through the interval
+        transform (one of the k! preimages of :func:`_capacities`)."""
         lo, hi = self.data.priors.log_capacity_bounds
         return np.log((log_s - lo) / (hi - log_s))
 
