@@ -243,17 +243,24 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
     """Student-t log likelihood of ln E, the terms summed in linear space (as the predictor does). Adds the
     gradient of the overheads, sigma (log scale) and z to ``grad``, and accumulates d/d ln(tier factor) per
     working set, d/d log_c and d/d sigma_dataset (through the factors) for the caller's chain rule. Three passes
-    over the observations: the totals, their logs (:func:`_log_into`), the density and its gradient."""
+    over the observations: each part of the energy and their totals, the logs (:func:`_log_into`), the density
+    and its gradient."""
     n_obs, n_terms, n_phases = y.shape[0], amounts.shape[1], sigma.shape[0]
     overhead = np.empty(3 * n_phases)  # o, q, k per phase
     for j in range(3 * n_phases):
         overhead[j] = math.exp(theta[o_o + j])
+    parts = np.empty((n_obs, n_terms + 3))  # the terms, then o x per-layer, q x per-step, k
     total, var = np.empty(n_obs), np.empty(n_obs)
     for i in range(n_obs):
         p, g = int(phase[i]), int(group[i])  # indices arrive as float64 in the packed buffer: exact
-        acc = overhead[p] * per_layer[i] + overhead[n_phases + p] * per_step[i] + overhead[2 * n_phases + p]
         for t in range(n_terms):
-            acc += amounts[i, t] * cost[g, t] * tier_factor[int(ws_index[i, t])]
+            parts[i, t] = amounts[i, t] * cost[g, t] * tier_factor[int(ws_index[i, t])]
+        parts[i, n_terms] = overhead[p] * per_layer[i]
+        parts[i, n_terms + 1] = overhead[n_phases + p] * per_step[i]
+        parts[i, n_terms + 2] = overhead[2 * n_phases + p]
+        acc = 0.0
+        for j in range(n_terms + 3):
+            acc += parts[i, j]
         total[i] = acc
         var[i] = sigma[p] * sigma[p] + meas_sd[i] * meas_sd[i]
     log_total, log_var, log_denom = np.empty(n_obs), np.empty(n_obs), np.empty(n_obs)
@@ -275,16 +282,14 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
         grad[o_sig + p] += (-1.0 + (nu + 1) * e2 / denom[i]) / var[i] * sigma[p] * sigma[p]
         per_total = (nu + 1) * err[i] / denom[i] / total[i]  # d logp / d mu, over E (each part's share of mu)
         for t in range(n_terms):
-            w = int(ws_index[i, t])
-            share = amounts[i, t] * cost[g, t] * tier_factor[w] * per_total
+            share = parts[i, t] * per_total
             d_log_c[t] += share
             z_at = o_z + g * n_terms + t
             d_spread[t] += share * theta[z_at]
             grad[z_at] += share * spread[t]
-            d_tier[w] += share
-        grad[o_o + p] += overhead[p] * per_layer[i] * per_total
-        grad[o_o + n_phases + p] += overhead[n_phases + p] * per_step[i] * per_total
-        grad[o_o + 2 * n_phases + p] += overhead[2 * n_phases + p] * per_total
+            d_tier[int(ws_index[i, t])] += share
+        for j in range(3):
+            grad[o_o + j * n_phases + p] += parts[i, n_terms + j] * per_total
     return logp
 
 
