@@ -109,7 +109,7 @@ def build_model(frame: pd.DataFrame, task: str, chance: float):
         half = h0 + h_p * (x.log_p - x.log_p_ref) + h_d * x.log_d
         scale = 0.1 if task != "regression" else 0.5
         sigma_run = pm.HalfNormal("sigma_run", sigma=scale / 2)
-        u = pm.Normal("u_raw", 0.0, 1.0, dims="run") * sigma_run
+        u = pm.Normal("u", 0.0, sigma_run, dims="run")  # centred: each run's many checkpoints pin its offset
         rise = pm.math.sigmoid((x.log_e - half) / pt.exp(log_se))
         mu = floor + (asym - floor) * rise + u[x.run_idx]
         sigma = pm.Deterministic("sigma", NOISE_FLOOR + pm.HalfNormal("sigma_extra", sigma=scale / 2))
@@ -129,7 +129,16 @@ def _floor_and_top(pm, pt, y: np.ndarray, task: str, chance: float):
     return floor, pm.Deterministic("top", chance + (1.0 - chance) * pm.math.sigmoid(top_logit))
 
 
-ACCURACY_FIT = FitConfig(draws=500, tune=1000, chains=4, target_accept=0.95, init="jitter+adapt_diag", sampler="pymc")
+ACCURACY_FIT = FitConfig(draws=2000, tune=1000, chains=4, target_accept=0.95, init="jitter+adapt_diag",
+                         sampler="nutpie", low_rank_mass_matrix=True)  # fmt: skip
+"""How ``advisor fit`` samples each accuracy model. On the reference's four probes PyMC's sampler (4 x 500
+draws, per-run offsets non-centred) took 82 s on digits and did not converge (r_hat 1.014, sigma_run ESS
+196), and 530 leapfrog steps a draw on diabetes once centred; nutpie with a diagonal mass matrix left digits
+at r_hat 1.006-1.010 over three seeds (its size midpoint ``m`` and ceiling ``top`` form a ridge). The low-rank
+correction takes that ridge: 17-45 steps a draw, r_hat <= 1.005 on all four data sets (two seeds each) at
+2,000 draws; at 1,000 digits still reached 1.011 at one seed of three."""
+
+
 TASKS = ("multiclass", "binary", "regression")
 
 

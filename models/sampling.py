@@ -64,6 +64,9 @@ class FitConfig:
         sampler: ``nutpie`` (NUTS in Rust over a numba-compiled model: the per-step cost of PyMC's Python
             sampler dominated our small models, about 4x the time) or ``pymc`` (its own NUTS over C code:
             no numba compile, so it starts sooner on one-off small models).
+        low_rank_mass_matrix: nutpie only: adapt a diagonal mass matrix plus a low-rank correction from the
+            draws and their gradients, so that a few strongly correlated directions (a ridge) do not set the
+            step size of all the others.
     """
 
     draws: int = 1000
@@ -74,6 +77,7 @@ class FitConfig:
     cores: int | None = None
     init: str = "jitter+adapt_full"
     sampler: str = "nutpie"
+    low_rank_mass_matrix: bool = False
 
     def __post_init__(self) -> None:
         check_sampler(self.sampler)
@@ -327,6 +331,7 @@ def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: l
     sampler = nutpie.sample(
         compiled, draws=config.draws, tune=config.tune, chains=config.chains, cores=sampler_cores(config),
         seed=config.seed, target_accept=config.target_accept, progress_bar=False, blocking=False,
+        low_rank_modified_mass_matrix=config.low_rank_mass_matrix,
     )  # fmt: skip
     try:
         while not _finished(sampler):
