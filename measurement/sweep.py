@@ -99,17 +99,26 @@ class TimeModel:
     def step_s(self, arch: Architecture, batch_size: int) -> float:
         """Seconds for one training step."""
         c = cost(arch, batch_size)
-        traffic_bytes = (c.train_activation_bytes_per_datum + c.train_optimizer_bytes_per_datum) * batch_size
-        work_s = c.train_flops_per_datum * batch_size / self.flops_per_s + traffic_bytes / self.bytes_per_s
-        return self.step_overhead_s + self.layer_overhead_s * arch.depth + work_s
+        traffic_bytes = c.train_activation_bytes_per_datum + c.train_optimizer_bytes_per_datum
+        return (
+            self.step_overhead_s
+            + self.layer_overhead_s * arch.depth
+            + batch_size * self._work_s(c.train_flops_per_datum, traffic_bytes)
+        )
 
     def inference_pass_s(self, arch: Architecture, batch_size: int, samples: int) -> float:
-        """Seconds for one forward pass over ``samples`` rows in batches of ``batch_size``."""
+        """Seconds for one forward pass over ``samples`` rows in batches of ``batch_size`` (or all rows at once,
+        when fewer)."""
+        batch_size = min(batch_size, max(samples, 1))
         c = cost(arch, batch_size)
-        per_datum_s = (c.inference_flops_per_datum / self.flops_per_s
-                       + (c.inference_activation_bytes_per_datum + c.inference_optimizer_bytes_per_datum)
-                       / self.bytes_per_s)  # fmt: skip
-        return self.step_overhead_s * math.ceil(samples / batch_size) + per_datum_s * samples
+        traffic_bytes = c.inference_activation_bytes_per_datum + c.inference_optimizer_bytes_per_datum
+        return self.step_overhead_s * math.ceil(samples / batch_size) + samples * self._work_s(
+            c.inference_flops_per_datum, traffic_bytes
+        )
+
+    def _work_s(self, flops: float, traffic_bytes: float) -> float:
+        """Seconds for ``flops`` and ``traffic_bytes`` of memory traffic (one datum's)."""
+        return flops / self.flops_per_s + traffic_bytes / self.bytes_per_s
 
     def run_s(
         self, arch: Architecture, batch_size: int, config: TrainConfig, test_samples: int, train_samples: int = 0
@@ -117,7 +126,7 @@ class TimeModel:
         """Seconds for a whole run under ``config``: set-up, warm-up, both phases' windows, extra epochs."""
         step = self.step_s(arch, batch_size)
         epochs_s = config.epochs * math.ceil(train_samples / batch_size) * step
-        infer_pass = self.inference_pass_s(arch, min(config.inference_batch_size, max(test_samples, 1)), test_samples)
+        infer_pass = self.inference_pass_s(arch, config.inference_batch_size, test_samples)
         train = config.warmup_steps * step + config.windows * max(config.window_s, step)
         infer = 2 * infer_pass + config.windows * max(config.window_s, infer_pass)
         return self.setup_s + arch.params * 2e-8 + epochs_s + train + infer  # the windows come after the epochs
