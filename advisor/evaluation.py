@@ -106,7 +106,7 @@ def evaluate_runs(store: Path | None = None, runs: Path | None = None, folds: in
         stored = Profile.load(save_to).metadata.evaluation
     frame, fingerprints, curves = _load(store, runs)
     frame, hardware = select_runs(frame)
-    frame, _, _ = correct_drift(frame, calibration_noise_floor(frame))  # as the fit does
+    frame, _ = correct_drift(frame, calibration_noise_floor(frame))  # as the fit does
     fp = fingerprints.get(hardware) or next(iter(fingerprints.values()), None)
     tiers = device_tiers(fp, run_device(frame)) if fp else FALLBACK_CPU_TIERS
     data = training_frame(frame)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ import pandas as pd
 from measurement.architecture import Architecture, size_architecture
 from measurement.cost import Cost, cost
 from measurement.datasets import TEST_FRACTION
-from measurement.records import Drift, config_key, drift
+from measurement.records import Drift, calibration_noise_floor, config_key, drift
 
 PHASES = ("train", "inference")
 TERMS = ("compute", "activation", "optimizer", "gemm_tail")
@@ -160,22 +161,71 @@ def training_frame(runs: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def correct_drift(runs: pd.DataFrame, noise_floor: float | None) -> tuple[pd.DataFrame, Drift, bool]:
+@dataclass(frozen=True)
+class DriftCorrection:
+    """What :func:`correct_drift` found and did.
+
+    Attributes:
+        drift: the sentinel's drift (:func:`measurement.records.drift`).
+        applied: whether the energies were divided by the sentinel's trend.
+        floor_before: the calibration's repeat-noise floor of the export as given.
+        floor_after: the same floor with the trend removed (None when the drift was not real, or no pairs).
+    """
+
+    drift: Drift
+    applied: bool
+    floor_before: float | None = None
+    floor_after: float | None = None
+
+    @property
+    def refused(self) -> bool:
+        """A real drift left uncorrected because removing it pulled the repeats apart."""
+        return not self.applied and self.floor_after is not None
+
+    def message(self) -> str | None:
+        """What was done about a real drift, in one line (None when the drift was noise or not measured)."""
+        found = self.drift
+        if self.applied:
+            return (f"the calibration's sentinel drifted {found.value:+.1%} over {found.count} measurements (noise "
+                    f"floor {self.floor_before:.1%}): energies corrected by its trend")  # fmt: skip
+        if self.refused:
+            return (f"the calibration's sentinel drifted {found.value:+.1%} over {found.count} measurements, but "
+                    f"removing its trend would pull the repeat pairs apart (noise floor {self.floor_before:.1%} -> "
+                    f"{self.floor_after:.1%}): the drift is the sentinel's, not the machine's; energies not "
+                    "corrected")  # fmt: skip
+        return None
+
+
+def correct_drift(runs: pd.DataFrame, noise_floor: float | None) -> tuple[pd.DataFrame, DriftCorrection]:
     """Remove a real sentinel drift from a run export: the calibration sweep's energies divided by the
     sentinel's trend (a line in ln energy over finish time, 1 at the sentinel's median time).
 
     Only a drift beyond twice the repeat-noise floor counts as real (:meth:`Drift.is_real`); anything less
-    is left alone, as noise. Returns the (possibly) corrected export, the drift, and whether it was applied.
+    is left alone, as noise. A real drift is removed only if that brings the sweep's repeats closer together:
+    repeat pairs lie minutes apart, so a drift of the machine's speed separates them and its removal shrinks
+    the floor; where it widens it instead, the trend is the sentinel's own (a noisy neighbour slowing a
+    cache-bound config, say), not the machine's, and correcting every run by it would add error (a sweep on
+    a busy VM: sentinel +14%, floor 4.5% -> 7.2% with the trend removed). Without repeat pairs to check, a
+    real drift is removed. Returns the (possibly) corrected export and what was found and done.
     """
-    if not {"sweep_id", "run_key", "finished_unix_s"} <= set(runs.columns):
-        return runs, Drift(None, 0), False
-    found = drift(runs)
+    found = drift(runs) if {"sweep_id", "run_key", "finished_unix_s"} <= set(runs.columns) else Drift(None, 0)
     if not found.is_real(noise_floor) or found.config_key is None:
-        return runs, found, False
+        return runs, DriftCorrection(found, False, noise_floor)
+    corrected = _remove_trend(runs, found)
+    if corrected is None:
+        return runs, DriftCorrection(found, False, noise_floor)
+    before, after = calibration_noise_floor(runs), calibration_noise_floor(corrected)
+    if before is not None and after is not None and after > before:
+        return runs, DriftCorrection(found, False, before, after)
+    return corrected, DriftCorrection(found, True, noise_floor if before is None else before, after)
+
+
+def _remove_trend(runs: pd.DataFrame, found: Drift) -> pd.DataFrame | None:
+    """The export with the drifting sweep's energies divided by its sentinel's trend (None: too few points)."""
     ok = runs[(runs["status"] == "ok") & (runs["phase"] == "train") & (runs["sweep_id"] == found.sweep_id)]
     sentinel = ok[(ok["run_key"].map(config_key) == found.config_key) & np.isfinite(ok["finished_unix_s"])]
     if len(sentinel) < 2:
-        return runs, found, False
+        return None
     t = sentinel["finished_unix_s"].to_numpy(float)
     slope, _ = np.polyfit(t - t.mean(), np.log(sentinel["energy_per_datum_j"].to_numpy(float)), 1)
     out = runs.copy()
@@ -184,4 +234,4 @@ def correct_drift(runs: pd.DataFrame, noise_floor: float | None) -> tuple[pd.Dat
     factor = np.exp(slope * (np.nan_to_num(times, nan=float(np.median(t))) - np.median(t)))
     for column in ("energy_per_datum_j", "raw_energy_per_datum_j"):
         out.loc[rows, column] = out.loc[rows, column].to_numpy(float) / factor
-    return out, found, True
+    return out

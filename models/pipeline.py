@@ -71,10 +71,9 @@ def fit_profile(
     """
     tiers = device_tiers(fp, run_device(runs))
     floor = calibration_noise_floor(runs)
-    runs, drift, corrected = correct_drift(runs, floor)
-    if corrected:
-        log.warning("the calibration's sentinel drifted %+.1f%% over %d measurements (noise floor %.1f%%): "
-                    "energies corrected by its trend", 100 * drift.value, drift.count, 100 * floor)  # fmt: skip
+    runs, correction = correct_drift(runs, floor)
+    if correction.message():
+        log.warning(correction.message())
     frame = training_frame(runs)
     energy = fit_energy(frame, config, tiers)
     accuracies = fit_accuracy_models(runs, accuracy_config, curves)
@@ -82,7 +81,7 @@ def fit_profile(
         fingerprint=fp, meter_kinds=tuple(sorted(set(frame["meter_kind"]))), meters=tuple(sorted(set(frame["meter"]))),
         tiers=tiers, run_ids=tuple(sorted({int(i) for i in frame["run_id"]})), observations=len(frame),
         diagnostics=energy.diagnostics, noise_floor=floor,
-        drift=drift.value, drift_corrected=corrected,
+        drift=correction.drift.value, drift_corrected=correction.applied,
         datasets={name: acc.info for name, acc in accuracies.items()},
     )  # fmt: skip
     return Profile(energy, meta, accuracies), frame

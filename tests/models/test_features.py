@@ -8,6 +8,7 @@ import pytest
 
 from measurement.architecture import Architecture, Shape, param_count, size_architecture
 from measurement.cost import GEMM_TILE_COLUMNS, cost
+from measurement.records import calibration_noise_floor
 from measurement.tiers import Tier, fitted_tier_labels, format_bytes
 from models.features import (
     AMOUNT_COLUMNS,
@@ -124,10 +125,47 @@ def _sentinel_runs(trend: float, noise_sd: float = 0.0) -> pd.DataFrame:
 
 def test_a_real_drift_is_removed_and_noise_is_left_alone() -> None:
     runs = _sentinel_runs(trend=0.3)
-    corrected, found, applied = correct_drift(runs, noise_floor=0.02)
-    assert applied and found.value > 0.1 and found.count == 9
+    corrected, done = correct_drift(runs, noise_floor=0.02)
+    found = done.drift
+    assert done.applied and found.value > 0.1 and found.count == 9
     flat = corrected[(corrected["phase"] == "train")]["energy_per_datum_j"].to_numpy()
     assert np.ptp(np.log(flat)) < 1e-9  # the trend was the only variation: it is gone, in both phases
     assert np.allclose(corrected["raw_energy_per_datum_j"], 2 * corrected["energy_per_datum_j"])
-    same, _, applied = correct_drift(runs, noise_floor=0.5)  # within 2x the floor: left alone as noise
-    assert not applied and same["energy_per_datum_j"].equals(runs["energy_per_datum_j"])
+    same, done = correct_drift(runs, noise_floor=0.5)  # within 2x the floor: left alone as noise
+    assert (
+        not done.applied
+        and not done.refused
+        and done.message() is None
+        and same["energy_per_datum_j"].equals(runs["energy_per_datum_j"])
+    )
+
+
+def _with_repeats(runs: pd.DataFrame, trend: float) -> pd.DataFrame:
+    """``runs`` plus four configs each measured twice, 15 minutes apart, drifting by ``trend`` per hour (0: the
+    machine's speed held and only the sentinel moved)."""
+    rows = []
+    for j in range(4):
+        for t in (1100.0 + 600 * j, 2000.0 + 600 * j):
+            energy = 3e-5 * (j + 1) * np.exp(trend * (t - 1000.0) / 3600) * (1 + 0.005 * (-1) ** (j + (t > 1900)))
+            rows += [{"sweep_id": 1, "run_key": f"exponential/d5/s{2 ** (10 + j)}/b32/r{t:.0f}", "status": "ok",
+                      "phase": phase, "energy_per_datum_j": energy, "raw_energy_per_datum_j": 2 * energy,
+                      "finished_unix_s": t} for phase in ("train", "inference")]  # fmt: skip
+    return pd.concat([runs, pd.DataFrame(rows)], ignore_index=True)
+
+
+def test_a_drift_the_repeats_share_is_removed_and_one_they_contradict_is_not() -> None:
+    """Repeat pairs minutes apart are an independent check of the sentinel: if the machine slowed, they
+    moved apart by its trend and removing it brings them together; if only the sentinel moved (a noisy
+    neighbour on a cache-bound config), removing its trend from every run pulls them apart."""
+    shared = _with_repeats(_sentinel_runs(trend=0.3), trend=0.3)
+    floor = calibration_noise_floor(shared)
+    corrected, done = correct_drift(shared, noise_floor=floor)
+    assert floor > 0.06 and done.applied and done.floor_after < 0.02 < done.floor_before == pytest.approx(floor)
+    assert calibration_noise_floor(corrected) == pytest.approx(done.floor_after)
+    assert "+22.1% over 9 measurements" in done.message() and "corrected by its trend" in done.message()
+    alone = _with_repeats(_sentinel_runs(trend=0.3), trend=0.0)
+    floor = calibration_noise_floor(alone)
+    same, done = correct_drift(alone, noise_floor=floor)
+    assert floor < 0.02 and done.refused and not done.applied and done.floor_after > 0.06
+    assert same["energy_per_datum_j"].equals(alone["energy_per_datum_j"])  # nothing rewritten
+    assert "noise floor 0.5% -> 7.5%" in done.message() and "not corrected" in done.message()
