@@ -7,7 +7,7 @@ classes, 100 inputs → 5 classes) are measured with the project's harness and t
 (the estimate meter on a VM; 1 thread), in two interleaved passes (pass 2 in reverse order, so a slow drift
 cancels in the mean). The measured value is the mean of the passes; the noise floor is the median relative
 difference between them. Each config is predicted from the profile (median and 90% predictive interval of
-one new measurement) and scored per phase (train is the headline) against the acceptance bounds of issue 12
+one new measurement) and scored per phase, each against the acceptance bounds of issue 12
 and against a params-proportional line fitted to these very measurements.
 
     python benchmarks/transfer.py [--profile DIR | --calibrate-first 10m [--keep DIR]] [--also-profile DIR]
@@ -270,15 +270,14 @@ def print_table(table: pd.DataFrame, phase: str) -> None:
               f"{r.predicted_j:>10.3g} {r.ratio:>6.2f} {'yes' if r.inside_90 else 'no':>4}")  # fmt: skip
 
 
-def print_score(s: PhaseScore, headline: bool) -> None:
-    """The phase's summary and, for the headline phase, each acceptance bound."""
+def print_score(s: PhaseScore) -> None:
+    """The phase's summary and each acceptance bound (they hold for every phase)."""
     print(f"\n{s.phase}: {s.configs} configs · median APE {s.median_ape:.1%} · within ±10% {s.within_10pct:.0%} · "
           f"worst ratio {s.worst_ratio:.2f}x · 90% coverage {s.coverage_90:.0%} · noise floor {s.noise_floor:.1%} "
           f"(APE/floor {s.ape_over_floor:.1f}) · params line {s.params_line_ape:.1%} "
           f"(model {s.improvement:.1f}x better)")  # fmt: skip
-    if headline:
-        for text, ok in acceptance(s):
-            print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
+    for text, ok in acceptance(s):
+        print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
 
 
 def calibrate_first(calibration, fit, progress: Callable[[str], None] = print) -> Path:
@@ -426,7 +425,7 @@ def _report(name: str, table: pd.DataFrame) -> list[PhaseScore]:
     scores = [score(table, phase) for phase in PHASES]
     for phase, s in zip(PHASES, scores, strict=True):
         print_table(table, phase)
-        print_score(s, headline=phase == "train")
+        print_score(s)
     return scores
 
 
