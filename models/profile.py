@@ -119,7 +119,8 @@ class ProfileMetadata:
     drift: float | None = None
     """The calibration sentinel's drift (last third over first third, minus 1), when measured."""
     drift_corrected: bool = False
-    """Whether that drift exceeded twice the noise floor and the energies were corrected for it."""
+    """Whether that drift exceeded twice the noise floor and the energies were corrected for it (only when
+    removing it brought the calibration's repeat pairs closer together: models.features.correct_drift)."""
     datasets: dict[str, AccuracyInfo] = field(default_factory=dict)
     energy_datasets: tuple[str, ...] = ()
     evaluation: EvaluationSummary | None = None
