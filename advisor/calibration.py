@@ -419,9 +419,10 @@ def probe(
 
 
 def describe_drift(summary: SweepSummary) -> str:
-    """The sentinel's drift in words, beside the noise floor: ``+4.1% over 9 sentinel runs (real: > 2x the
-    noise floor)``; ``n/a`` with fewer than 4 sentinel runs."""
+    """The sentinel's drift in words, beside the noise floor: ``+4.1% over 9 sentinel runs (> 2x the
+    noise floor: the fit removes it if the repeats agree)``; ``n/a`` with fewer than 4 sentinel runs."""
     if summary.drift is None:
         return f"n/a ({summary.drift_count} sentinel run{'s' if summary.drift_count != 1 else ''}; 4 needed)"
-    verdict = {True: "real: > 2x the noise floor", False: "within 2x the noise floor", None: "no noise floor yet"}
+    verdict = {True: "> 2x the noise floor: the fit removes it if the repeats agree",
+               False: "within 2x the noise floor", None: "no noise floor yet"}  # fmt: skip
     return f"{summary.drift:+.1%} over {summary.drift_count} sentinel runs ({verdict[summary.drift_is_real]})"
