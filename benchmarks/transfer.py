@@ -271,7 +271,7 @@ def print_table(table: pd.DataFrame, phase: str) -> None:
 
 
 def print_score(s: PhaseScore) -> None:
-    """The phase's summary and each acceptance bound (they hold for every phase)."""
+    """The phase's summary and each acceptance bound (they apply to every phase)."""
     print(f"\n{s.phase}: {s.configs} configs · median APE {s.median_ape:.1%} · within ±10% {s.within_10pct:.0%} · "
           f"worst ratio {s.worst_ratio:.2f}x · 90% coverage {s.coverage_90:.0%} · noise floor {s.noise_floor:.1%} "
           f"(APE/floor {s.ape_over_floor:.1f}) · params line {s.params_line_ape:.1%} "

@@ -21,7 +21,8 @@ import pandas as pd
 from measurement.architecture import Architecture, size_architecture
 from measurement.cost import Cost, cost
 from measurement.datasets import TEST_FRACTION
-from measurement.records import Drift, calibration_noise_floor, config_key, drift
+from measurement.records import Drift, config_key, drift
+from measurement.records import noise_floor as repeat_noise_floor
 
 PHASES = ("train", "inference")
 TERMS = ("compute", "activation", "optimizer", "gemm_tail")
@@ -168,12 +169,15 @@ class DriftCorrection:
     Attributes:
         drift: the sentinel's drift (:func:`measurement.records.drift`).
         applied: whether the energies were divided by the sentinel's trend.
-        floor_before: the calibration's repeat-noise floor of the export as given.
-        floor_after: the same floor with the trend removed (None when the drift was not real, or no pairs).
+        real: whether the drift exceeded twice the noise floor (:meth:`Drift.is_real`).
+        floor_before: the drifting sweep's repeat-noise floor (the caller's floor where it was not checked).
+        floor_after: that sweep's floor with the trend removed (None where not checked: the drift was not
+            real, the trend could not be fitted, or the sweep has no repeat pairs).
     """
 
     drift: Drift
     applied: bool
+    real: bool = False
     floor_before: float | None = None
     floor_after: float | None = None
 
@@ -184,16 +188,17 @@ class DriftCorrection:
 
     def message(self) -> str | None:
         """What was done about a real drift, in one line (None when the drift was noise or not measured)."""
-        found = self.drift
+        if not self.real:
+            return None
+        head = f"the calibration's sentinel drifted {self.drift.value:+.1%} over {self.drift.count} measurements"
         if self.applied:
-            return (f"the calibration's sentinel drifted {found.value:+.1%} over {found.count} measurements (noise "
-                    f"floor {self.floor_before:.1%}): energies corrected by its trend")  # fmt: skip
+            floor = "" if self.floor_before is None else f" (noise floor {self.floor_before:.1%})"
+            return f"{head}{floor}: energies corrected by its trend"
         if self.refused:
-            return (f"the calibration's sentinel drifted {found.value:+.1%} over {found.count} measurements, but "
-                    f"removing its trend would pull the repeat pairs apart (noise floor {self.floor_before:.1%} -> "
-                    f"{self.floor_after:.1%}): the drift is the sentinel's, not the machine's; energies not "
-                    "corrected")  # fmt: skip
-        return None
+            return (f"{head}, but removing its trend would pull the repeat pairs apart (noise floor "
+                    f"{self.floor_before:.1%} -> {self.floor_after:.1%}): the drift is the sentinel's, not the "
+                    "machine's; energies not corrected")  # fmt: skip
+        return f"{head}, but its trend could not be fitted (too few usable measurements): energies not corrected"
 
 
 def correct_drift(runs: pd.DataFrame, noise_floor: float | None) -> tuple[pd.DataFrame, DriftCorrection]:
@@ -203,31 +208,44 @@ def correct_drift(runs: pd.DataFrame, noise_floor: float | None) -> tuple[pd.Dat
     Only a drift beyond twice the repeat-noise floor counts as real (:meth:`Drift.is_real`); anything less
     is left alone, as noise. A real drift is removed only if that brings the sweep's repeats closer together:
     repeat pairs lie minutes apart, so a drift of the machine's speed separates them and its removal shrinks
-    the floor; where it widens it instead, the trend is the sentinel's own (a noisy neighbour slowing a
-    cache-bound config, say), not the machine's, and correcting every run by it would add error (a sweep on
-    a busy VM: sentinel +14%, floor 4.5% -> 7.2% with the trend removed). Without repeat pairs to check, a
-    real drift is removed. Returns the (possibly) corrected export and what was found and done.
+    the sweep's floor; where it widens it instead, the trend is the sentinel's own (a noisy neighbour slowing
+    a cache-bound config, say), not the machine's, and correcting every run by it would add error (a sweep on
+    a busy VM: sentinel +14%, floor 4.5% -> 7.2% with the trend removed). Where the sweep has no repeat pairs
+    to check against (the caller judged the drift against a floor of its own), a real drift is removed.
+    Returns the (possibly) corrected export and what was found and done.
     """
     found = drift(runs) if {"sweep_id", "run_key", "finished_unix_s"} <= set(runs.columns) else Drift(None, 0)
     if not found.is_real(noise_floor) or found.config_key is None:
-        return runs, DriftCorrection(found, False, noise_floor)
+        return runs, DriftCorrection(found, False, False, noise_floor)
     corrected = _remove_trend(runs, found)
     if corrected is None:
-        return runs, DriftCorrection(found, False, noise_floor)
-    before, after = calibration_noise_floor(runs), calibration_noise_floor(corrected)
-    if before is not None and after is not None and after > before:
-        return runs, DriftCorrection(found, False, before, after)
-    return corrected, DriftCorrection(found, True, noise_floor if before is None else before, after)
+        return runs, DriftCorrection(found, False, True, noise_floor)
+    before, after = _sweep_floor(runs, found), _sweep_floor(corrected, found)
+    if before is None or after is None:
+        return corrected, DriftCorrection(found, True, True, noise_floor)
+    if not after <= before:  # NaN included
+        return runs, DriftCorrection(found, False, True, before, after)
+    return corrected, DriftCorrection(found, True, True, before, after)
+
+
+def _sweep_floor(runs: pd.DataFrame, found: Drift) -> float | None:
+    """The repeat-noise floor of the drifting sweep alone (other sweeps' pairs would dilute the check)."""
+    return repeat_noise_floor(runs[runs["sweep_id"] == found.sweep_id])[0]
 
 
 def _remove_trend(runs: pd.DataFrame, found: Drift) -> pd.DataFrame | None:
-    """The export with the drifting sweep's energies divided by its sentinel's trend (None: too few points)."""
+    """The export with the drifting sweep's energies divided by its sentinel's trend (None: fewer than 2
+    sentinel measurements with a finite time and a positive, finite energy)."""
     ok = runs[(runs["status"] == "ok") & (runs["phase"] == "train") & (runs["sweep_id"] == found.sweep_id)]
-    sentinel = ok[(ok["run_key"].map(config_key) == found.config_key) & np.isfinite(ok["finished_unix_s"])]
-    if len(sentinel) < 2:
+    energy = pd.to_numeric(ok["energy_per_datum_j"], errors="coerce").to_numpy(float)
+    usable = np.isfinite(ok["finished_unix_s"].to_numpy(float)) & np.isfinite(energy) & (energy > 0)
+    sentinel = (ok["run_key"].map(config_key) == found.config_key).to_numpy() & usable
+    if sentinel.sum() < 2:
         return None
-    t = sentinel["finished_unix_s"].to_numpy(float)
-    slope, _ = np.polyfit(t - t.mean(), np.log(sentinel["energy_per_datum_j"].to_numpy(float)), 1)
+    t = ok["finished_unix_s"].to_numpy(float)[sentinel]
+    slope, _ = np.polyfit(t - t.mean(), np.log(energy[sentinel]), 1)
+    if not np.isfinite(slope):
+        return None
     out = runs.copy()
     rows = (out["sweep_id"] == found.sweep_id).to_numpy()
     times = out.loc[rows, "finished_unix_s"].to_numpy(float)

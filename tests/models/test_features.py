@@ -140,16 +140,18 @@ def test_a_real_drift_is_removed_and_noise_is_left_alone() -> None:
     )
 
 
-def _with_repeats(runs: pd.DataFrame, trend: float) -> pd.DataFrame:
-    """``runs`` plus four configs each measured twice, 15 minutes apart, drifting by ``trend`` per hour (0: the
-    machine's speed held and only the sentinel moved)."""
+def _with_repeats(runs: pd.DataFrame, trend: float, sweep_id: int = 1, configs: int = 4) -> pd.DataFrame:
+    """``runs`` plus ``configs`` configs each measured twice, 15 minutes apart, drifting by ``trend`` per hour
+    (0: the machine's speed held and only the sentinel moved); the second of each pair reads 0.5% lower than
+    the machine's speed alone would give, so an undrifted pair differs by 0.5%."""
     rows = []
-    for j in range(4):
-        for t in (1100.0 + 600 * j, 2000.0 + 600 * j):
-            energy = 3e-5 * (j + 1) * np.exp(trend * (t - 1000.0) / 3600) * (1 + 0.005 * (-1) ** (j + (t > 1900)))
-            rows += [{"sweep_id": 1, "run_key": f"exponential/d5/s{2 ** (10 + j)}/b32/r{t:.0f}", "status": "ok",
-                      "phase": phase, "energy_per_datum_j": energy, "raw_energy_per_datum_j": 2 * energy,
-                      "finished_unix_s": t} for phase in ("train", "inference")]  # fmt: skip
+    for j in range(configs):
+        for t, jitter in ((1100.0 + 600 * j, 1.0025), (2000.0 + 600 * j, 0.9975)):
+            energy = 3e-5 * (j + 1) * np.exp(trend * (t - 1000.0) / 3600) * jitter
+            rows += [{"sweep_id": sweep_id, "run_key": f"exponential/d5/s{2 ** (10 + j)}/b32/r{t:.0f}",
+                      "status": "ok", "phase": phase, "energy_per_datum_j": energy,
+                      "raw_energy_per_datum_j": 2 * energy, "finished_unix_s": t}
+                     for phase in ("train", "inference")]  # fmt: skip
     return pd.concat([runs, pd.DataFrame(rows)], ignore_index=True)
 
 
@@ -161,11 +163,38 @@ def test_a_drift_the_repeats_share_is_removed_and_one_they_contradict_is_not() -
     floor = calibration_noise_floor(shared)
     corrected, done = correct_drift(shared, noise_floor=floor)
     assert floor > 0.06 and done.applied and done.floor_after < 0.02 < done.floor_before == pytest.approx(floor)
-    assert calibration_noise_floor(corrected) == pytest.approx(done.floor_after)
+    pairs = corrected[(corrected["phase"] == "train") & corrected["run_key"].str.startswith("exponential")]
+    by_config = pairs.groupby(pairs["run_key"].str.rsplit("/", n=1).str[0])["energy_per_datum_j"]
+    assert (by_config.max() / by_config.min() - 1 < 0.006).all()  # the pairs agree again, to their 0.5% jitter
     assert "+22.1% over 9 measurements" in done.message() and "corrected by its trend" in done.message()
     alone = _with_repeats(_sentinel_runs(trend=0.3), trend=0.0)
     floor = calibration_noise_floor(alone)
     same, done = correct_drift(alone, noise_floor=floor)
     assert floor < 0.02 and done.refused and not done.applied and done.floor_after > 0.06
     assert same["energy_per_datum_j"].equals(alone["energy_per_datum_j"])  # nothing rewritten
-    assert "noise floor 0.5% -> 7.5%" in done.message() and "not corrected" in done.message()
+    assert "noise floor 0.5% -> 8.0%" in done.message() and "not corrected" in done.message()
+
+
+def test_the_repeats_check_judges_the_drifting_sweep_alone() -> None:
+    """A second, quiet calibration with many pairs must not dilute the check of the sweep that drifted."""
+    alone = _with_repeats(_sentinel_runs(trend=0.3), trend=0.0)
+    quiet = _with_repeats(pd.DataFrame(columns=alone.columns), trend=0.0, sweep_id=2, configs=12)
+    both = pd.concat([alone, quiet.assign(finished_unix_s=quiet["finished_unix_s"] + 1e5)], ignore_index=True)
+    same, done = correct_drift(both, noise_floor=0.005)
+    assert done.drift.sweep_id == 1 and done.refused and not done.applied and done.floor_after > 0.06
+    assert same["energy_per_datum_j"].equals(both["energy_per_datum_j"])
+
+
+def test_an_unusable_sentinel_measurement_neither_poisons_the_sweep_nor_silences_the_verdict() -> None:
+    runs = _with_repeats(_sentinel_runs(trend=0.3), trend=0.3)
+    sentinel = (runs["run_key"].str.startswith("rectangle") & (runs["phase"] == "train")).to_numpy()
+    first = np.flatnonzero(sentinel)[0]
+    broken = runs.copy()
+    broken.loc[first, "energy_per_datum_j"] = np.nan  # a NaN energy in one sentinel run
+    corrected, done = correct_drift(broken, noise_floor=0.02)
+    assert done.applied and np.isfinite(corrected.drop(index=first)["energy_per_datum_j"]).all()
+    untimed = runs.copy()
+    untimed.loc[np.flatnonzero(sentinel)[1:], "finished_unix_s"] = np.nan  # one sentinel run keeps its time
+    same, done = correct_drift(untimed, noise_floor=0.02)
+    assert done.real and not done.applied and "could not be fitted" in done.message()
+    assert same["energy_per_datum_j"].equals(untimed["energy_per_datum_j"])
