@@ -238,11 +238,12 @@ def _remove_trend(runs: pd.DataFrame, found: Drift) -> pd.DataFrame | None:
     sentinel measurements with a finite time and a positive, finite energy)."""
     ok = runs[(runs["status"] == "ok") & (runs["phase"] == "train") & (runs["sweep_id"] == found.sweep_id)]
     energy = pd.to_numeric(ok["energy_per_datum_j"], errors="coerce").to_numpy(float)
-    usable = np.isfinite(ok["finished_unix_s"].to_numpy(float)) & np.isfinite(energy) & (energy > 0)
+    finished = ok["finished_unix_s"].to_numpy(float)
+    usable = np.isfinite(finished) & np.isfinite(energy) & (energy > 0)
     sentinel = (ok["run_key"].map(config_key) == found.config_key).to_numpy() & usable
     if sentinel.sum() < 2:
         return None
-    t = ok["finished_unix_s"].to_numpy(float)[sentinel]
+    t = finished[sentinel]
     slope, _ = np.polyfit(t - t.mean(), np.log(energy[sentinel]), 1)
     if not np.isfinite(slope):
         return None

@@ -72,8 +72,8 @@ def fit_profile(
     tiers = device_tiers(fp, run_device(runs))
     floor = calibration_noise_floor(runs)
     runs, correction = correct_drift(runs, floor)
-    if correction.message():
-        log.warning(correction.message())
+    if message := correction.message():
+        log.warning(message)
     frame = training_frame(runs)
     energy = fit_energy(frame, config, tiers)
     accuracies = fit_accuracy_models(runs, accuracy_config, curves)
