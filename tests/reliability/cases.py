@@ -1,7 +1,7 @@
 """The bad-input matrix: every case must give one line on stderr, exit code 2, and write nothing.
 
 Each case is (id, argv, files): ``files`` maps a file name to the bytes written into the case's temporary
-folder first; ``{tmp}`` in argv is replaced by that folder. The README summarises this table.
+folder first; ``{tmp}`` in argv is replaced by that folder. docs/guide/reliability.md summarises this table.
 """
 
 from __future__ import annotations

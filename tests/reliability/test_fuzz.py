@@ -55,7 +55,7 @@ def store_template(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module", autouse=True)
 def report_outcomes():
-    """Print the tallies the README quotes (visible with -s, and in CI's log of a failure)."""
+    """Print the tallies docs/guide/reliability.md#fuzzing quotes (visible with -s, and in CI's log of a failure)."""
     yield
     print(f"\nfuzz outcomes (exit code: count): {OUTCOMES}")
 
