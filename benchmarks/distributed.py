@@ -8,7 +8,9 @@ worker setting up, the result coming back (with one run in flight per worker, th
 Each setting runs the same plan ``--repeats`` times on one started cluster, into a fresh store each time
 (cluster start-up is reported on its own); medians are printed.
 
-    python benchmarks/distributed.py [--repeats 3] [--runs 40]
+    python benchmarks/distributed.py [--repeats 3] [--runs 40] [--out-dir DIR | --no-page]
+
+After printing, it writes a dated results page to docs/results/ (``benchmarks/report.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # this file is not the `distributed` package
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import add_page_options, page_from_args  # noqa: E402
 from measurement.cluster import parse_cluster, start_cluster  # noqa: E402
 from measurement.datasets import load_dataset  # noqa: E402
 from measurement.distributed import WorkerSetup  # noqa: E402
@@ -110,11 +114,46 @@ def _on_cluster(spec: SweepSpec, dataset, workers: int, repeats: int) -> tuple[f
     return startup_s, walls, timings
 
 
-def main() -> None:
+def report_lines(
+    runs: int,
+    repeats: int,
+    serial_s: float,
+    rows: list[tuple[str, float, float]],
+    overheads_s: list[float],
+    round_trips_s: list[float],
+) -> list[str]:
+    """The results as Markdown lines: the table of settings, then the client's cost per run and the round trip."""
+    one = rows[0][2]
+    lines = [
+        f"{runs}-run replay sweep ({DATASET}, {CONFIG.windows} x {CONFIG.window_s} s windows), median of {repeats}",
+        "",
+        "| setting | cluster start-up | sweep wall time | runs/s | vs local:1 |",
+        "| --- | --- | --- | --- | --- |",
+        f"| this machine, no Dask | — | {serial_s:.2f} s | {runs / serial_s:.1f} | {serial_s / one:.2f} |",
+    ]
+    lines += [
+        f"| {name} | {startup_s:.1f} s | {wall:.2f} s | {runs / wall:.1f} | {wall / one:.2f} |"
+        for name, startup_s, wall in rows
+    ]
+    cuts = statistics.quantiles(overheads_s, n=10)
+    return [
+        *lines,
+        "",
+        f"client cost per run (result in -> next run out, commit included): median "
+        f"{statistics.median(overheads_s) * 1e3:.1f} ms, 90th percentile {cuts[-1] * 1e3:.1f} ms "
+        f"over {len(overheads_s)} runs",
+        "",
+        f"round trip beyond the run itself: median {statistics.median(round_trips_s) * 1e3:.1f} ms",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the sweep serially and on one and two local workers; print the table; write the results page."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--runs", type=int, default=40)
-    args = parser.parse_args()
+    add_page_options(parser)
+    args = parser.parse_args(argv)
     spec, dataset = _spec(args.runs)
     serial = statistics.median(_serial(spec, dataset, args.repeats))
     rows, overheads, round_trips = [], [], []
@@ -123,19 +162,9 @@ def main() -> None:
         rows.append((f"local:{workers}", startup_s, statistics.median(walls)))
         overheads += timings.overheads_s
         round_trips += timings.round_trips_s
-    one = rows[0][2]
-    print(f"{args.runs}-run replay sweep ({DATASET}, {CONFIG.windows} x {CONFIG.window_s} s windows), "
-          f"median of {args.repeats}\n")  # fmt: skip
-    print("| setting | cluster start-up | sweep wall time | runs/s | vs local:1 |")
-    print("| --- | --- | --- | --- | --- |")
-    print(f"| this machine, no Dask | — | {serial:.2f} s | {args.runs / serial:.1f} | {serial / one:.2f} |")
-    for name, startup_s, wall in rows:
-        print(f"| {name} | {startup_s:.1f} s | {wall:.2f} s | {args.runs / wall:.1f} | {wall / one:.2f} |")
-    cuts = statistics.quantiles(overheads, n=10)
-    print(f"\nclient cost per run (result in -> next run out, commit included): median "
-          f"{statistics.median(overheads) * 1e3:.1f} ms, 90th percentile {cuts[-1] * 1e3:.1f} ms "
-          f"over {len(overheads)} runs")  # fmt: skip
-    print(f"round trip beyond the run itself: median {statistics.median(round_trips) * 1e3:.1f} ms")
+    lines = report_lines(args.runs, args.repeats, serial, rows, overheads, round_trips)
+    print("\n".join(lines))
+    page_from_args(args, "distributed", "Sweeps on Dask: one and two local workers", "\n".join(lines))
 
 
 if __name__ == "__main__":

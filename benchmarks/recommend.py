@@ -6,7 +6,9 @@ the budget, per network: the full grid x epoch choices), with a fixed number of 
 training-energy objective; the ratio warm/first is the baseline comparison measured in the same run. The
 issue's bound: warm auto <= 0.5 s.
 
-    python benchmarks/recommend.py [PROFILE_FOLDER] [--dataset digits] [--accuracy 0.95]
+    python benchmarks/recommend.py [PROFILE_FOLDER] [--dataset digits] [--accuracy 0.95] [--out-dir DIR | --no-page]
+
+After printing, it writes a dated results page to docs/results/ (``benchmarks/report.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -22,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import advisor
 from advisor import engine
 from advisor.engine import ACCURACY_DRAWS, ENGINE_DRAWS, candidate_grid
+from benchmarks.report import add_page_options, markdown_table, page_from_args
 from models.accuracy import EPOCH_CHOICES
 
 REPEATS = 15
@@ -39,18 +44,30 @@ def median_s(fn, repeats: int = REPEATS) -> float:
     return statistics.median(timed(fn) for _ in range(repeats))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("profile", nargs="?", type=Path, help="profile folder (default: the shipped reference)")
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--accuracy", type=float, default=0.95)
-    args = parser.parse_args()
-    load_s = timed(lambda: advisor.load_profile(args.profile))
-    profile = advisor.load_profile(args.profile)
-    info = profile.datasets[args.dataset]
+@dataclass(frozen=True)
+class Timings:
+    """One benchmark run: the grid's size and each step's time (seconds; medians where repeated)."""
+
+    dataset: str
+    accuracy: float
+    grid_configs: int
+    networks: int
+    load_s: float
+    first_s: float
+    warm_auto_s: float
+    warm_fixed_s: float
+    warm_total_s: float
+    fresh_s: float
+
+
+def measure(profile_path: Path | None, dataset: str, accuracy: float) -> Timings:
+    """Time loading ``profile_path`` and recommending over the whole grid for ``dataset`` at ``accuracy``."""
+    load_s = timed(lambda: advisor.load_profile(profile_path))
+    profile = advisor.load_profile(profile_path)
+    info = profile.datasets[dataset]
 
     def ask(**options):
-        return advisor.advise(profile, args.dataset, args.accuracy, top=10, **options)
+        return advisor.advise(profile, dataset, accuracy, top=10, **options)
 
     first_s = timed(ask)
     result = ask()
@@ -65,22 +82,77 @@ def main() -> None:
 
     fresh_s = median_s(fresh, repeats=5)
     grid = len(candidate_grid(info.input_dim, info.output_dim))
-    print(
-        f"dataset {args.dataset}: {grid} grid configs -> {len(result.candidates)} distinct networks x "
-        f"{len(EPOCH_CHOICES)} epoch choices"
+    return Timings(
+        dataset=dataset,
+        accuracy=accuracy,
+        grid_configs=grid,
+        networks=len(result.candidates),
+        load_s=load_s,
+        first_s=first_s,
+        warm_auto_s=warm_auto,
+        warm_fixed_s=warm_fixed,
+        warm_total_s=warm_total,
+        fresh_s=fresh_s,
     )
-    print(f"draws: {ENGINE_DRAWS} energy x 2 phases, {ACCURACY_DRAWS} accuracy")
-    print(f"load profile                           {load_s * 1e3:8.1f} ms")
-    print(f"first recommend (grid)                 {first_s * 1e3:8.1f} ms")
-    verdict = "ok" if warm_auto <= BOUND_S else "OVER"
-    print(
-        f"warm recommend, epochs auto            {warm_auto * 1e3:8.1f} ms  (median of {REPEATS}; bound "
-        f"{BOUND_S * 1e3:.0f} ms: {verdict})"
+
+
+def steps(t: Timings) -> list[tuple[str, str]]:
+    """Each step's label and time, as printed and as the results page's table."""
+    verdict = "ok" if t.warm_auto_s <= BOUND_S else "OVER"
+    return [
+        ("load profile", f"{t.load_s * 1e3:.1f} ms"),
+        ("first recommend (grid)", f"{t.first_s * 1e3:.1f} ms"),
+        (
+            "warm recommend, epochs auto",
+            f"{t.warm_auto_s * 1e3:.1f} ms (median of {REPEATS}; bound {BOUND_S * 1e3:.0f} ms: {verdict})",
+        ),
+        ("warm recommend, epochs 64", f"{t.warm_fixed_s * 1e3:.1f} ms"),
+        ("warm recommend, training-energy", f"{t.warm_total_s * 1e3:.1f} ms"),
+        ("warm, new candidates each call", f"{t.fresh_s * 1e3:.1f} ms (energy draws recomputed; median of 5)"),
+        ("warm auto / first", f"{t.warm_auto_s / t.first_s:.2f}"),
+    ]
+
+
+def summary(t: Timings) -> list[str]:
+    """The lines above the table: what was searched."""
+    return [
+        f"dataset {t.dataset} at accuracy {t.accuracy}: {t.grid_configs} grid configs -> {t.networks} distinct "
+        f"networks x {len(EPOCH_CHOICES)} epoch choices",
+        f"draws: {ENGINE_DRAWS} energy x 2 phases, {ACCURACY_DRAWS} accuracy",
+    ]
+
+
+def body_md(t: Timings, profile_path: Path | None) -> str:
+    """The results page's body: the profile, what was searched, and the table of steps."""
+    profile = str(profile_path) if profile_path is not None else "the shipped reference profile"
+    lines = [f"Profile: {profile}.", "", *(f"{line}." for line in summary(t)), ""]
+    return "\n".join(lines) + markdown_table(("step", "time"), steps(t)) + "\n"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module doc)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("profile", nargs="?", type=Path, help="profile folder (default: the shipped reference)")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--accuracy", type=float, default=0.95)
+    add_page_options(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Time, print the table, write the results page."""
+    args = parse_args(argv)
+    timings = measure(args.profile, args.dataset, args.accuracy)
+    for line in summary(timings):
+        print(line)
+    for label, value in steps(timings):
+        print(f"{label:<38} {value}")
+    page_from_args(
+        args,
+        "recommend",
+        f"Full-grid recommend latency ({args.dataset} at {args.accuracy})",
+        body_md(timings, args.profile),
     )
-    print(f"warm recommend, epochs 64              {warm_fixed * 1e3:8.1f} ms")
-    print(f"warm recommend, training-energy        {warm_total * 1e3:8.1f} ms")
-    print(f"warm, new candidates each call         {fresh_s * 1e3:8.1f} ms  (energy draws recomputed; median of 5)")
-    print(f"warm auto / first                      {warm_auto / first_s:8.2f}")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ and against a params-proportional line fitted to these very measurements.
 
     python benchmarks/transfer.py [--profile DIR | --calibrate-first 10m [--keep DIR]] [--also-profile DIR]
                                   [--measurements FILE [--replay]] [--quick] [--json OUT]
+                                  [--out-dir DIR | --no-page]
 
 ``--measurements`` keeps the raw measurements (written as soon as they are taken); ``--replay`` scores them
 again against (other) profiles without measuring; ``--also-profile`` scores one measurement run against two.
+After printing, it writes a dated results page to docs/results/ (``benchmarks/report.py``; a ``--quick`` run's
+page is ``transfer-quick``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import add_page_options, markdown_table, page_from_args  # noqa: E402
 from measurement.datasets import TEST_FRACTION  # noqa: E402
 from measurement.records import relative_difference  # noqa: E402
 
@@ -319,6 +323,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="write the raw measurements here as soon as they are taken (JSON); with "
                              "--replay, read them instead of measuring (re-score the same run)")  # fmt: skip
     parser.add_argument("--replay", action="store_true", help="score the --measurements FILE, measure nothing")
+    add_page_options(parser)
     args = parser.parse_args(argv)
     if args.replay and (args.measurements is None or not args.measurements.is_file()):
         parser.error("--replay needs --measurements FILE (an existing file)")
@@ -429,6 +434,73 @@ def _report(name: str, table: pd.DataFrame) -> list[PhaseScore]:
     return scores
 
 
+def score_rows(scores: Sequence[PhaseScore]) -> list[tuple[object, ...]]:
+    """One results-page row per phase: the scores, in percent and ratios."""
+    return [
+        (
+            s.phase,
+            s.configs,
+            f"{s.median_ape:.1%}",
+            f"{s.within_10pct:.0%}",
+            f"{s.worst_ratio:.2f}x",
+            f"{s.coverage_90:.0%}",
+            f"{s.noise_floor:.1%}",
+            f"{s.ape_over_floor:.1f}x",
+            f"{s.params_line_ape:.1%}",
+            f"{s.improvement:.1f}x",
+        )
+        for s in scores
+    ]
+
+
+def config_rows(table: pd.DataFrame, phase: str) -> list[tuple[object, ...]]:
+    """One results-page row per config of a phase: measured beside predicted."""
+    return [
+        (
+            r.shape,
+            r.depth,
+            f"{r.params:,}",
+            r.input_dim,
+            r.batch_size,
+            f"{r.measured_j:.3g}",
+            f"{r.predicted_j:.3g}",
+            f"{r.ratio:.2f}",
+            "yes" if r.inside_90 else "no",
+        )
+        for r in table[table["phase"] == phase].itertuples()
+    ]
+
+
+def page_body(
+    names: Sequence[str], tables: Sequence[pd.DataFrame], scores: Sequence[Sequence[PhaseScore]], elapsed_s: float
+) -> str:
+    """The results page: per profile, the scores per phase, each acceptance bound, and every config."""
+    header = (
+        "phase",
+        "configs",
+        "median APE",
+        "within ±10%",
+        "worst ratio",
+        "90% coverage",
+        "noise floor",
+        "APE ÷ floor",
+        "params line",
+        "model better by",
+    )
+    configs = ("shape", "depth", "params", "in", "batch", "measured J", "predicted J", "ratio", "in 90%")
+    parts = [f"{len(tables[0]) // len(PHASES)} configs, measured twice; {elapsed_s:.0f} s in all."]
+    for name, table, phase_scores in zip(names, tables, scores, strict=True):
+        parts += [f"## Profile: {name}", markdown_table(header, score_rows(phase_scores))]
+        parts += [
+            "\n".join(
+                f"- {s.phase}: [{'PASS' if ok else 'FAIL'}] {text}" for s in phase_scores for text, ok in acceptance(s)
+            )
+        ]
+        for phase in PHASES:
+            parts += [f"### {name}: {phase} phase (J per datum)", markdown_table(configs, config_rows(table, phase))]
+    return "\n\n".join(parts) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, predict, score, print; 2 on bad input (one line)."""
     from advisor.api import load_profile
@@ -440,6 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.json is not None:
             check_destination(args.json, (".json",))  # before minutes of measuring, not after
+        if not args.no_page:
+            check_destination(args.out_dir, folder=True)
         with _scratch(args.keep) as scratch:
             profiles = [load(args, Path(scratch))]
             if args.also_profile is not None:
@@ -459,6 +533,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_json(args.json, tables[0], scores[0], elapsed_s)
         if len(tables) > 1:
             write_json(args.json.with_name(args.json.stem + "-also.json"), tables[1], scores[1], elapsed_s)
+    names = [p.display_name for p in profiles]
+    title = "Transfer: networks at input widths the calibration never saw" + (" (quick smoke run)" * args.quick)
+    page_from_args(
+        args, "transfer-quick" if args.quick else "transfer", title, page_body(names, tables, scores, elapsed_s)
+    )
     return 0
 
 
