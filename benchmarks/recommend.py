@@ -126,7 +126,7 @@ def body_md(t: Timings, profile_path: Path | None) -> str:
     """The results page's body: the profile, what was searched, and the table of steps."""
     profile = str(profile_path) if profile_path is not None else "the shipped reference profile"
     lines = [f"Profile: {profile}.", "", *(f"{line}." for line in summary(t)), ""]
-    return "\n".join(lines) + markdown_table(("step", "time"), steps(t)) + "\n"
+    return "\n".join(lines) + "\n" + markdown_table(("step", "time"), steps(t)) + "\n"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
