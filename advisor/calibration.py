@@ -4,7 +4,8 @@
 followed by the fit that gives the dataset its accuracy model — the same job whichever UI starts it.
 With a cluster (``cluster`` / ``scheduler``) ``prepare`` also starts it and checks what the workers'
 meters see, and ``run`` measures on the workers while this process writes the store; without one, Dask
-is never imported. The types a UI needs (requests, events, summaries, meter kinds) are re-exported here.
+is never imported. The types a UI needs (requests, events and their kinds, summaries, sweep and meter kinds)
+are re-exported here.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ from measurement.meters.auto import (
     log_fallbacks,
 )
 from measurement.meters.base import EnergyMeter, MeterKind
-from measurement.records import TrainConfig
+from measurement.records import SweepKind, TrainConfig
 from measurement.store import RunStore, default_store_path
 from measurement.sweep import (
     DataDims,
     SweepEvent,
+    SweepEventKind,
     SweepSpec,
     SweepSummary,
     plan_calibration_across,
@@ -77,6 +79,8 @@ __all__ = [
     "MeterOptions",
     "ProbeOutcome",
     "SweepEvent",
+    "SweepEventKind",
+    "SweepKind",
     "SweepSummary",
     "TrainConfig",
     "describe_drift",
@@ -85,11 +89,17 @@ __all__ = [
     "prepare",
     "probe",
     "run",
-]  # fmt: skip
+]
 
 
-def meter_options(meter: str = "auto", device: str = "cpu", trace: Path | None = None, trace_max_gap_s: float = 5.0,
-                  replay: Path | None = None, core_watts: float | None = None) -> MeterOptions:  # fmt: skip
+def meter_options(
+    meter: str = "auto",
+    device: str = "cpu",
+    trace: Path | None = None,
+    trace_max_gap_s: float = 5.0,
+    replay: Path | None = None,
+    core_watts: float | None = None,
+) -> MeterOptions:
     """Validated meter options (names, device, watts and gaps checked in one place for every UI)."""
     return build_meter_options(meter, device, trace, trace_max_gap_s, replay, core_watts)
 
@@ -118,7 +128,7 @@ class CalibrationRequest:
     resume: bool = False
     idle_s: float | None = None
     seed: int = 0
-    kind: str = "calibrate"
+    kind: SweepKind = SweepKind.CALIBRATE
     target: str | None = None
     cluster: str | None = None
     scheduler: str | None = None
@@ -159,8 +169,8 @@ class CalibrationRequest:
             _check("max runs (--max-runs)", self.max_runs, 1, 100_000)
         if self.idle_s is not None:
             _check("idle length (--idle)", self.idle_s, 0.0, 3600.0)
-        if self.kind not in ("calibrate", "probe"):
-            raise InputError(f"unknown sweep kind {self.kind!r} (calibrate or probe)")
+        if self.kind not in tuple(SweepKind):
+            raise InputError(f"unknown sweep kind {str(self.kind)[:40]!r} ({' or '.join(SweepKind)})")
         self._validate_datasets()
         return parse_cluster(self.cluster, self.scheduler, self.workers)
 
@@ -169,7 +179,7 @@ class CalibrationRequest:
         names = self.dataset_names
         if not names or not all(isinstance(name, str) and name for name in names):
             raise InputError("--dataset needs a data set name, synthetic:N,D,K or a file")
-        if self.kind == "probe" and len(names) != 1:
+        if self.kind == SweepKind.PROBE and len(names) != 1:
             raise InputError(f"a probe measures one data set, got {len(names)}")
         if len(names) > MAX_CALIBRATION_DATASETS:
             raise InputError(f"at most {MAX_CALIBRATION_DATASETS} data sets (--dataset), got {len(names)}")
@@ -246,7 +256,7 @@ class ProbeOutcome:
     fit: FitOutcome | None
 
 
-def _stored_spec(store_path: Path, kind: str) -> SweepSpec:
+def _stored_spec(store_path: Path, kind: SweepKind) -> SweepSpec:
     if not store_path.is_file():
         raise InputError(f"nothing to resume: no run store at {store_path}")
     with RunStore(store_path) as store:
@@ -268,23 +278,38 @@ def probe_epochs(train_samples: int, batch_size: int) -> int:
 
 
 def _plan(request: CalibrationRequest, datasets: tuple[Dataset, ...], fp: Fingerprint) -> SweepSpec:
-    first, names = datasets[0], request.dataset_names
-    if request.kind == "probe" and request.config.epochs == 0:  # 0: the default for this data set
+    first, names, kind = datasets[0], request.dataset_names, SweepKind(request.kind)
+    if kind is SweepKind.PROBE and request.config.epochs == 0:  # 0: the default for this data set
         epochs = probe_epochs(first.train_samples, request.config.batch_size)
         request = dataclasses.replace(request, config=dataclasses.replace(request.config, epochs=epochs))
-    if request.kind == "probe":
-        runs = plan_probe(first.input_dim, first.output_dim, request.budget_s, request.config,
-                          int(first.x_test.shape[0]), first.train_samples, seed=request.seed,
-                          max_runs=request.max_runs)  # fmt: skip
+    if kind is SweepKind.PROBE:
+        plan = plan_probe(
+            input_dim=first.input_dim,
+            output_dim=first.output_dim,
+            budget_s=request.budget_s,
+            config=request.config,
+            test_samples=int(first.x_test.shape[0]),
+            train_samples=first.train_samples,
+            seed=request.seed,
+            max_runs=request.max_runs,
+        )
     else:
         dims = [DataDims(d.input_dim, d.output_dim, int(d.x_test.shape[0]), d.train_samples) for d in datasets]
-        runs = plan_calibration_across(fp, dims, request.budget_s, request.config, seed=request.seed,
-                                       max_runs=request.max_runs)  # fmt: skip
-    if not runs:
-        raise InputError(f"a budget of {request.budget_s:.0f} s is too short for any {request.kind} run")
-    extra = tuple((name, d.fingerprint()) for name, d in zip(names[1:], datasets[1:], strict=True))
-    return SweepSpec(request.kind, names[0], first.fingerprint(), request.config, tuple(runs), request.budget_s,
-                     extra)  # fmt: skip
+        plan = plan_calibration_across(
+            fp, dims, request.budget_s, request.config, seed=request.seed, max_runs=request.max_runs
+        )
+    if not plan:
+        raise InputError(f"a budget of {request.budget_s:.0f} s is too short for any {kind} run")
+    return SweepSpec(
+        kind=kind,
+        dataset=names[0],
+        dataset_hash=first.fingerprint(),
+        config=request.config,
+        runs=plan.runs,
+        budget_s=request.budget_s,
+        extra_datasets=tuple((name, d.fingerprint()) for name, d in zip(names[1:], datasets[1:], strict=True)),
+        sentinel=plan.sentinel,
+    )
 
 
 def _datasets_for(request: CalibrationRequest, spec: SweepSpec | None) -> tuple[Dataset, ...]:
@@ -342,14 +367,24 @@ def _on_cluster(request: CalibrationRequest, cluster: ClusterSpec, store_path: P
         raise
     budget_s = spec.budget_s if request.resume and not request.budget_given else request.budget_s
     request = dataclasses.replace(request, meter=options)
-    return CalibrationJob(request, store_path, None, (), datasets, session.fingerprint, spec, budget_s, session,
-                          began)  # fmt: skip
+    return CalibrationJob(
+        request=request,
+        store_path=store_path,
+        meter=None,
+        ladder=(),
+        datasets=datasets,
+        fingerprint=session.fingerprint,
+        spec=spec,
+        budget_s=budget_s,
+        cluster=session,
+        began=began,
+    )
 
 
 def _for_workers(options: MeterOptions) -> MeterOptions:
     """Meter options with absolute file paths: workers may start elsewhere (a shared file system)."""
-    absolute = {name: Path(path).resolve() for name in ("trace_path", "replay_path")
-                if (path := getattr(options, name)) is not None}  # fmt: skip
+    names = ("trace_path", "replay_path")
+    absolute = {name: Path(path).resolve() for name in names if (path := getattr(options, name)) is not None}
     return dataclasses.replace(options, **absolute)
 
 
@@ -372,9 +407,17 @@ def run(
         with RunStore(job.store_path) as store:
             store.sweep_lock()
             return run_sweep(
-                job.spec, store, job.meter, job.datasets, job.fingerprint, job.budget_s,
-                progress=progress, idle_s=job.request.idle_seconds, should_stop=should_stop, began=job.began,
-            )  # fmt: skip
+                job.spec,
+                store,
+                job.meter,
+                job.datasets,
+                job.fingerprint,
+                job.budget_s,
+                progress=progress,
+                idle_s=job.request.idle_seconds,
+                should_stop=should_stop,
+                began=job.began,
+            )
     finally:
         close_meter(job.meter)  # NVML shut down, sampler threads stopped
 
@@ -389,15 +432,31 @@ def _run_on_cluster(
 
     request = job.request
     extra = tuple((_dataset_for_workers(name), digest) for name, digest in job.spec.extra_datasets)
-    setup = WorkerSetup(request.meter, _dataset_for_workers(job.spec.dataset), request.target, request.seed,
-                        job.spec.dataset_hash, request.idle_seconds, extra_datasets=extra)  # fmt: skip
+    setup = WorkerSetup(
+        meter=request.meter,
+        dataset=_dataset_for_workers(job.spec.dataset),
+        target=request.target,
+        dataset_seed=request.seed,
+        dataset_hash=job.spec.dataset_hash,
+        idle_s=request.idle_seconds,
+        extra_datasets=extra,
+    )
     with session, RunStore(job.store_path) as store:
         store.sweep_lock()
         return run_sweep_on_pool(
-            job.spec, store, session.pool(setup), job.datasets, job.fingerprint, session.meter, job.budget_s,
-            progress=progress, idle_s=request.idle_seconds, should_stop=should_stop, began=job.began,
+            job.spec,
+            store,
+            session.pool(setup),
+            job.datasets,
+            job.fingerprint,
+            session.meter,
+            job.budget_s,
+            progress=progress,
+            idle_s=request.idle_seconds,
+            should_stop=should_stop,
+            began=job.began,
             idle_every_s=setup.idle_every_s,
-        )  # fmt: skip
+        )
 
 
 def probe(
@@ -409,8 +468,10 @@ def probe(
 ) -> ProbeOutcome:
     """Run a prepared probe, then fit the energy and accuracy models into ``profile`` (unless interrupted or
     ``fit`` is False): after a probe the dataset has an accuracy model, whichever UI started it."""
-    if job.spec.kind != "probe":
-        raise InputError(f"probe() runs probe sweeps, not {job.spec.kind!r} (prepare a request with kind='probe')")
+    if job.spec.kind is not SweepKind.PROBE:
+        raise InputError(
+            f"probe() runs probe sweeps, not {job.spec.kind} (prepare a request with kind=SweepKind.PROBE)"
+        )
     summary = run(job, progress, should_stop)
     outcome = None
     if fit and not summary.interrupted:
@@ -423,6 +484,9 @@ def describe_drift(summary: SweepSummary) -> str:
     noise floor: the fit removes it if the repeats agree)``; ``n/a`` with fewer than 4 sentinel runs."""
     if summary.drift is None:
         return f"n/a ({summary.drift_count} sentinel run{'s' if summary.drift_count != 1 else ''}; 4 needed)"
-    verdict = {True: "> 2x the noise floor: the fit removes it if the repeats agree",
-               False: "within 2x the noise floor", None: "no noise floor yet"}  # fmt: skip
+    verdict = {
+        True: "> 2x the noise floor: the fit removes it if the repeats agree",
+        False: "within 2x the noise floor",
+        None: "no noise floor yet",
+    }
     return f"{summary.drift:+.1%} over {summary.drift_count} sentinel runs ({verdict[summary.drift_is_real]})"

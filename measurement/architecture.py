@@ -213,8 +213,9 @@ def grid(
     ]
 
 
-def check_config(depth: object, size: object, input_dim: object, output_dim: object,
-                 limits: Limits = GRID_LIMITS) -> None:  # fmt: skip
+def check_config(
+    depth: object, size: object, input_dim: object, output_dim: object, limits: Limits = GRID_LIMITS
+) -> None:
     """Refuse a config outside ``limits`` (ArchitectureError naming the number and its range), before any work.
 
     ``GRID_LIMITS`` are the BUTTER grid's; a caller passes ``BEYOND_GRID_LIMITS`` only when the user asked

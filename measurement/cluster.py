@@ -27,20 +27,17 @@ from measurement.distributed import MeterSlot, WorkerReport, WorkerSetup, measur
 from measurement.errors import InputError, first_line
 from measurement.hardware import Fingerprint
 from measurement.lifecycle import die_with_parent
-from measurement.meters.auto import MeterOptions
-from measurement.meters.base import MeterError
-from measurement.sweep import PoolEvent, RemoteRun
+from measurement.meters.auto import MeterChoice, MeterOptions
+from measurement.meters.base import MeterError, MeterKind
+from measurement.sweep.pool import PoolEvent, RemoteRun
 
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 256
 DEFAULT_JOBQUEUE_WORKERS = 2
-WAIT_S = {"local": 180.0, "scheduler": 180.0, "slurm": 3600.0, "pbs": 3600.0}
-"""How long to wait for the first workers: all of a local cluster, ``--workers`` of an existing scheduler,
-the first job of a batch queue (more join as their jobs start)."""
 REPORT_TIMEOUT_S = 600.0
 PARENT_PID_ENV = "ADVISOR_PARENT_PID"
-SYSTEM_WIDE = {"rapl": "CPU package", "nvml": "GPU", "trace": "node power trace"}
+SYSTEM_WIDE = {MeterChoice.RAPL: "CPU package", MeterChoice.NVML: "GPU", MeterChoice.TRACE: "node power trace"}
 """Meters that see a whole package / GPU / node, with what one of them measures."""
 _ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?[A-Za-z0-9._\-\[\]:]+:(\d{1,5})")
 _LOCAL = re.compile(r"local:(\d{1,6})")
@@ -53,6 +50,11 @@ class ClusterKind(enum.StrEnum):
     SLURM = "slurm"
     PBS = "pbs"
     SCHEDULER = "scheduler"
+
+
+WAIT_S = {ClusterKind.LOCAL: 180.0, ClusterKind.SCHEDULER: 180.0, ClusterKind.SLURM: 3600.0, ClusterKind.PBS: 3600.0}
+"""How long to wait for the first workers: all of a local cluster, ``--workers`` of an existing scheduler,
+the first job of a batch queue (more join as their jobs start)."""
 
 
 @dataclass(frozen=True)
@@ -146,11 +148,14 @@ def check_meters(
         slots.update(host_slots)
         excluded += left_out
         problems += [problem] if problem else []
-    trace_hosts = list(dict.fromkeys(r.host for r in reports if r.meter == "trace"))
+    trace_hosts = list(dict.fromkeys(r.host for r in reports if r.meter == MeterChoice.TRACE))
     if len(trace_hosts) > 1:
-        problems.append(f"one power trace cannot measure {len(trace_hosts)} hosts ({', '.join(trace_hosts[:3])}): "
-                        "run on one host, or with a meter on every node (rapl, nvml)")  # fmt: skip
-        excluded += [r.address for r in reports if r.meter == "trace" and r.host != trace_hosts[0]]
+        hosts = ", ".join(trace_hosts[:3])
+        problems.append(
+            f"one power trace cannot measure {len(trace_hosts)} hosts ({hosts}): "
+            "run on one host, or with a meter on every node (rapl, nvml)"
+        )
+        excluded += [r.address for r in reports if r.meter == MeterChoice.TRACE and r.host != trace_hosts[0]]
     if allow_shared:
         return MeterCheck({}, (), tuple(problems))
     return MeterCheck(slots, tuple(dict.fromkeys(excluded)), tuple(problems))
@@ -171,8 +176,10 @@ def _host_slots(
     problems = []
     if others:
         meters = " and ".join(dict.fromkeys(r.meter for r in system))
-        problems.append(f"host {host} has workers measuring with {meters}: each would measure the others' work "
-                        "(one measuring worker per node; --allow-shared-meter to go on anyway)")  # fmt: skip
+        problems.append(
+            f"host {host} has workers measuring with {meters}: each would measure the others' work "
+            "(one measuring worker per node; --allow-shared-meter to go on anyway)"
+        )
     units = _units(meter, same[0]) if same else []
     capacity = max(len(units), 1)
     admitted, left_out = same[:capacity], [r.address for r in same[capacity:]]
@@ -247,7 +254,7 @@ class ClusterSession:
         return next(iter(self.reports.values())).fingerprint
 
     @property
-    def meter(self) -> tuple[str, str]:
+    def meter(self) -> tuple[str, MeterKind]:
         """The first worker's meter name and kind (each run records its own)."""
         first = next(iter(self.reports.values()))
         return first.meter, first.meter_kind
@@ -273,10 +280,16 @@ class ClusterSession:
     def probe(self, addresses: Sequence[str]) -> dict[str, Any]:
         """Ask each worker for its report (a pinned task each; run in the worker's thread)."""
         return {
-            a: self.client.submit(report_worker, self.options, key=f"advisor-report-{uuid.uuid4().hex}",
-                                  workers=[a], allow_other_workers=False, pure=False)
+            a: self.client.submit(
+                report_worker,
+                self.options,
+                key=f"advisor-report-{uuid.uuid4().hex}",
+                workers=[a],
+                allow_other_workers=False,
+                pure=False,
+            )
             for a in addresses
-        }  # fmt: skip
+        }
 
     def pool(self, setup: WorkerSetup) -> DaskPool:
         """A run pool over this cluster's workers, each run sent with ``setup`` and the worker's slot."""
@@ -306,9 +319,9 @@ def start_cluster(spec: ClusterSpec, options: MeterOptions, allow_shared: bool =
     try:
         wanted = 1 if spec.kind in (ClusterKind.SLURM, ClusterKind.PBS) else spec.workers
         try:
-            client.wait_for_workers(wanted, timeout=WAIT_S[spec.kind.value])
+            client.wait_for_workers(wanted, timeout=WAIT_S[spec.kind])
         except TimeoutError:
-            wait_s = WAIT_S[spec.kind.value]
+            wait_s = WAIT_S[spec.kind]
             raise InputError(f"{spec.describe()}: fewer than {wanted} workers after {wait_s:.0f} s") from None
         reports = [_report(a, f) for a, f in session.probe(sorted(client.nthreads())).items()]
         problems = session.admit(reports).problems
@@ -368,9 +381,14 @@ def _local_cluster(spec: ClusterSpec) -> Any:
     from distributed import LocalCluster
 
     return LocalCluster(
-        n_workers=spec.workers, threads_per_worker=1, processes=True, dashboard_address=None,
-        silence_logs=logging.ERROR, preload=[__name__], env={PARENT_PID_ENV: str(os.getpid())},
-    )  # fmt: skip
+        n_workers=spec.workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+        preload=[__name__],
+        env={PARENT_PID_ENV: str(os.getpid())},
+    )
 
 
 def _jobqueue_cluster(spec: ClusterSpec) -> Any:
@@ -399,8 +417,9 @@ def jobqueue_cluster(kind: ClusterKind) -> Any:
     try:
         return cls(worker_extra_args=[*extra, "--preload", __name__])
     except ValueError as exc:
-        raise InputError(f"--cluster {kind}: {first_line(exc)} (set jobqueue.{kind} in "
-                         "~/.config/dask/jobqueue.yaml; see the README)") from None  # fmt: skip
+        raise InputError(
+            f"--cluster {kind}: {first_line(exc)} (set jobqueue.{kind} in ~/.config/dask/jobqueue.yaml; see the README)"
+        ) from None
 
 
 def import_jobqueue() -> Any:
@@ -457,9 +476,15 @@ class DaskPool:
         """Start ``run`` on ``worker`` (only there, never retried elsewhere); its key is the handle."""
         setup = dataclasses.replace(self.setup, slot=self.session.slots.get(worker, MeterSlot()))
         future = self.session.client.submit(
-            measure_remote, setup, run, key=f"advisor-run-{uuid.uuid4().hex}", workers=[worker],
-            allow_other_workers=False, pure=False, retries=0,
-        )  # fmt: skip
+            measure_remote,
+            setup,
+            run,
+            key=f"advisor-run-{uuid.uuid4().hex}",
+            workers=[worker],
+            allow_other_workers=False,
+            pure=False,
+            retries=0,
+        )
         self._flights[future.key] = (future, worker)
         future.add_done_callback(self._done.put)
         return future.key

@@ -27,10 +27,11 @@ from measurement.datasets import Dataset, load_dataset
 from measurement.errors import InputError
 from measurement.hardware import SYSFS_CPU, Fingerprint, fingerprint
 from measurement.meters.auto import MeterOptions, choose_meter, close_meter
-from measurement.meters.base import EnergyMeter, MeterError
+from measurement.meters.base import EnergyMeter, MeterError, MeterKind
 from measurement.meters.rapl import POWERCAP_ROOT
 from measurement.records import DEFAULT_IDLE_EVERY_S, TrainConfig
-from measurement.sweep import IdlePower, RemoteResult, RemoteRun
+from measurement.sweep.pool import RemoteResult, RemoteRun
+from measurement.sweep.serial import IdlePower
 
 _ZONE = re.compile(r"^intel-rapl:(\d+)$")
 _PACKAGE = re.compile(r"^package-(\d+)$")
@@ -87,7 +88,7 @@ class WorkerReport:
         host: the host name; workers on one host share its counters.
         pid: the worker process id.
         meter: the meter the ladder picks there (``rapl``, ``nvml``, ``trace``, ``estimate``, ``replay``).
-        meter_kind: ``measured`` or ``estimated``.
+        meter_kind: whether that meter measures or estimates.
         rapl_packages: the CPU package ids that have a RAPL counter on the host.
         gpus: how many GPUs NVML sees on the host (0 unless the meter is NVML).
         fingerprint: the host's hardware fingerprint.
@@ -98,7 +99,7 @@ class WorkerReport:
     host: str
     pid: int
     meter: str
-    meter_kind: str
+    meter_kind: MeterKind
     rapl_packages: tuple[int, ...]
     gpus: int
     fingerprint: Fingerprint
@@ -113,14 +114,23 @@ def report_worker(options: MeterOptions) -> WorkerReport:
     """
     meter, steps = choose_meter(options, warn=False)
     try:
-        name, kind = meter.name, meter.kind.value
+        name, kind = meter.name, meter.kind
     finally:
         close_meter(meter)
     packages = tuple(sorted(rapl_zones(options.powercap_root))) if name == "rapl" else ()
     gpus = _nvml_gpus() if name == "nvml" else 0
     fallbacks = tuple(f"{s.meter}: {s.detail}" for s in steps if not s.available)
-    return WorkerReport(worker_address(), socket.gethostname(), os.getpid(), name, kind, packages, gpus,
-                        _fingerprint(), fallbacks)  # fmt: skip
+    return WorkerReport(
+        address=worker_address(),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        meter=name,
+        meter_kind=kind,
+        rapl_packages=packages,
+        gpus=gpus,
+        fingerprint=_fingerprint(),
+        fallbacks=fallbacks,
+    )
 
 
 def measure_remote(setup: WorkerSetup, run: RemoteRun) -> RemoteResult:
@@ -137,8 +147,15 @@ def measure_remote(setup: WorkerSetup, run: RemoteRun) -> RemoteResult:
     from measurement.harness import train_and_measure  # torch: only on the workers
 
     config = _on_slot(run.config, setup.slot)
-    result = train_and_measure(run.arch, state.datasets[run.data], state.meter, config, idle_power_w=state.idle.watts,
-                               clock=time.monotonic, deadline=began + run.remaining_s)  # fmt: skip
+    result = train_and_measure(
+        run.arch,
+        state.datasets[run.data],
+        state.meter,
+        config,
+        idle_power_w=state.idle.watts,
+        clock=time.monotonic,
+        deadline=began + run.remaining_s,
+    )
     return RemoteResult(run.run_key, state.address, state.host, state.fingerprint, result, idle_w)
 
 
@@ -183,8 +200,14 @@ def _state(setup: WorkerSetup) -> _WorkerState:
     host = socket.gethostname()
     datasets = tuple(_load_checked(name, digest, setup, host) for name, digest in setup.datasets)
     meter, _ = choose_meter(_slot_options(setup.meter, setup.slot), warn=False)
-    state = _WorkerState(meter, datasets, IdlePower(meter, setup.idle_s, setup.idle_every_s, time.monotonic),
-                         worker_address(), host, _fingerprint())  # fmt: skip
+    state = _WorkerState(
+        meter=meter,
+        datasets=datasets,
+        idle=IdlePower(meter, setup.idle_s, setup.idle_every_s, time.monotonic),
+        address=worker_address(),
+        host=host,
+        fingerprint=_fingerprint(),
+    )
     _STATES[setup] = state
     return state
 

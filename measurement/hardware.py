@@ -6,6 +6,7 @@ which reports L3 wrongly on some VMs. Every root path is a parameter so tests ca
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import os
@@ -17,21 +18,32 @@ SYSFS_CPU = Path("/sys/devices/system/cpu")
 PROC = Path("/proc")
 
 
+class CacheKind(enum.StrEnum):
+    """What a CPU cache holds, as sysfs names it (``index*/type``)."""
+
+    DATA = "Data"
+    INSTRUCTION = "Instruction"
+    UNIFIED = "Unified"
+
+
 @dataclass(frozen=True)
 class CacheLevel:
     """One CPU cache as sysfs describes it.
 
     Attributes:
         level: 1, 2, 3 …
-        kind: "Data", "Instruction" or "Unified".
+        kind: what it holds (a name sysfs uses is read as its kind; anything else is a ValueError).
         size_bytes: capacity in bytes.
         shared_cpus: how many logical CPUs share it.
     """
 
     level: int
-    kind: str
+    kind: CacheKind
     size_bytes: int
     shared_cpus: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", CacheKind(self.kind))
 
 
 @dataclass(frozen=True)
@@ -59,9 +71,9 @@ class Fingerprint:
     def cpu_tiers(self) -> tuple[tuple[str, int], ...]:
         """Data-cache capacities in increasing order as (name, bytes): L1d, L2, L3 …"""
         tiers = [
-            (f"L{c.level}{'d' if c.kind == 'Data' else ''}", c.size_bytes)
+            (f"L{c.level}{'d' if c.kind is CacheKind.DATA else ''}", c.size_bytes)
             for c in sorted(self.caches, key=lambda c: c.level)
-            if c.kind in ("Data", "Unified")
+            if c.kind in (CacheKind.DATA, CacheKind.UNIFIED)
         ]
         return tuple(tiers)
 
@@ -135,7 +147,7 @@ def read_caches(sysfs_cpu: Path = SYSFS_CPU) -> tuple[CacheLevel, ...]:
     for index in sorted((sysfs_cpu / "cpu0" / "cache").glob("index*")):
         try:
             level = int((index / "level").read_text())
-            kind = (index / "type").read_text().strip()
+            kind = CacheKind((index / "type").read_text().strip())
             size = parse_size((index / "size").read_text())
             shared_path = index / "shared_cpu_list"
             shared = _count_cpus(shared_path.read_text()) if shared_path.exists() else 1

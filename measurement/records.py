@@ -7,6 +7,7 @@ loading torch. Only the harness (which produces them) and the network builder im
 from __future__ import annotations
 
 import dataclasses
+import enum
 import itertools
 import re
 import statistics
@@ -21,23 +22,107 @@ DEFAULT_IDLE_S = 2.0
 DEFAULT_IDLE_EVERY_S = 300.0
 """How often a sweep (or each worker of a pool) measures idle power again."""
 
+NO_SENTINEL = ""
+"""A sweep's recorded sentinel when its plan has none (a probe). A recorded sentinel is a config key; None
+means none was recorded (a store written before sweeps recorded theirs: the sentinel is inferred)."""
+
 EXPORT_COLUMNS: tuple[str, ...] = (
-    "run_id", "sweep_id", "sweep_kind", "hardware", "worker", "run_key", "shape", "depth", "target_size",
-    "params", "widths_json", "input_dim", "output_dim", "dataset", "dataset_hash", "task", "train_samples",
-    "train_bytes", "batch_size", "train_batch_size", "epochs_trained", "threads", "device", "meter",
-    "meter_kind", "idle_power_w", "phase", "energy_per_datum_j", "raw_energy_per_datum_j", "spread",
-    "samples_per_s", "test_loss", "test_accuracy", "wall_s", "status", "reject_reason", "finished_unix_s",
-)  # fmt: skip
+    "run_id",
+    "sweep_id",
+    "sweep_kind",
+    "hardware",
+    "worker",
+    "run_key",
+    "shape",
+    "depth",
+    "target_size",
+    "params",
+    "widths_json",
+    "input_dim",
+    "output_dim",
+    "dataset",
+    "dataset_hash",
+    "task",
+    "train_samples",
+    "train_bytes",
+    "batch_size",
+    "train_batch_size",
+    "epochs_trained",
+    "threads",
+    "device",
+    "meter",
+    "meter_kind",
+    "idle_power_w",
+    "phase",
+    "energy_per_datum_j",
+    "raw_energy_per_datum_j",
+    "spread",
+    "samples_per_s",
+    "test_loss",
+    "test_accuracy",
+    "wall_s",
+    "status",
+    "reject_reason",
+    "finished_unix_s",
+    "sentinel",
+)
 """Columns of a run export (``advisor runs``, ``RunStore.frame``): one row per run and phase. ``hardware`` is
-the digest of the machine the run was measured on, ``worker`` what measured it (``local``, or a Dask worker)."""
+the digest of the machine the run was measured on, ``worker`` what measured it (``local``, or a Dask worker),
+``sentinel`` 1 for a run of its sweep's sentinel config, else 0 (empty: the sweep recorded none, an older store)."""
 
 CURVE_COLUMNS: tuple[str, ...] = (
-    "run_id", "sweep_id", "sweep_kind", "hardware", "run_key", "dataset", "task", "shape", "depth", "params",
-    "input_dim", "output_dim", "train_samples", "batch_size", "epoch", "train_loss", "test_loss", "test_accuracy",
-)  # fmt: skip
+    "run_id",
+    "sweep_id",
+    "sweep_kind",
+    "hardware",
+    "run_key",
+    "dataset",
+    "task",
+    "shape",
+    "depth",
+    "params",
+    "input_dim",
+    "output_dim",
+    "train_samples",
+    "batch_size",
+    "epoch",
+    "train_loss",
+    "test_loss",
+    "test_accuracy",
+)
 """Columns of a learning-curve export (``advisor runs --curves``, ``RunStore.curves_frame``): one row per run
 and checkpoint; ``epoch`` is the epochs trained at the checkpoint, ``train_loss`` the mean loss of that epoch's
 steps, ``test_accuracy`` empty for regression."""
+
+
+class SweepKind(enum.StrEnum):
+    """What a sweep measures: a calibration of the energy model, or a probe of one data set's accuracy."""
+
+    CALIBRATE = "calibrate"
+    PROBE = "probe"
+
+
+class SweepStatus(enum.StrEnum):
+    """Where a sweep stands in the store."""
+
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"  # stopped by the user (Ctrl-C, a stop request)
+    PARTIAL = "partial"  # ended with runs left (out of budget, or a policy stopped it)
+    COMPLETE = "complete"
+
+
+class Phase(enum.StrEnum):
+    """The two measured phases of a run."""
+
+    TRAIN = "train"
+    INFERENCE = "inference"
+
+
+class RunStatus(enum.StrEnum):
+    """Whether a run (or, in an export, a run's phase) was accepted."""
+
+    OK = "ok"
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True)
@@ -90,7 +175,7 @@ class Window:
 class PhaseResult:
     """One phase (train or inference) of one run."""
 
-    phase: str
+    phase: Phase
     windows: tuple[Window, ...]
     energy_per_datum_j: float
     raw_energy_per_datum_j: float
@@ -167,7 +252,7 @@ _KEY = re.compile(
 class PlannedRun:
     """One run of a plan; ``repeat`` > 0 re-measures an earlier config to estimate noise and drift.
 
-    ``data`` indexes the sweep's data sets (0: its first, :attr:`measurement.sweep.SweepSpec.dataset`).
+    ``data`` indexes the sweep's data sets (0: its first, :attr:`measurement.sweep.events.SweepSpec.dataset`).
     Its key (``shape/dD/sSIZE/bBATCH/xDATA/rREPEAT``, ``/xDATA`` only when ``data`` > 0, so keys of
     one-data-set sweeps are unchanged) names the run in the store; :func:`parse_run_key` reads it back.
     """
@@ -192,8 +277,13 @@ class PlannedRun:
 
     def to_dict(self) -> dict:
         """JSON-ready form; ``data`` only when > 0 (a one-data-set plan serialises, and hashes, as before)."""
-        out = {"shape": self.shape, "depth": self.depth, "size": self.size, "batch_size": self.batch_size,
-               "repeat": self.repeat}  # fmt: skip
+        out = {
+            "shape": self.shape,
+            "depth": self.depth,
+            "size": self.size,
+            "batch_size": self.batch_size,
+            "repeat": self.repeat,
+        }
         return out | ({"data": self.data} if self.data else {})
 
 
@@ -206,8 +296,14 @@ def parse_run_key(key: str) -> PlannedRun:
     match = _KEY.fullmatch(str(key))
     if match is None:
         raise InputError(f"not a run key: {key!r} (expected shape/dD/sSIZE/bBATCH[/xDATA]/rREPEAT)")
-    return PlannedRun(match["shape"], int(match["depth"]), int(match["size"]), int(match["batch"]),
-                      int(match["repeat"] or 0), int(match["data"] or 0))  # fmt: skip
+    return PlannedRun(
+        shape=match["shape"],
+        depth=int(match["depth"]),
+        size=int(match["size"]),
+        batch_size=int(match["batch"]),
+        repeat=int(match["repeat"] or 0),
+        data=int(match["data"] or 0),
+    )
 
 
 def config_key(run_key: str) -> str:
@@ -231,16 +327,34 @@ def repeat_differences(values: list[float]) -> list[float]:
 
 def _ok_train(frame):
     """The accepted training-phase rows of a run export, in commit order."""
-    ok = frame[(frame["status"] == "ok") & (frame["phase"] == "train")]
+    ok = frame[(frame["status"] == RunStatus.OK) & (frame["phase"] == Phase.TRAIN)]
     return ok.sort_values("run_id", kind="stable") if "run_id" in ok else ok
 
 
-def sweep_repeat_differences(energies: dict[str, list[float]]) -> list[float]:
+def sentinel_key(energies: dict[str, list[float]], recorded: str | None) -> str | None:
+    """The config key of a sweep's sentinel: the one its plan recorded (:data:`NO_SENTINEL`: none), or, for a
+    sweep that recorded none (an older store), the config measured most often (ties: the one measured first,
+    as the planner puts the sentinel first).
+
+    Args:
+        energies: the sweep's accepted training energies per config key, in measurement order.
+        recorded: the sentinel the sweep recorded (None: not recorded).
+    """
+    if recorded is not None:
+        return recorded or None
+    if not energies:
+        return None
+    return max(energies, key=lambda k: len(energies[k]))  # max keeps the first of equals: insertion order
+
+
+def sweep_repeat_differences(energies: dict[str, list[float]], recorded: str | None = None) -> list[float]:
     """The repeat differences of one sweep (energies per config key, in measurement order), its sentinel left
     out: the sentinel's pairs lie far apart in time and would fold the drift into the noise floor the drift
-    is then judged against."""
-    sentinel = sentinel_drift(energies)
-    skip = sentinel.config_key if sentinel.count >= MIN_DRIFT_MEASUREMENTS else None
+    is then judged against. An inferred sentinel (``recorded`` None) is left out only once it has
+    :data:`MIN_DRIFT_MEASUREMENTS` measurements (before that it may be any repeated config)."""
+    skip = sentinel_key(energies, recorded)
+    if recorded is None and skip is not None and len(energies[skip]) < MIN_DRIFT_MEASUREMENTS:
+        skip = None
     return [d for key, values in energies.items() if key != skip for d in repeat_differences(values)]
 
 
@@ -252,6 +366,18 @@ def _energies_by_config(group) -> dict[str, list[float]]:
     return energies
 
 
+def _recorded_sentinel(group) -> str | None:
+    """The sentinel one sweep's export rows record: the config key of a row flagged 1, :data:`NO_SENTINEL` when
+    the flags are there but none is set, None when there are no flags (an older store or export)."""
+    if "sentinel" not in group:
+        return None
+    flags = group["sentinel"]
+    if not flags.notna().any():
+        return None
+    flagged = group.loc[flags == 1, "run_key"]
+    return config_key(flagged.iloc[0]) if len(flagged) else NO_SENTINEL
+
+
 def noise_floor(frame) -> tuple[float | None, int]:
     """Median relative difference between consecutive repeats of one config (train phase, ok runs, each
     sweep's sentinel left out), and the number of pairs.
@@ -261,7 +387,7 @@ def noise_floor(frame) -> tuple[float | None, int]:
     ok = _ok_train(frame)
     diffs: list[float] = []
     for _, group in ok.groupby("sweep_id", sort=False):
-        diffs += sweep_repeat_differences(_energies_by_config(group))
+        diffs += sweep_repeat_differences(_energies_by_config(group), _recorded_sentinel(group))
     return (statistics.median(diffs) if diffs else None), len(diffs)
 
 
@@ -270,7 +396,7 @@ def calibration_noise_floor(frame) -> float | None:
     against (probe runs repeat too, but on other data sets and for another purpose)."""
     if "sweep_kind" not in frame:
         return noise_floor(frame)[0]
-    return noise_floor(frame[frame["sweep_kind"] == "calibrate"])[0]
+    return noise_floor(frame[frame["sweep_kind"] == SweepKind.CALIBRATE])[0]
 
 
 MIN_DRIFT_MEASUREMENTS = 4
@@ -285,7 +411,7 @@ class Drift:
             minus 1 (+0.1: the sentinel cost 10% more at the end); None with fewer than
             :data:`MIN_DRIFT_MEASUREMENTS` measurements.
         count: the sentinel's accepted measurements.
-        config_key: the sentinel's config key (None when the sweep has no runs).
+        config_key: the sentinel's config key (None when the sweep has no sentinel measurement).
     """
 
     value: float | None
@@ -308,21 +434,23 @@ def drift_of(values: list[float]) -> float | None:
     return statistics.median(values[-third:]) / statistics.median(values[:third]) - 1
 
 
-def sentinel_drift(energies: dict[str, list[float]]) -> Drift:
+def sentinel_drift(energies: dict[str, list[float]], recorded: str | None = None) -> Drift:
     """The drift of a sweep from its accepted training energies per config key, in measurement order.
 
-    The sentinel is the config measured most often (ties: the one measured first, as the planner puts
-    the sentinel first); :class:`measurement.sweep.SweepTally` and :func:`drift` both use this rule.
+    Args:
+        recorded: the sentinel the sweep recorded (:func:`sentinel_key`; None: inferred, as for an older
+            store). :class:`measurement.sweep.events.SweepTally` and :func:`drift` both use this rule.
     """
-    if not energies:
+    key = sentinel_key(energies, recorded)
+    if key is None or key not in energies:
         return Drift(None, 0)
-    key = max(energies, key=lambda k: len(energies[k]))  # max keeps the first of equals: insertion order
     return Drift(drift_of(energies[key]), len(energies[key]), key)
 
 
 def drift(frame, sweep_id: int | None = None) -> Drift:
     """The sentinel drift of one sweep in a run export (:data:`EXPORT_COLUMNS`); the same figure as the
-    sweep's own summary.
+    sweep's own summary. The sentinel is the one the sweep recorded (the export's ``sentinel`` flags),
+    else, for an older store or export, inferred (:func:`sentinel_key`).
 
     Args:
         sweep_id: the sweep; None: the sweep whose sentinel was measured most often (the calibration).
@@ -332,7 +460,7 @@ def drift(frame, sweep_id: int | None = None) -> Drift:
     for sweep, group in ok.groupby("sweep_id", sort=True):
         if sweep_id is not None and sweep != sweep_id:
             continue
-        candidate = sentinel_drift(_energies_by_config(group))
+        candidate = sentinel_drift(_energies_by_config(group), _recorded_sentinel(group))
         if candidate.count > found.count:
             found = dataclasses.replace(candidate, sweep_id=int(sweep))
     return found

@@ -3,7 +3,8 @@ learning curves.
 
 A run and everything it measured (its learning curve included) are written in one transaction when it
 finishes, so a killed sweep leaves only whole runs behind and resumes by skipping the keys already
-committed. One calibration at a time may write a store: :meth:`RunStore.sweep_lock` takes an exclusive
+committed. A sweep records its plan and the config of its sentinel (the drift and noise-floor figures read
+it). One calibration at a time may write a store: :meth:`RunStore.sweep_lock` takes an exclusive
 lock file beside it. Each run records the worker that measured it (``local`` for a sweep on this machine)
 and that worker's hardware; a store of an older schema is upgraded in place, in one transaction, when it
 is opened.
@@ -20,14 +21,30 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from measurement.architecture import Architecture, Shape
 from measurement.atomic import atomic_path
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint
-from measurement.records import CURVE_COLUMNS, EXPORT_COLUMNS, CommittedRun, CurvePoint, PhaseResult, RunResult
+from measurement.meters.base import MeterKind
+from measurement.records import (
+    CURVE_COLUMNS,
+    EXPORT_COLUMNS,
+    CommittedRun,
+    CurvePoint,
+    Phase,
+    PhaseResult,
+    RunResult,
+    RunStatus,
+    SweepKind,
+    SweepStatus,
+)
 
-SCHEMA_VERSION = 3
+if TYPE_CHECKING:
+    from measurement.datasets import Task
+
+SCHEMA_VERSION = 4
 STORE_FILENAME = "runs.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,7 +55,7 @@ CREATE TABLE IF NOT EXISTS sweeps (
     id INTEGER PRIMARY KEY, hardware_id INTEGER NOT NULL REFERENCES hardware(id), kind TEXT NOT NULL,
     plan_hash TEXT NOT NULL, plan_json TEXT NOT NULL, dataset TEXT NOT NULL, meter TEXT NOT NULL,
     meter_kind TEXT NOT NULL, idle_power_w REAL, status TEXT NOT NULL, created_unix_s REAL NOT NULL,
-    UNIQUE (hardware_id, plan_hash)
+    sentinel TEXT, UNIQUE (hardware_id, plan_hash)
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, sweep_id INTEGER NOT NULL REFERENCES sweeps(id), run_key TEXT NOT NULL,
@@ -78,16 +95,27 @@ _MIGRATIONS = {
         "UPDATE runs SET hardware_id = (SELECT s.hardware_id FROM sweeps s WHERE s.id = runs.sweep_id)",
     ),
     2: (CURVES_TABLE,),  # runs of older stores have no curve
+    3: ("ALTER TABLE sweeps ADD COLUMN sentinel TEXT",),  # NULL: not recorded (the sentinel is inferred)
 }
 """Statements that upgrade a store from each older schema version to the next."""
 _EXPORT_SQL = {
-    "run_id": "r.id", "sweep_id": "r.sweep_id", "sweep_kind": "s.kind", "hardware": "h.digest",
-    "batch_size": "m.batch_size", "train_batch_size": "r.batch_size", "phase": "m.phase",
-    "energy_per_datum_j": "m.energy_per_datum_j", "raw_energy_per_datum_j": "m.raw_energy_per_datum_j",
-    "spread": "m.spread", "samples_per_s": "m.samples_per_s",
+    "run_id": "r.id",
+    "sweep_id": "r.sweep_id",
+    "sweep_kind": "s.kind",
+    "hardware": "h.digest",
+    "batch_size": "m.batch_size",
+    "train_batch_size": "r.batch_size",
+    "phase": "m.phase",
+    "energy_per_datum_j": "m.energy_per_datum_j",
+    "raw_energy_per_datum_j": "m.raw_energy_per_datum_j",
+    "spread": "m.spread",
+    "samples_per_s": "m.samples_per_s",
     "status": "CASE WHEN r.status = 'ok' AND m.reject_reason IS NULL THEN 'ok' ELSE 'rejected' END",
     "reject_reason": "COALESCE(m.reject_reason, r.reject_reason)",
-}  # fmt: skip
+    # the run's config is the sweep's sentinel: its key is the run key less "/rREPEAT"
+    "sentinel": "CASE WHEN s.sentinel IS NULL THEN NULL"
+    " WHEN substr(r.run_key, 1, length(s.sentinel) + 2) = s.sentinel || '/r' THEN 1 ELSE 0 END",
+}
 """SQL for each export column that is not simply the ``runs`` column of the same name."""
 _EXPORT_QUERY = (
     "SELECT "
@@ -95,8 +123,15 @@ _EXPORT_QUERY = (
     + " FROM runs r JOIN measurements m ON m.run_id = r.id JOIN sweeps s ON s.id = r.sweep_id"
     " JOIN hardware h ON h.id = COALESCE(r.hardware_id, s.hardware_id) ORDER BY r.id, m.phase DESC"
 )
-_CURVE_SQL = {"run_id": "r.id", "sweep_kind": "s.kind", "hardware": "h.digest", "epoch": "c.epoch",
-              "train_loss": "c.train_loss", "test_loss": "c.test_loss", "test_accuracy": "c.test_accuracy"}  # fmt: skip
+_CURVE_SQL = {
+    "run_id": "r.id",
+    "sweep_kind": "s.kind",
+    "hardware": "h.digest",
+    "epoch": "c.epoch",
+    "train_loss": "c.train_loss",
+    "test_loss": "c.test_loss",
+    "test_accuracy": "c.test_accuracy",
+}
 _CURVE_QUERY = (
     "SELECT "
     + ", ".join(f"{_CURVE_SQL.get(column, f'r.{column}')} AS {column}" for column in CURVE_COLUMNS)
@@ -115,7 +150,7 @@ class RunContext:
 
     dataset: str
     dataset_hash: str
-    task: str
+    task: Task
     train_samples: int
     train_bytes: int
     batch_size: int
@@ -295,9 +330,22 @@ class RunStore:
             return conn.execute("SELECT id FROM hardware WHERE digest = ?", (fp.digest(),)).fetchone()[0]
 
     def open_sweep(
-        self, hardware_id: int, kind: str, plan_hash: str, plan: dict, dataset: str, meter: str, meter_kind: str
+        self,
+        hardware_id: int,
+        kind: SweepKind,
+        plan_hash: str,
+        plan: dict,
+        dataset: str,
+        meter: str,
+        meter_kind: MeterKind,
+        sentinel: str | None = None,
     ) -> int:
-        """Return the sweep with this plan on this hardware, creating it if new."""
+        """Return the sweep with this plan on this hardware, creating it if new.
+
+        Args:
+            sentinel: the config key of the plan's sentinel (:data:`~measurement.records.NO_SENTINEL`: none;
+                None: not known). A sweep that has not recorded its sentinel (an older store) records it now.
+        """
         with self.transaction() as conn:
             row = conn.execute(
                 "SELECT id, meter FROM sweeps WHERE hardware_id = ? AND plan_hash = ?", (hardware_id, plan_hash)
@@ -308,24 +356,44 @@ class RunStore:
                         f"sweep {row[0]} was measured with meter {row[1]!r}, not {meter!r}: "
                         "resume with the same meter, or change the plan"
                     )
-                conn.execute("UPDATE sweeps SET status = 'running' WHERE id = ?", (row[0],))
+                conn.execute(
+                    "UPDATE sweeps SET status = ?, sentinel = COALESCE(sentinel, ?) WHERE id = ?",
+                    (SweepStatus.RUNNING, sentinel, row[0]),
+                )
                 return row[0]
             cur = conn.execute(
                 "INSERT INTO sweeps (hardware_id, kind, plan_hash, plan_json, dataset, meter, meter_kind, status,"
-                " created_unix_s) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
-                (hardware_id, kind, plan_hash, json.dumps(plan), dataset, meter, meter_kind, time.time()),
+                " created_unix_s, sentinel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    hardware_id,
+                    kind,
+                    plan_hash,
+                    json.dumps(plan),
+                    dataset,
+                    meter,
+                    meter_kind,
+                    SweepStatus.RUNNING,
+                    time.time(),
+                    sentinel,
+                ),
             )
             return int(cur.lastrowid)
 
-    def latest_unfinished_sweep(self, kind: str) -> tuple[int, dict] | None:
+    def sweep_sentinel(self, sweep_id: int) -> str | None:
+        """The config key of the sweep's sentinel as recorded (:data:`~measurement.records.NO_SENTINEL`: its plan
+        has none; None: not recorded, a sweep of an older store)."""
+        row = self.conn.execute("SELECT sentinel FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        return row[0] if row else None
+
+    def latest_unfinished_sweep(self, kind: SweepKind) -> tuple[int, dict] | None:
         """The newest sweep of ``kind`` that is not complete, with its stored plan."""
         row = self.conn.execute(
-            "SELECT id, plan_json FROM sweeps WHERE kind = ? AND status != 'complete' ORDER BY id DESC LIMIT 1",
-            (kind,),
+            "SELECT id, plan_json FROM sweeps WHERE kind = ? AND status != ? ORDER BY id DESC LIMIT 1",
+            (kind, SweepStatus.COMPLETE),
         ).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
-    def set_sweep_status(self, sweep_id: int, status: str, idle_power_w: float | None = None) -> None:
+    def set_sweep_status(self, sweep_id: int, status: SweepStatus, idle_power_w: float | None = None) -> None:
         """Mark a sweep running / interrupted / complete (and remember its idle power)."""
         with self.transaction() as conn:
             conn.execute(
@@ -353,24 +421,14 @@ class RunStore:
             worker: what measured it: ``local`` for this machine, else the Dask worker's address.
             hardware_id: the hardware it ran on (:meth:`hardware_id`); None means the sweep's hardware.
         """
-        arch = result.arch
-        status = "rejected" if result.reject_reason else "ok"
         with self.transaction() as conn:
+            if hardware_id is None:  # the sweep's (NULL for no such sweep: the insert then fails on its key)
+                sql = "SELECT (SELECT hardware_id FROM sweeps WHERE id = ?)"
+                hardware_id = conn.execute(sql, (sweep_id,)).fetchone()[0]
+            row = _run_row(sweep_id, run_key, result, ctx) | {"worker": worker, "hardware_id": hardware_id}
             cur = conn.execute(
-                "INSERT INTO runs (sweep_id, run_key, shape, depth, target_size, params, widths_json, input_dim,"
-                " output_dim, dataset, dataset_hash, task, train_samples, train_bytes, batch_size, epochs_trained,"
-                " threads, device, meter, meter_kind, idle_power_w, test_loss, test_accuracy, wall_s, status,"
-                " reject_reason, finished_unix_s, worker, hardware_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                "?,?,?,?,?,?,?,?,?,?, COALESCE(?, (SELECT hardware_id FROM sweeps WHERE id = ?)))",
-                (
-                    sweep_id, run_key, arch.shape.value, arch.depth, arch.target_size, arch.params,
-                    json.dumps(list(arch.widths)), arch.input_dim, arch.output_dim, ctx.dataset, ctx.dataset_hash,
-                    ctx.task, ctx.train_samples, ctx.train_bytes, ctx.batch_size, result.epochs_trained,
-                    ctx.threads, ctx.device, result.meter, result.meter_kind.value, result.idle_power_w,
-                    result.test_loss, result.test_accuracy, result.wall_s, status, result.reject_reason, time.time(),
-                    worker, hardware_id, sweep_id,
-                ),
-            )  # fmt: skip
+                f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values())
+            )
             run_id = int(cur.lastrowid)
             for phase, batch in ((result.train, ctx.batch_size), (result.inference, ctx.inference_batch_size)):
                 _insert_phase(conn, run_id, phase, batch)
@@ -381,16 +439,29 @@ class RunStore:
         """The runs committed in one sweep, with their training phase, in commit order (one targeted query)."""
         rows = self.conn.execute(
             "SELECT r.run_key, r.shape, r.depth, r.target_size, r.input_dim, r.output_dim, r.widths_json, r.params,"
-            " r.batch_size, m.energy_per_datum_j, r.status = 'ok' AND m.reject_reason IS NULL"
-            " FROM runs r JOIN measurements m ON m.run_id = r.id AND m.phase = 'train'"
+            " r.batch_size, m.energy_per_datum_j, r.status = ? AND m.reject_reason IS NULL"
+            " FROM runs r JOIN measurements m ON m.run_id = r.id AND m.phase = ?"
             " WHERE r.sweep_id = ? ORDER BY r.id",
-            (sweep_id,),
+            (RunStatus.OK, Phase.TRAIN, sweep_id),
         )
         return [
-            CommittedRun(key, Architecture(Shape(shape), depth, size, n_in, n_out, tuple(json.loads(widths)), params),
-                         batch, energy, bool(ok))
+            CommittedRun(
+                run_key=key,
+                arch=Architecture(
+                    shape=Shape(shape),
+                    depth=depth,
+                    target_size=size,
+                    input_dim=n_in,
+                    output_dim=n_out,
+                    widths=tuple(json.loads(widths)),
+                    params=params,
+                ),
+                batch_size=batch,
+                energy_per_datum_j=energy,
+                ok=bool(ok),
+            )
             for key, shape, depth, size, n_in, n_out, widths, params, batch, energy, ok in rows
-        ]  # fmt: skip
+        ]
 
     def frame(self, include_rejected: bool = True):
         """All runs, one row per run and phase, as a pandas DataFrame with exactly the columns
@@ -432,23 +503,60 @@ class RunStore:
         return [HardwareRuns(d, Fingerprint.from_dict(json.loads(j)), n) for d, j, n in rows]
 
 
+def _run_row(sweep_id: int, run_key: str, result: RunResult, ctx: RunContext) -> dict[str, object]:
+    """The ``runs`` row of one finished run, by column (worker and hardware apart)."""
+    arch = result.arch
+    return {
+        "sweep_id": sweep_id,
+        "run_key": run_key,
+        "shape": arch.shape,
+        "depth": arch.depth,
+        "target_size": arch.target_size,
+        "params": arch.params,
+        "widths_json": json.dumps(list(arch.widths)),
+        "input_dim": arch.input_dim,
+        "output_dim": arch.output_dim,
+        "dataset": ctx.dataset,
+        "dataset_hash": ctx.dataset_hash,
+        "task": ctx.task,
+        "train_samples": ctx.train_samples,
+        "train_bytes": ctx.train_bytes,
+        "batch_size": ctx.batch_size,
+        "epochs_trained": result.epochs_trained,
+        "threads": ctx.threads,
+        "device": ctx.device,
+        "meter": result.meter,
+        "meter_kind": result.meter_kind,
+        "idle_power_w": result.idle_power_w,
+        "test_loss": result.test_loss,
+        "test_accuracy": result.test_accuracy,
+        "wall_s": result.wall_s,
+        "status": RunStatus.REJECTED if result.reject_reason else RunStatus.OK,
+        "reject_reason": result.reject_reason,
+        "finished_unix_s": time.time(),
+    }
+
+
 def _insert_phase(conn: sqlite3.Connection, run_id: int, phase: PhaseResult, batch_size: int) -> None:
     cur = conn.execute(
         "INSERT INTO measurements (run_id, phase, batch_size, energy_per_datum_j, raw_energy_per_datum_j, spread,"
         " samples_per_s, reject_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            run_id, phase.phase, batch_size, _finite(phase.energy_per_datum_j), _finite(phase.raw_energy_per_datum_j),
-            phase.spread, phase.samples_per_s, phase.reject_reason,
+            run_id,
+            phase.phase,
+            batch_size,
+            _finite(phase.energy_per_datum_j),
+            _finite(phase.raw_energy_per_datum_j),
+            phase.spread,
+            phase.samples_per_s,
+            phase.reject_reason,
         ),
-    )  # fmt: skip
-    conn.executemany(
-        "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (cur.lastrowid, i, _finite(w.energy_j, 0.0), w.duration_s, w.datums, _finite(w.standardised_j, 0.0),
-             int(w.outlier))
-            for i, w in enumerate(phase.windows)
-        ],
-    )  # fmt: skip
+    )
+    windows = [
+        (cur.lastrowid, i, _finite(w.energy_j, 0.0), w.duration_s, w.datums, _finite(w.standardised_j, 0.0), w.outlier)
+        for i, w in enumerate(phase.windows)
+    ]
+    conn.executemany("INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?)", windows)
 
 
 def _insert_curve(conn: sqlite3.Connection, run_id: int, curve: tuple[CurvePoint, ...]) -> None:

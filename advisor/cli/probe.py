@@ -37,15 +37,30 @@ def run(args: argparse.Namespace) -> int:
     from advisor import calibration
     from advisor.cli.progress import SweepProgress, print_summary
 
+    config = calibration.TrainConfig(
+        epochs=args.epochs or 0,
+        batch_size=args.batch_size,
+        windows=args.windows,
+        window_s=args.window,
+        device=args.device,
+        threads=args.threads,
+        seed=args.seed,
+    )
     request = calibration.CalibrationRequest(
-        budget_s=args.budget or calibration.DEFAULT_PROBE_BUDGET_S, budget_given=args.budget is not None,
-        store=args.store, meter=meter_options(args), dataset=args.dataset, config=calibration.TrainConfig(
-            epochs=args.epochs or 0, batch_size=args.batch_size, windows=args.windows,
-            window_s=args.window, device=args.device, threads=args.threads, seed=args.seed,
-        ),
-        max_runs=args.max_runs, resume=args.resume, idle_s=args.idle, seed=args.seed, kind="probe",
-        target=args.target, **cluster_fields(args),
-    )  # fmt: skip
+        budget_s=args.budget or calibration.DEFAULT_PROBE_BUDGET_S,
+        budget_given=args.budget is not None,
+        store=args.store,
+        meter=meter_options(args),
+        dataset=args.dataset,
+        config=config,
+        max_runs=args.max_runs,
+        resume=args.resume,
+        idle_s=args.idle,
+        seed=args.seed,
+        kind=calibration.SweepKind.PROBE,
+        target=args.target,
+        **cluster_fields(args),
+    )
     job = calibration.prepare(request)
     with SweepProgress(job, quiet=args.json) as bar:
         outcome = calibration.probe(job, profile=args.profile, fit=not args.no_fit, progress=bar.update)
@@ -57,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
-        print_summary(summary, outcome.store_path, kind="probe")
+        print_summary(summary, outcome.store_path, kind=calibration.SweepKind.PROBE)
         if "profile" in report:
             print(f"profile with the accuracy model for {args.dataset}: {report['profile']}")
     return 130 if summary.interrupted else 0

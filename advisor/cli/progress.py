@@ -8,7 +8,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from advisor.calibration import CalibrationJob, MeterKind, SweepEvent, SweepSummary, describe_drift
+from advisor.calibration import (
+    CalibrationJob,
+    MeterKind,
+    SweepEvent,
+    SweepEventKind,
+    SweepKind,
+    SweepSummary,
+    describe_drift,
+)
 
 console = Console(stderr=True)
 SHOWN_WORKERS = 8
@@ -25,9 +33,14 @@ class SweepProgress:
         if job.cluster is not None:
             self.header += f" — on {job.workers} Dask worker{'s' if job.workers != 1 else ''}"
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[current]}"), console=console, disable=quiet,
-        )  # fmt: skip
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[current]}"),
+            console=console,
+            disable=quiet,
+        )
         self.runs = self.progress.add_task("runs", total=None, current="")
         self.time = self.progress.add_task("budget (s)", total=None, current="")
         self.workers = self.progress.add_task("workers", total=None, current="", visible=job.cluster is not None)
@@ -42,7 +55,7 @@ class SweepProgress:
 
     def update(self, event: SweepEvent) -> None:
         """Render one sweep event."""
-        current = f"{event.label} [{event.meter_kind}]" if event.kind == "run_started" else event.label
+        current = f"{event.label} [{event.meter_kind}]" if event.kind is SweepEventKind.RUN_STARTED else event.label
         self.progress.update(self.runs, total=max(event.expected, event.done), completed=event.done, current=current)
         self.progress.update(self.time, total=round(event.budget_s), completed=min(event.elapsed_s, event.budget_s))
         if event.workers:
@@ -57,13 +70,13 @@ def worker_counts(workers: tuple[tuple[str, int], ...]) -> str:
     return text + (f" · {len(ranked) - SHOWN_WORKERS} more" if len(ranked) > SHOWN_WORKERS else "")
 
 
-def print_summary(summary: SweepSummary, store_path: Path, kind: str = "calibrate") -> None:
+def print_summary(summary: SweepSummary, store_path: Path, kind: SweepKind = SweepKind.CALIBRATE) -> None:
     """A short table of what the sweep did, its tier coverage, its noise floor and (a calibration) its drift."""
     out = Console()
-    title = "Probe sweep" if kind == "probe" else "Calibration sweep"
+    title = "Probe sweep" if kind is SweepKind.PROBE else "Calibration sweep"
     table = Table(title=f"{title} {summary.sweep_id}", show_header=False)
-    kind = "ESTIMATED (not a measurement)" if summary.meter_kind == "estimated" else "measured"
-    table.add_row("meter", f"{summary.meter} — {kind}")
+    measured = "ESTIMATED (not a measurement)" if summary.meter_kind is MeterKind.ESTIMATED else "measured"
+    table.add_row("meter", f"{summary.meter} — {measured}")
     table.add_row("runs this time", f"{summary.committed_now} ({summary.rejected_now} rejected)")
     table.add_row("runs before", str(summary.already_done))
     if summary.workers:
@@ -78,7 +91,7 @@ def print_summary(summary: SweepSummary, store_path: Path, kind: str = "calibrat
         f"{summary.noise_floor:.1%} ({summary.repeat_pairs} repeat pairs)" if summary.noise_floor is not None else "n/a"
     )
     table.add_row("repeat-noise floor", floor)
-    if kind != "probe":  # a probe has no sentinel
+    if kind is not SweepKind.PROBE:  # a probe has no sentinel
         table.add_row("sentinel drift", describe_drift(summary))
     if summary.datasets and len(summary.datasets) > 1:
         table.add_row("runs per data set", ", ".join(f"{k}: {v}" for k, v in summary.datasets.items()))

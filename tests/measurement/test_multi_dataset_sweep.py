@@ -325,7 +325,7 @@ def test_sweep_ends_within_2_percent_of_its_budget_when_runs_take_longer_than_pr
 ) -> None:
     budget_s, data, config = 600.0, datasets[0], TrainConfig()
     clock = FakeClock()
-    monkeypatch.setattr("measurement.sweep._train", SlowHarness(clock, int(data.x_test.shape[0])))
+    monkeypatch.setattr("measurement.sweep.serial._train", SlowHarness(clock, int(data.x_test.shape[0])))
 
     def idle(self) -> float:  # an idle measurement takes its seconds on the fake clock
         clock.advance(self.idle_s)

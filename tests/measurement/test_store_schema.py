@@ -20,7 +20,7 @@ V1_SCHEMA = SCHEMA.replace(
     "finished_unix_s REAL NOT NULL, worker TEXT NOT NULL DEFAULT 'local',\n"
     "    hardware_id INTEGER REFERENCES hardware(id), UNIQUE (sweep_id, run_key)",
     "finished_unix_s REAL NOT NULL, UNIQUE (sweep_id, run_key)",
-)
+).replace("sentinel TEXT, ", "")  # version 4 added the sweep's sentinel
 
 
 def _version_1_store(path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from measurement.hardware import Fingerprint
 from measurement.meters.estimate import EstimateMeter
+from measurement.records import drift
 from measurement.store import RunStore
 from measurement.sweep import SweepSpec, run_sweep
 from tests.data.stores.make_stores import build_spec
@@ -52,12 +53,20 @@ def test_the_old_store_opens_with_its_runs(old_store: Path) -> None:
     assert len(committed) == INPUTS["committed"] and all(run.ok for run in committed)
     assert set(frame["run_key"]) == {run.run_key for run in committed}
     assert set(frame["dataset"]) == set(INPUTS["datasets"])  # runs on both data sets were committed
+    assert frame["sentinel"].isna().all() and _store_sentinel(old_store) is None  # not recorded by the old code
+    assert drift(frame).config_key == committed[0].run_key.rsplit("/r", 1)[0]  # inferred: planned first
+
+
+def _store_sentinel(path: Path) -> str | None:
+    with RunStore(path, readonly=True) as store:
+        return store.sweep_sentinel(1)
 
 
 def test_the_same_inputs_plan_the_stored_digest(old_store: Path, replanned) -> None:
     spec, _ = replanned
     plan_hash, plan = _stored_plan(old_store)
-    assert spec.digest() == INPUTS["digest"] == plan_hash
+    assert spec.digest() == INPUTS["digest"] == plan_hash  # the recorded sentinel stays out of the digest
+    assert "sentinel" not in plan and spec.sentinel == spec.runs[0].config_key
     assert len(spec.runs) == INPUTS["planned"]
     assert SweepSpec.from_dict(plan).digest() == plan_hash  # the stored plan reads back to the same digest
 
@@ -77,3 +86,5 @@ def test_resume_skips_the_committed_runs_and_finishes(old_store: Path, replanned
     assert summary.committed_now == INPUTS["planned"] - INPUTS["committed"] and summary.complete
     assert after[: len(before)] == [r.key for r in spec.runs if r.key in before]  # kept, in their order
     assert set(after) == {r.key for r in spec.runs} and len(after) == len(set(after))  # nothing measured twice
+    # a re-made plan records its sentinel on the old sweep; the stored plan knows none, and the sweep stays so
+    assert _store_sentinel(old_store) == (spec.sentinel if source == "replanned" else None)

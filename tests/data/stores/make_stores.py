@@ -11,7 +11,8 @@ Run from the repository root (it overwrites both files)::
 
     .venv/bin/python tests/data/stores/make_stores.py
 
-Run today it writes a store of today's schema; the committed file stays the one the old code wrote.
+Run today it writes a store of today's schema (and a plan that records its sentinel); the committed file stays
+the one the old code wrote.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from measurement.hardware import Fingerprint
 from measurement.meters.estimate import EstimateMeter
 from measurement.records import TrainConfig
 from measurement.store import RunStore
-from measurement.sweep import DataDims, SweepSpec, plan_calibration_across, run_sweep
+from measurement.sweep import DataDims, SweepKind, SweepSpec, plan_calibration_across, run_sweep
 
 HERE = Path(__file__).resolve().parent
 STORE = HERE / "calibration_v3.sqlite"
@@ -68,12 +69,20 @@ def build_spec(inputs: dict) -> tuple[SweepSpec, tuple]:
     config = TrainConfig(**inputs["config"])
     datasets = tuple(load_dataset(name) for name in inputs["datasets"])
     dims = [DataDims(d.input_dim, d.output_dim, int(d.x_test.shape[0]), d.train_samples) for d in datasets]
-    runs = plan_calibration_across(
+    plan = plan_calibration_across(
         fp, dims, inputs["budget_s"], config, seed=inputs["seed"], max_runs=inputs["max_runs"]
     )
-    extra = tuple((name, d.fingerprint()) for name, d in zip(inputs["datasets"][1:], datasets[1:], strict=True))
     spec = SweepSpec(
-        "calibrate", inputs["datasets"][0], datasets[0].fingerprint(), config, tuple(runs), inputs["budget_s"], extra
+        kind=SweepKind.CALIBRATE,
+        dataset=inputs["datasets"][0],
+        dataset_hash=datasets[0].fingerprint(),
+        config=config,
+        runs=tuple(plan),
+        budget_s=inputs["budget_s"],
+        extra_datasets=tuple(
+            (name, d.fingerprint()) for name, d in zip(inputs["datasets"][1:], datasets[1:], strict=True)
+        ),
+        sentinel=plan.sentinel,
     )
     return spec, datasets
 
