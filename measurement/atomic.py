@@ -1,9 +1,14 @@
-"""Atomic file writes: write a temporary sibling, fsync, then rename over the target."""
+"""Atomic writes, the one home for them: write a temporary sibling, fsync, then rename over the target.
+
+:func:`atomic_path` writes one file; :func:`atomic_folder` writes a folder of files (a profile) and swaps it
+in for the old one. :func:`check_destination` refuses, before any work, a target either cannot replace.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,8 +72,58 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         if tmp.is_dir():
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Path | str) -> Iterator[Path]:
+    """Yield a new, empty temporary folder beside ``path``; on success it replaces ``path`` (a folder, or
+    nothing yet), on error it is removed and ``path`` is left as it was.
+
+    Every file written into it is fsynced before the swap: the old folder is renamed aside, the new one
+    renamed in, then the old one removed (restored if the second rename fails). Readers see the old folder or
+    the complete new one, never a half-written one. The caller checks what ``path`` may replace
+    (:func:`check_destination` with ``folder=True``, and its own rules for what an existing folder holds).
+
+    Raises:
+        OSError: when the folder cannot be created, written or swapped in.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        yield tmp
+        for file in (f for f in tmp.rglob("*") if f.is_file() and not f.is_symlink()):
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+        _swap_in(tmp, path, old)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(new: Path, path: Path, old: Path) -> None:
+    """Rename ``new`` to ``path``, moving what was there to ``old`` first and removing it after (or putting it
+    back when the rename fails)."""
+    _remove(old)
+    had_old = path.exists() or path.is_symlink()
+    if had_old:
+        os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except OSError:
+        if had_old:
+            os.replace(old, path)
+        raise
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    """Remove a folder tree, a file or a symlink (not its target), if there; errors are ignored."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
