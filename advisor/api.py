@@ -64,8 +64,7 @@ def recommend(profile: Profile, dataset: str, accuracy: float, confidence: float
     ``max_params``; and ``batch_size``, ``inference_batch_size``, ``epochs`` (an int: how you will train; or
     ``"auto"``, the default: per network the fewest epochs meeting the budget with the confidence),
     ``train_samples``, ``predictions``, ``objective`` ("energy-per-datum" (default) | "training-energy" |
-    "inference" | "lifecycle"; "train" is read as "energy-per-datum"), ``grid_g_per_kwh`` (adds ``co2e_g``),
-    ``top``.
+    "inference" | "lifecycle"), ``grid_g_per_kwh`` (adds ``co2e_g``), ``top``.
 
     Returns a DataFrame, one row per distinct network (identical architectures once; ``shapes`` names every
     shape it stands for): rank, shape, shapes, depth, size, widths, params, epochs, energy per datum with its

@@ -50,16 +50,12 @@ AUTO = "auto"
 
 
 class Objective(enum.StrEnum):
-    """What to minimise (names for people; ``train`` is still read as ``energy-per-datum``)."""
+    """What to minimise (the values are the names people type)."""
 
     ENERGY_PER_DATUM = "energy-per-datum"  # energy per training datum (BUTTER-E's quantity)
     TRAINING_ENERGY = "training-energy"  # energy/datum x train samples x epochs: the energy to reach the budget
     INFERENCE = "inference"  # energy per prediction
     LIFECYCLE = "lifecycle"  # training energy + planned predictions, joules
-
-
-OBJECTIVE_ALIASES = {"train": Objective.ENERGY_PER_DATUM}
-"""Old names still accepted by the API and the CLI."""
 
 
 class Verdict(enum.StrEnum):
@@ -193,9 +189,7 @@ def validate(request: RecommendRequest, profile: Profile) -> None:
 
 
 def parse_objective(value: Any) -> Objective:
-    """An Objective from its name (or an old alias such as ``train``); InputError naming the choices."""
-    if isinstance(value, str) and value in OBJECTIVE_ALIASES:
-        return OBJECTIVE_ALIASES[value]
+    """An Objective from its name; InputError naming the choices."""
     try:
         return Objective(value)
     except ValueError:
@@ -216,19 +210,13 @@ def parse_epochs(value: Any) -> int | str:
     return int(value)
 
 
-_RENAMED = {"inferences": "predictions", "carbon_g_per_kwh": "grid_g_per_kwh"}
-
-
 def build_request(profile: Profile, dataset: str, accuracy: float, confidence: float = 0.9,
                   **options: Any) -> RecommendRequest:  # fmt: skip
     """A validated request from keyword options (the Python API's and the UIs' form of a question).
 
-    Old option names ``inferences`` and ``carbon_g_per_kwh`` are read as ``predictions`` and ``grid_g_per_kwh``.
-
     Raises:
         InputError: unknown options, an unknown objective, bad epochs, or any number out of its range.
     """
-    options = {_RENAMED.get(k, k): v for k, v in options.items()}
     constraint_names = {f.name for f in fields(Constraints)}
     request_names = {f.name for f in fields(RecommendRequest)} - {"dataset", "accuracy", "confidence", "constraints"}
     unknown = set(options) - constraint_names - request_names

@@ -173,13 +173,17 @@ def test_lifecycle_objective_and_co2e(profile: Profile) -> None:
     assert "co2e_g" not in inference
 
 
-def test_old_option_names_are_still_read(profile: Profile) -> None:
+def test_options_are_read_by_their_names_only(profile: Profile) -> None:
     from advisor.engine import build_request
 
-    request = build_request(profile, "digits", 0.9, objective="train", inferences=5, carbon_g_per_kwh=100.0)
+    request = build_request(profile, "digits", 0.9, objective="energy-per-datum", predictions=5, grid_g_per_kwh=100.0)
     assert request.objective is Objective.ENERGY_PER_DATUM
     assert (request.predictions, request.grid_g_per_kwh, request.epochs) == (5, 100.0, "auto")
     assert build_request(profile, "digits", 0.9, epochs="96").epochs == 96
+    with pytest.raises(InputError, match="unknown objective 'train'"):
+        build_request(profile, "digits", 0.9, objective="train")
+    with pytest.raises(InputError, match=r"unknown option\(s\) \['carbon_g_per_kwh', 'inferences'\]"):
+        build_request(profile, "digits", 0.9, inferences=5, carbon_g_per_kwh=100.0)
 
 
 @pytest.mark.parametrize(
