@@ -14,10 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from advisor.api import refuse_reference
-from measurement.errors import InputError, first_line
+from measurement.errors import InputError
 from measurement.hardware import Fingerprint
 from measurement.records import calibration_noise_floor, noise_floor
 from measurement.store import RunStore, default_store_path
+from measurement.tables import TableError, read_table
 from measurement.tiers import FALLBACK_CPU_TIERS, device_tiers
 from models.accuracy import curve_frame, holdout_check
 from models.evaluate import (
@@ -58,13 +59,14 @@ def parse_schemes(text: str) -> tuple[str, ...]:
 
 
 def read_runs(path: Path) -> pd.DataFrame:
-    """Read a run export (CSV or Parquet) with one clear error for anything else."""
+    """Read a run export (CSV, compressed or not, or Parquet) within the data-file bounds of
+    :mod:`measurement.tables`, with one clear error for anything else."""
     if not path.is_file():
         raise InputError(f"run export not found: {path}")
     try:
-        return pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
-    except Exception as exc:  # pandas raises many types
-        raise InputError(f"cannot read run export {path}: {first_line(exc)}") from None
+        return read_table(path)
+    except TableError as exc:
+        raise InputError(f"cannot read run export {exc}") from None
 
 
 def _load(store: Path | None, runs: Path | None) -> tuple[pd.DataFrame, dict[str, Fingerprint], pd.DataFrame | None]:

@@ -8,12 +8,18 @@ numeric -> min-max scaled (an intensity stays one input: ``digits`` has 64 input
 and trains to ~97% where the one-hot form plateaus near 94%). The target: <= 20 distinct values or
 non-numeric -> classes (binary or multiclass), otherwise regression (min-max scaled); it sets the output
 width and the task.
+
+A file is read within the bounds of :mod:`measurement.tables` (rows, columns, cells, decompressed text and
+memory, checked while reading; an NPZ file's array headers are checked before its arrays are loaded), and
+the encoded inputs are bounded too: rows x input width <= ``ENCODED_MAX_VALUES`` (a one-hot column of many
+distinct values is refused before it is built), and a target has at most ``TARGET_MAX_CLASSES`` classes.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from measurement.errors import InputError, first_line
+from measurement.tables import TableBounds, TableError, read_table
 
 BUNDLED = ("digits", "breast_cancer", "wine", "diabetes")
 ONE_HOT_MAX_DISTINCT = 20
 TEST_FRACTION = 0.2
+ENCODED_MAX_VALUES = 2**26
+"""Rows x input width of the encoded features (256 MiB of float32), checked before a one-hot column is built."""
+TARGET_MAX_CLASSES = 1000
+"""Classes a target may have (the output layer's width; as for ``synthetic:N,D,K``)."""
 
 
 class DatasetError(InputError):
@@ -83,8 +94,12 @@ def _refuse_infinite(series, what: str) -> None:
         raise DatasetError(f"{what} has infinite values; replace them first")
 
 
-def _encode_column(values) -> np.ndarray:
-    """A feature column -> a 2-D float block (possibly zero columns for a constant); see the module doc."""
+def _encode_column(values, max_width: int = ENCODED_MAX_VALUES) -> np.ndarray:
+    """A feature column -> a 2-D float block (possibly zero columns for a constant); see the module doc.
+
+    Raises:
+        DatasetError: missing or infinite values, or a one-hot block wider than ``max_width`` columns.
+    """
     import pandas as pd
 
     series = pd.Series(values)
@@ -98,6 +113,11 @@ def _encode_column(values) -> np.ndarray:
     if distinct == 2:
         return (series == sorted(series.unique(), key=str)[1]).to_numpy(np.float32)[:, None]
     if not numeric:
+        if distinct > max_width:
+            raise DatasetError(
+                f"column {series.name!r}: one-hot encoding its {distinct:,} distinct values passes the bound of "
+                f"{ENCODED_MAX_VALUES:,} encoded values (rows x input width); drop or bucket the column"
+            )
         return pd.get_dummies(series.astype(str)).to_numpy(np.float32)
     column = series.to_numpy(np.float64)
     return ((column - column.min()) / (column.max() - column.min())).astype(np.float32)[:, None]
@@ -117,6 +137,8 @@ def _encode_target(values) -> tuple[np.ndarray, Task, int]:
     if distinct == 2:
         return _encode_column(series)[:, 0], Task.BINARY, 1
     if distinct <= ONE_HOT_MAX_DISTINCT or not numeric:
+        if distinct > TARGET_MAX_CLASSES:
+            raise DatasetError(f"the target has {distinct:,} classes, over the bound of {TARGET_MAX_CLASSES:,}")
         codes = pd.Categorical(series.astype(str)).codes.astype(np.int64)
         return codes, Task.MULTICLASS, int(distinct)
     return _encode_column(series)[:, 0], Task.REGRESSION, 1
@@ -130,7 +152,10 @@ def from_frame(name: str, features, target, seed: int = 0) -> Dataset:
     if len(features) < 10:
         raise DatasetError(f"dataset {name!r} has {len(features)} rows; at least 10 are needed")
     y, task, output_dim = _encode_target(target)
-    blocks = [_encode_column(features[c].rename(str(c))) for c in features.columns]
+    blocks, width = [], 0
+    for column in features.columns:
+        blocks.append(_encode_column(features[column].rename(str(column)), ENCODED_MAX_VALUES // len(features) - width))
+        width += blocks[-1].shape[1]
     x = np.concatenate(blocks, axis=1) if blocks else np.empty((len(features), 0), np.float32)
     if x.shape[1] == 0:
         raise DatasetError(f"dataset {name!r} has no usable feature columns (all constant)")
@@ -169,24 +194,49 @@ def _bundled(name: str) -> Dataset:
     return from_frame(name, bunch.data, bunch.target)
 
 
+def _npz_header(npz, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """An NPZ member's shape and dtype, from its header alone (the array is not read)."""
+    with npz.zip.open(f"{key}.npy") as handle:
+        major, _ = np.lib.format.read_magic(handle)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(handle)
+    return tuple(shape), dtype
+
+
+def _check_npz(path: Path, npz, bounds: TableBounds) -> None:
+    """Refuse an NPZ data set past the table bounds before its arrays are loaded."""
+    if "x" not in npz or "y" not in npz:
+        raise DatasetError(f"{path}: an NPZ dataset needs arrays 'x' and 'y' (found {list(npz)})")
+    (x_shape, x_dtype), (y_shape, y_dtype) = _npz_header(npz, "x"), _npz_header(npz, "y")
+    if x_dtype.hasobject or y_dtype.hasobject:
+        raise DatasetError(f"cannot read dataset {path}: object arrays need pickle, which is not loaded")
+    if len(x_shape) not in (1, 2) or len(y_shape) != 1 or x_shape[0] != y_shape[0]:
+        raise DatasetError(f"{path}: 'x' must be rows (x features) and 'y' one value a row, got {x_shape}, {y_shape}")
+    rows, columns = x_shape[0], math.prod(x_shape[1:])
+    size_bytes = rows * columns * x_dtype.itemsize + rows * y_dtype.itemsize
+    for value, bound, what in ((rows, bounds.max_rows, "rows"), (columns, bounds.max_columns, "columns"),
+                               (rows * columns, bounds.max_cells, "cells (rows x columns)"),
+                               (size_bytes, bounds.max_memory_bytes, "bytes in memory")):  # fmt: skip
+        if value > bound:
+            raise DatasetError(f"{path}: {value:,} {what}, over the bound of {bound:,} for a data file")
+
+
 def _read_table(path: Path):
     import pandas as pd
 
-    suffix = path.suffix.lower()
     try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as npz:
-                if "x" not in npz or "y" not in npz:
-                    raise DatasetError(f"{path}: an NPZ dataset needs arrays 'x' and 'y' (found {list(npz)})")
-                frame = pd.DataFrame(npz["x"])
-                frame["target"] = npz["y"]
-                return frame
-        return pd.read_csv(path, sep=None, engine="python")
+        if path.suffix.lower() != ".npz":
+            return read_table(path, delimiter=None)
+        with np.load(path, allow_pickle=False) as npz:
+            _check_npz(path, npz, TableBounds())
+            frame = pd.DataFrame(npz["x"])
+            frame["target"] = npz["y"]
+            return frame
+    except TableError as exc:
+        raise DatasetError(f"cannot read dataset {exc}") from None
     except DatasetError:
         raise
-    except Exception as exc:  # pandas/numpy raise many types for broken files
+    except Exception as exc:  # numpy raises many types for broken files
         first = first_line(exc)
         raise DatasetError(f"cannot read dataset {path}: {first}") from None
 
