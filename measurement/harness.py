@@ -8,6 +8,8 @@ Protocol (why each step is there):
   they are kept, flagged, and left out of the median; a run with a majority of outliers is rejected;
 - on CUDA the device is synchronised before every meter read;
 - idle power (measured by the sweep) times the window length is subtracted: both values are kept;
+- a phase whose idle-subtracted (dynamic) energy is not above its meter's floor (resolution, or noise x
+  window length) is rejected with that reason: it cannot be told from idle;
 - inference is its own phase: forward-only passes over the test set, metered the same way.
 """
 
@@ -126,8 +128,27 @@ def _failed(meter: EnergyMeter, exc: MeterError) -> Reading:
     return Reading(math.nan, 1.0, meter.name, meter.kind, reject_reason=f"meter error: {exc}")
 
 
+def below_floor(windows: list[Window], readings: list[Reading]) -> str | None:
+    """The reject reason of a phase whose dynamic energy its meter cannot tell from zero, else None.
+
+    The median window's idle-subtracted energy must exceed the (upper) median of its readings' floors
+    (:attr:`~measurement.meters.base.Reading.floor_j`: the meter's resolution, or its noise x the window's
+    length): a trace flat at the idle power gives ~1e-10 J a window, rounding error, not a measurement.
+    """
+    if not windows:
+        return None
+    dynamic_j = statistics.median(w.standardised_j for w in windows)
+    middle = sorted(readings, key=lambda r: r.floor_j)[len(readings) // 2]
+    floor_j = middle.floor_j
+    if dynamic_j > floor_j:
+        return None
+    return (f"dynamic energy {dynamic_j:.3g} J a window is not above the meter's floor of {floor_j:.3g} J "
+            f"({middle.floor_basis()}): the run cannot be told from idle")  # fmt: skip
+
+
 def summarise(phase: str, windows: list[Window], readings: list[Reading]) -> PhaseResult:
-    """Flag throughput outliers, take the median of the rest, and apply the quality filters."""
+    """Flag throughput outliers, take the median of the rest, and apply the quality filters (the last: the
+    dynamic energy must be above the meter's floor, :func:`below_floor`)."""
     reason = next((r.reject_reason for r in readings if r.reject_reason), None)
     reference_rate = float(np.percentile([w.samples_per_s for w in windows], 75))
     flagged = [replace(w, outlier=w.samples_per_s < OUTLIER_THROUGHPUT_RATIO * reference_rate) for w in windows]
@@ -139,6 +160,8 @@ def summarise(phase: str, windows: list[Window], readings: list[Reading]) -> Pha
     median = statistics.median(per_datum)
     if reason is None and not median > 0:
         reason = "non-positive idle-standardised energy (idle power above the run's power)"
+    if reason is None and len(readings) == len(windows):
+        reason = below_floor(kept, [r for w, r in zip(flagged, readings, strict=True) if not w.outlier])
     spread = 0.0
     if len(per_datum) >= 4 and median > 0:
         q = np.percentile(per_datum, [25, 75])

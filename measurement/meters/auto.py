@@ -170,7 +170,10 @@ def choose_meter(options: MeterOptions, warn: bool = True) -> tuple[EnergyMeter,
         MeterError: when an explicitly named meter cannot run here (no silent substitution).
     """
     if options.choice is not MeterChoice.AUTO:
-        return _make(options.choice, options), [LadderStep(options.choice.value, True, "chosen by the user")]
+        meter = _make(options.choice, options)
+        summary = getattr(meter, "summary", None)  # a trace says what it holds and how it was cleaned
+        detail = "chosen by the user" + (f"; {summary()}" if summary else "")
+        return meter, [LadderStep(options.choice.value, True, detail)]
     built = _build_ladder(options)
     chosen = next((meter for _, meter in built if meter is not None), None)
     for _, meter in built:

@@ -77,6 +77,12 @@ class PowerSampler:
         return energy
 
 
+NVML_COUNTER_RESOLUTION_J = 1e-3
+"""The energy counter counts millijoules."""
+NVML_POWER_RESOLUTION_W = 1e-3
+"""The power reading is in milliwatts (sampling mode: times the window's length)."""
+
+
 class NvmlMeter:
     """Energy of one GPU. Uses the mJ counter where supported, otherwise samples power."""
 
@@ -156,6 +162,7 @@ class NvmlMeter:
             kind=self.kind,
             domains_j={f"gpu:{self.device_name}": energy_j},
             start_unix_s=self._window.start_unix_s,
+            resolution_j=NVML_COUNTER_RESOLUTION_J if self._sampler is None else NVML_POWER_RESOLUTION_W * duration,
         )
 
 

@@ -21,6 +21,9 @@ from measurement.meters.base import (
 POWERCAP_ROOT = Path("/sys/class/powercap")
 _TOP = re.compile(r"^intel-rapl:(\d+)$")
 _SUB = re.compile(r"^intel-rapl:(\d+):(\d+)$")
+RAPL_ENERGY_UNIT_J = 61e-6
+"""Resolution of one RAPL counter: sysfs counts microjoules, but the hardware's energy unit is 2^-14 J
+(61 µJ) on most Intel parts (15.3 µJ on AMD and some Intel): the coarser is taken, per domain summed."""
 PERMISSION_HINT = (
     "RAPL energy counters are not readable by this user. Grant read access to a group with a udev "
     'rule, e.g. SUBSYSTEM=="powercap", ACTION=="add", RUN+="/bin/chgrp -R power /sys%p", '
@@ -148,4 +151,5 @@ class RaplMeter:
             domains_j=domains_j,
             start_unix_s=self._window.start_unix_s,
             reject_reason=self._fault,
+            resolution_j=RAPL_ENERGY_UNIT_J * len(self.domains),
         )

@@ -1,7 +1,8 @@
 """Replay recorded readings, so users and tests can exercise the whole pipeline without hardware.
 
 The file is a CSV with columns ``energy_j``, ``duration_s`` and optionally ``kind`` (measured |
-estimated, default measured). Each stop() returns the next row; the file loops when it runs out.
+estimated, default measured). Each stop() returns the next row; the file loops when it runs out. A file
+over ``REPLAY_MAX_BYTES`` or ``REPLAY_MAX_ROWS`` is refused (every row is held in memory).
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ import time
 from pathlib import Path
 
 from measurement.meters.base import Clock, MeterError, MeterKind, Reading, WindowClock
+
+REPLAY_MAX_BYTES = 64 * 2**20
+"""Bytes a replay file may hold, checked before it is read."""
+REPLAY_MAX_ROWS = 1_000_000
+"""Readings a replay file may hold (a sweep takes a few hundred)."""
 
 
 class ReplayMeter:
@@ -49,10 +55,14 @@ class ReplayMeter:
 def _load(path: Path) -> list[tuple[float, float, MeterKind]]:
     if not path.is_file():
         raise MeterError(f"replay file not found: {path}")
+    if path.stat().st_size > REPLAY_MAX_BYTES:
+        raise MeterError(f"replay file {path}: over the bound of {REPLAY_MAX_BYTES // 2**20} MiB for a replay file")
     rows = []
     try:
         with path.open(newline="") as handle:
             for number, row in enumerate(csv.DictReader(handle), start=2):
+                if number - 1 > REPLAY_MAX_ROWS:
+                    raise MeterError(f"replay file {path}: over the bound of {REPLAY_MAX_ROWS:,} readings")
                 try:
                     energy, duration = float(row["energy_j"]), float(row["duration_s"])
                     kind = MeterKind((row.get("kind") or "measured").strip())
@@ -62,7 +72,7 @@ def _load(path: Path) -> list[tuple[float, float, MeterKind]]:
                     raise MeterError(f"replay file {path} line {number}: energy must be finite and >= 0, "
                                      "duration finite and > 0")  # fmt: skip
                 rows.append((energy, duration, kind))
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise MeterError(f"cannot read replay file {path}: {exc}") from None
     if not rows:
         raise MeterError(f"replay file {path} has no readings (columns: energy_j, duration_s[, kind])")

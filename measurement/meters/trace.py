@@ -1,37 +1,81 @@
 """External node power traces (PDU, IPMI ``dcmi power reading`` logs, a wattmeter) as a meter.
 
-A trace is a CSV or Parquet file with a timestamp column (unix seconds, or ISO-8601 text) and a watts
-column. Each window is aligned to the trace by wall-clock time and integrated with the trapezoid rule;
-a window the trace does not cover, or that contains a gap longer than ``max_gap_s``, is returned with a
-``reject_reason`` instead of a number we cannot trust.
+A trace is a CSV (plain or compressed) or Parquet file with a timestamp column (unix seconds, or ISO-8601
+text) and a watts column, read within the bounds of :mod:`measurement.tables` (at most
+``TABLE_MAX_ROWS`` rows: 58 days at 1 Hz). Each window is aligned to the trace by wall-clock time and
+integrated with the trapezoid rule; a window the trace does not cover, or that contains a gap longer than
+``max_gap_s``, is returned with a ``reject_reason`` instead of a number we cannot trust.
+
+How the rows are cleaned (:meth:`PowerTrace.summary` states what was done to a file):
+
+1. rows whose timestamp or watts is missing, not finite, or whose watts are negative are dropped;
+2. rows out of time order are sorted by timestamp (logs merged from several files arrive out of order);
+   the number of backward steps is counted;
+3. rows at the same timestamp with the same watts are collapsed into one (a logger that wrote a line
+   twice); rows at the same timestamp with *different* watts are refused (:class:`TraceError`, naming the
+   first such instant): one instant has one reading, and picking one of two meters' values would be a
+   guess (two sources merged into one file look like this).
+
+Each reading carries the trace's floor for a dynamic energy (see :class:`~measurement.meters.base.Reading`):
+its resolution, the finest decimal its watts use (IPMI's whole watts: 1 W), and its noise, the robust
+spread of consecutive samples (1.4826 x median |difference| / sqrt 2), each times the window's length.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from measurement.errors import first_line
 from measurement.meters.base import Clock, MeterError, MeterKind, Reading, WindowClock
+from measurement.tables import TableError, open_table
+
+log = logging.getLogger(__name__)
 
 TIME_COLUMNS = ("timestamp", "time", "unix_s", "t")
 POWER_COLUMNS = ("watts", "power_w", "power", "w")
+RESOLUTION_MAX_DECIMALS = 6
+"""Finest resolution a trace is credited with: 1e-6 W (readings with more decimals are treated as exact)."""
 
 
 class TraceError(MeterError):
-    """A trace file that cannot be used (missing, unreadable, wrong columns, no valid rows)."""
+    """A trace file that cannot be used (missing, unreadable, wrong columns, no valid rows, conflicting rows)."""
 
 
 @dataclass(frozen=True)
 class PowerTrace:
-    """Sorted, de-duplicated samples of node power."""
+    """Sorted samples of node power with one reading per instant, and what cleaning them did.
+
+    Attributes:
+        unix_s: sample times, strictly increasing.
+        power_w: watts at each sample.
+        dropped_rows: rows dropped for a missing, non-finite or negative value.
+        collapsed_rows: exact duplicates (same timestamp, same watts) collapsed into one.
+        out_of_order_rows: rows whose timestamp came before the previous row's (sorted).
+        resolution_w: the finest step the readings use, watts.
+        noise_w: the robust spread of consecutive samples, watts.
+    """
 
     unix_s: np.ndarray
     power_w: np.ndarray
     dropped_rows: int = 0
+    collapsed_rows: int = 0
+    out_of_order_rows: int = 0
+    resolution_w: float = 0.0
+    noise_w: float = 0.0
+
+    def summary(self) -> str:
+        """One line: the samples kept and every rule applied to the file."""
+        return (
+            f"{len(self.unix_s):,} samples over {self.unix_s[-1] - self.unix_s[0]:.1f} s; "
+            f"{self.dropped_rows:,} dropped (missing, non-finite or negative), {self.collapsed_rows:,} exact "
+            f"duplicates collapsed, {self.out_of_order_rows:,} out of order (sorted); resolution "
+            f"{self.resolution_w:.3g} W, noise {self.noise_w:.3g} W"
+        )
 
     def integrate(self, start_unix_s: float, end_unix_s: float, max_gap_s: float) -> tuple[float, str | None]:
         """Energy in joules over [start, end], and a reject reason when the trace cannot cover it."""
@@ -60,40 +104,99 @@ def _parse_times(values) -> np.ndarray:
     return (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
 
 
-def load_trace(path: Path | str) -> PowerTrace:
-    """Read a CSV or Parquet trace; drop NaN/negative watts and duplicate timestamps, sort by time.
-
-    Raises:
-        TraceError: with one line saying what is wrong with the file.
-    """
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise TraceError(f"trace file not found: {path}")
-    try:
-        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
-    except Exception as exc:  # pandas raises many types for unreadable files
-        raise TraceError(f"cannot read trace {path}: {first_line(exc)}") from None
-    columns = {str(c).strip().lower(): c for c in frame.columns}
+def _pick_columns(path: Path, names: tuple[str, ...]) -> tuple[str, str]:
+    columns = {name.strip().lower(): name for name in names}
     time_col = next((columns[c] for c in TIME_COLUMNS if c in columns), None)
     power_col = next((columns[c] for c in POWER_COLUMNS if c in columns), None)
     if time_col is None or power_col is None:
         raise TraceError(
             f"trace {path} needs a timestamp column ({'/'.join(TIME_COLUMNS)}) and a watts column "
-            f"({'/'.join(POWER_COLUMNS)}); found {list(frame.columns)}"
+            f"({'/'.join(POWER_COLUMNS)}); found {list(names)}"
         )
-    unix_s = _parse_times(frame[time_col])
-    power_w = pd.to_numeric(frame[power_col], errors="coerce").to_numpy(dtype=float)
-    keep = np.isfinite(unix_s) & np.isfinite(power_w) & (power_w >= 0)
-    unix_s, power_w = unix_s[keep], power_w[keep]
-    order = np.argsort(unix_s, kind="stable")
+    return time_col, power_col
+
+
+def _read_samples(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's (unix seconds, watts), in file order, read within the table bounds."""
+    import pandas as pd
+
+    times, watts = [], []
+    with open_table(path) as table:
+        time_col, power_col = _pick_columns(path, table.columns)
+        for chunk in table.read([time_col, power_col]):
+            times.append(_parse_times(chunk[time_col]))
+            watts.append(pd.to_numeric(chunk[power_col], errors="coerce").to_numpy(dtype=float))
+    if not times:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(times), np.concatenate(watts)
+
+
+def _one_reading_per_instant(path: Path, unix_s: np.ndarray, power_w: np.ndarray) -> np.ndarray:
+    """Sorted samples -> a mask keeping one of each run of exact duplicates.
+
+    Raises:
+        TraceError: when one timestamp carries different watts (the first such instant is named).
+    """
+    if len(unix_s) == 0:
+        return np.zeros(0, dtype=bool)
+    same_time = unix_s[1:] == unix_s[:-1]
+    conflict = same_time & (power_w[1:] != power_w[:-1])
+    if conflict.any():
+        first = int(np.flatnonzero(conflict)[0])
+        instants = int(np.unique(unix_s[1:][conflict]).size)
+        raise TraceError(
+            f"trace {path}: {instants:,} timestamp(s) carry conflicting watts (first at {unix_s[first]:.3f} s: "
+            f"{power_w[first]:g} W and {power_w[first + 1]:g} W); one instant must have one reading "
+            "(two meters merged into one file?): keep one source per trace"
+        )
+    return np.concatenate(([True], ~same_time))
+
+
+def _resolution_w(power_w: np.ndarray) -> float:
+    """The finest decimal step the readings use (1 W for whole watts), at most ``RESOLUTION_MAX_DECIMALS``."""
+    for decimals in range(RESOLUTION_MAX_DECIMALS + 1):
+        scaled = power_w * 10.0**decimals
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+            return 10.0**-decimals
+    return 10.0**-RESOLUTION_MAX_DECIMALS
+
+
+def _noise_w(power_w: np.ndarray) -> float:
+    """Robust spread of consecutive samples: steps between load levels are few, so the median ignores them."""
+    if len(power_w) < 3:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(np.diff(power_w))) / math.sqrt(2.0))
+
+
+def load_trace(path: Path | str) -> PowerTrace:
+    """Read a CSV or Parquet trace within the table bounds and clean it by the rules of the module doc.
+
+    Raises:
+        TraceError: with one line saying what is wrong with the file (a bound it passes, conflicting
+            duplicates, missing columns, fewer than two valid rows …).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TraceError(f"trace file not found: {path}")
+    try:
+        unix_s, power_w = _read_samples(path)
+    except TableError as exc:
+        raise TraceError(f"cannot read trace {exc}") from None
+    rows = len(unix_s)
+    valid = np.isfinite(unix_s) & np.isfinite(power_w) & (power_w >= 0)
+    unix_s, power_w = unix_s[valid], power_w[valid]
+    out_of_order = int(np.count_nonzero(np.diff(unix_s) < 0))
+    order = np.lexsort((power_w, unix_s))
     unix_s, power_w = unix_s[order], power_w[order]
-    unique = np.concatenate(([True], np.diff(unix_s) > 0)) if len(unix_s) else np.array([], bool)
-    unix_s, power_w = unix_s[unique], power_w[unique]
+    keep = _one_reading_per_instant(path, unix_s, power_w)
+    unix_s, power_w = unix_s[keep], power_w[keep]
     if len(unix_s) < 2:
         raise TraceError(f"trace {path} has fewer than two valid (timestamp, watts) rows")
-    return PowerTrace(unix_s=unix_s, power_w=power_w, dropped_rows=int(len(frame) - len(unix_s)))
+    return PowerTrace(
+        unix_s=unix_s, power_w=power_w, dropped_rows=int(rows - valid.sum()),
+        collapsed_rows=int(len(keep) - keep.sum()), out_of_order_rows=out_of_order,
+        resolution_w=_resolution_w(power_w), noise_w=_noise_w(power_w),
+    )  # fmt: skip
 
 
 class TraceMeter:
@@ -111,10 +214,21 @@ class TraceMeter:
     ) -> None:
         self.path = Path(path)
         self.max_gap_s = max_gap_s
-        self.trace = load_trace(self.path)
-        self._mtime = self.path.stat().st_mtime_ns
+        self.trace = self._load()
         self._wall = wall
         self._window = WindowClock(clock, wall)
+
+    def _load(self) -> PowerTrace:
+        """Read the trace; say what cleaning it did (a warning when rows were dropped, collapsed or sorted)."""
+        self._mtime = self.path.stat().st_mtime_ns
+        trace = load_trace(self.path)
+        changed = trace.dropped_rows or trace.collapsed_rows or trace.out_of_order_rows
+        log.log(logging.WARNING if changed else logging.INFO, "trace %s: %s", self.path, trace.summary())
+        return trace
+
+    def summary(self) -> str:
+        """What the trace holds and what cleaning it did (see :meth:`PowerTrace.summary`)."""
+        return self.trace.summary()
 
     def start(self) -> None:
         """Open a window (records wall-clock time)."""
@@ -125,7 +239,7 @@ class TraceMeter:
         start_unix = self._window.start_unix_s
         duration = self._window.close()
         if self.path.stat().st_mtime_ns != self._mtime:
-            self.trace, self._mtime = load_trace(self.path), self.path.stat().st_mtime_ns
+            self.trace = self._load()
         energy, reason = self.trace.integrate(start_unix, start_unix + duration, self.max_gap_s)
         return Reading(
             energy_j=energy,
@@ -135,4 +249,6 @@ class TraceMeter:
             domains_j={"node": energy},
             start_unix_s=start_unix,
             reject_reason=reason,
+            resolution_j=self.trace.resolution_w * duration,
+            noise_w=self.trace.noise_w,
         )

@@ -220,15 +220,18 @@ def test_trace_gap_rejects_the_window(tmp_path: Path) -> None:
     assert "does not cover" in trace.integrate(5.0, 20.0, max_gap_s=5.0)[1]
 
 
-def test_trace_iso_times_unsorted_duplicates_and_nan(tmp_path: Path) -> None:
+def test_trace_iso_times_unsorted_exact_duplicates_and_nan(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text(
         "time,power_w\n2026-01-01T00:00:02Z,200\n2026-01-01T00:00:00Z,100\n"
-        "2026-01-01T00:00:01Z,nan\n2026-01-01T00:00:00Z,999\n2026-01-01T00:00:04Z,200\n"
+        "2026-01-01T00:00:01Z,nan\n2026-01-01T00:00:00Z,100\n2026-01-01T00:00:04Z,200\n"
     )
     trace = load_trace(path)
     assert list(trace.power_w) == [100.0, 200.0, 200.0]
-    assert trace.dropped_rows == 2
+    assert list(trace.unix_s - trace.unix_s[0]) == [0.0, 2.0, 4.0]
+    assert (trace.dropped_rows, trace.collapsed_rows, trace.out_of_order_rows) == (1, 1, 1)
+    summary = trace.summary()
+    assert "1 dropped" in summary and "1 exact duplicates collapsed" in summary and "1 out of order (sorted)" in summary
 
 
 @pytest.mark.parametrize(
