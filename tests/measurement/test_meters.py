@@ -266,6 +266,20 @@ def test_replay_meter_plays_rows_in_order(tmp_path: Path) -> None:
         ReplayMeter(path)
 
 
+def test_replay_file_is_bounded_before_it_is_read(tmp_path: Path) -> None:
+    from measurement.meters.replay import REPLAY_MAX_BYTES
+
+    big = tmp_path / "big.csv"
+    with big.open("wb") as handle:
+        handle.truncate(REPLAY_MAX_BYTES + 1)  # sparse: nothing is written, nothing read
+    with pytest.raises(MeterError, match="over the bound of 64 MiB"):
+        ReplayMeter(big)
+    wide = tmp_path / "wide.csv"
+    wide.write_text("energy_j,duration_s\n" + "1" * 200_000 + ",1\n")  # past the csv module's field limit
+    with pytest.raises(MeterError, match="cannot read replay file"):
+        ReplayMeter(wide)
+
+
 def test_shipped_replay_fixture_loads() -> None:
     meter = ReplayMeter(Path(__file__).resolve().parents[2] / "data" / "replay_readings.csv")
     assert len(meter.rows) >= 10
