@@ -1,4 +1,5 @@
-"""What a run is, as data: train config, metered windows, phase and run records, run keys, noise floor, drift.
+"""What a run is, as data: train config, metered windows, phase and run records, run keys, the kinds a sweep,
+a phase and a run's status take, the sweep's sentinel, noise floor and drift.
 
 Torch-free on purpose: the store, the models and the advisor read and write these records without
 loading torch. Only the harness (which produces them) and the network builder import torch.
@@ -182,6 +183,9 @@ class PhaseResult:
     spread: float
     samples_per_s: float
     reject_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phase", Phase(self.phase))
 
 
 @dataclass(frozen=True)

@@ -199,7 +199,8 @@ class _PoolExecutor:
 
     def walk(self, todo: list[PlannedRun], should_stop: Callable[[], bool]) -> None:
         """Run ``todo`` until done, stopped, out of budget or interrupted; runs in flight when a stop is
-        asked for are waited for and committed; Ctrl-C drops them (never half-written)."""
+        asked for are waited for and committed; Ctrl-C drops them (never half-written). What happened is in
+        the ledger's outcome."""
         queue = deque(todo)
         waiting_since: float | None = None
         try:

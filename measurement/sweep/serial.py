@@ -356,8 +356,9 @@ class _Executor:
     ledger: Ledger
     clock: Callable[[], float]
 
-    def walk(self, todo: list[PlannedRun], should_stop: Callable[[], bool]) -> Outcome:
-        """Run ``todo`` in order until done, stopped, out of budget or interrupted (Ctrl-C)."""
+    def walk(self, todo: list[PlannedRun], should_stop: Callable[[], bool]) -> None:
+        """Run ``todo`` in order until done, stopped, out of budget or interrupted (Ctrl-C); what happened is
+        in the ledger's outcome."""
         outcome = self.ledger.outcome
         try:
             for run in todo:
@@ -373,7 +374,6 @@ class _Executor:
                     break
         except KeyboardInterrupt:
             outcome.interrupted = True
-        return outcome
 
     def _measure_idle(self) -> bool:
         """Measure idle power; on a meter failure set the stop reason and return False."""
