@@ -54,22 +54,36 @@ import pandas as pd
 from scipy import special
 
 from measurement.tiers import Tier, fitted_tier_labels, tier_index
+from models.energy_params import (
+    DATASET_FACTOR,
+    DIMS,
+    LOG_CAPACITY_BOUNDS,
+    PARAMS,
+    PRIORS,
+    STUDENT_NU,
+    TABLE,
+    UNTIERED,
+    EnergyPriors,
+    Param,
+    Prior,
+)
 from models.features import AMOUNT_COLUMNS, PHASES, TERMS, WORKING_SET_COLUMNS
-from models.sampling import Diagnostics, FitConfig, FitError, diagnose, draws_dataset, pymc, sample, thin
+from models.sampling import (
+    Diagnostics,
+    FitConfig,
+    FitError,
+    Sampler,
+    diagnose,
+    draws_dataset,
+    pymc,
+    sample,
+    thin,
+    until_converged,
+)
 
+__all__ = ["DATASET_FACTOR", "DIMS", "LOG_CAPACITY_BOUNDS", "PARAMS", "PRIORS", "EnergyPosterior", "EnergyPriors"]
 MODEL_VERSION = "energy-terms-5"
-STUDENT_NU = 4.0
 N_WINDOWS_DEFAULT = 5
-LOG_CAPACITY_BOUNDS = (float(np.log(2**10)), float(np.log(2**40)))
-"""A cache tier's capacity lies between 1 KiB and 1 TiB: the prior's support, and what a profile may hold."""
-PARAMS = ("log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k", "sigma", "sigma_dataset")
-DATASET_FACTOR = "log_factor_dataset"
-"""Each fitted data set's ln cost factor per term (sigma_dataset * z_dataset): draws x data sets x terms."""
-DIMS = {
-    "log_c": ("term",), "sigma_dataset": ("term",), "r": ("tier",), "log_S": ("tier",), "log_o": ("phase",),
-    "log_q": ("phase",), "log_k": ("phase",), "sigma": ("phase",), DATASET_FACTOR: ("dataset", "term"),
-}  # fmt: skip
-"""Each posterior variable's dimensions after the draw axis (``log_tau`` is a scalar)."""
 
 
 def measurement_sd(spread: np.ndarray, windows: int = N_WINDOWS_DEFAULT) -> np.ndarray:
@@ -113,14 +127,12 @@ def _log_costs(post: dict[str, np.ndarray], x: pd.DataFrame, datasets: tuple[str
 def term_energies(post: dict[str, np.ndarray], x: pd.DataFrame, datasets: tuple[str, ...] = ()
                   ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Energy per datum of each tiered term (draws x configs x terms) and of the untiered rest (draws x
-    configs): the overheads o D/B + q/B and the constant k. Configs on one of ``datasets`` (the names of
+    configs): the untiered terms (models.energy_params.UNTIERED). Configs on one of ``datasets`` (the names of
     ``post[DATASET_FACTOR]``'s data-set axis) carry that data set's cost factors; others the population's."""
     per_phase = _phase_gather(post, x)
     log_c, r = _log_costs(post, x, datasets), post["r"][:, None, :]  # (draws, 1|configs, terms), (draws, 1, tiers)
     tau = np.exp(post["log_tau"])[:, None, None]
-    log_batch = x["log_batch"].to_numpy()[None, :]
-    rest = np.exp(per_phase("log_o") + x["log_layers_per_datum"].to_numpy()[None, :])
-    rest = rest + np.exp(per_phase("log_q") - log_batch) + np.exp(per_phase("log_k"))
+    rest = sum(np.exp(per_phase(u.param) + u.log_amount(x)[None, :]) for u in UNTIERED)
     terms = []
     for t, term in enumerate(TERMS):
         log_ws = x[WORKING_SET_COLUMNS[term]].to_numpy()
@@ -141,65 +153,20 @@ def log_energy_numpy(post: dict[str, np.ndarray], x: pd.DataFrame, datasets: tup
 
 
 def _guesses(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Prior centres from the data: each term alone would explain at most all the energy."""
+    """Prior centres from the data: each term alone would explain at most all the energy (a tiered term's cost
+    at the 25th percentile of ln E less its amount, an untiered one's per phase; a constant below every run)."""
     y, ph = frame["log_energy"].to_numpy(float), frame["phase_index"].to_numpy()
-    per_layer = frame["log_layers_per_datum"].to_numpy(float)
 
     def low(values: np.ndarray, i: int) -> float:
         return float(np.quantile(values[ph == i], 0.25))
 
-    c = [float(np.quantile(y - frame[AMOUNT_COLUMNS[t]].to_numpy(float), 0.25)) - 1.0 for t in TERMS]
-    o = [low(y - per_layer, i) - 1.0 for i in range(len(PHASES))]
-    q = [low(y + frame["log_batch"].to_numpy(float), i) - 1.0 for i in range(len(PHASES))]
-    k = [float(np.min(y[ph == i])) - 1.0 for i in range(len(PHASES))]
-    return {"log_c": np.array(c), "log_o": np.array(o), "log_q": np.array(q), "log_k": np.array(k)}
-
-
-@dataclass(frozen=True)
-class EnergyPriors:
-    """The energy model's priors (one home: the PyMC graph and the fused density read them).
-
-    Attributes:
-        cost_sd: sd of the normal priors on ln costs, overheads and constants, around the data's guesses.
-        step_log_mu: median of ln r, a tier's step factor (LogNormal: no funnel at 0).
-        step_log_sd: its sd.
-        capacity_sd: sd of ln S around the fingerprint's cache sizes.
-        log_tau_mu: centre of ln tau, the steps' width (a wide prior cost 40% more sampling time).
-        log_tau_sd: its sd.
-        sigma_scale: HalfNormal scale of the model's sigma per phase.
-        dataset_spread_scale: HalfNormal scale of sigma_dataset per term.
-        nu: the Student-t likelihood's degrees of freedom.
-        log_capacity_bounds: ln S's support (1 KiB..1 TiB).
-    """
-
-    cost_sd: float = 3.0
-    step_log_mu: float = float(np.log(0.3))
-    step_log_sd: float = 1.5
-    capacity_sd: float = 1.0
-    log_tau_mu: float = float(np.log(0.5))
-    log_tau_sd: float = 0.1
-    sigma_scale: float = 0.5
-    dataset_spread_scale: float = 0.1
-    nu: float = STUDENT_NU
-    log_capacity_bounds: tuple[float, float] = LOG_CAPACITY_BOUNDS
-
-    def vector(self) -> tuple[float, ...]:
-        """The fused density's prior constants, in its order (models.energy_density)."""
-        return (
-            self.cost_sd,
-            self.step_log_mu,
-            self.step_log_sd,
-            self.capacity_sd,
-            self.log_tau_mu,
-            self.log_tau_sd,
-            self.sigma_scale,
-            self.dataset_spread_scale,
-            self.nu,
-            *self.log_capacity_bounds,
-        )
-
-
-PRIORS = EnergyPriors()
+    guesses = {"log_c": np.array([float(np.quantile(y - frame[AMOUNT_COLUMNS[t]].to_numpy(float), 0.25)) - 1.0
+                                  for t in TERMS])}  # fmt: skip
+    for u in UNTIERED:
+        rest = y - u.log_amount(frame)
+        per_phase = [(low(rest, i) if u.column else float(np.min(rest[ph == i]))) - 1.0 for i in range(len(PHASES))]
+        guesses[u.param] = np.array(per_phase)
+    return guesses
 
 
 @dataclass(frozen=True)
@@ -214,13 +181,13 @@ class EnergyData:
             values: about half the sigmoids).
         unique_log_ws: the distinct working sets, ln bytes.
         anchor: terms x tiers, 1 where a term's anchor cost includes the tier's step (:func:`_anchors`).
-        per_layer: ln depth / B per observation.
-        per_step: ln 1 / B per observation.
+        untiered: ln amount per datum of each untiered term (models.energy_params.UNTIERED), observations x
+            terms.
         meas_sd: each run's own measurement noise on the log scale.
         y: ln energy per datum.
         phase_index: each observation's phase (into PHASES).
         dataset_index: each observation's data set (into ``datasets``).
-        guesses: prior centres ``log_c``, ``log_o``, ``log_q``, ``log_k`` from the data (:func:`_guesses`).
+        guesses: prior centres from the data (:func:`_guesses`): ``log_c`` and each untiered overhead.
         prior_log_s: the fingerprint's cache sizes, ln bytes (the capacities' prior centres).
         initial_log_s: where sampling starts the capacities (the seeds, clipped inside the bounds).
         datasets: the data sets, in the order of the data-set axis (:func:`fit_datasets`).
@@ -231,8 +198,7 @@ class EnergyData:
     ws_index: np.ndarray
     unique_log_ws: np.ndarray
     anchor: np.ndarray
-    per_layer: np.ndarray
-    per_step: np.ndarray
+    untiered: np.ndarray
     meas_sd: np.ndarray
     y: np.ndarray
     phase_index: np.ndarray
@@ -259,18 +225,25 @@ def energy_data(frame: pd.DataFrame, tiers: tuple[Tier, ...], priors: EnergyPrio
     lo, hi = priors.log_capacity_bounds
     return EnergyData(
         amounts=np.stack([frame[AMOUNT_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=1),
-        ws_index=ws_index.reshape(log_ws.shape), unique_log_ws=unique_log_ws, anchor=_anchors(log_ws, tiers),
-        per_layer=frame["log_layers_per_datum"].to_numpy(float), per_step=-frame["log_batch"].to_numpy(float),
+        ws_index=ws_index.reshape(log_ws.shape),
+        unique_log_ws=unique_log_ws,
+        anchor=_anchors(log_ws, tiers),
+        untiered=np.stack([u.log_amount(frame) for u in UNTIERED], axis=1),
         meas_sd=measurement_sd(frame.get("spread", pd.Series(np.zeros(len(frame)))).to_numpy()),
-        y=frame["log_energy"].to_numpy(float), phase_index=frame["phase_index"].to_numpy().astype("int64"),
+        y=frame["log_energy"].to_numpy(float),
+        phase_index=frame["phase_index"].to_numpy().astype("int64"),
         dataset_index=np.searchsorted(np.asarray(datasets), frame["dataset"].astype(str).to_numpy()),
-        guesses=_guesses(frame), prior_log_s=prior_log_s, initial_log_s=np.clip(prior_log_s, lo + 0.1, hi - 0.1),
-        datasets=datasets, priors=priors,
-    )  # fmt: skip
+        guesses=_guesses(frame),
+        prior_log_s=prior_log_s,
+        initial_log_s=np.clip(prior_log_s, lo + 0.1, hi - 0.1),
+        datasets=datasets,
+        priors=priors,
+    )
 
 
 def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...], priors: EnergyPriors = PRIORS):
-    """The PyMC model for a training frame (see features.training_frame): the model's definition."""
+    """The PyMC model for a training frame (see features.training_frame): the model's definition. Its free
+    variables are the parameter table's rows (models.energy_params.TABLE), created in the table's order."""
     pm = pymc()
     import pytensor.tensor as pt
 
@@ -278,35 +251,40 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...], priors: EnergyPrio
     coords = {**fit_coords(tiers, len(d.datasets)), "obs": np.arange(len(d.y))}
     with pm.Model(coords=coords) as model:
         # every array the data decide enters as pm.Data: the compiled graph is the same for any calibration
-        data = {name: pm.Data(name, value) for name, value in (
-            ("amounts", d.amounts), ("unique_log_ws", d.unique_log_ws), ("ws_index", d.ws_index),
-            ("per_layer", d.per_layer), ("per_step", d.per_step), ("meas_sd", d.meas_sd), ("y", d.y),
-            ("anchor", d.anchor), *((f"guess_{k}", v) for k, v in d.guesses.items()))}  # fmt: skip
-        ph = pm.Data("phase_index", d.phase_index)
-        group = pm.Data("dataset_index", d.dataset_index)
-        log_c_anchor = pm.Normal("log_c_anchor", mu=data["guess_log_c"], sigma=priors.cost_sd, dims="term")
-        r = pm.LogNormal("r", mu=priors.step_log_mu, sigma=priors.step_log_sd, dims="tier")
-        log_step = pt.log1p(r)
-        log_c = log_c_anchor - (data["anchor"] * log_step[None, :]).sum(axis=1)
-        pm.Deterministic("log_c", log_c, dims="term")
-        log_s = _capacities(pm, d, priors)
-        log_tau = pm.Normal("log_tau", mu=priors.log_tau_mu, sigma=priors.log_tau_sd)
-        log_o = pm.Normal("log_o", mu=data["guess_log_o"], sigma=priors.cost_sd, dims="phase")
-        log_q = pm.Normal("log_q", mu=data["guess_log_q"], sigma=priors.cost_sd, dims="phase")
-        log_k = pm.Normal("log_k", mu=data["guess_log_k"], sigma=priors.cost_sd, dims="phase")
-        sigma = pm.HalfNormal("sigma", sigma=priors.sigma_scale, dims="phase")
-        sigma_dataset = pm.HalfNormal("sigma_dataset", sigma=priors.dataset_spread_scale, dims="term")
-        z_dataset = pm.Normal("z_dataset", 0.0, 1.0, dims=("dataset", "term"))  # non-centred
-        steps = pm.math.sigmoid((data["unique_log_ws"][:, None] - log_s[None, :]) / pt.exp(log_tau))  # (ws, tiers)
+        arrays = {"amounts": d.amounts, "unique_log_ws": d.unique_log_ws, "ws_index": d.ws_index,
+                  "untiered": d.untiered, "meas_sd": d.meas_sd, "y": d.y, "anchor": d.anchor,
+                  "phase_index": d.phase_index, "dataset_index": d.dataset_index, "prior_log_S": d.prior_log_s,
+                  **{f"guess_{k}": v for k, v in d.guesses.items()}}  # fmt: skip
+        data = {name: pm.Data(name, value) for name, value in arrays.items()}
+        v = {p.name: _free_variable(pm, p, data, d, priors) for p in TABLE}
+        ph, group = data["phase_index"], data["dataset_index"]
+        log_step = pt.log1p(v["r"])
+        log_c = pm.Deterministic("log_c", v["log_c_anchor"] - (data["anchor"] * log_step[None, :]).sum(axis=1),
+                                 dims="term")  # fmt: skip
+        log_s = v["log_S_unsorted"]  # the sorted capacities (a Deterministic named log_S)
+        steps = pm.math.sigmoid((data["unique_log_ws"][:, None] - log_s[None, :]) / pt.exp(v["log_tau"]))
         log_step_of_ws = (steps * log_step[None, :]).sum(axis=-1)[data["ws_index"]]  # (obs, terms)
-        log_cost = log_c[None, :] + sigma_dataset[None, :] * z_dataset[group] + log_step_of_ws
-        term_log = data["amounts"] + log_cost  # obs x terms
-        fixed = pt.stack([log_o[ph] + data["per_layer"], log_q[ph] + data["per_step"], log_k[ph]], axis=1)
-        mu = pm.math.logsumexp(pt.concatenate([term_log, fixed], axis=1), axis=1, keepdims=False)
-        pm.Deterministic("mu", mu, dims="obs")
-        scale = pt.sqrt(sigma[ph] ** 2 + data["meas_sd"] ** 2)
+        log_cost = log_c[None, :] + v["sigma_dataset"][None, :] * v["z_dataset"][group] + log_step_of_ws
+        untiered = [v[u.param][ph] + data["untiered"][:, j] for j, u in enumerate(UNTIERED)]
+        parts = pt.concatenate([data["amounts"] + log_cost, pt.stack(untiered, axis=1)], axis=1)
+        mu = pm.Deterministic("mu", pm.math.logsumexp(parts, axis=1, keepdims=False), dims="obs")
+        scale = pt.sqrt(v["sigma"][ph] ** 2 + data["meas_sd"] ** 2)
         pm.StudentT("log_energy", nu=priors.nu, mu=mu, sigma=scale, observed=data["y"], dims="obs")
     return model
+
+
+def _free_variable(pm, p: Param, data: dict, d: EnergyData, priors: EnergyPriors):
+    """One row of the parameter table as a PyMC variable (the capacities: their sorted values)."""
+    dims = p.dims or None
+    if p.prior is Prior.CAPACITY:
+        return _capacities(pm, d, priors, data["prior_log_S"])
+    scale = p.scale_value(priors)
+    if p.prior is Prior.HALF_NORMAL:
+        return pm.HalfNormal(p.name, sigma=scale, dims=dims)
+    centre = data[f"guess_{p.saved}"] if f"guess_{p.saved}" in data else p.centre_value(priors, {}, d.prior_log_s)
+    if p.prior is Prior.LOG_NORMAL:
+        return pm.LogNormal(p.name, mu=centre, sigma=scale, dims=dims)
+    return pm.Normal(p.name, mu=centre, sigma=scale, dims=dims)
 
 
 def _anchors(log_ws: np.ndarray, tiers: tuple[Tier, ...]) -> np.ndarray:
@@ -316,7 +294,7 @@ def _anchors(log_ws: np.ndarray, tiers: tuple[Tier, ...]) -> np.ndarray:
     return (np.median(log_ws, axis=0)[:, None] > prior_log_s[None, :]).astype(float)
 
 
-def _capacities(pm, d: EnergyData, priors: EnergyPriors):
+def _capacities(pm, d: EnergyData, priors: EnergyPriors, prior_log_s):
     """ln S_k: normal priors at the fingerprint's cache sizes, truncated to 1 KiB..1 TiB and ordered (no label
     switching). Sampled as the sorted values of free capacities, each uniform on the bounds (PyMC's interval
     transform) with the normal priors applied to the sorted values: the same density of ln S as an ordered
@@ -329,7 +307,7 @@ def _capacities(pm, d: EnergyData, priors: EnergyPriors):
     lo, hi = priors.log_capacity_bounds
     unsorted = pm.Uniform("log_S_unsorted", lower=lo, upper=hi, dims="tier", initval=d.initial_log_s)
     log_s = pm.Deterministic("log_S", pt.sort(unsorted), dims="tier")
-    prior = pm.logp(pm.Normal.dist(mu=pm.Data("prior_log_S", d.prior_log_s), sigma=priors.capacity_sd), log_s)
+    prior = pm.logp(pm.Normal.dist(mu=prior_log_s, sigma=priors.capacity_sd), log_s)
     pm.Potential("log_S_prior", prior.sum())
     return log_s
 
@@ -347,16 +325,24 @@ def fit_datasets(frame: pd.DataFrame) -> tuple[str, ...]:
 
 
 def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> EnergyPosterior:
-    """Sample the posterior of a training frame (see features.training_frame) with tier priors ``tiers``.
+    """Sample the posterior of a training frame (see features.training_frame) with tier priors ``tiers``, until
+    converged within ``config.max_draws`` (:meth:`FitConfig.longer`).
 
-    Convergence is judged on the parameters and on each data set's factors (they price configs on it).
+    Convergence is judged on the parameters and on each data set's factors (they price configs on it). The
+    diagnostics are the last fit's, its time the time of all of them.
     """
+    return until_converged(lambda attempt: _fit_once(frame, attempt, tiers), config)
+
+
+def _fit_once(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> EnergyPosterior:
+    """One fit with ``config``'s draws."""
     from models.sampling import arviz
 
-    if config.sampler == "nutpie":
+    if config.sampler is Sampler.NUTPIE:
         idata, fit_s = sample(None, config, compiled=lambda: _fused_density(frame, tiers))
     else:
-        idata, fit_s = sample(build_model(frame, tiers), config, var_names=["log_c_anchor", *PARAMS, "z_dataset"])
+        drawn = list(dict.fromkeys(name for p in TABLE for name in p.draws))
+        idata, fit_s = sample(build_model(frame, tiers), config, var_names=drawn)
     posterior = idata.posterior.assign_coords(dataset=list(fit_datasets(frame)))
     factors = (posterior["sigma_dataset"] * posterior["z_dataset"]).transpose("chain", "draw", "dataset", "term")
     posterior = posterior.assign({DATASET_FACTOR: factors})
@@ -366,13 +352,13 @@ def fit(frame: pd.DataFrame, config: FitConfig, tiers: tuple[Tier, ...]) -> Ener
 
 
 def _fused_density(frame: pd.DataFrame, tiers: tuple[Tier, ...]):
-    """nutpie's model of the fused density (models.energy_density): draws of every parameter and
-    ``log_c_anchor`` and ``z_dataset``."""
+    """nutpie's model of the fused density (models.energy_density): draws of every variable the parameter
+    table's rows expand to."""
     from models.energy_density import EnergyDensity
 
     data = energy_data(frame, tiers)
     coords = fit_coords(tiers, len(data.datasets))
-    dims = {**DIMS, "log_c_anchor": ("term",), "z_dataset": ("dataset", "term")}
+    dims = {name: p.dims for p in TABLE for name in p.draws if p.dims}
     return EnergyDensity(data).compiled(coords, dims)
 
 

@@ -1,78 +1,41 @@
 """The energy model's log density and its gradient as one fused numba kernel, for nutpie.
 
-:func:`models.energy.build_model` is the model's definition (PyMC). Sampling that graph with nutpie costs a
-fit about 18 s of compiling before the first draw (nutpie's C callbacks around PyTensor's numba code close over
-the data, so numba cannot cache them) and ~200 us per gradient (PyTensor's numba code allocates every
-intermediate array). The same log density written as loops over observations and distinct working sets is
-compiled once into numba's on-disk cache and evaluates in a fraction of that. nutpie calls it through C
-callbacks (numba ``cfunc``s, cached too) whose user data is one packed float64 buffer of the fit's arrays
-(:func:`pack`): no Python and no GIL per gradient, so two chains run in parallel on two cores (through nutpie's
-Python-function interface each call took the GIL and two chains ran ~1.5x slower each than one alone). Tests
-assert it equals the PyMC graph's log density and gradient (``model.compile_logp`` / ``compile_dlogp``, Jacobians
-included) at random points, its variables PyMC's, its starting point PyMC's initial point, and the callbacks the
-kernel's Python entry points.
+:func:`models.energy.build_model` is the model's definition (PyMC); :mod:`models.energy_params` its parameter
+table, from which this kernel's layout, priors, start point and expanded draws are derived (packed into the
+buffer the kernel reads, :func:`pack`): what is written here by hand is only the likelihood's maths and its
+gradient. Sampling the PyMC graph with nutpie costs a fit about 18 s of compiling before the first draw and
+~200 us per gradient; nutpie's JAX backend and blackjax over the same graph were 5x and 19x slower than this
+kernel (docs/decisions/0001-fused-energy-kernel.md). This kernel is compiled once into numba's on-disk cache;
+nutpie calls it through C callbacks (numba ``cfunc``s, cached too) whose user data is the packed float64
+buffer: no Python and no GIL per gradient, so two chains run in parallel on two cores. Tests assert it equals
+the PyMC graph's log density and gradient (Jacobians included) at random points, its variables PyMC's, its
+starting point PyMC's initial point, and the callbacks the kernel's Python entry points.
 
-The unconstrained vector is laid out as PyMC transforms the free variables (so a point means the same in both):
-``log_c_anchor`` (terms), ``r`` on the log scale (tiers), ``log_S_unsorted`` through the interval transform
-(1 KiB..1 TiB; tiers; ln S is their sorted values), ``log_tau``, ``log_o``, ``log_q``, ``log_k`` (phases
-each), ``sigma`` on the log scale (phases), ``sigma_dataset`` on the log scale (terms) and ``z_dataset`` (data
-sets x terms, row-major).
+The unconstrained vector is laid out as PyMC transforms the table's free variables, in the table's order
+(:class:`models.energy_params.Layout`), so a point means the same in both.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 
-from models.sampling import numba_callback, numba_kernel
+from models.energy_params import TABLE, UNTIERED, Layout, Prior
+from models.sampling import callback_model, numba_callback, numba_kernel
 
 if TYPE_CHECKING:
     from models.energy import EnergyData
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where each free variable sits in the unconstrained vector, for ``terms`` terms, ``tiers`` tiers,
-    ``phases`` phases and ``datasets`` data sets."""
-
-    terms: int
-    tiers: int
-    phases: int
-    datasets: int
-
-    def slices(self) -> dict[str, tuple[slice, tuple[int, ...]]]:
-        """Each free variable's slice of the vector and its shape, in the vector's order."""
-        sizes = (
-            ("log_c_anchor", (self.terms,)), ("r", (self.tiers,)), ("log_S_unsorted", (self.tiers,)),
-            ("log_tau", ()),
-            ("log_o", (self.phases,)), ("log_q", (self.phases,)), ("log_k", (self.phases,)),
-            ("sigma", (self.phases,)), ("sigma_dataset", (self.terms,)), ("z_dataset", (self.datasets, self.terms)),
-        )  # fmt: skip
-        out, start = {}, 0
-        for name, shape in sizes:
-            n = int(np.prod(shape, dtype=int))
-            out[name] = (slice(start, start + n), shape)
-            start += n
-        return out
-
-    def expanded(self) -> dict[str, tuple[int, ...]]:
-        """Each variable a draw keeps and its shape, in the order :func:`_expand_into` writes them."""
-        return {
-            "log_c_anchor": (self.terms,), "log_c": (self.terms,), "r": (self.tiers,), "log_S": (self.tiers,),
-            "log_tau": (), "log_o": (self.phases,), "log_q": (self.phases,), "log_k": (self.phases,),
-            "sigma": (self.phases,), "sigma_dataset": (self.terms,), "z_dataset": (self.datasets, self.terms),
-        }  # fmt: skip
-
-    @property
-    def n_dim(self) -> int:
-        """Length of the unconstrained vector."""
-        return max(s.stop for s, _ in self.slices().values())
+_NORMAL, _LOG_NORMAL, _HALF_NORMAL, _CAPACITY = 0, 1, 2, 3
+PRIOR_CODES = {Prior.NORMAL: _NORMAL, Prior.LOG_NORMAL: _LOG_NORMAL, Prior.HALF_NORMAL: _HALF_NORMAL,
+               Prior.CAPACITY: _CAPACITY}  # fmt: skip
+"""Each prior's code in the packed buffer's table rows."""
+ROLES = ("log_c_anchor", "r", "log_S_unsorted", "log_tau", "sigma", "sigma_dataset", "z_dataset")
+"""The table's variables whose place in the likelihood the kernel's maths knows (their offsets are packed)."""
 
 
 @numba_kernel
@@ -120,28 +83,22 @@ def _capacity_grad(y, order, log_s, ds_dy, dlog_s, prior_log_s, prior_sd, grad, 
 
 
 @numba_kernel
-def _normals(theta, start, n, mu, mu_step, sd, grad):
-    """Normal(mu[i * mu_step], sd) priors on ``theta[start : start + n]`` (``mu_step`` 0: one centre for all):
-    log density; the gradient is added to ``grad``."""
+def _priors(theta, rows, centre, scale, grad):
+    """Log density of every table row's prior on the unconstrained scale (Jacobians included) but the
+    capacities' (:func:`_capacities`); the gradient is added to ``grad``. A LogNormal sampled on the log scale
+    is a Normal there; a HalfNormal on the log scale adds its Jacobian."""
     logp = 0.0
-    for i in range(n):
-        centre = mu[i * mu_step]
-        logp += _normal(theta[start + i], centre, sd)
-        grad[start + i] -= (theta[start + i] - centre) / (sd * sd)
+    for r in range(rows.shape[0]):
+        code, start, n = int(rows[r, 0]), int(rows[r, 1]), int(rows[r, 2])
+        for i in range(start, start + n):
+            if code == _HALF_NORMAL:
+                value = math.exp(theta[i])
+                logp += math.log(2.0) + _normal(value, 0.0, scale[i]) + theta[i]
+                grad[i] += 1.0 - value * value / (scale[i] * scale[i])
+            elif code != _CAPACITY:  # Normal, or LogNormal on the log scale
+                logp += _normal(theta[i], centre[i], scale[i])
+                grad[i] -= (theta[i] - centre[i]) / (scale[i] * scale[i])
     return logp
-
-
-@numba_kernel
-def _half_normals(theta, start, n, scale, grad):
-    """HalfNormal(scale) priors on ``exp(theta[start : start + n])`` (PyMC's log transform, Jacobian included):
-    (log density, the values); the gradient is added to ``grad``."""
-    values = np.empty(n)
-    logp = 0.0
-    for i in range(n):
-        values[i] = math.exp(theta[start + i])
-        logp += math.log(2.0) + _normal(values[i], 0.0, scale) + theta[start + i]
-        grad[start + i] += 1.0 - values[i] * values[i] / (scale * scale)
-    return logp, values
 
 
 _EXP_TAYLOR = tuple(1.0 / math.factorial(i) for i in range(14))
@@ -238,28 +195,29 @@ def _tier_steps(unique_ws, log_s, log_step, tau):
 
 
 @numba_kernel
-def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, meas_sd, y, phase, group, cost,
+def _likelihood(theta, roles, untiered_at, amounts, ws_index, untiered, meas_sd, y, phase, group, cost,
                 tier_factor, sigma, spread, nu, grad, d_tier, d_log_c, d_spread):  # fmt: skip
     """Student-t log likelihood of ln E, the terms summed in linear space (as the predictor does). Adds the
-    gradient of the overheads, sigma (log scale) and z to ``grad``, and accumulates d/d ln(tier factor) per
-    working set, d/d log_c and d/d sigma_dataset (through the factors) for the caller's chain rule. Three passes
-    over the observations: each part of the energy and their totals, the logs (:func:`_log_into`), the density
-    and its gradient."""
-    n_obs, n_terms, n_phases = y.shape[0], amounts.shape[1], sigma.shape[0]
-    overhead = np.empty(3 * n_phases)  # o, q, k per phase
-    for j in range(3 * n_phases):
-        overhead[j] = math.exp(theta[o_o + j])
-    parts = np.empty((n_obs, n_terms + 3))  # the terms, then o x per-layer, q x per-step, k
+    gradient of the untiered overheads, sigma (log scale) and z to ``grad``, and accumulates d/d ln(tier
+    factor) per working set, d/d log_c and d/d sigma_dataset (through the factors) for the caller's chain rule.
+    Three passes over the observations: each part of the energy and their totals, the logs (:func:`_log_into`),
+    the density and its gradient."""
+    n_obs, n_terms, n_phases, n_untiered = y.shape[0], amounts.shape[1], sigma.shape[0], untiered.shape[1]
+    o_sig, o_z = int(roles[4]), int(roles[6])
+    overhead = np.empty((n_untiered, n_phases))
+    for u in range(n_untiered):
+        for p in range(n_phases):
+            overhead[u, p] = math.exp(theta[int(untiered_at[u]) + p])
+    parts = np.empty((n_obs, n_terms + n_untiered))  # the tiered terms, then the untiered ones
     total, var = np.empty(n_obs), np.empty(n_obs)
     for i in range(n_obs):
         p, g = int(phase[i]), int(group[i])  # indices arrive as float64 in the packed buffer: exact
         for t in range(n_terms):
             parts[i, t] = amounts[i, t] * cost[g, t] * tier_factor[int(ws_index[i, t])]
-        parts[i, n_terms] = overhead[p] * per_layer[i]
-        parts[i, n_terms + 1] = overhead[n_phases + p] * per_step[i]
-        parts[i, n_terms + 2] = overhead[2 * n_phases + p]
+        for u in range(n_untiered):
+            parts[i, n_terms + u] = overhead[u, p] * untiered[i, u]
         acc = 0.0
-        for j in range(n_terms + 3):
+        for j in range(n_terms + n_untiered):
             acc += parts[i, j]
         total[i] = acc
         var[i] = sigma[p] * sigma[p] + meas_sd[i] * meas_sd[i]
@@ -288,8 +246,8 @@ def _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, 
             d_spread[t] += share * theta[z_at]
             grad[z_at] += share * spread[t]
             d_tier[int(ws_index[i, t])] += share
-        for j in range(3):
-            grad[o_o + j * n_phases + p] += parts[i, n_terms + j] * per_total
+        for u in range(n_untiered):
+            grad[int(untiered_at[u]) + p] += parts[i, n_terms + u] * per_total
     return logp
 
 
@@ -315,91 +273,118 @@ def _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log
 
 
 @numba_kernel
-def _log_density(theta, amounts, ws_index, unique_ws, anchor, per_layer, per_step, meas_sd, y, phase, group,
-                 n_groups, guess_c, guess_o, guess_q, guess_k, prior_log_s, priors):  # fmt: skip
-    """(log density, gradient) at ``theta`` (the layout of :class:`Layout`). ``amounts``, ``per_layer`` and
-    ``per_step`` are on the linear scale (``exp`` of the features); ``priors`` is EnergyPriors.vector()."""
-    n_terms, n_tiers, n_phases = amounts.shape[1], prior_log_s.shape[0], guess_o.shape[0]
-    cost_sd, r_mu, r_sd, cap_sd, tau_mu, tau_sd, sigma_scale, spread_scale, nu, lo, hi = priors
-    o_r, o_s = n_terms, n_terms + n_tiers
-    o_tau = o_s + n_tiers
-    o_o = o_tau + 1
-    o_sig = o_o + 3 * n_phases
-    o_sd, o_z = o_sig + n_phases, o_sig + n_phases + n_terms
-    grad = np.zeros(theta.shape[0])
-    logp = _normals(theta, 0, n_terms, guess_c, 1, cost_sd, grad)
-    logp += _normals(theta, o_r, n_tiers, np.array([r_mu]), 0, r_sd, grad)
-    logp += _normals(theta, o_tau, 1, np.array([tau_mu]), 0, tau_sd, grad)
-    for j, guess in enumerate((guess_o, guess_q, guess_k)):
-        logp += _normals(theta, o_o + j * n_phases, n_phases, guess, 1, cost_sd, grad)
-    logp += _normals(theta, o_z, n_groups * n_terms, np.zeros(1), 0, 1.0, grad)
-    sigma_logp, sigma = _half_normals(theta, o_sig, n_phases, sigma_scale, grad)
-    spread_logp, spread = _half_normals(theta, o_sd, n_terms, spread_scale, grad)
-    cap_logp, order, log_s, ds_dy = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, cap_sd)
-    logp += sigma_logp + spread_logp + cap_logp
+def _anchored_log_c(theta, o_c, o_r, anchor):
+    """ln cost per unit of each tiered term below every step: its anchor cost less the steps the anchor holds."""
+    n_terms, n_tiers = anchor.shape[0], anchor.shape[1]
+    log_c = np.empty(n_terms)
+    for t in range(n_terms):
+        log_c[t] = theta[o_c + t]
+        for k in range(n_tiers):
+            log_c[t] -= anchor[t, k] * _softplus(theta[o_r + k])  # ln(1 + r), r = exp(theta): no overflow
+    return log_c
 
+
+@numba_kernel
+def _log_density(theta, amounts, ws_index, unique_ws, anchor, untiered, meas_sd, y, phase, group, n_groups,
+                 untiered_at, roles, rows, centre, scale, nu, lo, hi):  # fmt: skip
+    """(log density, gradient) at ``theta`` (the table's layout). ``amounts`` and ``untiered`` are on the linear
+    scale (``exp`` of the features); ``roles``, ``untiered_at``, ``rows``, ``centre`` and ``scale`` come from the
+    parameter table (:func:`pack`)."""
+    n_terms, n_tiers = anchor.shape[0], anchor.shape[1]
+    o_c, o_r, o_s, o_tau = int(roles[0]), int(roles[1]), int(roles[2]), int(roles[3])
+    o_sig, o_sd, o_z = int(roles[4]), int(roles[5]), int(roles[6])
+    n_phases = int(rows[_row_of(rows, o_sig), 2])
+    grad = np.zeros(theta.shape[0])
+    logp = _priors(theta, rows, centre, scale, grad)
+    cap = _capacities(theta[o_s : o_s + n_tiers], lo, hi, centre[o_s : o_s + n_tiers], scale[o_s])
+    cap_logp, order, log_s, ds_dy = cap
+    logp += cap_logp
+    sigma, spread = np.exp(theta[o_sig : o_sig + n_phases]), np.exp(theta[o_sd : o_sd + n_terms])
     log_step = np.empty(n_tiers)
     for k in range(n_tiers):
-        log_step[k] = _softplus(theta[o_r + k])  # ln(1 + r), r = exp(theta): no overflow
-    log_c = theta[:n_terms].copy()
+        log_step[k] = _softplus(theta[o_r + k])
+    log_c = _anchored_log_c(theta, o_c, o_r, anchor)
     cost = np.empty((n_groups, n_terms))  # each data set's cost per unit below every step
     for t in range(n_terms):
-        for k in range(n_tiers):
-            log_c[t] -= anchor[t, k] * log_step[k]
         for g in range(n_groups):
             cost[g, t] = math.exp(log_c[t] + spread[t] * theta[o_z + g * n_terms + t])
     tau = math.exp(theta[o_tau])
     steps, tier_factor = _tier_steps(unique_ws, log_s, log_step, tau)
     d_tier, d_log_c, d_spread = np.zeros(unique_ws.shape[0]), np.zeros(n_terms), np.zeros(n_terms)
-    logp += _likelihood(theta, o_o, o_sig, o_z, amounts, ws_index, per_layer, per_step, meas_sd, y, phase, group,
-                        cost, tier_factor, sigma, spread, nu, grad, d_tier, d_log_c, d_spread)  # fmt: skip
+    logp += _likelihood(theta, roles, untiered_at, amounts, ws_index, untiered, meas_sd, y, phase, group, cost,
+                        tier_factor, sigma, spread, nu, grad, d_tier, d_log_c, d_spread)  # fmt: skip
 
     d_log_s, d_log_step = np.zeros(n_tiers), np.zeros(n_tiers)
     for t in range(n_terms):
-        grad[t] += d_log_c[t]
+        grad[o_c + t] += d_log_c[t]
         grad[o_sd + t] += d_spread[t] * spread[t]
         for k in range(n_tiers):
             d_log_step[k] -= d_log_c[t] * anchor[t, k]
     grad[o_tau] += _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log_s)
     for k in range(n_tiers):
         grad[o_r + k] += d_log_step[k] / (1.0 + math.exp(-theta[o_r + k]))  # d ln(1 + r) / d ln r
-    _capacity_grad(theta[o_s : o_s + n_tiers], order, log_s, ds_dy, d_log_s, prior_log_s, cap_sd, grad, o_s)
+    _capacity_grad(theta[o_s : o_s + n_tiers], order, log_s, ds_dy, d_log_s, centre[o_s : o_s + n_tiers],
+                   scale[o_s], grad, o_s)  # fmt: skip
     return logp, grad
 
 
-_HEADER = 7
-"""The packed buffer's header: observations, terms, tiers, phases, data sets, distinct working sets, priors."""
+@numba_kernel
+def _row_of(rows, offset):
+    """The table row starting at ``offset`` of the unconstrained vector."""
+    for r in range(rows.shape[0]):
+        if int(rows[r, 1]) == offset:
+            return r
+    return -1
+
+
+_HEADER = 12
+"""The packed buffer's header: observations, terms, tiers, phases, data sets, distinct working sets, untiered
+terms, table rows, the vector's length, the Student-t's nu, ln S's bounds."""
 
 
 def pack(data: EnergyData) -> np.ndarray:
-    """The fit's arrays as one float64 buffer (header, then each array flattened, indices exact as floats): what
-    the kernel and its C callbacks read, through one pointer."""
+    """The fit's arrays and the parameter table's layout, priors and roles as one float64 buffer (header, then
+    each array flattened, indices exact as floats): what the kernel and its C callbacks read, through one
+    pointer."""
     amounts = np.asarray(data.amounts, float)
-    priors = np.array(data.priors.vector(), float)
+    layout = layout_of(data)
+    slices, priors = layout.slices(), data.priors
+    centre, scale, rows = np.zeros(layout.n_dim), np.ones(layout.n_dim), []
+    for p in TABLE:
+        where, shape = slices[p.name]
+        centre[where] = np.broadcast_to(p.centre_value(priors, data.guesses, data.prior_log_s), shape).ravel()
+        scale[where] = p.scale_value(priors)
+        rows.append((PRIOR_CODES[p.prior], where.start, where.stop - where.start))
     n_obs, n_terms = amounts.shape
-    header = (n_obs, n_terms, len(data.prior_log_s), len(data.guesses["log_o"]), len(data.datasets),
-              len(data.unique_log_ws), len(priors))  # fmt: skip
-    parts = (
-        header, np.exp(amounts), data.ws_index, data.unique_log_ws, data.anchor, np.exp(data.per_layer),
-        np.exp(data.per_step), data.meas_sd, data.y, data.phase_index, data.dataset_index,
-        *(data.guesses[k] for k in ("log_c", "log_o", "log_q", "log_k")), data.prior_log_s, priors,
-    )  # fmt: skip
+    header = (n_obs, n_terms, len(data.prior_log_s), layout.sizes["phase"], len(data.datasets),
+              len(data.unique_log_ws), len(UNTIERED), len(rows), layout.n_dim, priors.nu,
+              *priors.log_capacity_bounds)  # fmt: skip
+    per_obs = (data.meas_sd, data.y, data.phase_index, data.dataset_index)
+    table = ([slices[u.param][0].start for u in UNTIERED], [slices[name][0].start for name in ROLES], rows)
+    parts = (header, np.exp(amounts), data.ws_index, data.unique_log_ws, data.anchor, np.exp(data.untiered),
+             *per_obs, *table, centre, scale)  # fmt: skip
     return np.ascontiguousarray(np.concatenate([np.ravel(np.asarray(a, float)) for a in parts]))
+
+
+def layout_of(data: EnergyData) -> Layout:
+    """The unconstrained layout of a fit's data."""
+    return Layout.of(data.amounts.shape[1], len(data.prior_log_s), len(data.guesses["log_o"]), len(data.datasets))
 
 
 @numba_kernel
 def _packed_length(head):
     """The packed buffer's length from its header."""
-    n_obs, n_terms, n_tiers, n_phases = int(head[0]), int(head[1]), int(head[2]), int(head[3])
-    n_ws, n_priors = int(head[5]), int(head[6])
-    return _HEADER + n_obs * (2 * n_terms + 6) + n_ws + n_terms * n_tiers + n_terms + 3 * n_phases + n_tiers + n_priors
+    n_obs, n_terms, n_tiers = int(head[0]), int(head[1]), int(head[2])
+    n_ws, n_untiered, n_rows, n_dim = int(head[5]), int(head[6]), int(head[7]), int(head[8])
+    per_obs = n_obs * (2 * n_terms + n_untiered + 4)
+    return _HEADER + per_obs + n_ws + n_terms * n_tiers + n_untiered + len(ROLES) + 3 * n_rows + 2 * n_dim
 
 
 @numba_kernel
 def _unpack(buf):
     """The kernel's arguments from a packed buffer (views, no copies): see :func:`pack`."""
-    n_obs, n_terms, n_tiers, n_phases = int(buf[0]), int(buf[1]), int(buf[2]), int(buf[3])
-    n_groups, n_ws, n_priors = int(buf[4]), int(buf[5]), int(buf[6])
+    n_obs, n_terms, n_tiers = int(buf[0]), int(buf[1]), int(buf[2])
+    n_groups, n_ws, n_untiered, n_rows, n_dim = int(buf[4]), int(buf[5]), int(buf[6]), int(buf[7]), int(buf[8])
     at = _HEADER
     amounts = buf[at : at + n_obs * n_terms].reshape((n_obs, n_terms))
     at += n_obs * n_terms
@@ -409,17 +394,18 @@ def _unpack(buf):
     at += n_ws
     anchor = buf[at : at + n_terms * n_tiers].reshape((n_terms, n_tiers))
     at += n_terms * n_tiers
-    per_obs = buf[at : at + 6 * n_obs].reshape((6, n_obs))  # per_layer, per_step, meas_sd, y, phase, group
-    at += 6 * n_obs
-    guess_c = buf[at : at + n_terms]
-    at += n_terms
-    guess_o, guess_q, guess_k = buf[at : at + n_phases], buf[at + n_phases : at + 2 * n_phases], buf[
-        at + 2 * n_phases : at + 3 * n_phases]  # fmt: skip
-    at += 3 * n_phases
-    prior_log_s = buf[at : at + n_tiers]
-    priors = buf[at + n_tiers : at + n_tiers + n_priors]
-    return (amounts, ws_index, unique_ws, anchor, per_obs[0], per_obs[1], per_obs[2], per_obs[3], per_obs[4],
-            per_obs[5], n_groups, guess_c, guess_o, guess_q, guess_k, prior_log_s, priors)  # fmt: skip
+    untiered = buf[at : at + n_obs * n_untiered].reshape((n_obs, n_untiered))
+    at += n_obs * n_untiered
+    per_obs = buf[at : at + 4 * n_obs].reshape((4, n_obs))  # meas_sd, y, phase, group
+    at += 4 * n_obs
+    untiered_at = buf[at : at + n_untiered]
+    roles = buf[at + n_untiered : at + n_untiered + len(ROLES)]
+    at += n_untiered + len(ROLES)
+    rows = buf[at : at + 3 * n_rows].reshape((n_rows, 3))
+    at += 3 * n_rows
+    centre, scale = buf[at : at + n_dim], buf[at + n_dim : at + 2 * n_dim]
+    return (amounts, ws_index, unique_ws, anchor, untiered, per_obs[0], per_obs[1], per_obs[2], per_obs[3],
+            n_groups, untiered_at, roles, rows, centre, scale, buf[9], buf[10], buf[11])  # fmt: skip
 
 
 @numba_kernel
@@ -430,44 +416,32 @@ def _packed_density(theta, buf):
 
 @numba_kernel
 def _n_dim(buf):
-    """Length of the unconstrained vector (:class:`Layout`) of a packed buffer."""
-    n_terms, n_tiers, n_phases, n_groups = int(buf[1]), int(buf[2]), int(buf[3]), int(buf[4])
-    return n_terms + 2 * n_tiers + 1 + 4 * n_phases + n_terms + n_groups * n_terms
+    """Length of the unconstrained vector of a packed buffer."""
+    return int(buf[8])
 
 
 @numba_kernel
 def _expand_into(theta, buf, out):
-    """Write the model's variables at ``theta`` to ``out`` in :meth:`Layout.expanded`'s order, on their own scales
-    (``r``, ``sigma``, ``sigma_dataset`` exponentiated, ``log_S`` through the interval transform's inverse, then
-    sorted), with the derived ``log_c`` after ``log_c_anchor``."""
+    """Write the model's variables at ``theta`` to ``out`` in :meth:`Layout.expanded`'s order: each table row on
+    its own scale (LogNormal and HalfNormal rows exponentiated, the capacities through the interval transform's
+    inverse, then sorted), the derived ``log_c`` after ``log_c_anchor``."""
     args = _unpack(buf)
-    anchor, prior_log_s, priors = args[3], args[15], args[16]
-    n_terms, n_tiers = anchor.shape[0], anchor.shape[1]
-    n_phases, n_groups = args[12].shape[0], args[10]
-    o_s = n_terms + n_tiers
-    lo, hi = priors[priors.shape[0] - 2], priors[priors.shape[0] - 1]  # the vector ends with ln S's bounds
-    log_s = _capacities(theta[o_s : o_s + n_tiers], lo, hi, prior_log_s, 1.0)[2]
+    anchor, roles, rows, centre, lo, hi = args[3], args[11], args[12], args[13], args[16], args[17]
+    o_c, o_r = int(roles[0]), int(roles[1])
     at = 0
-    for t in range(n_terms):
-        out[at + t] = theta[t]
-        log_c = theta[t]
-        for k in range(n_tiers):
-            log_c -= anchor[t, k] * _softplus(theta[n_terms + k])  # ln(1 + r)
-        out[at + n_terms + t] = log_c
-    at += 2 * n_terms
-    for k in range(n_tiers):
-        out[at + k] = math.exp(theta[n_terms + k])
-        out[at + n_tiers + k] = log_s[k]
-    at += 2 * n_tiers
-    src = o_s + n_tiers  # log_tau, then o, q, k per phase, then sigma (log scale), sigma_dataset (log scale), z
-    for j in range(1 + 3 * n_phases):
-        out[at + j] = theta[src + j]
-    at, src = at + 1 + 3 * n_phases, src + 1 + 3 * n_phases
-    for j in range(n_phases + n_terms):
-        out[at + j] = math.exp(theta[src + j])
-    at, src = at + n_phases + n_terms, src + n_phases + n_terms
-    for j in range(n_groups * n_terms):
-        out[at + j] = theta[src + j]
+    for r in range(rows.shape[0]):
+        code, start, n = int(rows[r, 0]), int(rows[r, 1]), int(rows[r, 2])
+        if code == _CAPACITY:
+            values = _capacities(theta[start : start + n], lo, hi, centre[start : start + n], 1.0)[2]
+        elif code == _NORMAL:
+            values = theta[start : start + n].copy()
+        else:
+            values = np.exp(theta[start : start + n])
+        out[at : at + n] = values
+        at += n
+        if start == o_c:
+            out[at : at + n] = _anchored_log_c(theta, o_c, o_r, anchor)
+            at += n
 
 
 def _callback_signatures():
@@ -516,6 +490,16 @@ def _expand_callback(dim, n_expanded, x_ptr, out_ptr, data_ptr):
     return 0
 
 
+def _support_point(prior: Prior, centre: np.ndarray, scale: float) -> np.ndarray:
+    """A prior's support point on the unconstrained scale, as PyMC picks it: a Normal's centre, a LogNormal's
+    mean, a HalfNormal's scale (the last two on the log scale)."""
+    if prior is Prior.LOG_NORMAL:
+        return centre + scale**2 / 2
+    if prior is Prior.HALF_NORMAL:
+        return np.full_like(centre, np.log(scale))
+    return centre
+
+
 class EnergyDensity:
     """The energy model's posterior density over one training frame's data, for nutpie.
 
@@ -527,8 +511,7 @@ class EnergyDensity:
         if not data.datasets:
             raise ValueError("the energy model's data need at least one data set (the data-set axis)")
         self.data = data
-        self.layout = Layout(data.amounts.shape[1], len(data.prior_log_s), len(data.guesses["log_o"]),
-                             len(data.datasets))  # fmt: skip
+        self.layout = layout_of(data)
         self.packed = pack(data)
 
     def logp_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -555,18 +538,17 @@ class EnergyDensity:
         return np.log((log_s - lo) / (hi - log_s))
 
     def start_point(self) -> np.ndarray:
-        """PyMC's initial point of the model on the unconstrained scale: each prior's support point (a
-        LogNormal's mean, a HalfNormal's scale, a Normal's centre), the capacities at the clipped seeds."""
-        priors, slices = self.data.priors, self.layout.slices()
-        start = np.zeros(self.layout.n_dim)
-        start[slices["log_c_anchor"][0]] = self.data.guesses["log_c"]
-        start[slices["r"][0]] = priors.step_log_mu + priors.step_log_sd**2 / 2
-        start[slices["log_S_unsorted"][0]] = self._capacities_unconstrained(self.data.initial_log_s)
-        start[slices["log_tau"][0]] = priors.log_tau_mu
-        for name in ("log_o", "log_q", "log_k"):
-            start[slices[name][0]] = self.data.guesses[name]
-        start[slices["sigma"][0]] = np.log(priors.sigma_scale)
-        start[slices["sigma_dataset"][0]] = np.log(priors.dataset_spread_scale)
+        """PyMC's initial point of the model on the unconstrained scale, from the table: each prior's support
+        point (a Normal's centre, a LogNormal's mean, a HalfNormal's scale), the capacities at the clipped
+        seeds."""
+        d, start = self.data, np.zeros(self.layout.n_dim)
+        for p in TABLE:
+            where, shape = self.layout.slices()[p.name]
+            if p.prior is Prior.CAPACITY:
+                start[where] = self._capacities_unconstrained(d.initial_log_s)
+                continue
+            centre = np.broadcast_to(p.centre_value(d.priors, d.guesses, d.prior_log_s), shape).ravel()
+            start[where] = _support_point(p.prior, centre, p.scale_value(d.priors))
         return start
 
     def initial_point(self, seed: int) -> np.ndarray:
@@ -574,27 +556,20 @@ class EnergyDensity:
         return self.start_point() + np.random.default_rng(seed).uniform(-1.0, 1.0, size=self.layout.n_dim)
 
     def compiled(self, coords: dict[str, list], dims: dict[str, tuple[str, ...]]):
-        """A nutpie model of this density, its draws holding every variable of :meth:`Layout.expanded`.
-
-        nutpie calls the kernel through C callbacks with :attr:`packed` as their user data: no Python and no GIL
-        per gradient, so the chains' threads run in parallel (through a Python function each call took the GIL,
-        and two chains ran ~1.5x slower each than one).
+        """A nutpie model of this density (:func:`models.sampling.callback_model`), its draws holding every
+        variable of :meth:`Layout.expanded`.
 
         Args:
             coords: labels of each dimension.
             dims: each variable's dimensions.
         """
-        from nutpie.compile_pymc import CompiledPyMCModel
-
-        shapes = self.layout.expanded()
-        names, slices, at = list(shapes), [], 0
-        for shape in shapes.values():
-            n = int(np.prod(shape, dtype=int))
-            slices.append(slice(at, at + n))
-            at += n
-        return CompiledPyMCModel(
-            _n_dim=self.layout.n_dim, dims={n: dims[n] for n in names if n in dims}, _coords=coords,
-            _shapes=dict(shapes), compiled_logp_func=_logp_callback, compiled_expand_func=_expand_callback,
-            initial_point_func=self.initial_point, shared_data={}, user_data=self.packed, n_expanded=at,
-            shape_info=(names, slices, list(shapes.values())), logp_func=None, expand_func=None,
-        )  # fmt: skip
+        return callback_model(
+            n_dim=self.layout.n_dim,
+            shapes=self.layout.expanded(),
+            dims=dims,
+            coords=coords,
+            logp_callback=_logp_callback,
+            expand_callback=_expand_callback,
+            initial_point=self.initial_point,
+            user_data=self.packed,
+        )

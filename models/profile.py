@@ -34,6 +34,7 @@ from measurement.tiers import Tier
 from models import schema
 from models.accuracy import AccuracyInfo, AccuracyPosterior
 from models.energy import DATASET_FACTOR, LOG_CAPACITY_BOUNDS, MODEL_VERSION, EnergyPosterior
+from models.energy_params import saved_variables
 from models.evaluate import EvaluationSummary
 from models.features import TERMS, feature_hash
 from models.sampling import Diagnostics
@@ -61,13 +62,14 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\.(nc|json)")
 
 # Expected posterior variables: per-draw shape after the draw axis (T = tiers, P = phases, M = terms, S = shapes,
 # D = the energy fit's data sets), and physical bounds on every value.
+_DIM_LETTERS = {"tier": "T", "phase": "P", "term": "M", "dataset": "D"}
 _ENERGY_VARS = {
-    "log_c": (("M",), (-120.0, 20.0)), "r": (("T",), (0.0, 1e6)),
-    "log_S": (("T",), LOG_CAPACITY_BOUNDS), "log_tau": ((), (-20.0, 20.0)),
-    "log_o": (("P",), (-120.0, 20.0)), "log_q": (("P",), (-120.0, 20.0)), "log_k": (("P",), (-120.0, 20.0)),
-    "sigma": (("P",), (0.0, 100.0)), "sigma_dataset": (("M",), (0.0, 5.0)),
-}  # fmt: skip
-_DATASET_FACTOR_VAR = {DATASET_FACTOR: (("D", "M"), (-10.0, 10.0))}
+    name: (tuple(_DIM_LETTERS[d] for d in dims), bounds)
+    for name, (dims, bounds) in saved_variables().items()
+    if name != DATASET_FACTOR
+}
+"""The energy posterior's variables, from the model's parameter table (models.energy_params)."""
+_DATASET_FACTOR_VAR = {DATASET_FACTOR: (("D", "M"), saved_variables()[DATASET_FACTOR][1])}
 """Present when the fit saw data sets (profile.json's ``energy_datasets`` names them, in order)."""
 _ACCURACY_VARS = {
     "floor": ((), (-1e3, 1e3)), "top": ((), (-1e3, 1e3)), "m": ((), (-1e3, 1e3)), "log_s": ((), (-50.0, 50.0)),

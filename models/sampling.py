@@ -10,6 +10,8 @@ around our own calls instead of changing the process's warning filters.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import math
 import os
 import signal
@@ -17,9 +19,9 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -27,6 +29,7 @@ from measurement.errors import InputError
 from measurement.lifecycle import parent_bound_context
 from models import schema
 
+T = TypeVar("T")
 MAX_DRAWS = 1000
 """Posterior draws kept after a fit (a seeded random subset of chains x draws, in order): one rule for both models."""
 
@@ -42,31 +45,45 @@ class FitError(InputError):
     """The data cannot support a fit (too few runs, a phase missing …)."""
 
 
-SAMPLERS = ("nutpie", "pymc")
+class Sampler(enum.StrEnum):
+    """Which NUTS implementation samples a model."""
+
+    NUTPIE = "nutpie"
+    """NUTS in Rust over a numba-compiled model (or the energy model's fused kernel)."""
+    PYMC = "pymc"
+    """PyMC's own NUTS over C code: no numba compile, so it starts sooner on one-off small models."""
+
+
+SAMPLERS = tuple(s.value for s in Sampler)
 _POLL_S = 0.1  # how often the main thread looks for Ctrl-C while nutpie samples
+MIN_ESS_BULK = 400
+"""The bulk effective sample size a converged fit reaches on every judged variable (Vehtari et al. 2021)."""
+MAX_R_HAT = 1.01
 
 
-def check_sampler(name: object) -> None:
-    """Refuse an unknown sampler name (one line, before any work)."""
-    if name not in SAMPLERS:
-        raise InputError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r:.40}")
+def check_sampler(name: object) -> Sampler:
+    """The sampler of that name; an unknown one is refused (one line, before any work)."""
+    try:
+        return Sampler(name)
+    except ValueError:
+        raise InputError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r:.40}") from None
 
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Sampler settings. The defaults fit the energy model of a 10-minute calibration in 12-15 s on 2 cores
-    (28 s with an empty compile cache), converged (r_hat 1.004-1.009, bulk ESS 267-432 over four seeds); the
-    shipped 790-run reference is sampled with 2,000 draws (29 s): see the README's benchmarks.
+    """Sampler settings.
 
     Attributes:
         cores: processes (pymc) or threads (nutpie) for the chains; None = one per chain up to the cores.
         init: PyMC's NUTS initialisation; the dense mass matrix suits the correlated tier parameters.
-        sampler: ``nutpie`` (NUTS in Rust over a numba-compiled model: the per-step cost of PyMC's Python
-            sampler dominated our small models, about 4x the time) or ``pymc`` (its own NUTS over C code:
-            no numba compile, so it starts sooner on one-off small models).
+        sampler: :class:`Sampler` (nutpie: the per-step cost of PyMC's Python sampler dominated our small
+            models, about 4x the time).
         low_rank_mass_matrix: nutpie only: adapt a diagonal mass matrix plus a low-rank correction from the
             draws and their gradients, so that a few strongly correlated directions (a ridge) do not set the
             step size of all the others.
+        max_draws: sample until converged (:meth:`Diagnostics.converged`): a fit that is not is sampled again
+            with twice the draws and tuning steps, while the draws stay within ``max_draws`` (the bound: at most
+            log2(max_draws / draws) more fits, each twice as long as the one before). None: one fit.
     """
 
     draws: int = 1000
@@ -76,11 +93,19 @@ class FitConfig:
     seed: int = 0
     cores: int | None = None
     init: str = "jitter+adapt_full"
-    sampler: str = "nutpie"
+    sampler: Sampler = Sampler.NUTPIE
     low_rank_mass_matrix: bool = False
+    max_draws: int | None = None
 
     def __post_init__(self) -> None:
-        check_sampler(self.sampler)
+        object.__setattr__(self, "sampler", check_sampler(self.sampler))
+
+    def longer(self) -> FitConfig | None:
+        """The next, longer fit of :attr:`max_draws`'s rule (twice the draws and tuning steps), or None when it
+        would exceed the bound."""
+        if self.max_draws is None or 2 * self.draws > self.max_draws:
+            return None
+        return dataclasses.replace(self, draws=2 * self.draws, tune=2 * self.tune)
 
     def sample_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``pm.sample`` for these settings.
@@ -89,10 +114,17 @@ class FitConfig:
         ``advisor fit`` leaves no sampler behind).
         """
         kwargs = {
-            "draws": self.draws, "tune": self.tune, "chains": self.chains, "cores": sampler_cores(self),
-            "random_seed": self.seed, "init": self.init, "target_accept": self.target_accept,
-            "progressbar": False, "compute_convergence_checks": False, "idata_kwargs": {"log_likelihood": False},
-        }  # fmt: skip
+            "draws": self.draws,
+            "tune": self.tune,
+            "chains": self.chains,
+            "cores": sampler_cores(self),
+            "random_seed": self.seed,
+            "init": self.init,
+            "target_accept": self.target_accept,
+            "progressbar": False,
+            "compute_convergence_checks": False,
+            "idata_kwargs": {"log_likelihood": False},
+        }
         context = parent_bound_context()
         if kwargs["cores"] > 1 and context is not None:
             kwargs["mp_ctx"] = context
@@ -112,16 +144,16 @@ class Diagnostics:
 
     @property
     def converged(self) -> bool:
-        """r_hat <= 1.01 (when there are several chains), bulk ESS >= 100, and < 1% divergent draws."""
+        """r_hat <= 1.01 (when there are several chains), bulk ESS >= 400, and < 1% divergent draws."""
         return not self.problems()
 
     def problems(self) -> list[str]:
         """Human-readable reasons the fit is not trustworthy (empty when converged)."""
         out = []
-        if self.chains >= 2 and not self.max_r_hat <= 1.01:
-            out.append(f"max r_hat {self.max_r_hat:.3f} > 1.01")
-        if not self.min_ess_bulk >= 100:
-            out.append(f"min bulk ESS {self.min_ess_bulk:.0f} < 100")
+        if self.chains >= 2 and not self.max_r_hat <= MAX_R_HAT:
+            out.append(f"max r_hat {self.max_r_hat:.3f} > {MAX_R_HAT}")
+        if not self.min_ess_bulk >= MIN_ESS_BULK:
+            out.append(f"min bulk ESS {self.min_ess_bulk:.0f} < {MIN_ESS_BULK}")
         if self.divergences > 0.01 * self.draws * self.chains:
             out.append(f"{self.divergences} divergent transitions")
         return out
@@ -296,12 +328,12 @@ def sample(model, config: FitConfig, var_names: list[str] | None = None, compile
     compile may be swallowed; a fit interrupted by the user must not be saved as if it had finished, so an
     interrupt seen during sampling is raised again as KeyboardInterrupt.
     """
-    pm = pymc() if model is not None or config.sampler != "nutpie" else None
+    pm = pymc() if model is not None or config.sampler is not Sampler.NUTPIE else None
     context = model if model is not None else contextlib.nullcontext()
     began = time.perf_counter()
     with context, quiet(), _noticing_interrupts() as interrupts:
         try:
-            if config.sampler == "nutpie":
+            if config.sampler is Sampler.NUTPIE:
                 idata = _nutpie(model, config, var_names, interrupts, compiled)
             else:
                 idata = pm.sample(**config.sample_kwargs(), var_names=var_names)
@@ -324,15 +356,24 @@ def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: l
     """
     import nutpie
 
-    compiled = compiled() if compiled is not None else nutpie.compile_pymc_model(model, backend="numba",
-                                                                                 var_names=var_names)  # fmt: skip
+    if compiled is not None:
+        compiled = compiled()
+    else:
+        compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
     if interrupts:
         raise KeyboardInterrupt
     sampler = nutpie.sample(
-        compiled, draws=config.draws, tune=config.tune, chains=config.chains, cores=sampler_cores(config),
-        seed=config.seed, target_accept=config.target_accept, progress_bar=False, blocking=False,
+        compiled,
+        draws=config.draws,
+        tune=config.tune,
+        chains=config.chains,
+        cores=sampler_cores(config),
+        seed=config.seed,
+        target_accept=config.target_accept,
+        progress_bar=False,
+        blocking=False,
         low_rank_modified_mass_matrix=config.low_rank_mass_matrix,
-    )  # fmt: skip
+    )
     try:
         while not _finished(sampler):
             if interrupts:
@@ -344,12 +385,68 @@ def _nutpie(model, config: FitConfig, var_names: list[str] | None, interrupts: l
     return sampler.wait()
 
 
+def callback_model(*, n_dim, shapes, dims, coords, logp_callback, expand_callback, initial_point, user_data):
+    """A nutpie model over C callbacks (numba ``cfunc``s) instead of a compiled PyMC graph: the one place that
+    uses nutpie's private ``CompiledPyMCModel`` constructor (nutpie 0.16; pinned in pyproject.toml).
+
+    nutpie calls the callbacks with ``user_data`` (a float64 buffer) as their user data: no Python and no GIL per
+    gradient, so the chains' threads run in parallel (through a Python function each call took the GIL, and two
+    chains ran ~1.5x slower each than one).
+
+    Args:
+        n_dim: length of the unconstrained vector.
+        shapes: each variable a draw holds and its shape, in the order the expand callback writes them.
+        dims: each variable's dimensions (variables without any are left out).
+        coords: labels of each dimension.
+        logp_callback: ``logp(dim, x, gradient out, logp out, user data) -> 0 | error``.
+        expand_callback: ``expand(dim, expanded dim, x, out, user data) -> 0 | error``.
+        initial_point: a chain's start, from its seed.
+        user_data: the buffer the callbacks read.
+    """
+    from nutpie.compile_pymc import CompiledPyMCModel
+
+    names, slices, at = list(shapes), [], 0
+    for shape in shapes.values():
+        n = math.prod(shape)
+        slices.append(slice(at, at + n))
+        at += n
+    return CompiledPyMCModel(
+        _n_dim=n_dim,
+        dims={n: dims[n] for n in names if n in dims},
+        _coords=coords,
+        _shapes=dict(shapes),
+        compiled_logp_func=logp_callback,
+        compiled_expand_func=expand_callback,
+        initial_point_func=initial_point,
+        shared_data={},
+        user_data=user_data,
+        n_expanded=at,
+        shape_info=(names, slices, list(shapes.values())),
+        logp_func=None,
+        expand_func=None,
+    )
+
+
 def _finished(sampler) -> bool:
     """Whether nutpie's background sampler is done (0.16 raises TimeoutError for "not yet")."""
     try:
         return bool(sampler.is_finished)
     except TimeoutError:
         return False
+
+
+def until_converged(fit_once: Callable[[FitConfig], T], config: FitConfig) -> T:
+    """``fit_once(config)``, then again with :meth:`FitConfig.longer` settings while its result (anything with
+    ``diagnostics``, e.g. a posterior) has not converged and the bound allows: the last result, its
+    ``diagnostics.fit_s`` the time of every fit."""
+    spent_s, attempt = 0.0, config
+    while True:
+        result = fit_once(attempt)
+        spent_s += result.diagnostics.fit_s
+        longer = attempt.longer()
+        if result.diagnostics.converged or longer is None:
+            return dataclasses.replace(result, diagnostics=dataclasses.replace(result.diagnostics, fit_s=spent_s))
+        attempt = longer
 
 
 def diagnose(idata, var_names: list[str], config: FitConfig, fit_s: float) -> Diagnostics:
@@ -363,9 +460,13 @@ def diagnose(idata, var_names: list[str], config: FitConfig, fit_s: float) -> Di
             r_hat = az.rhat(idata, var_names=var_names)
             max_r_hat = max(float(np.nanmax(r_hat[v].to_numpy())) for v in var_names)
     return Diagnostics(
-        divergences=int(idata.sample_stats["diverging"].sum()), max_r_hat=max_r_hat, min_ess_bulk=min_ess,
-        draws=config.draws, chains=config.chains, fit_s=fit_s,
-    )  # fmt: skip
+        divergences=int(idata.sample_stats["diverging"].sum()),
+        max_r_hat=max_r_hat,
+        min_ess_bulk=min_ess,
+        draws=config.draws,
+        chains=config.chains,
+        fit_s=fit_s,
+    )
 
 
 def thin(posterior, names: tuple[str, ...], max_draws: int = MAX_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from models.baselines import fit_baselines
 from models.energy import DATASET_FACTOR, PARAMS, EnergyPosterior, build_model, fit, log_energy_numpy, term_energies
 from models.evaluate import grouped_folds
 from models.features import TERMS
-from models.sampling import Diagnostics, FitConfig, FitError, thin
+from models.sampling import Diagnostics, FitConfig, FitError, thin, until_converged
 from tests.fakes.energy import TIERS, TRUE, synthetic_runs
 
 
@@ -132,7 +134,37 @@ def test_diagnostics_judgement() -> None:
     bad = Diagnostics(30, 1.2, 12, 500, 2, 1.0)
     assert not bad.converged
     assert len(bad.problems()) == 3
-    assert Diagnostics(0, float("nan"), 300, 300, 1, 1.0).converged  # one chain: r_hat not defined
+    assert Diagnostics(0, float("nan"), 400, 300, 1, 1.0).converged  # one chain: r_hat not defined
+    assert Diagnostics(0, 1.005, 399, 500, 2, 1.0).problems() == ["min bulk ESS 399 < 400"]
+    assert Diagnostics(0, 1.011, 400, 500, 2, 1.0).problems() == ["max r_hat 1.011 > 1.01"]
+
+
+@dataclass(frozen=True)
+class _Fit:
+    diagnostics: Diagnostics
+    draws: int
+
+
+def test_sampling_until_converged_doubles_the_draws_within_the_bound() -> None:
+    """A fit that has not converged is sampled again with twice the draws and tuning, until it converges or the
+    next would pass ``max_draws``; the result carries the time of every fit."""
+    seen: list[tuple[int, int]] = []
+
+    def fit_once(config: FitConfig, converges_at: int) -> _Fit:
+        seen.append((config.draws, config.tune))
+        ess = 400.0 if config.draws >= converges_at else 50.0
+        return _Fit(Diagnostics(0, 1.0, ess, config.draws, 2, 1.5), config.draws)
+
+    out = until_converged(lambda c: fit_once(c, 4000), FitConfig(draws=1000, tune=500, max_draws=8000))
+    assert seen == [(1000, 500), (2000, 1000), (4000, 2000)]
+    assert out.draws == 4000 and out.diagnostics.converged and out.diagnostics.fit_s == pytest.approx(4.5)
+    seen.clear()
+    out = until_converged(lambda c: fit_once(c, 10**6), FitConfig(draws=1000, tune=500, max_draws=5000))
+    assert seen == [(1000, 500), (2000, 1000), (4000, 2000)]  # 8,000 would pass the bound: the last is kept
+    assert not out.diagnostics.converged and out.draws == 4000
+    seen.clear()
+    until_converged(lambda c: fit_once(c, 10**6), FitConfig(draws=1000))  # no bound: one fit
+    assert seen == [(1000, 500)]
 
 
 def test_baselines_are_exact_on_their_own_law(synthetic_frame) -> None:
