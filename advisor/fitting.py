@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from advisor.api import refuse_reference
 from measurement.errors import InputError
 from measurement.store import RunStore, default_store_path
+from models.energy import ENERGY_FIT
 from models.pipeline import default_profile_dir, fit_profile, select_runs
 from models.profile import check_profile_destination
-from models.sampling import Diagnostics, FitConfig, check_sampler
+from models.sampling import Diagnostics, check_sampler
 
 MAX_DRAWS = 100_000
 MAX_CHAINS = 64
@@ -23,9 +25,11 @@ class FitRequest:
     store: Path | None = None
     out: Path | None = None
     plot: Path | None = None
-    draws: int = 1000
-    tune: int = 500
-    chains: int = 2
+    draws: int = ENERGY_FIT.draws
+    tune: int = ENERGY_FIT.tune
+    chains: int = ENERGY_FIT.chains
+    max_draws: int = ENERGY_FIT.max_draws
+    """Sample the energy model until converged, doubling the draws up to this many per chain."""
     strict: bool = False
     hardware: str | None = None
     """The machine to fit (an id from ``advisor runs --hardware``, or its unique prefix); None: the newest."""
@@ -33,7 +37,8 @@ class FitRequest:
 
     def validate(self) -> None:
         """Refuse sampler settings out of range before any work (an absurd --draws would sample for days)."""
-        for name, lo, hi in (("draws", 1, MAX_DRAWS), ("tune", 0, MAX_DRAWS), ("chains", 1, MAX_CHAINS)):
+        bounds = (("draws", 1, MAX_DRAWS), ("tune", 0, MAX_DRAWS), ("chains", 1, MAX_CHAINS))
+        for name, lo, hi in (*bounds, ("max_draws", 1, MAX_DRAWS)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise InputError(f"{name} must be an integer in [{lo}, {hi:,}], got {value!r}")
@@ -79,7 +84,8 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
         curves = store.curves_frame()
         fingerprints = store.fingerprints()
     runs, hardware = select_runs(runs, request.hardware)
-    config = FitConfig(draws=request.draws, tune=request.tune, chains=request.chains, sampler=request.sampler)
+    config = dataclasses.replace(ENERGY_FIT, draws=request.draws, tune=request.tune, chains=request.chains,
+                                 sampler=request.sampler, max_draws=request.max_draws)  # fmt: skip
     profile, frame = fit_profile(runs, fingerprints[hardware], config, curves=curves)
     accuracy = {name: acc.diagnostics for name, acc in profile.accuracy.items()}
     converged = profile.energy.diagnostics.converged and all(d.converged for d in accuracy.values())

@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--draws", type=positive_int, default=1000, help="energy model draws per chain")
     p.add_argument("--tune", type=positive_int, default=500)
     p.add_argument("--chains", type=positive_int, default=2)
+    p.add_argument("--max-draws", type=positive_int, default=8000,
+                   help="sample the energy model until converged (r_hat <= 1.01, bulk ESS >= 400), doubling the "
+                   "draws up to this many per chain (default 8000)")  # fmt: skip
     p.add_argument("--sampler", choices=("nutpie", "pymc"), default="nutpie",
                    help="NUTS implementation of the energy model: nutpie (default; Rust, threads) or pymc "
                    "(PyMC's own, one process per chain)")  # fmt: skip
@@ -39,15 +42,16 @@ def run(args: argparse.Namespace) -> int:
     from advisor.fitting import FitRequest, fit_and_save
 
     request = FitRequest(
-        args.store,
-        args.out,
-        args.plot,
-        args.draws,
-        args.tune,
-        args.chains,
-        args.strict,
-        args.hardware,
-        args.sampler,
+        store=args.store,
+        out=args.out,
+        plot=args.plot,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        max_draws=args.max_draws,
+        strict=args.strict,
+        hardware=args.hardware,
+        sampler=args.sampler,
     )
     outcome = fit_and_save(request)
     d = outcome.diagnostics
@@ -72,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"accuracy model {name}: {a.divergences} divergences, min bulk ESS {a.min_ess_bulk:.0f}")
         print(f"profile saved to {outcome.profile_dir}" if outcome.saved else "profile NOT saved")
     if outcome.problems:
-        remedy = f" (energy model: sample longer, e.g. --draws {2 * args.draws})" if d.problems() else ""
+        longer = 2 * max(args.max_draws, args.draws)
+        remedy = f" (energy model: not converged within {d.draws} draws; try --max-draws {longer})"
+        remedy = remedy if d.problems() else ""
         print(f"advisor: warning: the fit did not converge: {'; '.join(outcome.problems)}{remedy}", file=sys.stderr)
         return 1 if args.strict else 0
     return 0

@@ -26,8 +26,8 @@ def home(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_fit_saves_a_profile_with_plot_and_metadata(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plot = home / "fit.png"
-    code, out, _ = call_cli("fit", "--plot", str(plot), "--draws", "300", "--tune", "400", "--chains", "1", "--json",
-                            home=home, monkeypatch=monkeypatch)  # fmt: skip
+    argv = ["fit", "--plot", str(plot), "--draws", "300", "--max-draws", "300", "--tune", "400", "--chains", "1"]
+    code, out, _ = call_cli(*argv, "--json", home=home, monkeypatch=monkeypatch)
     report = json.loads(out)
     assert report["runs"] == 32 and report["meter_kinds"] == ["estimated"]
     assert report["saved"] and code == 0
@@ -45,10 +45,12 @@ def test_fit_saves_a_profile_with_plot_and_metadata(home: Path, monkeypatch: pyt
 @pytest.mark.slow
 def test_unconverged_fit_is_not_saved_under_strict(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "strict-profile"
-    result = run_cli("fit", "--out", str(out), "--draws", "5", "--tune", "5", "--chains", "2", "--strict", home=home)
+    result = run_cli("fit", "--out", str(out), "--draws", "5", "--max-draws", "10", "--tune", "5", "--chains", "2",
+                     "--strict", home=home)  # fmt: skip
     assert result.returncode == 1
     assert "did not converge" in result.stderr
-    assert "sample longer, e.g. --draws 10" in result.stderr  # 5 draws: the energy model cannot converge
+    # 5 then 10 draws: the energy model cannot converge, and the bound is named
+    assert "not converged within 10 draws; try --max-draws 20" in result.stderr
     assert not out.exists()
 
 

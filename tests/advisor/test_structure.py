@@ -25,7 +25,7 @@ home = Path(sys.argv[1])
 fill_store(home / "runs.sqlite", fingerprint(with_gpu=False))
 steps = [
     ["runs", "--out", str(home / "runs.csv")],
-    ["fit", "--draws", "60", "--tune", "60", "--chains", "1"],
+    ["fit", "--draws", "60", "--max-draws", "60", "--tune", "60", "--chains", "1"],
     ["evaluate", "--folds", "2"],
     ["predict", "--profile", str(home / "profile"), "--shape", "trapezoid", "--depth", "4", "--size", "4096",
      "--input-dim", "16", "--output-dim", "4", "--json"],

@@ -188,8 +188,8 @@ def test_calibrate_first_gives_a_profile_that_predicts_the_design(tmp_path: Path
         dataset="synthetic:600,8,3", config=TrainConfig(windows=3, window_s=0.03), max_runs=16, idle_s=0.0,
     )  # fmt: skip
     lines: list[str] = []
-    folder = transfer.calibrate_first(calibration, FitRequest(store=store, out=tmp_path / "profile", draws=300,
-                                                              tune=400, chains=1), lines.append)  # fmt: skip
+    request = FitRequest(store=store, out=tmp_path / "profile", draws=300, max_draws=300, tune=400, chains=1)
+    folder = transfer.calibrate_first(calibration, request, lines.append)
     assert folder == tmp_path / "profile"
     assert lines[0].startswith("calibrating: 10 runs") and lines[-2].startswith("calibrated: 16 runs")
     frame = transfer.predict(load_profile(folder, warn_on_other_hardware=False), transfer.design(quick=True))
