@@ -21,12 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "predicted per datum, held-out runs marked) and FILE-errors (histogram of predicted/measured "
                    "on held-out runs); held out by input width when the calibration has 2+ widths, else by "
                    "grouped k-fold")  # fmt: skip
-    p.add_argument("--draws", type=positive_int, default=1000, help="energy model draws per chain")
-    p.add_argument("--tune", type=positive_int, default=500)
-    p.add_argument("--chains", type=positive_int, default=2)
-    p.add_argument("--max-draws", type=positive_int, default=8000,
+    p.add_argument("--draws", type=positive_int, help="energy model draws per chain, first fit (default 1000)")
+    p.add_argument("--tune", type=positive_int, help="energy model tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=positive_int, help="energy model chains (default 2)")
+    p.add_argument("--max-draws", type=positive_int,
                    help="sample the energy model until converged (r_hat <= 1.01, bulk ESS >= 400), doubling the "
-                   "draws up to this many per chain (default 8000)")  # fmt: skip
+                   "draws and tuning up to this many draws per chain (default 8000)")  # fmt: skip
     p.add_argument("--sampler", choices=("nutpie", "pymc"), default="nutpie",
                    help="NUTS implementation of the energy model: nutpie (default; Rust, threads) or pymc "
                    "(PyMC's own, one process per chain)")  # fmt: skip
@@ -41,17 +41,15 @@ def run(args: argparse.Namespace) -> int:
     """Fit, report diagnostics, save unless --strict and unconverged."""
     from advisor.fitting import FitRequest, fit_and_save
 
+    sampling = {name: getattr(args, name) for name in ("draws", "tune", "chains", "max_draws")}
     request = FitRequest(
         store=args.store,
         out=args.out,
         plot=args.plot,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        max_draws=args.max_draws,
         strict=args.strict,
         hardware=args.hardware,
         sampler=args.sampler,
+        **{name: value for name, value in sampling.items() if value is not None},  # unset: ENERGY_FIT's
     )
     outcome = fit_and_save(request)
     d = outcome.diagnostics
@@ -76,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"accuracy model {name}: {a.divergences} divergences, min bulk ESS {a.min_ess_bulk:.0f}")
         print(f"profile saved to {outcome.profile_dir}" if outcome.saved else "profile NOT saved")
     if outcome.problems:
-        longer = 2 * max(args.max_draws, args.draws)
+        longer = 2 * max(request.max_draws, request.draws)
         remedy = f" (energy model: not converged within {d.draws} draws; try --max-draws {longer})"
         remedy = remedy if d.problems() else ""
         print(f"advisor: warning: the fit did not converge: {'; '.join(outcome.problems)}{remedy}", file=sys.stderr)
