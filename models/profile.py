@@ -15,9 +15,7 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
-import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from measurement.atomic import atomic_path, check_destination
+from measurement.atomic import atomic_folder, atomic_path, check_destination
 from measurement.errors import InputError, first_line
 from measurement.hardware import Fingerprint
 from measurement.tiers import Tier
@@ -338,31 +336,23 @@ class Profile:
             _refuse_shared_files(self.accuracy)
         except schema.SchemaError as exc:
             raise ProfileError(str(exc)) from None
-        meta = dataclasses.replace(self.metadata, datasets=self.datasets, energy_datasets=self.energy.datasets,
-                                   created_unix_s=time.time())  # fmt: skip
+        meta = dataclasses.replace(
+            self.metadata, datasets=self.datasets, energy_datasets=self.energy.datasets, created_unix_s=time.time()
+        )
         try:
             _energy_datasets({"energy_datasets": list(meta.energy_datasets)})  # what load will accept
         except schema.SchemaError as exc:
             raise ProfileError(f"cannot save profile {path}: {exc}") from None
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         try:
-            tmp.mkdir(parents=True)
-            self.energy.to_dataset().to_netcdf(tmp / ENERGY_NC, group="posterior", engine="h5netcdf")
-            for name, acc in self.accuracy.items():
-                acc.to_dataset().to_netcdf(tmp / accuracy_file(name), group="posterior", engine="h5netcdf")
-            names = [ENERGY_NC, *(accuracy_file(name) for name in self.accuracy)]
-            meta = dataclasses.replace(meta, files={name: _sha256(tmp / name) for name in names})
-            (tmp / PROFILE_JSON).write_text(json.dumps(meta.to_dict(), indent=2))
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            if path.exists():
-                os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            with atomic_folder(path) as tmp:
+                self.energy.to_dataset().to_netcdf(tmp / ENERGY_NC, group="posterior", engine="h5netcdf")
+                for name, acc in self.accuracy.items():
+                    acc.to_dataset().to_netcdf(tmp / accuracy_file(name), group="posterior", engine="h5netcdf")
+                names = [ENERGY_NC, *(accuracy_file(name) for name in self.accuracy)]
+                meta = dataclasses.replace(meta, files={name: _sha256(tmp / name) for name in names})
+                (tmp / PROFILE_JSON).write_text(json.dumps(meta.to_dict(), indent=2))
         except OSError as exc:
             raise ProfileError(f"cannot write profile {path}: {first_line(exc)}") from None
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     @classmethod
