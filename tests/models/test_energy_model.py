@@ -24,7 +24,7 @@ def test_numpy_predictor_matches_the_pymc_graph(synthetic_frame) -> None:
     outputs = model.unobserved_value_vars  # constrained parameter values and the deterministic mu
     values = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
     named = {v.name: np.asarray(x) for v, x in zip(outputs, values, strict=True)}
-    post = {name: named[name][None, ...] for name in ("log_c", "r", "log_S", "log_tau", "log_o", "log_q", "log_k")}
+    post = {name: named[name][None, ...] for name in PARAMS}  # every saved variable of the parameter table
     datasets = np.unique(synthetic_frame["dataset"].astype(str))
     assert len(datasets) == 3 and np.abs(named["z_dataset"]).min() > 0  # the factors really differ
     for d, name in enumerate(datasets):
