@@ -12,6 +12,9 @@ import pandas as pd
 
 from advisor.engine import Recommendation, build_request
 from advisor.engine import recommend as run_engine
+from advisor.measuring import measure as measure  # re-exported: the API's measuring calls
+from advisor.measuring import measured as measured
+from advisor.measuring import predict_module as predict_module
 from advisor.render import legend_line, reason_line, summary_line
 from measurement.hardware import Fingerprint, GpuInfo, fingerprint, read_gpu_name
 from models.profile import Profile

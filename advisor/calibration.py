@@ -169,8 +169,8 @@ class CalibrationRequest:
             _check("max runs (--max-runs)", self.max_runs, 1, 100_000)
         if self.idle_s is not None:
             _check("idle length (--idle)", self.idle_s, 0.0, 3600.0)
-        if self.kind not in tuple(SweepKind):
-            raise InputError(f"unknown sweep kind {str(self.kind)[:40]!r} ({' or '.join(SweepKind)})")
+        if self.kind not in (SweepKind.CALIBRATE, SweepKind.PROBE):  # a measure sweep is advisor measure's
+            raise InputError(f"unknown sweep kind {str(self.kind)[:40]!r} (calibrate or probe)")
         self._validate_datasets()
         return parse_cluster(self.cluster, self.scheduler, self.workers)
 

@@ -97,10 +97,12 @@ steps, ``test_accuracy`` empty for regression."""
 
 
 class SweepKind(enum.StrEnum):
-    """What a sweep measures: a calibration of the energy model, or a probe of one data set's accuracy."""
+    """What a sweep measures: a calibration of the energy model, a probe of one data set's accuracy, or a user's
+    own program (``advisor measure``: one run per sweep, left out of fits unless asked for)."""
 
     CALIBRATE = "calibrate"
     PROBE = "probe"
+    MEASURE = "measure"
 
 
 class SweepStatus(enum.StrEnum):
@@ -120,10 +122,12 @@ class Phase(enum.StrEnum):
 
 
 class RunStatus(enum.StrEnum):
-    """Whether a run (or, in an export, a run's phase) was accepted."""
+    """Whether a run (or, in an export, a run's phase) was accepted; a measured program that failed (a non-zero
+    exit, an exception) is ``failed``: recorded, never a measurement."""
 
     OK = "ok"
     REJECTED = "rejected"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)

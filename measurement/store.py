@@ -7,7 +7,8 @@ committed. A sweep records its plan and the config of its sentinel (the drift an
 it). One calibration at a time may write a store: :meth:`RunStore.sweep_lock` takes an exclusive
 lock file beside it. Each run records the worker that measured it (``local`` for a sweep on this machine)
 and that worker's hardware; a store of an older schema is upgraded in place, in one transaction, when it
-is opened.
+is opened. A user's measured program (``advisor measure``) is a sweep of kind ``measure`` with one run
+(:mod:`measurement.measured`); run exports leave those out unless asked.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from measurement.architecture import Architecture, Shape
 from measurement.atomic import atomic_path
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint
+from measurement.measured import MEASURED_QUERY, MEASURED_TABLE, MeasuredRun, insert_measured
 from measurement.meters.base import MeterKind
 from measurement.records import (
     CURVE_COLUMNS,
@@ -44,7 +46,7 @@ from measurement.records import (
 if TYPE_CHECKING:
     from measurement.datasets import Task
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STORE_FILENAME = "runs.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,7 +89,7 @@ CREATE TABLE IF NOT EXISTS curves (
 );
 """
 """Learning curves (schema version 3): one row per run and checkpoint."""
-SCHEMA += CURVES_TABLE
+SCHEMA += CURVES_TABLE + MEASURED_TABLE
 _MIGRATIONS = {
     1: (
         "ALTER TABLE runs ADD COLUMN worker TEXT NOT NULL DEFAULT 'local'",
@@ -96,6 +98,7 @@ _MIGRATIONS = {
     ),
     2: (CURVES_TABLE,),  # runs of older stores have no curve
     3: ("ALTER TABLE sweeps ADD COLUMN sentinel TEXT",),  # NULL: not recorded (the sentinel is inferred)
+    4: (MEASURED_TABLE,),  # measured programs (advisor measure); older stores hold none
 }
 """Statements that upgrade a store from each older schema version to the next."""
 _EXPORT_SQL = {
@@ -110,7 +113,8 @@ _EXPORT_SQL = {
     "raw_energy_per_datum_j": "m.raw_energy_per_datum_j",
     "spread": "m.spread",
     "samples_per_s": "m.samples_per_s",
-    "status": "CASE WHEN r.status = 'ok' AND m.reject_reason IS NULL THEN 'ok' ELSE 'rejected' END",
+    "status": "CASE WHEN x.status = 'failed' THEN 'failed'"
+    " WHEN r.status = 'ok' AND m.reject_reason IS NULL THEN 'ok' ELSE 'rejected' END",
     "reject_reason": "COALESCE(m.reject_reason, r.reject_reason)",
     # the run's config is the sweep's sentinel: its key is the run key less "/rREPEAT"
     "sentinel": "CASE WHEN s.sentinel IS NULL THEN NULL"
@@ -121,7 +125,8 @@ _EXPORT_QUERY = (
     "SELECT "
     + ", ".join(f"{_EXPORT_SQL.get(column, f'r.{column}')} AS {column}" for column in EXPORT_COLUMNS)
     + " FROM runs r JOIN measurements m ON m.run_id = r.id JOIN sweeps s ON s.id = r.sweep_id"
-    " JOIN hardware h ON h.id = COALESCE(r.hardware_id, s.hardware_id) ORDER BY r.id, m.phase DESC"
+    " JOIN hardware h ON h.id = COALESCE(r.hardware_id, s.hardware_id) LEFT JOIN measured x ON x.run_id = r.id"
+    " {where} ORDER BY r.id, m.phase DESC"
 )
 _CURVE_SQL = {
     "run_id": "r.id",
@@ -463,15 +468,35 @@ class RunStore:
             for key, shape, depth, size, n_in, n_out, widths, params, batch, energy, ok in rows
         ]
 
-    def frame(self, include_rejected: bool = True):
+    def frame(self, include_rejected: bool = True, include_measured: bool = False):
         """All runs, one row per run and phase, as a pandas DataFrame with exactly the columns
-        :data:`~measurement.records.EXPORT_COLUMNS`, in that order (the export format)."""
+        :data:`~measurement.records.EXPORT_COLUMNS`, in that order (the export format).
+
+        Args:
+            include_rejected: keep rejected (and failed) runs.
+            include_measured: keep the runs of users' measured programs (sweep kind ``measure``; their
+                ``run_key`` is the label, their phases the user's and ``total``); fits and evaluations leave
+                them out.
+        """
         import pandas as pd
 
-        frame = pd.read_sql_query(_EXPORT_QUERY, self.conn)
+        where = "" if include_measured else f"WHERE s.kind != '{SweepKind.MEASURE}'"
+        frame = pd.read_sql_query(_EXPORT_QUERY.format(where=where), self.conn)
         if not include_rejected:
             frame = frame[frame["status"] == "ok"].reset_index(drop=True)
         return frame
+
+    def record_measured(self, fp: Fingerprint, run: MeasuredRun) -> int:
+        """Commit one measured program (its machine, a ``measure`` sweep, the run, its phases and windows) in a
+        single transaction; return the run's id."""
+        with self.transaction() as conn:
+            return insert_measured(conn, fp, run)
+
+    def measured_frame(self):
+        """Every measured program, one row each, with the columns :data:`~measurement.measured.MEASURED_COLUMNS`."""
+        import pandas as pd
+
+        return pd.read_sql_query(MEASURED_QUERY, self.conn)
 
     def curves_frame(self):
         """Every learning-curve checkpoint, one row per run and checkpoint (in run, then epoch order), as a

@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from advisor import __version__
-from advisor.cli import arch, calibrate, doctor, evaluate, fit, predict, probe, recommend, runs, tui
+from advisor.cli import arch, calibrate, doctor, evaluate, fit, measure, predict, probe, recommend, runs, tui
 
-COMMANDS = (recommend, tui, arch, doctor, calibrate, probe, runs, fit, predict, evaluate)
+COMMANDS = (recommend, tui, arch, doctor, calibrate, probe, runs, fit, predict, evaluate, measure)
 EXIT_USAGE = 2
 
 

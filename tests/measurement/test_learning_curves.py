@@ -171,7 +171,7 @@ def test_a_version_2_store_is_upgraded_in_place_without_curves(tmp_path: Path, d
         curves = store.curves_frame()
     assert tuple(curves.columns) == CURVE_COLUMNS and curves.empty  # old runs have no curve
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "4"
+        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "5"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with RunStore(path) as store:  # the upgraded store takes new runs with their curves
         store.record_run(1, "a/r0", dataclasses.replace(fake_result(arch), curve=CURVE), run_context(dataset))
