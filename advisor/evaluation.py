@@ -22,6 +22,7 @@ from measurement.tables import TableError, read_table
 from measurement.tiers import FALLBACK_CPU_TIERS, device_tiers
 from models.accuracy import curve_frame, holdout_check
 from models.evaluate import (
+    BOOSTED_TREES,
     EVAL_FIT,
     HELD_OUT_PARAMS_LINE,
     SCHEMES,
@@ -37,7 +38,15 @@ from models.pipeline import run_device, select_runs
 from models.profile import Profile, save_evaluation
 from models.sampling import FitConfig
 
-__all__ = ["HELD_OUT_PARAMS_LINE", "SCHEME_TITLES", "Evaluation", "evaluate_runs", "parse_schemes", "read_runs"]
+__all__ = [
+    "BOOSTED_TREES",
+    "HELD_OUT_PARAMS_LINE",
+    "SCHEME_TITLES",
+    "Evaluation",
+    "evaluate_runs",
+    "parse_schemes",
+    "read_runs",
+]
 
 
 ALL_SCHEMES = (*SCHEMES, "accuracy")
@@ -53,8 +62,9 @@ def parse_schemes(text: str) -> tuple[str, ...]:
     names = [n.strip().lower() for n in str(text).split(",") if n.strip()]
     unknown = [n for n in names if n not in (*ALL_SCHEMES, "all")]
     if not names or unknown:
-        raise InputError(f"scheme must be kfold, width, dataset, accuracy or all (or a comma-separated list), "
-                         f"got {text!r:.60}")  # fmt: skip
+        raise InputError(
+            f"scheme must be kfold, width, dataset, accuracy or all (or a comma-separated list), got {text!r:.60}"
+        )
     return ALL_SCHEMES if "all" in names else tuple(s for s in ALL_SCHEMES if s in names)
 
 
@@ -92,9 +102,14 @@ def _read_curves(path: Path) -> pd.DataFrame:
     return curves
 
 
-def evaluate_runs(store: Path | None = None, runs: Path | None = None, folds: int = 5,
-                  save_to: Path | None = None, schemes: str = "all",
-                  fit_config: FitConfig = EVAL_FIT) -> Evaluation:  # fmt: skip
+def evaluate_runs(
+    store: Path | None = None,
+    runs: Path | None = None,
+    folds: int = 5,
+    save_to: Path | None = None,
+    schemes: str = "all",
+    fit_config: FitConfig = EVAL_FIT,
+) -> Evaluation:
     """Evaluate the tier model and the baselines on one machine's runs; store the scores in ``save_to``.
 
     ``schemes`` (see :func:`parse_schemes`), the fold count and the target profile are checked before any
@@ -115,7 +130,7 @@ def evaluate_runs(store: Path | None = None, runs: Path | None = None, folds: in
     if "kfold" in chosen:
         result = evaluate(data, tiers, folds=folds, fit_config=fit_config, noise_floor=noise_floor(frame)[0])
     else:
-        result = Evaluation(None, 0, (), noise_floor(frame)[0], 0)
+        result = Evaluation(folds=None, held_out=0, scores=(), noise_floor=noise_floor(frame)[0], divergences=0)
     floor = calibration_noise_floor(frame)
     transfer = tuple(evaluate_transfer(data, s, tiers, floor, fit_config) for s in chosen if s in ("width", "dataset"))
     checks = accuracy_checks(frame, curves) if "accuracy" in chosen else ()
@@ -138,6 +153,7 @@ def merge_summaries(
     if old is None:
         return new
     if "kfold" not in schemes:
-        new = dataclasses.replace(new, folds=old.folds, held_out=old.held_out, noise_floor=old.noise_floor,
-                                  scores=old.scores)  # fmt: skip
+        new = dataclasses.replace(
+            new, folds=old.folds, held_out=old.held_out, noise_floor=old.noise_floor, scores=old.scores
+        )
     return dataclasses.replace(new, transfer={**old.transfer, **new.transfer})

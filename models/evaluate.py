@@ -3,7 +3,8 @@
 Which runs each scheme holds out lives in :mod:`models.holdout`; here, the scores. For the tier model and the
 baselines: median absolute percentage error (APE) of the point prediction (posterior median), share of
 held-out runs within ±10%, the worst ratio (max of predicted/measured, measured/predicted), and, for the
-model, 90% predictive-interval coverage. The repeat-noise floor of the calibration is reported beside them
+model and the one baseline that states an interval (the gradient-boosted trees, :data:`BOOSTED_TREES`), 90%
+interval coverage. The repeat-noise floor of the calibration is reported beside them
 (no model can beat the meter's noise), with the ratio of the model's median APE to it. The transfer schemes
 add a params-proportional line fitted on the held-out runs themselves: the best any one-constant rule can do.
 """
@@ -20,11 +21,22 @@ from measurement.errors import InputError
 from measurement.tiers import Tier
 from models import schema
 from models.accuracy import AccuracyCheck
+from models.baselines import BOOSTED_TREES
 from models.holdout import EVAL_FIT, SCHEMES, FitFn, HeldOut, grouped_folds, held_out_predictions
 from models.sampling import FitConfig
 
-__all__ = ["EVAL_FIT", "SCHEMES", "Evaluation", "EvaluationSummary", "TransferEvaluation", "evaluate",
-           "evaluate_transfer", "grouped_folds", "score_held_out"]  # fmt: skip
+__all__ = [
+    "BOOSTED_TREES",
+    "EVAL_FIT",
+    "SCHEMES",
+    "Evaluation",
+    "EvaluationSummary",
+    "TransferEvaluation",
+    "evaluate",
+    "evaluate_transfer",
+    "grouped_folds",
+    "score_held_out",
+]
 
 MAX_FOLDS = 50
 MAX_GROUPS = 1000
@@ -247,8 +259,29 @@ def evaluate(
         measured <= runs["predicted_p95_j"].to_numpy(float)
     )
     scores = [_scores(MODEL, runs, runs["predicted_j"].to_numpy(), float(np.mean(inside)))]
-    scores += [_scores(name, runs, held.baselines[name].to_numpy()) for name in held.baselines.columns]
+    for name in held.baselines.columns:
+        measured_inside = _inside(held, name, measured)
+        coverage = None if measured_inside is None else float(np.mean(measured_inside))
+        scores.append(_scores(name, runs, held.baselines[name].to_numpy(), coverage))
     return Evaluation(folds, len(runs), tuple(scores), noise_floor, held.divergences)
+
+
+def _inside(held: HeldOut, name: str, measured_j: np.ndarray) -> np.ndarray | None:
+    """Whether each measurement lies inside baseline ``name``'s 90% interval (None: it states none)."""
+    if name not in held.baseline_p5.columns:
+        return None
+    low, high = held.baseline_p5[name].to_numpy(float), held.baseline_p95[name].to_numpy(float)
+    return (measured_j >= low) & (measured_j <= high)
+
+
+def _baseline_scores(
+    measured_j: np.ndarray, predicted_j: pd.Series, intervals: tuple[pd.DataFrame, pd.DataFrame], name: str
+) -> ErrorScores:
+    """One baseline's errors, with its interval's coverage where ``intervals`` (5%, 95%) hold one for it."""
+    low, high = intervals
+    if name not in low.columns:
+        return error_scores(measured_j, predicted_j.to_numpy(float))
+    return error_scores(measured_j, predicted_j.to_numpy(float), low[name].to_numpy(float), high[name].to_numpy(float))
 
 
 def params_line_predictions(runs: pd.DataFrame) -> np.ndarray:
@@ -258,11 +291,18 @@ def params_line_predictions(runs: pd.DataFrame) -> np.ndarray:
     return runs["params"].to_numpy(float) * np.exp(offset.to_numpy(float))
 
 
-def _group_scores(group: str, runs: pd.DataFrame, baselines: pd.DataFrame, floor: float | None) -> GroupScores:
+def _group_scores(
+    group: str,
+    runs: pd.DataFrame,
+    baselines: pd.DataFrame,
+    intervals: tuple[pd.DataFrame, pd.DataFrame],
+    floor: float | None,
+) -> GroupScores:
+    """Scores of one group's rows; ``intervals``: the 5% and 95% bounds of the baselines that state them."""
     measured = runs["measured_j"].to_numpy(float)
     model = error_scores(measured, runs["predicted_j"].to_numpy(float), runs["predicted_p5_j"].to_numpy(float),
                          runs["predicted_p95_j"].to_numpy(float))  # fmt: skip
-    others = {name: error_scores(measured, baselines[name].to_numpy(float)) for name in baselines.columns}
+    others = {name: _baseline_scores(measured, baselines[name], intervals, name) for name in baselines.columns}
     ape = np.abs(runs["predicted_j"].to_numpy(float) / measured - 1.0)
     phases = {str(p): float(np.median(ape[(runs["phase"] == p).to_numpy()])) for p in runs["phase"].unique()}
     ratio = model.median_ape / floor if floor else None
@@ -276,11 +316,12 @@ def score_held_out(held: HeldOut, noise_floor: float | None) -> TransferEvaluati
                                   skipped=held.skipped or "no runs held out")  # fmt: skip
     runs = held.runs.reset_index(drop=True)
     baselines = held.baselines.reset_index(drop=True).assign(**{HELD_OUT_PARAMS_LINE: params_line_predictions(runs)})
+    low, high = (f.reset_index(drop=True).reindex(runs.index) for f in (held.baseline_p5, held.baseline_p95))
     groups = []
     for group in pd.unique(runs["group"]):
         rows = (runs["group"] == group).to_numpy()
-        groups.append(_group_scores(str(group), runs[rows], baselines[rows], noise_floor))
-    overall = _group_scores("all", runs, baselines, noise_floor)
+        groups.append(_group_scores(str(group), runs[rows], baselines[rows], (low[rows], high[rows]), noise_floor))
+    overall = _group_scores("all", runs, baselines, (low, high), noise_floor)
     return TransferEvaluation(held.scheme, noise_floor, tuple(groups), overall, held.divergences)
 
 

@@ -13,7 +13,7 @@ rows to predict, each held-out row labelled with its group. A held-out row is ne
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,8 @@ class HeldOut:
         runs: one row per held-out observation, :data:`PREDICTION_COLUMNS`.
         baselines: the baselines' predictions (J per datum) of the same rows, one column per baseline, each
             fitted on the same training part as the model.
+        baseline_p5, baseline_p95: the 90% interval (J per datum) of each baseline that states one (the boosted
+            trees), one column per such baseline, the same rows.
         skipped: why the scheme could not run (``runs`` is then empty), else None.
         divergences: NUTS divergences summed over the scheme's fits.
         fits: how many fits the scheme made.
@@ -70,6 +72,8 @@ class HeldOut:
     skipped: str | None = None
     divergences: int = 0
     fits: int = 0
+    baseline_p5: pd.DataFrame = field(default_factory=pd.DataFrame)
+    baseline_p95: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def calibration_mask(frame: pd.DataFrame) -> np.ndarray:
@@ -137,6 +141,7 @@ def held_out_predictions(
     fit_config: FitConfig = EVAL_FIT,
     seed: int = 0,
     fit_fn: FitFn | None = None,
+    baselines: bool = True,
 ) -> HeldOut:
     """Fit the energy model (and the baselines) on each split's training part; predict its held-out rows.
 
@@ -148,10 +153,11 @@ def held_out_predictions(
         fit_config: sampler settings of every fit (bounded: :data:`EVAL_FIT`).
         seed: fold assignment and predictive-noise seed.
         fit_fn: the fit (default ``energy.fit``).
+        baselines: also fit and score the baselines (else :attr:`HeldOut.baselines` has no columns).
     """
     fit_fn = fit_fn or energy.fit
     splits, skipped = scheme_splits(frame, scheme, folds, seed)
-    runs, baselines, divergences = [], [], 0
+    runs, points, lows, highs, divergences = [], [], [], [], 0
     for split in splits:
         train, test = frame[split.train], frame[split.test]
         try:
@@ -161,11 +167,31 @@ def held_out_predictions(
             raise FitError(f"{scheme} evaluation, holding out {held}: {first_line(exc)}") from None
         divergences += int(posterior.diagnostics.divergences)
         runs.append(model_predictions(posterior, test, split.groups, seed))
-        baselines.append(pd.DataFrame({b.name: np.exp(b.predict_log(test)) for b in fit_baselines(train)}))
+        none = pd.DataFrame(index=range(len(test)))
+        point, low, high = baseline_predictions(train, test) if baselines else (none, none, none)
+        points.append(point)
+        lows.append(low)
+        highs.append(high)
     if not runs:
         return HeldOut(scheme, pd.DataFrame(columns=list(PREDICTION_COLUMNS)), pd.DataFrame(), skipped)
-    return HeldOut(scheme, pd.concat(runs, ignore_index=True), pd.concat(baselines, ignore_index=True), skipped,
-                   divergences, len(splits))  # fmt: skip
+    return HeldOut(scheme, _stack(runs), _stack(points), skipped, divergences, len(splits), _stack(lows), _stack(highs))
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(parts, ignore_index=True)
+
+
+def baseline_predictions(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
+    """Every baseline fit on ``train``, predicting ``test``: point predictions, then the 5% and 95% bounds of
+    those that state an interval (J per datum, one column per baseline)."""
+    point, low, high = {}, {}, {}
+    for baseline in fit_baselines(train):
+        point[baseline.name] = np.exp(baseline.predict_log(test))
+        interval = baseline.interval_log(test)
+        if interval is not None:
+            low[baseline.name], high[baseline.name] = np.exp(interval[0]), np.exp(interval[1])
+    rows = range(len(test))
+    return pd.DataFrame(point, index=rows), pd.DataFrame(low, index=rows), pd.DataFrame(high, index=rows)
 
 
 def model_predictions(posterior: Any, rows: pd.DataFrame, groups: Any, seed: int = 0) -> pd.DataFrame:
@@ -200,10 +226,10 @@ def figure_predictions(
 ) -> HeldOut:
     """Held-out predictions for the fit figures: leave-one-input-width-out when the calibration has 2 or more
     widths (and the runs at the other widths support each fit), else grouped k-fold (up to 5 folds; fewer when
-    the runs have fewer configs).
+    the runs have fewer configs). The figures show the model alone: no baselines are fit.
     """
     try:
-        held = held_out_predictions(frame, "width", tiers, fit_config=fit_config, fit_fn=fit_fn)
+        held = held_out_predictions(frame, "width", tiers, fit_config=fit_config, fit_fn=fit_fn, baselines=False)
     except FitError:  # the runs at the other widths cannot support a fit: hold out configs instead
         held = None
     if held is not None and held.skipped is None:
@@ -211,4 +237,6 @@ def figure_predictions(
     folds = min(5, int(frame["config"].nunique()))
     if folds < 2:
         return HeldOut("kfold", pd.DataFrame(columns=list(PREDICTION_COLUMNS)), pd.DataFrame(), "fewer than 2 configs")
-    return held_out_predictions(frame, "kfold", tiers, folds=folds, fit_config=fit_config, fit_fn=fit_fn)
+    return held_out_predictions(
+        frame, "kfold", tiers, folds=folds, fit_config=fit_config, fit_fn=fit_fn, baselines=False
+    )

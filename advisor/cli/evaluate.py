@@ -61,7 +61,8 @@ _CAPTION = (
     "APE: median absolute % error of the posterior median; ±10%: share within; cov90: share inside the 90% "
     "predictive interval; worst: largest of predicted/measured, measured/predicted; ÷floor: APE / the "
     "noise floor; line*: {line}, per group and phase (the best any one-constant rule can do); "
-    "baseline: the best of the baselines fit on the training runs"
+    "trees: APE/cov90 of {trees} fit on the training runs' features (its interval: 5% and 95% quantile trees); "
+    "baseline: the best of the other baselines fit on the training runs"
 )
 
 
@@ -75,7 +76,8 @@ def _kfold_table(result):
 
     table = Table(title=f"Grouped {result.folds}-fold hold-out ({result.held_out} observations); "
                         f"repeat-noise floor {_pct(result.noise_floor)}")  # fmt: skip
-    for column in ("predictor", "median APE", "within ±10%", "90% coverage", "train / inference APE"):
+    table.add_column("predictor", justify="right", no_wrap=True)
+    for column in ("median APE", "within ±10%", "90% coverage", "train / inference APE"):
         table.add_column(column, justify="right")
     for s in result.scores:
         phases = " / ".join(f"{s.per_phase_median_ape.get(p, float('nan')):.1%}" for p in ("train", "inference"))
@@ -88,7 +90,7 @@ def _transfer_table(transfer):
     from rich.table import Table
     from rich.text import Text
 
-    from advisor.evaluation import HELD_OUT_PARAMS_LINE, SCHEME_TITLES
+    from advisor.evaluation import BOOSTED_TREES, HELD_OUT_PARAMS_LINE, SCHEME_TITLES
 
     title = f"{SCHEME_TITLES[transfer.scheme]}; calibration repeat-noise floor {_pct(transfer.noise_floor)}"
     if transfer.skipped is not None:
@@ -98,19 +100,27 @@ def _transfer_table(transfer):
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
-        caption=_CAPTION.format(line=HELD_OUT_PARAMS_LINE),
+        caption=_CAPTION.format(line=HELD_OUT_PARAMS_LINE, trees=BOOSTED_TREES),
     )
     width = max(len(g.group) for g in (*transfer.groups, transfer.overall))
     table.add_column("held out", no_wrap=True, min_width=min(width, 30))
-    for column in ("n", "APE", "±10%", "cov90", "worst", "÷floor", "line*", "baseline"):
+    for column in ("n", "APE", "±10%", "cov90", "worst", "÷floor", "line*", "trees", "baseline"):
         table.add_column(column, justify="right", no_wrap=True)
     for g in (*transfer.groups, transfer.overall):
-        trained = {n: s for n, s in g.baselines.items() if n != HELD_OUT_PARAMS_LINE}
+        trained = {n: s for n, s in g.baselines.items() if n not in (HELD_OUT_PARAMS_LINE, BOOSTED_TREES)}
         best = min(trained, key=lambda n: trained[n].median_ape) if trained else None
         line = g.baselines.get(HELD_OUT_PARAMS_LINE)
         table.add_row(g.group, str(g.n), _pct(g.model.median_ape), f"{g.model.within_10pct:.0%}",
                       f"{g.model.coverage_90:.0%}", f"{g.model.worst_ratio:.2f}×",
                       f"{g.noise_ratio:.1f}×" if g.noise_ratio is not None else "—",
-                      f"{line.median_ape:.0%}" if line else "—",
+                      f"{line.median_ape:.0%}" if line else "—", _trees(g.baselines.get(BOOSTED_TREES)),
                       f"{_short(best)} {trained[best].median_ape:.0%}" if best else "—")  # fmt: skip
     return table
+
+
+def _trees(scores) -> str:
+    """The boosted trees' cell: median APE/90% coverage (— where a stored summary predates them)."""
+    if scores is None:
+        return "—"
+    coverage = "—" if scores.coverage_90 is None else f"{scores.coverage_90:.0%}"
+    return f"{scores.median_ape:.0%}/{coverage}"

@@ -68,6 +68,13 @@ def test_json_holds_every_scheme(fake_fit, monkeypatch, tmp_path: Path) -> None:
     assert dataset["noise_floor"] == pytest.approx(floor) == pytest.approx(calibration_noise_floor(runs))
     assert dataset["overall"]["noise_ratio"] == pytest.approx(0.25 / floor)
     assert "energy ∝ params (fit on the held-out runs)" in dataset["overall"]["baselines"]
+    names = [s["name"] for s in report["scores"]]
+    assert names == ["tier model", "energy ∝ FLOPs", "energy ∝ params", "log-log regression", "gradient-boosted trees"]
+    assert report["scores"][-1]["coverage_90"] is not None and report["scores"][-2]["coverage_90"] is None
+    for scheme in (width, dataset):  # the boosted trees beside the model wherever it is scored, with an interval
+        for group in (*scheme["groups"], scheme["overall"]):
+            trees = group["baselines"]["gradient-boosted trees"]
+            assert trees["median_ape"] >= 0.0 and 0.0 <= trees["coverage_90"] <= 1.0
     assert len(fake_fit.trained_on) == 5 + 5 + 1  # five folds, five widths, one calibration fit for the data sets
 
 
@@ -78,6 +85,11 @@ def test_tables_per_scheme(fake_fit, monkeypatch, tmp_path: Path) -> None:
     assert "k-fold hold-out" not in out and len(fake_fit.trained_on) == 5 + 1  # five widths, one for the data sets
     assert "leave-one-input-width-out" in out and "2048" in out
     assert "new data set" in out and "digits" in out and "line*" in out and "25.0%" in out
+    assert out.count("trees") >= 4  # a column of each transfer table, and its caption
+    code, out, err = call_cli("evaluate", "--runs", str(RUNS), "--scheme", "kfold", home=tmp_path,
+                              monkeypatch=monkeypatch)  # fmt: skip
+    assert code == 0, err
+    assert "5-fold hold-out" in out and "gradient-boosted trees" in out
 
 
 def test_saving_keeps_the_stored_figures_of_schemes_not_run() -> None:

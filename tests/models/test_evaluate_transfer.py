@@ -12,6 +12,7 @@ import pytest
 
 from measurement.errors import InputError
 from models.evaluate import (
+    BOOSTED_TREES,
     HELD_OUT_PARAMS_LINE,
     EvaluationSummary,
     ScoreSummary,
@@ -62,6 +63,8 @@ def test_width_scheme_holds_out_each_calibration_width_and_never_fits_on_it() ->
         assert set(rows["config"]) == set(calibration.loc[calibration["input_dim"] == width, "config"])
     assert len(held.runs) == len(calibration) and len(held.baselines) == len(held.runs)
     assert list(held.runs.columns) == list(PREDICTION_COLUMNS)
+    assert list(held.baseline_p5.columns) == list(held.baseline_p95.columns) == [BOOSTED_TREES]  # the one interval
+    assert len(held.baseline_p5) == len(held.runs) and (held.baseline_p5 <= held.baseline_p95).all().all()
 
 
 def test_dataset_scheme_predicts_every_probe_from_one_calibration_fit() -> None:
@@ -113,6 +116,22 @@ def test_scores_of_a_hand_made_case() -> None:
     assert flops.within_10pct == 0.0 and flops.coverage_90 is None
 
 
+def test_a_baseline_interval_is_scored_where_it_states_one() -> None:
+    measured = [1.0, 2.0, 4.0, 8.0]
+    held = _held(measured, measured, measured, measured)
+    trees = np.asarray(measured) * 1.5  # APE 50% each
+    held = HeldOut(
+        "width", held.runs, held.baselines.assign(**{BOOSTED_TREES: trees}), fits=1,
+        baseline_p5=pd.DataFrame({BOOSTED_TREES: [0.5, 2.5, 3.0, 1.0]}),  # covers runs 1, 3 and 4
+        baseline_p95=pd.DataFrame({BOOSTED_TREES: [1.5, 3.0, 5.0, 9.0]}),
+    )  # fmt: skip
+    result = score_held_out(held, noise_floor=None)
+    for group in (result.groups[0], result.overall):
+        assert group.baselines[BOOSTED_TREES].coverage_90 == pytest.approx(0.75)
+        assert group.baselines[BOOSTED_TREES].median_ape == pytest.approx(0.5)
+        assert group.baselines["energy ∝ FLOPs"].coverage_90 is None
+
+
 def test_held_out_params_line_is_its_closed_form() -> None:
     params = np.array([1e3, 1e4, 1e5, 1e6, 2e3, 3e4])
     measured = np.array([1e-6, 3e-6, 2e-5, 5e-4, 1e-7, 9e-7])
@@ -137,6 +156,7 @@ def test_transfer_scores_through_a_known_fit() -> None:
         assert g.model.median_ape == pytest.approx(0.2) and g.model.within_10pct == 0.0
         assert g.model.worst_ratio == pytest.approx(1.2) and g.noise_ratio == pytest.approx(5.0)
         assert HELD_OUT_PARAMS_LINE in g.baselines and "energy ∝ params" in g.baselines
+        assert 0.0 <= g.baselines[BOOSTED_TREES].coverage_90 <= 1.0
     assert result.overall.n == int((runs["sweep_kind"] == "calibrate").sum())
 
 
@@ -146,7 +166,11 @@ def test_kfold_runs_on_the_same_machinery() -> None:
     assert result.held_out == len(runs) and result.folds == 4 and result.divergences == 4
     model = result.scores[0]
     assert model.name == "tier model" and model.median_ape == pytest.approx(0.2)
-    assert {s.name for s in result.scores} >= {"energy ∝ FLOPs", "log-log regression"}
+    assert {s.name for s in result.scores} >= {"energy ∝ FLOPs", "log-log regression", BOOSTED_TREES}
+    coverage = {s.name: s.coverage_90 for s in result.scores}
+    assert 0.0 <= coverage[BOOSTED_TREES] <= 1.0 and coverage["log-log regression"] is None
+    trees = next(s for s in result.scores if s.name == BOOSTED_TREES)
+    assert set(trees.per_phase_median_ape) == {"train", "inference"}  # 30 training rows: too few for its leaves
 
 
 def test_summary_json_round_trip_and_ranges() -> None:
@@ -192,6 +216,7 @@ def test_figures_fall_back_to_kfold_with_one_width() -> None:
     one_width, fake = synthetic_runs(12, widths=((16, 4),)), RecordingFit()
     held = figure_predictions(one_width, TIERS, fit_fn=fake)
     assert held.scheme == "kfold" and held.fits == 5 and len(held.runs) == len(one_width)
+    assert held.baselines.columns.empty and held.baseline_p5.columns.empty  # the figures fit no baselines
 
 
 @pytest.mark.slow
