@@ -7,11 +7,13 @@ classes, 100 inputs → 5 classes) are measured with the project's harness and t
 (the estimate meter on a VM; 1 thread), in two interleaved passes (pass 2 in reverse order, so a slow drift
 cancels in the mean). The measured value is the mean of the passes; the noise floor is the median relative
 difference between them. Each config is predicted from the profile (median and 90% predictive interval of
-one new measurement) and scored per phase, each against the acceptance bounds of issue 12
-and against a params-proportional line fitted to these very measurements.
+one new measurement) and scored per phase, each against the acceptance bounds of issue 12,
+against a params-proportional line fitted to these very measurements, and against gradient-boosted trees
+(``models.baselines``) fit on the runs the profile was fit on: the shipped profile's ``data/reference/runs.csv``,
+a fresh calibration's store, or ``--runs FILE`` (without it, a ``--profile``'s table has no trees).
 
-    python benchmarks/transfer.py [--profile DIR | --calibrate-first 10m [--keep DIR]] [--also-profile DIR]
-                                  [--measurements FILE [--replay]] [--quick] [--json OUT]
+    python benchmarks/transfer.py [--profile DIR [--runs FILE] | --calibrate-first 10m [--keep DIR]]
+                                  [--also-profile DIR] [--measurements FILE [--replay]] [--quick] [--json OUT]
                                   [--out-dir DIR | --no-page]
 
 ``--measurements`` keeps the raw measurements (written as soon as they are taken); ``--replay`` scores them
@@ -74,6 +76,10 @@ QUICK_DESIGN: dict[tuple[int, int], tuple[tuple[str, int, int, int], ...]] = {
     (784, 10): (("rectangle", 3, 1_800, 32), ("wide_first_4x", 11, 25_000, 256)),
     (100, 5): (("trapezoid", 5, 7_000, 1024), ("exponential", 13, 45_000, 32)),
 }
+REFERENCE_RUNS = ROOT / "data" / "reference" / "runs.csv"
+"""The runs the shipped reference profile was fit on."""
+TREES_COLUMNS = ("trees_j", "trees_p05_j", "trees_p95_j")
+"""The gradient-boosted baseline's prediction and 90% interval (J per datum) in a results table (NaN: none)."""
 BOUNDS = {"median_ape": 0.10, "floor_multiple": 3.0, "worst_ratio": 1.5, "coverage": (0.80, 0.95),
           "improvement": 3.0}  # fmt: skip
 """Issue 12's acceptance bounds on networks at unseen input widths."""
@@ -122,6 +128,9 @@ class PhaseScore:
     coverage_90: float
     noise_floor: float
     params_line_ape: float
+    trees_median_ape: float | None = None
+    """The gradient-boosted trees' median APE (None: no trees, see :data:`TREES_COLUMNS`)."""
+    trees_coverage_90: float | None = None
 
     @property
     def ape_over_floor(self) -> float:
@@ -199,6 +208,16 @@ def predict(profile, configs: Sequence[TransferConfig], inference_batch_size: in
         One row per (config, phase): ``label``, ``phase``, ``batch_size`` (of that phase), ``predicted_j`` (median),
         ``p05_j``/``p95_j`` (90% predictive interval of one new measurement).
     """
+    frame = config_frame(configs, inference_batch_size, samples)
+    table = profile.predict(frame.drop(columns="label"))
+    return pd.DataFrame({"label": frame["label"], "phase": frame["phase"], "batch_size": frame["batch_size"],
+                         "predicted_j": table["energy_median_j"], "p05_j": table["predictive_p05_j"],
+                         "p95_j": table["predictive_p95_j"]})  # fmt: skip
+
+
+def config_frame(configs: Sequence[TransferConfig], inference_batch_size: int = 256,
+                 samples: int | None = None) -> pd.DataFrame:  # fmt: skip
+    """One row per (config, phase) as :func:`predict` asks for it (with ``label``)."""
     rows = [{"shape": c.shape, "depth": c.depth, "size": c.size, "input_dim": c.input_dim, "output_dim": c.output_dim,
              "batch_size": c.batch_size if phase == "train" else inference_batch_size, "phase": phase,
              "label": c.label} for c in configs for phase in PHASES]  # fmt: skip
@@ -206,10 +225,49 @@ def predict(profile, configs: Sequence[TransferConfig], inference_batch_size: in
     if samples is not None:  # the harness trains on the training split and infers over the test split
         frame["test_samples"] = max(1, round(TEST_FRACTION * samples))
         frame["train_samples"] = samples - frame["test_samples"]
-    table = profile.predict(frame.drop(columns="label"))
-    return pd.DataFrame({"label": frame["label"], "phase": frame["phase"], "batch_size": frame["batch_size"],
-                         "predicted_j": table["energy_median_j"], "p05_j": table["predictive_p05_j"],
-                         "p95_j": table["predictive_p95_j"]})  # fmt: skip
+    return frame
+
+
+def trees_predictions(trees, configs: Sequence[TransferConfig], inference_batch_size: int = 256,
+                      samples: int | None = None) -> pd.DataFrame:  # fmt: skip
+    """The gradient-boosted baseline's prediction of every config in both phases, at the batches :func:`predict`
+    uses: ``label``, ``phase`` and :data:`TREES_COLUMNS`."""
+    from models.features import features_frame
+
+    frame = config_frame(configs, inference_batch_size, samples)
+    features = features_frame(frame.rename(columns={"size": "target_size"}))
+    low, high = trees.interval_log(features)
+    return pd.DataFrame({"label": frame["label"], "phase": frame["phase"],
+                         "trees_j": np.exp(trees.predict_log(features)), "trees_p05_j": np.exp(low),
+                         "trees_p95_j": np.exp(high)})  # fmt: skip
+
+
+def fit_trees(profile, source: Path):
+    """The gradient-boosted baseline fit on the runs in ``source`` (a run export or store) that ``profile`` was
+    fit on (every run where the profile lists none), drift-corrected as the fit does.
+
+    Raises:
+        InputError: an unreadable source, or none of its runs is one the profile was fit on (one line).
+    """
+    from advisor.errors import InputError
+    from advisor.evaluation import read_runs
+    from measurement.records import calibration_noise_floor
+    from measurement.store import RunStore
+    from models.baselines import fit_boosted
+    from models.features import correct_drift, training_frame
+
+    if source.suffix == ".sqlite":
+        with RunStore(source, readonly=True) as store:
+            runs = store.frame()
+    else:
+        runs = read_runs(source)
+    ids = set(getattr(profile.metadata, "run_ids", ()))
+    if ids and "run_id" in runs:
+        runs = runs[runs["run_id"].isin(ids)]
+    if runs.empty or "run_id" not in runs:
+        raise InputError(f"{source}: none of its runs is one the profile was fit on (--runs names those runs)")
+    runs, _ = correct_drift(runs, calibration_noise_floor(runs))
+    return fit_boosted(training_frame(runs))
 
 
 def results_table(measurements: Sequence[Measurement], predictions: pd.DataFrame) -> pd.DataFrame:
@@ -219,6 +277,9 @@ def results_table(measurements: Sequence[Measurement], predictions: pd.DataFrame
              "pass1_j": m.pass1_j[phase], "pass2_j": m.pass2_j[phase], "measured_j": m.measured_j(phase)}
             for m in measurements for phase in PHASES]  # fmt: skip
     table = pd.DataFrame(rows).merge(predictions, on=["label", "phase"], how="left", validate="one_to_one")
+    for column in TREES_COLUMNS:  # predictions without the boosted baseline: no trees
+        if column not in table:
+            table[column] = math.nan
     table["ratio"] = table["predicted_j"] / table["measured_j"]
     table["inside_90"] = (table["measured_j"] >= table["p05_j"]) & (table["measured_j"] <= table["p95_j"])
     return table
@@ -242,11 +303,16 @@ def score(table: pd.DataFrame, phase: str) -> PhaseScore:
     ratios = predicted / measured
     line = params_line_coefficient(measured, rows["params"].to_numpy(float)) * rows["params"].to_numpy(float)
     floor = [relative_difference(a, b) for a, b in zip(rows["pass1_j"], rows["pass2_j"], strict=True)]
+    trees = rows["trees_j"].to_numpy(float)
+    has_trees = bool(len(rows)) and bool(np.isfinite(trees).all())
+    inside = (measured >= rows["trees_p05_j"].to_numpy(float)) & (measured <= rows["trees_p95_j"].to_numpy(float))
     return PhaseScore(
         phase=phase, configs=len(rows), median_ape=float(np.median(errors)),
         within_10pct=float(np.mean(errors <= 0.10)), worst_ratio=float(np.max(np.maximum(ratios, 1 / ratios))),
         coverage_90=float(rows["inside_90"].mean()), noise_floor=float(statistics.median(floor)),
         params_line_ape=float(np.median(ape(line, measured))),
+        trees_median_ape=float(np.median(ape(trees, measured))) if has_trees else None,
+        trees_coverage_90=float(np.mean(inside)) if has_trees else None,
     )  # fmt: skip
 
 
@@ -265,13 +331,15 @@ def acceptance(s: PhaseScore) -> list[tuple[str, bool]]:
 
 
 def print_table(table: pd.DataFrame, phase: str) -> None:
-    """Per config: shape, depth, params, input width, batch, measured, predicted, ratio, inside the 90%?"""
+    """Per config: shape, depth, params, input width, batch, measured, predicted, ratio, inside the 90%?, and the
+    gradient-boosted trees' prediction (nan: no trees)."""
     print(f"\n{phase} phase (J per datum; measured = mean of two passes)")
     print(f"{'shape':<19} {'depth':>5} {'params':>10} {'in':>4} {'batch':>5} {'measured':>10} {'predicted':>10} "
-          f"{'ratio':>6} {'90%':>4}")  # fmt: skip
+          f"{'ratio':>6} {'90%':>4} {'trees':>10}")  # fmt: skip
     for r in table[table["phase"] == phase].itertuples():
         print(f"{r.shape:<19} {r.depth:>5} {r.params:>10,} {r.input_dim:>4} {r.batch_size:>5} {r.measured_j:>10.3g} "
-              f"{r.predicted_j:>10.3g} {r.ratio:>6.2f} {'yes' if r.inside_90 else 'no':>4}")  # fmt: skip
+              f"{r.predicted_j:>10.3g} {r.ratio:>6.2f} {'yes' if r.inside_90 else 'no':>4} "
+              f"{r.trees_j:>10.3g}")  # fmt: skip
 
 
 def print_score(s: PhaseScore) -> None:
@@ -279,9 +347,16 @@ def print_score(s: PhaseScore) -> None:
     print(f"\n{s.phase}: {s.configs} configs · median APE {s.median_ape:.1%} · within ±10% {s.within_10pct:.0%} · "
           f"worst ratio {s.worst_ratio:.2f}x · 90% coverage {s.coverage_90:.0%} · noise floor {s.noise_floor:.1%} "
           f"(APE/floor {s.ape_over_floor:.1f}) · params line {s.params_line_ape:.1%} "
-          f"(model {s.improvement:.1f}x better)")  # fmt: skip
+          f"(model {s.improvement:.1f}x better) · gradient-boosted trees {_trees(s)}")  # fmt: skip
     for text, ok in acceptance(s):
         print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
+
+
+def _trees(s: PhaseScore) -> str:
+    """The trees' median APE and 90% coverage, or that there are none."""
+    if s.trees_median_ape is None:
+        return "none (no training runs: --runs FILE)"
+    return f"{s.trees_median_ape:.1%} (90% coverage {s.trees_coverage_90:.0%})"
 
 
 def calibrate_first(calibration, fit, progress: Callable[[str], None] = print) -> Path:
@@ -313,6 +388,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", type=Path, help="profile folder (default: the shipped reference profile)")
     parser.add_argument("--calibrate-first", metavar="BUDGET", help="calibrate + fit a fresh profile first (e.g. 10m)")
+    parser.add_argument("--runs", type=Path, metavar="FILE",
+                        help="the run export (or store) the profile was fit on, for the gradient-boosted trees "
+                             "(default: data/reference/runs.csv for the shipped profile, the fresh store with "
+                             "--calibrate-first)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="4 configs, short windows: a smoke test")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write every row and score as JSON")
     parser.add_argument("--keep", type=Path, metavar="DIR",
@@ -347,6 +426,16 @@ def load(args: argparse.Namespace, scratch: Path):
         calibration = CalibrationRequest(budget_s=duration_s(args.calibrate_first), store=store)
         return load_profile(calibrate_first(calibration, FitRequest(store=store, out=scratch / "profile")))
     return load_profile(args.profile)
+
+
+def trees_source(args: argparse.Namespace, scratch: Path) -> Path | None:
+    """Where the runs the (first) profile was fit on are: ``--runs``, a fresh calibration's store, the shipped
+    reference's export, or nowhere (a ``--profile`` without ``--runs``: no trees)."""
+    if args.runs is not None:
+        return args.runs
+    if args.calibrate_first is not None:
+        return scratch / "runs.sqlite"
+    return REFERENCE_RUNS if args.profile is None else None
 
 
 def harness(quick: bool) -> HarnessMeasure:
@@ -448,6 +537,8 @@ def score_rows(scores: Sequence[PhaseScore]) -> list[tuple[object, ...]]:
             f"{s.ape_over_floor:.1f}x",
             f"{s.params_line_ape:.1%}",
             f"{s.improvement:.1f}x",
+            "—" if s.trees_median_ape is None else f"{s.trees_median_ape:.1%}",
+            "—" if s.trees_coverage_90 is None else f"{s.trees_coverage_90:.0%}",
         )
         for s in scores
     ]
@@ -466,6 +557,7 @@ def config_rows(table: pd.DataFrame, phase: str) -> list[tuple[object, ...]]:
             f"{r.predicted_j:.3g}",
             f"{r.ratio:.2f}",
             "yes" if r.inside_90 else "no",
+            "—" if math.isnan(r.trees_j) else f"{r.trees_j:.3g}",
         )
         for r in table[table["phase"] == phase].itertuples()
     ]
@@ -486,9 +578,15 @@ def page_body(
         "APE ÷ floor",
         "params line",
         "model better by",
+        "trees APE",
+        "trees 90% coverage",
     )
-    configs = ("shape", "depth", "params", "in", "batch", "measured J", "predicted J", "ratio", "in 90%")
-    parts = [f"{len(tables[0]) // len(PHASES)} configs, measured twice; {elapsed_s:.0f} s in all."]
+    configs = ("shape", "depth", "params", "in", "batch", "measured J", "predicted J", "ratio", "in 90%", "trees J")
+    parts = [
+        f"{len(tables[0]) // len(PHASES)} configs, measured twice; {elapsed_s:.0f} s in all. Trees: gradient-boosted "
+        "trees (scikit-learn's histogram gradient boosting on the energy model's features, 5% and 95% quantile "
+        "trees for the interval) fit on the runs the profile was fit on."
+    ]
     for name, table, phase_scores in zip(names, tables, scores, strict=True):
         parts += [f"## Profile: {name}", markdown_table(header, score_rows(phase_scores))]
         parts += [
@@ -521,8 +619,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             configs = design(args.quick)
             print(f"profiles: {', '.join(p.display_name for p in profiles)}; {len(configs)} configs at input "
                   f"widths {sorted({c.input_dim for c in configs})}")  # fmt: skip
+            source = trees_source(args, Path(scratch))
+            trees = fit_trees(profiles[0], source) if source is not None else None
             measurements, samples = _measure(args, configs)
-            tables = [results_table(measurements, predict(p, configs, samples=samples)) for p in profiles]
+            predictions = [predict(p, configs, samples=samples) for p in profiles]
+            if trees is not None:  # the trees fit on the first profile's runs
+                found = trees_predictions(trees, configs, samples=samples)
+                predictions[0] = predictions[0].merge(found, on=["label", "phase"], validate="one_to_one")
+            tables = [results_table(measurements, p) for p in predictions]
     except USER_ERRORS as exc:
         print(f"error: {first_line(exc)}", file=sys.stderr)
         return 2
