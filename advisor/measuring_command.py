@@ -24,6 +24,7 @@ from advisor.measuring import MEASURE_IDLE_S, Measurement, MeterSetup
 from advisor.measuring_result import MeasureResult
 from measurement.errors import InputError
 from measurement.measured import MeasuredNetwork
+from measurement.meters.base import EnergyMeter
 
 
 def check_command(command: Sequence[str]) -> list[str]:
@@ -63,7 +64,8 @@ def _passing_signals(process: subprocess.Popen) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_command(command: Sequence[str], label: str | None = None, meter: str = "auto", *, datums: int | None = None,
+def run_command(command: Sequence[str], label: str | None = None, meter: str | EnergyMeter = "auto", *,
+                datums: int | None = None,
                 idle_s: float = MEASURE_IDLE_S, store: Path | str | bool | None = None,
                 network: MeasuredNetwork | None = None, profile: Any = None, device: str = "cpu",
                 trace: Path | None = None, core_watts: float | None = None, env: Mapping[str, str] | None = None,

@@ -1,5 +1,5 @@
-"""The run store: one SQLite file (WAL) holding hardware, sweeps, runs, phase measurements, windows and
-learning curves.
+"""The run store: one SQLite file (WAL) holding hardware, sweeps, runs, phase measurements, windows, learning
+curves and users' measured programs.
 
 A run and everything it measured (its learning curve included) are written in one transaction when it
 finishes, so a killed sweep leaves only whole runs behind and resumes by skipping the keys already
@@ -7,8 +7,7 @@ committed. A sweep records its plan and the config of its sentinel (the drift an
 it). One calibration at a time may write a store: :meth:`RunStore.sweep_lock` takes an exclusive
 lock file beside it. Each run records the worker that measured it (``local`` for a sweep on this machine)
 and that worker's hardware; a store of an older schema is upgraded in place, in one transaction, when it
-is opened. A user's measured program (``advisor measure``) is a sweep of kind ``measure`` with one run
-(:mod:`measurement.measured`); run exports leave those out unless asked.
+is opened. A measured program (``advisor measure``, :mod:`measurement.measured`) is a ``measure`` sweep of one run.
 """
 
 from __future__ import annotations
@@ -470,14 +469,9 @@ class RunStore:
 
     def frame(self, include_rejected: bool = True, include_measured: bool = False):
         """All runs, one row per run and phase, as a pandas DataFrame with exactly the columns
-        :data:`~measurement.records.EXPORT_COLUMNS`, in that order (the export format).
-
-        Args:
-            include_rejected: keep rejected (and failed) runs.
-            include_measured: keep the runs of users' measured programs (sweep kind ``measure``; their
-                ``run_key`` is the label, their phases the user's and ``total``); fits and evaluations leave
-                them out.
-        """
+        :data:`~measurement.records.EXPORT_COLUMNS`, in that order (the export format); rejected and failed runs
+        only ``include_rejected``, users' measured programs (sweep kind ``measure``: run key their label, phases
+        theirs and ``total``) only ``include_measured``: fits and evaluations leave them out."""
         import pandas as pd
 
         where = "" if include_measured else f"WHERE s.kind != '{SweepKind.MEASURE}'"
@@ -487,8 +481,7 @@ class RunStore:
         return frame
 
     def record_measured(self, fp: Fingerprint, run: MeasuredRun) -> int:
-        """Commit one measured program (its machine, a ``measure`` sweep, the run, its phases and windows) in a
-        single transaction; return the run's id."""
+        """Commit one measured program (machine, sweep, run, phases, windows) in one transaction; return its id."""
         with self.transaction() as conn:
             return insert_measured(conn, fp, run)
 
