@@ -36,6 +36,12 @@ def read_store(store: Path | None = None, ok_only: bool = False) -> pd.DataFrame
         return s.frame(include_rejected=not ok_only)
 
 
+def read_measured(store: Path | None = None) -> pd.DataFrame:
+    """Every measured program (``advisor measure``; one row each; the measured-run columns)."""
+    with RunStore(store or default_store_path(), readonly=True) as s:
+        return s.measured_frame()
+
+
 def read_curves(store: Path | None = None) -> pd.DataFrame:
     """Every run's learning curve (one row per run and checkpoint; the curve columns)."""
     with RunStore(store or default_store_path(), readonly=True) as s:

@@ -17,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--curves", action="store_true",
                    help="export the learning curves instead (one row per run and epoch checkpoint)")  # fmt: skip
     p.add_argument("--hardware", action="store_true", help="list the machines the runs were measured on instead")
+    p.add_argument("--measured", action="store_true",
+                   help="export the programs measured with 'advisor measure' instead (one row each)")  # fmt: skip
     p.set_defaults(handler=run)
 
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from advisor.errors import InputError
-    from advisor.runs import check_export, read_curves, read_store, write_runs
+    from advisor.runs import check_export, read_curves, read_measured, read_store, write_runs
 
     if args.hardware:
         return print_hardware(args.store)
@@ -46,7 +48,12 @@ def run(args: argparse.Namespace) -> int:
         check_export(args.out, args.format)
     if args.curves and args.ok_only:
         raise InputError("--ok-only applies to runs, not to --curves")
-    frame = read_curves(args.store) if args.curves else read_store(args.store, ok_only=args.ok_only)
+    if args.measured and (args.curves or args.ok_only):
+        raise InputError("--measured exports every measured program: without --curves or --ok-only")
+    if args.measured:
+        frame = read_measured(args.store)
+    else:
+        frame = read_curves(args.store) if args.curves else read_store(args.store, ok_only=args.ok_only)
     if args.out is None:
         frame.to_csv(sys.stdout, index=False)
     else:

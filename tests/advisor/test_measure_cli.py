@@ -155,3 +155,15 @@ def test_a_wrong_input_width_is_refused() -> None:
     with pytest.raises(ModuleError, match="input_dim 5 does not match"):
         predict_module(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), batch_size=16, input_dim=5,
                        profile=fake_profile())  # fmt: skip
+
+
+def test_advisor_runs_exports_the_measured_programs(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+    call_cli("measure", "--idle", "0", "--meter", "estimate", "--store", str(store), "--", PYTHON, "-c", "pass")
+    code, out, _ = call_cli("runs", "--measured", "--store", str(store))
+    assert code == 0
+    header, row = out.strip().splitlines()
+    assert header.split(",")[:4] == ["run_id", "sweep_id", "hardware", "label"] and ",ok," in row
+    code, out, _ = call_cli("runs", "--store", str(store))  # the run export (what fits read) leaves it out
+    assert code == 0 and len(out.strip().splitlines()) == 1
+    assert_one_line_error(call_cli("runs", "--measured", "--curves", "--store", str(store)), "--measured")
