@@ -28,8 +28,9 @@ from torch import nn
 from measurement.architecture import Architecture
 from measurement.datasets import Dataset, Task
 from measurement.meters.base import EnergyMeter, MeterError, Reading
+from measurement.meters.idle import measure_idle_power as measure_idle_power  # its home: torch-free
 from measurement.network import build_module
-from measurement.records import DEFAULT_IDLE_S, CurvePoint, PhaseResult, RunResult, TrainConfig, Window
+from measurement.records import CurvePoint, PhaseResult, RunResult, TrainConfig, Window
 
 OUTLIER_THROUGHPUT_RATIO = 0.5
 MIN_WINDOWS = 3
@@ -384,25 +385,3 @@ def _measure_inference(model, x_test, meter, idle_power_w, sync, config: TrainCo
     )
     model.train()
     return windows, readings
-
-
-def measure_idle_power(
-    meter: EnergyMeter, duration_s: float = DEFAULT_IDLE_S, sleep: Callable[[float], None] = time.sleep
-) -> float:
-    """Mean power over an idle interval (the process sleeps), used to standardise runs.
-
-    Returns:
-        The idle power in watts (negative readings are clamped to 0).
-
-    Raises:
-        MeterError: when the meter fails, or rejects the idle window (its reject reason, or a
-            non-finite energy, is the message): standardising by a made-up 0 W would be silently wrong.
-    """
-    meter.start()
-    sleep(duration_s)
-    reading = meter.stop()
-    if reading.reject_reason:
-        raise MeterError(f"idle window rejected: {reading.reject_reason}")
-    if not math.isfinite(reading.energy_j):
-        raise MeterError(f"idle window gave a non-finite energy ({reading.energy_j} J)")
-    return max(reading.power_w, 0.0)
