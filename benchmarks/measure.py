@@ -1,0 +1,269 @@
+"""Measuring the user's own code: the overhead of ``advisor measure --`` and predicted beside measured energy.
+
+(a) Overhead: a fixed CPU workload (a pure-Python loop in a child interpreter) run bare and under
+``advisor measure --idle 0 --meter estimate --no-store --json --``, interleaved, median of repeats. The
+program's own time under measurement (its metered window: start to exit) is compared with its bare wall time;
+the command's fixed cost (interpreter start, imports, the meter's set-up, the summary) is reported apart, as is
+the default idle measurement (1 s) that precedes every measurement.
+
+(b) Accuracy: a plain torch training loop (Adam, shuffled mini-batches, one thread as the calibration) of
+several MLPs at two batch sizes, each measured with ``advisor.measure`` (a ``train`` phase per epoch, datums
+reported, an unphased warm-up epoch first) and stored in a temporary store; its measured energy per training
+datum beside ``advisor.predict_module``'s prediction for the same network and batch (ratio measured /
+predicted median, and whether it falls in the 90% predictive interval). As a control, the calibration harness
+measures the same network and batch on the same machine (``train_and_measure``, estimate meter): the loop's
+figure beside the harness's says whether the measuring agrees with the calibration protocol, apart from whether
+the profile (calibrated on its own machine, named on the page) transfers to this one.
+
+    python benchmarks/measure.py [--quick] [--profile DIR] [--out-dir DIR | --no-page]
+
+``--quick`` checks the script works in seconds (two networks, one batch, short runs); its numbers mean nothing.
+After printing, it writes a dated results page to docs/results/ (``benchmarks/report.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import add_page_options, markdown_table, page_from_args  # noqa: E402
+
+ADVISOR = shutil.which("advisor") or str(Path(sys.executable).parent / "advisor")
+WORKLOAD = "n = {n}\ntotal = 0\nfor i in range(n):\n    total += i * i % 7\n"
+INPUT_DIM, OUTPUT_DIM, TRAIN_ROWS = 32, 10, 4096
+NETWORKS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("2 layers, 64 wide", (64, 10)),
+    ("3 layers, 256 wide", (256, 256, 10)),
+    ("4 layers, 512 wide", (512, 512, 512, 10)),
+    ("7 layers, 128 wide", (128,) * 6 + (10,)),
+    ("wide first 1024/256", (1024, 256, 10)),
+    ("5 layers, 32 wide", (32, 32, 32, 32, 10)),
+)
+BATCHES = (32, 256)
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Bare against measured runs of the workload (medians of interleaved repeats), seconds."""
+
+    bare_s: float
+    window_s: float
+    command_s: float
+    repeats: int
+
+    @property
+    def ratio(self) -> float:
+        """The program's metered time over its bare time."""
+        return self.window_s / self.bare_s
+
+    @property
+    def fixed_s(self) -> float:
+        """What ``advisor measure`` adds around the program (start, set-up, summary)."""
+        return self.command_s - self.window_s
+
+
+def _bare(code: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - start
+
+
+def _measured(code: str) -> tuple[float, float]:
+    start = time.perf_counter()
+    done = subprocess.run([ADVISOR, "measure", "--idle", "0", "--meter", "estimate", "--no-store", "--json", "--",
+                           sys.executable, "-c", code], check=True, capture_output=True, text=True)  # fmt: skip
+    wall = time.perf_counter() - start
+    return json.loads(done.stdout.strip().splitlines()[-1])["duration_s"], wall
+
+
+def overhead(iterations: int, repeats: int) -> Overhead:
+    """Run the workload bare and measured ``repeats`` times each, alternating which goes first."""
+    code = WORKLOAD.format(n=iterations)
+    bare, window, command = [], [], []
+    for r in range(repeats):
+        for measured in (r % 2 == 0, r % 2 == 1):
+            if measured:
+                w, c = _measured(code)
+                window.append(w)
+                command.append(c)
+            else:
+                bare.append(_bare(code))
+    return Overhead(statistics.median(bare), statistics.median(window), statistics.median(command), repeats)
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """One network at one batch: measured and predicted energy per training datum."""
+
+    name: str
+    widths: tuple[int, ...]
+    batch: int
+    measured_j: float
+    median_j: float
+    low_j: float
+    high_j: float
+    meter_kind: str
+    stored: bool
+    harness_j: float
+
+    @property
+    def ratio(self) -> float:
+        return self.measured_j / self.median_j
+
+    @property
+    def inside(self) -> bool:
+        return self.low_j <= self.measured_j <= self.high_j
+
+
+def _epoch(model, optimiser, loss_fn, x, y, batch: int, torch) -> None:
+    order = torch.randperm(x.shape[0])
+    for start in range(0, x.shape[0], batch):
+        index = order[start : start + batch]
+        optimiser.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x[index]), y[index])
+        loss.backward()
+        optimiser.step()
+
+
+def train_measured(widths: tuple[int, ...], batch: int, epochs: int, profile, store: Path):
+    """The plain training loop, measured: a warm-up epoch, then ``epochs`` epochs as ``train`` blocks."""
+    import torch
+    from torch import nn
+
+    import advisor
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for fan_in, width in zip((INPUT_DIM, *widths[:-1]), widths, strict=True):
+        layers += [nn.Linear(fan_in, width), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])
+    x, y = torch.randn(TRAIN_ROWS, INPUT_DIM), torch.randint(0, OUTPUT_DIM, (TRAIN_ROWS,))
+    optimiser, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss()
+    with advisor.measure(f"bench {widths} b{batch}", meter="estimate", model=model, batch_size=batch, idle_s=0.5,
+                         store=store, profile=profile) as m:  # fmt: skip
+        _epoch(model, optimiser, loss_fn, x, y, batch, torch)  # warm-up: unphased
+        for _ in range(epochs):
+            with m.phase("train"):
+                _epoch(model, optimiser, loss_fn, x, y, batch, torch)
+                m.datums(TRAIN_ROWS)
+    return m.result
+
+
+def harness_energy(widths: tuple[int, ...], batch: int, window_s: float) -> float:
+    """The calibration harness's energy per training datum for the same network and batch (estimate meter)."""
+    from measurement.datasets import load_dataset
+    from measurement.harness import train_and_measure
+    from measurement.meters.estimate import EstimateMeter
+    from measurement.records import TrainConfig
+    from models.modules import network_of
+
+    dataset = load_dataset(f"synthetic:{round(TRAIN_ROWS / 0.8)},{INPUT_DIM},{OUTPUT_DIM}")  # 80% to train
+    arch = network_of(INPUT_DIM, widths, batch).architecture()
+    config = TrainConfig(batch_size=batch, inference_batch_size=batch, windows=5, window_s=window_s)
+    return train_and_measure(arch, dataset, EstimateMeter(), config).train.energy_per_datum_j
+
+
+def epochs_for(widths: tuple[int, ...], target_s: float) -> int:
+    """Epochs that take about ``target_s`` seconds (from the network's training FLOPs at ~2 GFLOP/s)."""
+    fan_ins = (INPUT_DIM, *widths[:-1])
+    flops = 6 * sum(f * w for f, w in zip(fan_ins, widths, strict=True)) * TRAIN_ROWS
+    return max(1, min(50, math.ceil(target_s * 2e9 / flops)))
+
+
+def accuracy(networks, batches, target_s: float, profile) -> list[Accuracy]:
+    """Every network at every batch, measured and predicted."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "runs.sqlite"
+        for name, widths in networks:
+            for batch in batches:
+                r = train_measured(widths, batch, epochs_for(widths, target_s), profile, store)
+                p, c = r.price.train, r.comparison
+                control = harness_energy(widths, batch, target_s / 10)
+                out.append(Accuracy(name, widths, batch, c.measured_j, p.median_j, p.predictive_p05_j,
+                                    p.predictive_p95_j, str(r.meter_kind), r.run_id is not None, control))  # fmt: skip
+    return out
+
+
+def body_md(over: Overhead, rows: list[Accuracy], profile_name: str, machines: str, quick: bool) -> str:
+    """The results page's body."""
+    within = sum(1 for r in rows if 1 / 1.25 <= r.ratio <= 1.25)
+    inside = sum(1 for r in rows if r.inside)
+    median_ratio = statistics.median(r.ratio for r in rows)
+    control = statistics.median(r.measured_j / r.harness_j for r in rows)
+    table = markdown_table(
+        ("network", "widths", "batch", "measured J/datum", "predicted median", "90% predictive", "ratio", "inside",
+         "harness J/datum", "measured / harness"),
+        [(r.name, "-".join(map(str, r.widths)), r.batch, f"{r.measured_j:.4g}", f"{r.median_j:.4g}",
+          f"{r.low_j:.3g} – {r.high_j:.3g}", f"{r.ratio:.2f}", "yes" if r.inside else "no", f"{r.harness_j:.4g}",
+          f"{r.measured_j / r.harness_j:.2f}") for r in rows],
+    )  # fmt: skip
+    return (
+        ("**Quick mode: a check that the script runs; the numbers mean nothing.**\n\n" if quick else "")
+        + "## (a) Overhead of `advisor measure --`\n\n"
+        f"A pure-Python loop in a child interpreter, bare and under `advisor measure --idle 0 --meter estimate`, "
+        f"interleaved, median of {over.repeats} each: bare {over.bare_s:.3f} s, metered window "
+        f"{over.window_s:.3f} s, ratio **{over.ratio:.4f}** ({over.ratio - 1:+.2%}). Around the program the "
+        f"command adds {over.fixed_s:.2f} s (interpreter start, imports, meter set-up, summary), plus the idle "
+        "measurement it makes first (1 s by default, `--idle`).\n\n"
+        "## (b) Measured beside predicted energy per training datum\n\n"
+        f"A plain torch loop (Adam, shuffled batches of {TRAIN_ROWS} rows of {INPUT_DIM} inputs, {OUTPUT_DIM} "
+        f"classes, one thread), measured with `advisor.measure` (estimate meter: "
+        f"{rows[0].meter_kind if rows else 'n/a'}; every run stored: {all(r.stored for r in rows)}), priced by "
+        f"`advisor.predict_module` with the {profile_name} ({machines}).\n\n"
+        f"{table}\n\n"
+        f"Within 1.25× of the predicted median: **{within} of {len(rows)}**; inside the 90% predictive interval: "
+        f"{inside} of {len(rows)}; median ratio {median_ratio:.2f}. The loop's measurement over the calibration "
+        f"harness's on this machine: median {control:.2f}.\n"
+    )
+
+
+def machines(profile) -> str:
+    """Where the profile was calibrated, and whether that is this machine."""
+    from advisor.api import this_machine
+
+    same = profile.fingerprint.same_machine(this_machine())
+    return f"calibrated on {profile.fingerprint.describe()}, {'this' if same else 'not this'} machine"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Measure the overhead and the accuracy, print them, write the results page."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a seconds-long check that the script works")
+    parser.add_argument("--profile", type=Path, help="profile folder (default: yours, else the shipped reference)")
+    add_page_options(parser)
+    args = parser.parse_args(argv)
+    from advisor.measuring import default_profile
+
+    profile = default_profile(args.profile)
+    iterations, repeats = (300_000, 2) if args.quick else (30_000_000, 7)
+    over = overhead(iterations, repeats)
+    print(f"(a) bare {over.bare_s:.3f} s, metered window {over.window_s:.3f} s, ratio {over.ratio:.4f}; "
+          f"command adds {over.fixed_s:.2f} s around the program")  # fmt: skip
+    networks, batches = (NETWORKS[:2], BATCHES[:1]) if args.quick else (NETWORKS, BATCHES)
+    rows = accuracy(networks, batches, 0.2 if args.quick else 3.0, profile)
+    print(f"(b) {'network':<22} {'batch':>5} {'measured':>11} {'predicted':>11} {'ratio':>6} inside")
+    for r in rows:
+        print(f"    {r.name:<22} {r.batch:>5} {r.measured_j:>11.4g} {r.median_j:>11.4g} {r.ratio:>6.2f} {r.inside}"
+              f"  harness {r.harness_j:.4g}")  # fmt: skip
+    name = "measure-quick" if args.quick else "measure"
+    title = "Measuring your own code: overhead, and measured beside predicted energy per datum"
+    page_from_args(args, name, title, body_md(over, rows, profile.display_name, machines(profile), args.quick))
+
+
+if __name__ == "__main__":
+    main()
