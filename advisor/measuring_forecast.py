@@ -67,10 +67,23 @@ def _epoch_energies(segments: Sequence[Segment], phase: str) -> list[float]:
     return [sum(s.window.standardised_j for s in segments[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
-def _t_quantile_95(dof: int) -> float:
-    from scipy import stats
+_T95 = (6.313752, 2.919986, 2.353363, 2.131847, 2.015048, 1.94318, 1.894579, 1.859548, 1.833113, 1.812461,
+        1.795885, 1.782288, 1.770933, 1.76131, 1.75305, 1.745884, 1.739607, 1.734064, 1.729133, 1.724718,
+        1.720743, 1.717144, 1.713872, 1.710882, 1.708141, 1.705618, 1.703288, 1.701131, 1.699127)  # fmt: skip
+"""Student t's 95th percentile for 1 to 29 degrees of freedom (scipy.stats.t.ppf, to 6 decimals)."""
+_Z95 = 1.6448536269514722
 
-    return float(stats.t.ppf(0.95, dof))
+
+def t_quantile_95(dof: int) -> float:
+    """Student t's 95th percentile: tabulated below 30 degrees of freedom, else the Cornish-Fisher expansion
+    (within 4e-5 of scipy's at 30, closer above). Not scipy: importing it costs about a second of CPU, and a
+    forecast runs inside the measurement."""
+    if dof < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {dof}")
+    if dof <= len(_T95):
+        return _T95[dof - 1]
+    z = _Z95
+    return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
 
 
 def forecast_energy(
@@ -105,7 +118,7 @@ def forecast_energy(
     point = so_far + remaining * mean
     low = high = point if remaining == 0 else None
     if seen >= 2 and remaining > 0:
-        half = _t_quantile_95(seen - 1) * statistics.stdev(energies) * math.sqrt(remaining + remaining**2 / seen)
+        half = t_quantile_95(seen - 1) * statistics.stdev(energies) * math.sqrt(remaining + remaining**2 / seen)
         low, high = max(so_far, point - half), point + half
     assumes = (f"an epoch is a {phase!r} block and what follows it until the next; the {remaining} remaining "
                f"cost the mean of the {seen} measured, varying independently"

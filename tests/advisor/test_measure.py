@@ -254,3 +254,12 @@ def test_a_forecast_by_datums_scales_the_energy_per_datum() -> None:
         m.datums(500)
     f = m.forecast(epochs=4, datums_per_epoch=1000)
     assert f.epochs_seen == 0.5 and f.energy_j == pytest.approx(20.0 / 500 * 4000) and f.p95_j is None
+
+
+def test_the_t_quantile_matches_scipy_without_importing_it() -> None:
+    from scipy import stats
+
+    from advisor.measuring_forecast import t_quantile_95
+
+    for dof in (1, 2, 7, 29, 30, 45, 200):
+        assert t_quantile_95(dof) == pytest.approx(stats.t.ppf(0.95, dof), abs=5e-5)
