@@ -34,6 +34,8 @@ class FitRequest:
     hardware: str | None = None
     """The machine to fit (an id from ``advisor runs --hardware``, or its unique prefix); None: the newest."""
     sampler: str = "nutpie"
+    include_measured: bool = False
+    """Let programs measured with ``advisor measure`` whose network is described join the energy fit."""
 
     def validate(self) -> None:
         """Refuse sampler settings out of range before any work (an absurd --draws would sample for days)."""
@@ -80,7 +82,7 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
         for path in (request.plot, *figure_paths(request.plot).values(), tiers_path(request.plot)):
             check_plot_path(path)  # before minutes of fitting, not after
     with RunStore(request.store or default_store_path(), readonly=True) as store:
-        runs = store.frame()
+        runs = store.frame(include_measured=request.include_measured)
         curves = store.curves_frame()
         fingerprints = store.fingerprints()
     runs, hardware = select_runs(runs, request.hardware)

@@ -1,5 +1,6 @@
 """A user's torch MLP priced by the energy model: its realised widths read from the module, then the energy per
-datum of training and inference with their intervals, as for any sized network.
+datum of training and inference with their intervals, as for any sized network; and measured programs of such
+networks as training rows (``advisor fit --include-measured``).
 
 Torch is never imported here: layers are recognised by their classes' names and modules (``torch.nn``'s
 ``Sequential``, ``Linear``, ``ReLU``; the catalogue's ``ButterMLP`` from :mod:`measurement.network`), so
@@ -8,14 +9,16 @@ pricing a module costs no torch import beyond the one the user's program already
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from measurement.architecture import BEYOND_GRID_LIMITS, GRID_LIMITS, check_batch
+from measurement.architecture import BEYOND_GRID_LIMITS, GRID_LIMITS, Architecture, Shape, check_batch
 from measurement.errors import InputError
 from measurement.measured import MeasuredNetwork
+from measurement.records import SweepKind
 
 _TORCH_NN = "torch.nn"
 _CATALOGUE = ("measurement.network", "ButterMLP")
@@ -196,3 +199,47 @@ def price_network(profile, network: MeasuredNetwork, inference_batch_size: int |
                        inference=_price(profile.energy, network, inference_batch, "inference"),
                        inference_batch_size=inference_batch, estimated=profile.estimated,
                        profile=profile.display_name, beyond_grid=outside)  # fmt: skip
+
+
+def split_measured(runs):
+    """A run export split into the calibration's and probes' runs, and users' measured programs (sweep kind
+    ``measure``, present only when the export was asked for them)."""
+    if "sweep_kind" not in runs:
+        return runs, runs.iloc[:0]
+    measured = (runs["sweep_kind"] == SweepKind.MEASURE).to_numpy()
+    return runs[~measured], runs[measured]
+
+
+def measured_training_frame(measured):
+    """The measured programs the energy model's features can describe, as training rows: their ``train`` phase,
+    ok, with a network named (realised widths and batch recorded) and a positive, finite energy per datum. Each
+    label is a data set of its own, so the work a user's loop does beyond the harness's gets its own factor."""
+    import pandas as pd
+
+    from models.features import arch_features
+
+    energy = pd.to_numeric(measured.get("energy_per_datum_j"), errors="coerce")
+    usable = measured[(measured["phase"] == "train") & (measured["status"] == "ok") & (measured["depth"] >= 2)
+                      & (measured["batch_size"] >= 1) & np.isfinite(energy) & (energy > 0)]  # fmt: skip
+    if usable.empty:
+        return usable
+    rows = [arch_features([_stored_architecture(r)], int(r.batch_size), "train") for r in usable.itertuples()]
+    out = pd.concat([usable.reset_index(drop=True), pd.concat(rows, ignore_index=True)], axis=1)
+    out["log_energy"] = np.log(out["energy_per_datum_j"].to_numpy(float))
+    out["config"] = "measured/" + out["run_key"].astype(str)
+    return out
+
+
+def _stored_architecture(row) -> Architecture:
+    widths = tuple(int(w) for w in json.loads(row.widths_json))
+    return Architecture(Shape(row.shape), len(widths), int(row.params), int(row.input_dim), widths[-1], widths,
+                        int(row.params))  # fmt: skip
+
+
+def add_measured(frame, measured):
+    """A training frame with the usable measured programs appended (``measured`` from :func:`split_measured`)."""
+    import pandas as pd
+
+    rows = measured_training_frame(measured) if len(measured) else measured
+    return frame if rows.empty else pd.concat([frame, rows[[c for c in frame.columns if c in rows]]],
+                                              ignore_index=True)  # fmt: skip

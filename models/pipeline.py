@@ -14,6 +14,7 @@ from measurement.tiers import device_tiers
 from models import accuracy
 from models.energy import fit as fit_energy
 from models.features import correct_drift, training_frame
+from models.modules import add_measured, split_measured
 from models.profile import Profile, ProfileMetadata
 from models.sampling import FitConfig, FitError
 
@@ -65,16 +66,18 @@ def fit_profile(
     curves: pd.DataFrame | None = None,
 ) -> tuple[Profile, pd.DataFrame]:
     """Fit the energy model to one machine's runs and an accuracy model per probed dataset (over the probe
-    runs' learning curves ``curves`` where given).
+    runs' learning curves ``curves`` where given). Measured programs in ``runs`` (sweep kind ``measure``) join
+    the energy fit where their network is described (:func:`models.modules.measured_training_frame`).
 
     Returns the (unsaved) profile and the training frame the energy model saw (for plots).
     """
+    runs, measured = split_measured(runs)  # present only when asked for (--include-measured)
     tiers = device_tiers(fp, run_device(runs))
     floor = calibration_noise_floor(runs)
     runs, correction = correct_drift(runs, floor)
     if message := correction.message():
         log.warning(message)
-    frame = training_frame(runs)
+    frame = add_measured(training_frame(runs), measured)
     energy = fit_energy(frame, config, tiers)
     accuracies = fit_accuracy_models(runs, accuracy_config, curves)
     meta = ProfileMetadata(

@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="exit 1 (and save nothing) if the fit did not converge")
     p.add_argument("--hardware", metavar="ID", help="fit this machine's runs ('advisor runs --hardware' lists them; "
                    "default: the machine of the newest run)")  # fmt: skip
+    p.add_argument("--include-measured", action="store_true",
+                   help="let programs measured with 'advisor measure' that name their MLP (--widths, model=) join "
+                   "the energy fit as observations (each label a data set of its own)")  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
 
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         hardware=args.hardware,
         sampler=args.sampler,
+        include_measured=args.include_measured,
         **{name: value for name, value in sampling.items() if value is not None},  # unset: ENERGY_FIT's
     )
     outcome = fit_and_save(request)
