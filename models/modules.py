@@ -17,7 +17,7 @@ import numpy as np
 
 from measurement.architecture import BEYOND_GRID_LIMITS, GRID_LIMITS, Architecture, Shape, check_batch
 from measurement.errors import InputError
-from measurement.measured import MeasuredNetwork
+from measurement.measured import TOTAL, MeasuredNetwork
 from measurement.records import SweepKind
 
 _TORCH_NN = "torch.nn"
@@ -211,20 +211,23 @@ def split_measured(runs):
 
 
 def measured_training_frame(measured):
-    """The measured programs the energy model's features can describe, as training rows: their ``train`` phase,
-    ok, with a network named (realised widths and batch recorded) and a positive, finite energy per datum. Each
-    label is a data set of its own, so the work a user's loop does beyond the harness's gets its own factor."""
+    """The measured programs the energy model's features can describe, as training rows: ok, with a network
+    named (realised widths and batch recorded) and a positive, finite energy per datum, from their ``train``
+    phase, or from the whole (a command) where they have none. Each label is a data set of its own, so the work a
+    user's loop does beyond the harness's gets its own factor."""
     import pandas as pd
 
     from models.features import arch_features
 
     energy = pd.to_numeric(measured.get("energy_per_datum_j"), errors="coerce")
-    usable = measured[(measured["phase"] == "train") & (measured["status"] == "ok") & (measured["depth"] >= 2)
+    usable = measured[measured["phase"].isin(("train", TOTAL)) & (measured["status"] == "ok") & (measured["depth"] >= 2)
                       & (measured["batch_size"] >= 1) & np.isfinite(energy) & (energy > 0)]  # fmt: skip
+    usable = usable.sort_values("phase", key=lambda p: p != "train", kind="stable").drop_duplicates("run_id")
     if usable.empty:
         return usable
     rows = [arch_features([_stored_architecture(r)], int(r.batch_size), "train") for r in usable.itertuples()]
     out = pd.concat([usable.reset_index(drop=True), pd.concat(rows, ignore_index=True)], axis=1)
+    out["phase"] = "train"
     out["log_energy"] = np.log(out["energy_per_datum_j"].to_numpy(float))
     out["config"] = "measured/" + out["run_key"].astype(str)
     return out

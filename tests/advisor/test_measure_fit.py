@@ -21,12 +21,13 @@ from tests.fakes.posteriors import fake_profile
 from tests.fakes.store import fill_store
 
 
-def _measure(path: Path, label: str, network=None, fail: bool = False) -> None:
+def _measure(path: Path, label: str, network=None, fail: bool = False, phase: bool = True) -> None:
     line = PowerLine(idle_w=2.0)
     named = {"model": network, "batch_size": network.batch_size, "profile": fake_profile()} if network else {}
     m = advisor.measure(label, meter=LineMeter(line), idle_s=1.0, sleep=line.sleep, store=path, **named)
     with pytest.raises(RuntimeError) if fail else contextlib.nullcontext(), m:
-        with m.phase("train"):
+        line.run(1.0, 7.0)  # setup: 5 J above idle, outside the train phase
+        with m.phase("train") if phase else contextlib.nullcontext():
             line.run(2.0, 12.0)
             m.datums(1000)
         if fail:
@@ -39,6 +40,7 @@ def _store(tmp_path: Path) -> tuple[Path, object]:
     _measure(path, "my loop", network)
     _measure(path, "no network")
     _measure(path, "crashed", network, fail=True)
+    _measure(path, "a command", network, phase=False)  # no train phase: its whole is the observation
     return path, network
 
 
@@ -49,13 +51,16 @@ def test_measured_runs_join_the_training_frame_only_when_asked(tmp_path: Path) -
     calibration, none = split_measured(default)
     assert none.empty
     runs, measured = split_measured(asked)
-    assert set(measured["run_key"]) == {"my loop", "no network", "crashed"} and len(runs) == len(calibration)
+    assert set(measured["run_key"]) == {"my loop", "no network", "crashed", "a command"}
+    assert len(runs) == len(calibration)
     base = training_frame(runs)
     frame = add_measured(base, measured)
-    assert len(frame) == len(base) + 1  # only the ok run that names its network
-    row = frame.iloc[-1]
+    assert len(frame) == len(base) + 2  # the ok runs that name their network, once each
+    row, command = frame.iloc[-2], frame.iloc[-1]
     assert (row["dataset"], row["phase"], row["phase_index"]) == ("my loop", "train", 0)
-    assert row["log_energy"] == pytest.approx(np.log(2.0 * 10.0 / 1000))
+    assert row["log_energy"] == pytest.approx(np.log(2.0 * 10.0 / 1000))  # its train phase alone
+    assert (command["dataset"], command["phase"]) == ("a command", "train")
+    assert command["log_energy"] == pytest.approx(np.log((5.0 + 20.0) / 1000))  # the whole, setup included
     expected = arch_features([network.architecture()], 32, "train").iloc[0]
     assert np.allclose([row[c] for c in FEATURE_COLUMNS], [expected[c] for c in FEATURE_COLUMNS])
 
