@@ -294,7 +294,15 @@ def _plan(request: CalibrationRequest, datasets: tuple[Dataset, ...], fp: Finger
             max_runs=request.max_runs,
         )
     else:
-        dims = [DataDims(d.input_dim, d.output_dim, int(d.x_test.shape[0]), d.train_samples) for d in datasets]
+        dims = [
+            DataDims(
+                input_dim=d.input_dim,
+                output_dim=d.output_dim,
+                test_samples=int(d.x_test.shape[0]),
+                train_samples=d.train_samples,
+            )
+            for d in datasets
+        ]
         plan = plan_calibration_across(
             fp, dims, request.budget_s, request.config, seed=request.seed, max_runs=request.max_runs
         )
@@ -345,7 +353,17 @@ def prepare(request: CalibrationRequest) -> CalibrationJob:
         raise
     log_fallbacks(steps)
     budget_s = spec.budget_s if request.resume and not request.budget_given else request.budget_s
-    return CalibrationJob(request, store_path, meter, tuple(steps), datasets, fp, spec, budget_s, began=began)
+    return CalibrationJob(
+        request=request,
+        store_path=store_path,
+        meter=meter,
+        ladder=tuple(steps),
+        datasets=datasets,
+        fingerprint=fp,
+        spec=spec,
+        budget_s=budget_s,
+        began=began,
+    )
 
 
 def _on_cluster(request: CalibrationRequest, cluster: ClusterSpec, store_path: Path) -> CalibrationJob:

@@ -71,11 +71,22 @@ def vet_profile(path) -> ProfileReport:
     meta = profile.metadata
     problems = list(meta.diagnostics.problems())
     problems += [f"{name}: {p}" for name, info in meta.datasets.items() for p in info.diagnostics.problems()]
-    datasets = {name: f"{i.task}, {i.runs} runs, input {i.input_dim} -> {i.output_dim}, best {i.best_observed:.3g}"
-                for name, i in meta.datasets.items()}  # fmt: skip
+    datasets = {
+        name: f"{i.task}, {i.runs} runs, input {i.input_dim} -> {i.output_dim}, best {i.best_observed:.3g}"
+        for name, i in meta.datasets.items()
+    }
     return ProfileReport(
-        path=str(profile.path), hardware=meta.fingerprint.describe(), fingerprint_digest=meta.fingerprint.digest(),
-        meter_kinds=meta.meter_kinds, meters=meta.meters, runs=len(meta.run_ids), observations=meta.observations,
-        converged=not problems, problems=tuple(problems), noise_floor=meta.noise_floor, datasets=datasets,
-        same_machine=meta.fingerprint.same_machine(this_machine()), checks=LOAD_CHECKS,
-    )  # fmt: skip
+        path=str(profile.path),
+        hardware=meta.fingerprint.describe(),
+        fingerprint_digest=meta.fingerprint.digest(),
+        meter_kinds=meta.meter_kinds,
+        meters=meta.meters,
+        runs=len(meta.run_ids),
+        observations=meta.observations,
+        converged=not problems,
+        problems=tuple(problems),
+        noise_floor=meta.noise_floor,
+        datasets=datasets,
+        same_machine=meta.fingerprint.same_machine(this_machine()),
+        checks=LOAD_CHECKS,
+    )

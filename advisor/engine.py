@@ -178,8 +178,10 @@ def validate(request: RecommendRequest, profile: Profile) -> None:
     _check_constraints(request.constraints)
     if request.dataset not in profile.accuracy:
         known = ", ".join(sorted(profile.accuracy)) or "none"
-        raise InputError(f"the profile has no accuracy model for dataset {str(request.dataset)[:100]!r} (has: "
-                         f"{known}); run 'advisor probe {str(request.dataset)[:100]}'")  # fmt: skip
+        raise InputError(
+            f"the profile has no accuracy model for dataset {str(request.dataset)[:100]!r} (has: "
+            f"{known}); run 'advisor probe {str(request.dataset)[:100]}'"
+        )
     if profile.accuracy[request.dataset].task != "regression" and not 0 < request.accuracy <= 1:
         raise InputError(f"accuracy budget must be in (0, 1], got {request.accuracy}")
     if profile.accuracy[request.dataset].task == "regression" and not request.accuracy > 0:
@@ -210,8 +212,9 @@ def parse_epochs(value: Any) -> int | str:
     return int(value)
 
 
-def build_request(profile: Profile, dataset: str, accuracy: float, confidence: float = 0.9,
-                  **options: Any) -> RecommendRequest:  # fmt: skip
+def build_request(
+    profile: Profile, dataset: str, accuracy: float, confidence: float = 0.9, **options: Any
+) -> RecommendRequest:
     """A validated request from keyword options (the Python API's and the UIs' form of a question).
 
     Raises:
@@ -228,7 +231,9 @@ def build_request(profile: Profile, dataset: str, accuracy: float, confidence: f
     rest = {k: v for k, v in options.items() if k in request_names and v is not None}
     rest["objective"] = parse_objective(rest.get("objective", Objective.ENERGY_PER_DATUM))
     rest["epochs"] = parse_epochs(rest.get("epochs", AUTO))
-    request = RecommendRequest(dataset, accuracy, confidence, Constraints(**constraints), **rest)
+    request = RecommendRequest(
+        dataset=dataset, accuracy=accuracy, confidence=confidence, constraints=Constraints(**constraints), **rest
+    )
     validate(request, profile)
     return request
 
@@ -243,10 +248,13 @@ def candidate_grid(input_dim: int, output_dim: int) -> tuple[Architecture, ...]:
 def _filter(archs: tuple[Architecture, ...], c: Constraints) -> list[Architecture]:
     shapes = set(c.shapes) if c.shapes else None
     return [
-        a for a in archs
-        if (shapes is None or a.shape.value in shapes) and c.min_depth <= a.depth <= c.max_depth
-        and c.min_size <= a.target_size <= c.max_size and (c.max_params is None or a.params <= c.max_params)
-    ]  # fmt: skip
+        a
+        for a in archs
+        if (shapes is None or a.shape.value in shapes)
+        and c.min_depth <= a.depth <= c.max_depth
+        and c.min_size <= a.target_size <= c.max_size
+        and (c.max_params is None or a.params <= c.max_params)
+    ]
 
 
 def _distinct(archs: list[Architecture]) -> tuple[list[Architecture], list[tuple[str, ...]]]:
@@ -355,34 +363,50 @@ def _epochs_and_p(model, request: RecommendRequest, params, depth, shapes) -> tu
         p_meet, short = np.array(p_meet, float), np.isnan(epochs)
         if short.any():
             longest = float(EPOCH_CHOICES[-1])
-            p_meet[short] = model.prob_meets(request.accuracy, params[short], depth[short],
-                                             [s for s, k in zip(shapes, short, strict=True) if k], longest)  # fmt: skip
-        return np.where(short, float(EPOCH_CHOICES[-1]), epochs), p_meet
+            short_shapes = [s for s, k in zip(shapes, short, strict=True) if k]
+            p_meet[short] = model.prob_meets(request.accuracy, params[short], depth[short], short_shapes, longest)
+        return np.where(short, longest, epochs), p_meet
     epochs = np.full(len(params), float(request.epochs))
     return epochs, np.asarray(model.prob_meets(request.accuracy, params, depth, shapes, epochs), float)
 
 
-def _energy_columns(profile: Profile, request: RecommendRequest, archs: list[Architecture],
-                    epochs: np.ndarray) -> dict[str, Any]:  # fmt: skip
+def _energy_columns(
+    profile: Profile, request: RecommendRequest, archs: list[Architecture], epochs: np.ndarray
+) -> dict[str, Any]:
     """Energy per datum, total training energy at ``epochs``, inference per prediction, the objective, tier."""
     samples = train_samples(profile, request)
-    train_e, train_ws, tiers = _energy_draws(profile, archs, effective_batch_size(request.batch_size, samples),
-                                             "train", request.dataset)  # fmt: skip
-    infer_e, _, _ = _energy_draws(profile, archs, request.inference_batch_size, "inference", request.dataset)
+    train_batch = effective_batch_size(request.batch_size, samples)
+    train_e, train_ws, tiers = _energy_draws(profile, archs, train_batch, phase="train", dataset=request.dataset)
+    infer_batch = request.inference_batch_size
+    infer_e, _, _ = _energy_draws(profile, archs, infer_batch, phase="inference", dataset=request.dataset)
     training = train_e * (samples * epochs)[None, :]
     lifecycle = training + infer_e * request.predictions
-    objective = {Objective.ENERGY_PER_DATUM: train_e, Objective.TRAINING_ENERGY: training,
-                 Objective.INFERENCE: infer_e, Objective.LIFECYCLE: lifecycle}[request.objective]  # fmt: skip
+    objective = {
+        Objective.ENERGY_PER_DATUM: train_e,
+        Objective.TRAINING_ENERGY: training,
+        Objective.INFERENCE: infer_e,
+        Objective.LIFECYCLE: lifecycle,
+    }[request.objective]
     per_datum, total, obj = _mean_and_interval(train_e), _mean_and_interval(training), _mean_and_interval(objective)
     columns = {
-        "energy_per_datum_j": per_datum[0], "energy_p05_j": per_datum[1], "energy_p95_j": per_datum[2],
-        "training_energy_j": total[0], "training_p05_j": total[1], "training_p95_j": total[2],
+        "energy_per_datum_j": per_datum[0],
+        "energy_p05_j": per_datum[1],
+        "energy_p95_j": per_datum[2],
+        "training_energy_j": total[0],
+        "training_p05_j": total[1],
+        "training_p95_j": total[2],
         "inference_energy_per_prediction_j": infer_e.mean(axis=0),
-    }  # fmt: skip
+    }
     if request.grid_g_per_kwh is not None:
         columns["co2e_g"] = lifecycle.mean(axis=0) / JOULES_PER_KWH * request.grid_g_per_kwh
-    return {**columns, "objective_j": obj[0], "objective_p05_j": obj[1], "objective_p95_j": obj[2],
-            "tier": tiers.tolist(), "log_ws_bytes": train_ws}  # fmt: skip
+    return {
+        **columns,
+        "objective_j": obj[0],
+        "objective_p05_j": obj[1],
+        "objective_p95_j": obj[2],
+        "tier": tiers.tolist(),
+        "log_ws_bytes": train_ws,
+    }
 
 
 def candidate_table(profile: Profile, request: RecommendRequest) -> pd.DataFrame:
@@ -402,12 +426,19 @@ def candidate_table(profile: Profile, request: RecommendRequest) -> pd.DataFrame
     epochs, p_meet = _epochs_and_p(model, request, params, depth, shapes)
     energy = _energy_columns(profile, request, archs, epochs)
     head = {
-        "shape": shapes, "shapes": [",".join(g) for g in groups], "depth": depth,
-        "size": [a.target_size for a in archs], "widths": ["-".join(map(str, a.widths)) for a in archs],
-        "params": params, "epochs": epochs,
-    }  # fmt: skip
-    tail = {"p_meet": p_meet, "expected_score": np.asarray(model.expected(params, depth, shapes, epochs), float),
-            "feasible": p_meet >= request.confidence}  # fmt: skip
+        "shape": shapes,
+        "shapes": [",".join(g) for g in groups],
+        "depth": depth,
+        "size": [a.target_size for a in archs],
+        "widths": ["-".join(map(str, a.widths)) for a in archs],
+        "params": params,
+        "epochs": epochs,
+    }
+    tail = {
+        "p_meet": p_meet,
+        "expected_score": np.asarray(model.expected(params, depth, shapes, epochs), float),
+        "feasible": p_meet >= request.confidence,
+    }
     ordered = [k for k in energy if not k.startswith("objective") and k not in ("tier", "log_ws_bytes")]
     rest = {k: energy[k] for k in ("tier", "objective_j", "objective_p05_j", "objective_p95_j", "log_ws_bytes")}
     return pd.DataFrame({**head, **{k: energy[k] for k in ordered}, **tail, **rest})
@@ -430,5 +461,13 @@ def recommend(profile: Profile, request: RecommendRequest) -> Recommendation:
     scores = table["expected_score"].to_numpy()
     best = float(scores.min() if regression else scores.max())
     front = table.iloc[pareto_front(table["objective_j"].to_numpy(), scores, higher_is_better=not regression)]
-    return Recommendation(request, ranked, front.reset_index(drop=True), table, len(feasible), best, regression,
-                          profile.estimated)  # fmt: skip
+    return Recommendation(
+        request=request,
+        table=ranked,
+        pareto=front.reset_index(drop=True),
+        candidates=table,
+        feasible=len(feasible),
+        best_achievable=best,
+        regression=regression,
+        estimated=profile.estimated,
+    )

@@ -86,8 +86,14 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
         curves = store.curves_frame()
         fingerprints = store.fingerprints()
     runs, hardware = select_runs(runs, request.hardware)
-    config = dataclasses.replace(ENERGY_FIT, draws=request.draws, tune=request.tune, chains=request.chains,
-                                 sampler=request.sampler, max_draws=request.max_draws)  # fmt: skip
+    config = dataclasses.replace(
+        ENERGY_FIT,
+        draws=request.draws,
+        tune=request.tune,
+        chains=request.chains,
+        sampler=request.sampler,
+        max_draws=request.max_draws,
+    )
     profile, frame = fit_profile(runs, fingerprints[hardware], config, curves=curves)
     accuracy = {name: acc.diagnostics for name, acc in profile.accuracy.items()}
     converged = profile.energy.diagnostics.converged and all(d.converged for d in accuracy.values())
@@ -103,8 +109,15 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
         plot_tiers(profile.energy, frame, tiers_path(request.plot))  # figure (b): FILE-tiers beside FILE
         _plot_held_out(profile, frame, request.plot)
     meta = profile.metadata
-    return FitOutcome(profile.energy.diagnostics, out, save, meta.observations, meta.meter_kinds, meta.noise_floor,
-                      accuracy)  # fmt: skip
+    return FitOutcome(
+        diagnostics=profile.energy.diagnostics,
+        profile_dir=out,
+        saved=save,
+        observations=meta.observations,
+        meter_kinds=meta.meter_kinds,
+        noise_floor=meta.noise_floor,
+        accuracy=accuracy,
+    )
 
 
 def _plot_held_out(profile, frame, plot: Path) -> None:

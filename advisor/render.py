@@ -18,13 +18,17 @@ def summary_line(result: Recommendation) -> str:
     request = result.request
     what = "test loss" if result.regression else "accuracy"
     if result.verdict is Verdict.INFEASIBLE:
-        line = (f"no candidate reaches {what} {request.accuracy:g} with probability >= {request.confidence:g}; "
-                f"best achievable {what} (posterior mean) is {result.best_achievable:.4g}")  # fmt: skip
+        line = (
+            f"no candidate reaches {what} {request.accuracy:g} with probability >= {request.confidence:g}; "
+            f"best achievable {what} (posterior mean) is {result.best_achievable:.4g}"
+        )
     else:
         top = result.table.iloc[0]
         best = f"best: {_net(top)}"
-        line = (f"{result.feasible} of {len(result.candidates)} candidates meet {what} {request.accuracy:g} with "
-                f"P >= {request.confidence:g}; {best}")  # fmt: skip
+        line = (
+            f"{result.feasible} of {len(result.candidates)} candidates meet {what} {request.accuracy:g} with "
+            f"P >= {request.confidence:g}; {best}"
+        )
     return line + (ESTIMATE_NOTE if result.estimated else "")
 
 
@@ -43,15 +47,33 @@ def energy_label(estimated: bool) -> str:
 
 
 SHAPE_ABBREVIATIONS = {
-    "rectangle": "rect", "rectangle_residual": "rres", "trapezoid": "trap", "exponential": "exp",
-    "wide_first_2x": "wf2", "wide_first_4x": "wf4", "wide_first_8x": "wf8", "wide_first_16x": "wf16",
-}  # fmt: skip
+    "rectangle": "rect",
+    "rectangle_residual": "rres",
+    "trapezoid": "trap",
+    "exponential": "exp",
+    "wide_first_2x": "wf2",
+    "wide_first_4x": "wf4",
+    "wide_first_8x": "wf8",
+    "wide_first_16x": "wf16",
+}
 OBJECTIVE_WORDS = {
-    "energy-per-datum": "energy per datum", "training-energy": "training energy",
-    "inference": "inference energy", "lifecycle": "lifecycle energy",
-}  # fmt: skip
-_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
-             (1e-12, "p"), (1e-15, "f"))  # fmt: skip
+    "energy-per-datum": "energy per datum",
+    "training-energy": "training energy",
+    "inference": "inference energy",
+    "lifecycle": "lifecycle energy",
+}
+_PREFIXES = (
+    (1e12, "T"),
+    (1e9, "G"),
+    (1e6, "M"),
+    (1e3, "k"),
+    (1.0, ""),
+    (1e-3, "m"),
+    (1e-6, "µ"),
+    (1e-9, "n"),
+    (1e-12, "p"),
+    (1e-15, "f"),
+)
 
 
 def si(value: float, unit: str = "J") -> str:
@@ -128,8 +150,10 @@ def table_title(result: Recommendation) -> str:
     request = result.request
     what = "loss <=" if result.regression else "accuracy >="
     objective = OBJECTIVE_WORDS[str(request.objective)]
-    return (f"{request.dataset}: {what} {request.accuracy:g} with P >= {request.confidence:g}, by {objective}, "
-            f"epochs {request.epochs} ({energy_label(result.estimated)})")  # fmt: skip
+    return (
+        f"{request.dataset}: {what} {request.accuracy:g} with P >= {request.confidence:g}, by {objective}, "
+        f"epochs {request.epochs} ({energy_label(result.estimated)})"
+    )
 
 
 def recommendation_rows(result: Recommendation, wide: bool = False) -> tuple[list[tuple[str, str]], list[list[str]]]:
@@ -138,8 +162,17 @@ def recommendation_rows(result: Recommendation, wide: bool = False) -> tuple[lis
     Narrow (fits 80 columns): abbreviated shapes, compact widths, SI-prefixed joules, no intervals.
     ``wide`` adds full shape names, full widths and the 90% intervals of energy per datum and training energy.
     """
-    header = [("#", "right"), ("shapes", "left"), ("d", "right"), ("widths", "left"), ("params", "right"),
-              ("epochs", "right"), ("J/datum", "right"), ("train J", "right"), ("J/pred", "right")]  # fmt: skip
+    header = [
+        ("#", "right"),
+        ("shapes", "left"),
+        ("d", "right"),
+        ("widths", "left"),
+        ("params", "right"),
+        ("epochs", "right"),
+        ("J/datum", "right"),
+        ("train J", "right"),
+        ("J/pred", "right"),
+    ]
     if wide:
         header[7:7] = [("J/datum 90%", "right")]
         header[9:9] = [("train J 90%", "right")]
@@ -147,10 +180,17 @@ def recommendation_rows(result: Recommendation, wide: bool = False) -> tuple[lis
     header += [("CO2e", "right")] * co2 + [("P", "right"), ("tier", "left")]
     rows = []
     for _, r in result.table.iterrows():
-        row = [str(r["rank"]), shapes_label(r["shapes"], short=not wide), str(r["depth"]),
-               compact_widths(r["widths"], 60 if wide else 12), count(r["params"]), f"{r['epochs']:g}",
-               si(r["energy_per_datum_j"]), si(r["training_energy_j"]),
-               si(r["inference_energy_per_prediction_j"])]  # fmt: skip
+        row = [
+            str(r["rank"]),
+            shapes_label(r["shapes"], short=not wide),
+            str(r["depth"]),
+            compact_widths(r["widths"], 60 if wide else 12),
+            count(r["params"]),
+            f"{r['epochs']:g}",
+            si(r["energy_per_datum_j"]),
+            si(r["training_energy_j"]),
+            si(r["inference_energy_per_prediction_j"]),
+        ]
         if wide:
             row[7:7] = [f"{si(r['energy_p05_j'])}-{si(r['energy_p95_j'])}"]
             row[9:9] = [f"{si(r['training_p05_j'])}-{si(r['training_p95_j'])}"]

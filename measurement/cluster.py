@@ -315,7 +315,9 @@ def start_cluster(spec: ClusterSpec, options: MeterOptions, allow_shared: bool =
     except BaseException:
         quiet.setLevel(session_level)
         raise
-    session = ClusterSession(spec, client, cluster, options, allow_shared, log_level=session_level)
+    session = ClusterSession(
+        spec=spec, client=client, cluster=cluster, options=options, allow_shared=allow_shared, log_level=session_level
+    )
     try:
         wanted = 1 if spec.kind in (ClusterKind.SLURM, ClusterKind.PBS) else spec.workers
         try:

@@ -162,7 +162,9 @@ def from_frame(name: str, features, target, seed: int = 0) -> Dataset:
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = max(1, round(TEST_FRACTION * len(x)))
     test, train = order[:n_test], order[n_test:]
-    return Dataset(name, task, x[train], y[train], x[test], y[test], output_dim)
+    return Dataset(
+        name=name, task=task, x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test], output_dim=output_dim
+    )
 
 
 def synthetic(samples: int, features: int, classes: int, seed: int = 0) -> Dataset:
@@ -181,15 +183,19 @@ def synthetic(samples: int, features: int, classes: int, seed: int = 0) -> Datas
         te, tr = order[:n_test], order[n_test:]
         task, out = (Task.BINARY, 1) if classes == 2 else (Task.MULTICLASS, classes)
         y = target.astype(np.float32) if classes == 2 else target.astype(np.int64)
-        return Dataset(name, task, x[tr], y[tr], x[te], y[te], out)
+        return Dataset(name=name, task=task, x_train=x[tr], y_train=y[tr], x_test=x[te], y_test=y[te], output_dim=out)
     return from_frame(name, x, target, seed=seed)
 
 
 def _bundled(name: str) -> Dataset:
     from sklearn import datasets as sk
 
-    loader = {"digits": sk.load_digits, "breast_cancer": sk.load_breast_cancer, "wine": sk.load_wine,
-              "diabetes": sk.load_diabetes}[name]  # fmt: skip
+    loader = {
+        "digits": sk.load_digits,
+        "breast_cancer": sk.load_breast_cancer,
+        "wine": sk.load_wine,
+        "diabetes": sk.load_diabetes,
+    }[name]
     bunch = loader()
     return from_frame(name, bunch.data, bunch.target)
 
@@ -214,9 +220,12 @@ def _check_npz(path: Path, npz, bounds: TableBounds) -> None:
         raise DatasetError(f"{path}: 'x' must be rows (x features) and 'y' one value a row, got {x_shape}, {y_shape}")
     rows, columns = x_shape[0], math.prod(x_shape[1:])
     size_bytes = rows * columns * x_dtype.itemsize + rows * y_dtype.itemsize
-    for value, bound, what in ((rows, bounds.max_rows, "rows"), (columns, bounds.max_columns, "columns"),
-                               (rows * columns, bounds.max_cells, "cells (rows x columns)"),
-                               (size_bytes, bounds.max_memory_bytes, "bytes in memory")):  # fmt: skip
+    for value, bound, what in (
+        (rows, bounds.max_rows, "rows"),
+        (columns, bounds.max_columns, "columns"),
+        (rows * columns, bounds.max_cells, "cells (rows x columns)"),
+        (size_bytes, bounds.max_memory_bytes, "bytes in memory"),
+    ):
         if value > bound:
             raise DatasetError(f"{path}: {value:,} {what}, over the bound of {bound:,} for a data file")
 
@@ -258,8 +267,13 @@ def load_dataset(spec: str, target: str | None = None, seed: int = 0) -> Dataset
     match = re.fullmatch(r"synthetic:(\d{1,12}),(\d{1,12}),(\d{1,12})", spec)
     if match:
         n, d, k = map(int, match.groups())
-        if not (10 <= n <= MAX_SYNTHETIC_SAMPLES and 1 <= d <= MAX_SYNTHETIC_FEATURES and k != 1 and k <= 1000
-                and n * d <= MAX_SYNTHETIC_VALUES):  # fmt: skip
+        if not (
+            10 <= n <= MAX_SYNTHETIC_SAMPLES
+            and 1 <= d <= MAX_SYNTHETIC_FEATURES
+            and k != 1
+            and k <= 1000
+            and n * d <= MAX_SYNTHETIC_VALUES
+        ):
             raise DatasetError(
                 f"synthetic:N,D,K needs 10 <= N <= {MAX_SYNTHETIC_SAMPLES:,}, 1 <= D <= {MAX_SYNTHETIC_FEATURES:,}, "
                 f"N x D <= {MAX_SYNTHETIC_VALUES:,} and K = 0 or 2..1000, got {spec[:80]!r}"

@@ -143,7 +143,13 @@ def measure_remote(setup: WorkerSetup, run: RemoteRun) -> RemoteResult:
         try:
             idle_w = state.idle.measure()
         except MeterError as exc:
-            return RemoteResult(run.run_key, state.address, state.host, state.fingerprint, idle_error=str(exc))
+            return RemoteResult(
+                run_key=run.run_key,
+                worker=state.address,
+                host=state.host,
+                fingerprint=state.fingerprint,
+                idle_error=str(exc),
+            )
     from measurement.harness import train_and_measure  # torch: only on the workers
 
     config = _on_slot(run.config, setup.slot)
@@ -156,7 +162,14 @@ def measure_remote(setup: WorkerSetup, run: RemoteRun) -> RemoteResult:
         clock=time.monotonic,
         deadline=began + run.remaining_s,
     )
-    return RemoteResult(run.run_key, state.address, state.host, state.fingerprint, result, idle_w)
+    return RemoteResult(
+        run_key=run.run_key,
+        worker=state.address,
+        host=state.host,
+        fingerprint=state.fingerprint,
+        result=result,
+        idle_power_w=idle_w,
+    )
 
 
 def worker_address() -> str:

@@ -133,13 +133,17 @@ class _BoundedStream(io.RawIOBase):
         data = self._raw.read(size)
         self.total_bytes += len(data)
         if self.total_bytes > self._bounds.max_text_bytes:
-            raise TableError(f"{self._path}: over the bound of {_mib(self._bounds.max_text_bytes)} {self._what} "
-                             "for a data file; use a sample of it")  # fmt: skip
+            raise TableError(
+                f"{self._path}: over the bound of {_mib(self._bounds.max_text_bytes)} {self._what} "
+                "for a data file; use a sample of it"
+            )
         newline = data.rfind(b"\n")
         self._line_bytes = self._line_bytes + len(data) if newline < 0 else len(data) - newline - 1
         if self._line_bytes > self._bounds.max_line_bytes:
-            raise TableError(f"{self._path}: a line longer than the bound of {_mib(self._bounds.max_line_bytes)} "
-                             "(is it a text table?)")  # fmt: skip
+            raise TableError(
+                f"{self._path}: a line longer than the bound of {_mib(self._bounds.max_line_bytes)} "
+                "(is it a text table?)"
+            )
         return data
 
     def first_line(self) -> bytes:
@@ -171,8 +175,11 @@ def _unpacked(path: Path, kind: Compression) -> Iterator[IO[bytes]]:
             with archive.open(members[0]) as handle:
                 yield handle
         return
-    opener: Callable[..., IO[bytes]] = {Compression.GZIP: gzip.open, Compression.BZIP2: bz2.open,
-                                        Compression.XZ: lzma.open}.get(kind, open)  # fmt: skip
+    opener: Callable[..., IO[bytes]] = {
+        Compression.GZIP: gzip.open,
+        Compression.BZIP2: bz2.open,
+        Compression.XZ: lzma.open,
+    }.get(kind, open)
     with opener(path, "rb") as handle:
         yield handle
 
@@ -203,11 +210,14 @@ class _Counter:
         """Count ``rows`` more rows; raise TableError, naming the bound, past the rows or cells bound."""
         self.rows += rows
         if self.rows > self.bounds.max_rows:
-            raise TableError(f"{self.path}: over the bound of {self.bounds.max_rows:,} rows for a data file; "
-                             "use a sample of it")  # fmt: skip
+            raise TableError(
+                f"{self.path}: over the bound of {self.bounds.max_rows:,} rows for a data file; use a sample of it"
+            )
         if self.rows * self.columns > self.bounds.max_cells:
-            raise TableError(f"{self.path}: over the bound of {self.bounds.max_cells:,} cells (rows x columns, "
-                             f"{self.columns:,} columns) for a data file; use a sample of it")  # fmt: skip
+            raise TableError(
+                f"{self.path}: over the bound of {self.bounds.max_cells:,} cells (rows x columns, "
+                f"{self.columns:,} columns) for a data file; use a sample of it"
+            )
 
 
 def chunk_rows(columns: int) -> int:
@@ -318,8 +328,7 @@ def _check_declared_bytes(path: Path, meta, usecols: list[str] | None, bounds: T
 
 
 def _memory_message(path: Path, bounds: TableBounds) -> str:
-    return (f"{path}: over the bound of {_mib(bounds.max_memory_bytes)} in memory for a data file; "
-            "use a sample of it")  # fmt: skip
+    return f"{path}: over the bound of {_mib(bounds.max_memory_bytes)} in memory for a data file; use a sample of it"
 
 
 @contextlib.contextmanager

@@ -77,10 +77,15 @@ def _design(frame: pd.DataFrame, task: str) -> _Design:
     runs, run_idx = np.unique(frame["run_id"].to_numpy(), return_inverse=True)
     log_p = np.log(frame["params"].to_numpy(float))
     return _Design(
-        y=score_of(frame, task), log_p=log_p, log_d=np.log(frame["depth"].to_numpy(float)) - REFERENCE_LOG_DEPTH,
-        log_e=np.log(frame["epoch"].to_numpy(float)), shape_idx=frame["shape"].map(_SHAPE_INDEX).to_numpy(),
-        run_idx=run_idx, runs=len(runs), log_p_ref=float(np.median(log_p)),
-    )  # fmt: skip
+        y=score_of(frame, task),
+        log_p=log_p,
+        log_d=np.log(frame["depth"].to_numpy(float)) - REFERENCE_LOG_DEPTH,
+        log_e=np.log(frame["epoch"].to_numpy(float)),
+        shape_idx=frame["shape"].map(_SHAPE_INDEX).to_numpy(),
+        run_idx=run_idx,
+        runs=len(runs),
+        log_p_ref=float(np.median(log_p)),
+    )
 
 
 def build_model(frame: pd.DataFrame, task: str, chance: float):
@@ -129,8 +134,15 @@ def _floor_and_top(pm, pt, y: np.ndarray, task: str, chance: float):
     return floor, pm.Deterministic("top", chance + (1.0 - chance) * pm.math.sigmoid(top_logit))
 
 
-ACCURACY_FIT = FitConfig(draws=2000, tune=1000, chains=4, target_accept=0.95, init="jitter+adapt_diag",
-                         sampler="nutpie", low_rank_mass_matrix=True)  # fmt: skip
+ACCURACY_FIT = FitConfig(
+    draws=2000,
+    tune=1000,
+    chains=4,
+    target_accept=0.95,
+    init="jitter+adapt_diag",
+    sampler="nutpie",
+    low_rank_mass_matrix=True,
+)
 """How ``advisor fit`` samples each accuracy model. On the reference's four probes PyMC's sampler (4 x 500
 draws, per-run offsets non-centred) took 82 s on digits and did not converge (r_hat 1.014, sigma_run ESS
 196), and 530 leapfrog steps a draw on diabetes once centred; nutpie with a diagonal mass matrix left digits
@@ -169,8 +181,12 @@ class AccuracyInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {**asdict(self), "log_params_range": list(self.log_params_range),
-                "log_epochs_range": list(self.log_epochs_range), "diagnostics": self.diagnostics.to_dict()}  # fmt: skip
+        return {
+            **asdict(self),
+            "log_params_range": list(self.log_params_range),
+            "log_epochs_range": list(self.log_epochs_range),
+            "diagnostics": self.diagnostics.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> AccuracyInfo:
@@ -181,20 +197,25 @@ class AccuracyInfo:
             raise schema.SchemaError(f"{where}.task: expected one of {', '.join(TASKS)}")
         version = schema.text(data, "version", where)
         if version != ACCURACY_VERSION:
-            raise schema.SchemaError(f"{where}.version: accuracy model {version!r}, this advisor uses "
-                                     f"{ACCURACY_VERSION!r}: re-run 'advisor fit'")  # fmt: skip
+            raise schema.SchemaError(
+                f"{where}.version: accuracy model {version!r}, this advisor uses "
+                f"{ACCURACY_VERSION!r}: re-run 'advisor fit'"
+            )
         return cls(
-            task=task, chance=schema.number(data, "chance", where, 0.0, 1.0),
+            task=task,
+            chance=schema.number(data, "chance", where, 0.0, 1.0),
             log_params_range=_range(data, "log_params_range", where, 0.0, 60.0),
-            runs=schema.integer(data, "runs", where, 1, 10**7), epochs=schema.number(data, "epochs", where, 0, 1e7),
+            runs=schema.integer(data, "runs", where, 1, 10**7),
+            epochs=schema.number(data, "epochs", where, 0, 1e7),
             input_dim=schema.integer(data, "input_dim", where, *BEYOND_GRID_LIMITS.dim),
             train_samples=schema.integer(data, "train_samples", where, 1, 2**40),
             output_dim=schema.integer(data, "output_dim", where, *BEYOND_GRID_LIMITS.dim),
             best_observed=schema.number(data, "best_observed", where),
             log_epochs_range=_range(data, "log_epochs_range", where, -30.0, 30.0),
             log_params_ref=schema.number(data, "log_params_ref", where, 0.0, 60.0),
-            diagnostics=Diagnostics.from_dict(data.get("diagnostics"), f"{where}.diagnostics"), version=version,
-        )  # fmt: skip
+            diagnostics=Diagnostics.from_dict(data.get("diagnostics"), f"{where}.diagnostics"),
+            version=version,
+        )
 
 
 def _range(data: dict, key: str, where: str, low: float, high: float) -> tuple[float, float]:
@@ -213,19 +234,25 @@ def fit(frame: pd.DataFrame, config: FitConfig = ACCURACY_FIT) -> AccuracyPoster
     output_dim = int(frame["output_dim"].iloc[0]) if len(frame) else 1
     chance = chance_level(frame, output_dim, task)
     idata, fit_s = sample(build_model(frame, task, chance), config)
-    names = ["top", "m", "log_s", "b_depth", "g_raw", "h0", "h_p", "h_d", "log_se", "sigma_extra", "sigma_run",
-             "sigma_rise"]  # fmt: skip
-    diagnostics = diagnose(idata, names, config, fit_s)
+    curve = ["top", "m", "log_s", "b_depth", "g_raw", "h0", "h_p", "h_d", "log_se"]
+    scatter = ["sigma_extra", "sigma_run", "sigma_rise"]
+    diagnostics = diagnose(idata, [*curve, *scatter], config, fit_s)
     log_p, log_e = np.log(frame["params"].to_numpy(float)), np.log(frame["epoch"].to_numpy(float))
     final = frame.sort_values("epoch").groupby("run_id").tail(1)
     info = AccuracyInfo(
-        task=task, chance=chance, log_params_range=(float(log_p.min()), float(log_p.max())),
-        runs=int(frame["run_id"].nunique()), epochs=float(final["epoch"].median()),
-        input_dim=int(frame["input_dim"].iloc[0]), train_samples=int(frame["train_samples"].iloc[0]),
-        output_dim=output_dim, best_observed=float(np.max(score_of(frame, task))),
-        log_epochs_range=(float(log_e.min()), float(log_e.max())), log_params_ref=float(np.median(log_p)),
+        task=task,
+        chance=chance,
+        log_params_range=(float(log_p.min()), float(log_p.max())),
+        runs=int(frame["run_id"].nunique()),
+        epochs=float(final["epoch"].median()),
+        input_dim=int(frame["input_dim"].iloc[0]),
+        train_samples=int(frame["train_samples"].iloc[0]),
+        output_dim=output_dim,
+        best_observed=float(np.max(score_of(frame, task))),
+        log_epochs_range=(float(log_e.min()), float(log_e.max())),
+        log_params_ref=float(np.median(log_p)),
         diagnostics=diagnostics,
-    )  # fmt: skip
+    )
     return AccuracyPosterior.from_idata(idata, info)
 
 
@@ -248,8 +275,9 @@ def curve_frame(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.Da
         finals = finals[~finals["run_id"].isin(set(points["run_id"]))]
         finals = pd.concat([points, finals], ignore_index=True)
     finals = finals[pd.to_numeric(finals["epoch"], errors="coerce") > 0]
-    score = pd.to_numeric(finals["test_loss"].where(finals["task"] == "regression", finals["test_accuracy"]),
-                          errors="coerce")  # fmt: skip
+    score = pd.to_numeric(
+        finals["test_loss"].where(finals["task"] == "regression", finals["test_accuracy"]), errors="coerce"
+    )
     return finals[np.isfinite(score.to_numpy(float))].reset_index(drop=True)
 
 
@@ -315,8 +343,7 @@ class AccuracyPosterior:
         """The budget on the model's scale: accuracy as is; a regression loss budget as -ln(loss)."""
         return -float(np.log(budget)) if self.task == "regression" else float(budget)
 
-    def prob_meets(self, budget: float, params: np.ndarray, depth: np.ndarray, shapes: list[str],
-                   epochs) -> np.ndarray:  # fmt: skip
+    def prob_meets(self, budget: float, params: np.ndarray, depth: np.ndarray, shapes: list[str], epochs) -> np.ndarray:
         """P(a new run of each config trained ``epochs`` reaches the budget), averaged over the posterior."""
         mu = self.mean_score(params, depth, shapes, epochs)
         return stats.norm.sf(self.budget_score(budget), loc=mu, scale=self.predictive_sd(params, epochs)).mean(axis=0)
@@ -349,8 +376,15 @@ def fewest_epochs(
     by one (shorter ones first, longer ones only for configs still short).
     """
     grid = np.asarray(choices, float)
-    search = _EpochSearch(posterior, budget, confidence, np.asarray(params), np.asarray(depth),
-                          np.asarray(shapes, dtype=object), grid)  # fmt: skip
+    search = _EpochSearch(
+        posterior=posterior,
+        budget=budget,
+        confidence=confidence,
+        params=np.asarray(params),
+        depth=np.asarray(depth),
+        shapes=np.asarray(shapes, dtype=object),
+        grid=grid,
+    )
     low_e, high_e = np.exp(posterior.info.log_epochs_range)
     low = int(np.searchsorted(grid, low_e - 1e-9))
     inside = max(low, int(np.searchsorted(grid, high_e + 1e-9)) - 1)
@@ -380,8 +414,9 @@ class _EpochSearch:
     def p_meet(self, index: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """P(meet) of the configs in ``mask`` at their choice ``index``."""
         m = self.posterior
-        return m.prob_meets(self.budget, self.params[mask], self.depth[mask], list(self.shapes[mask]),
-                            self.grid[index[mask]])  # fmt: skip
+        return m.prob_meets(
+            self.budget, self.params[mask], self.depth[mask], list(self.shapes[mask]), self.grid[index[mask]]
+        )
 
     def try_choice(self, k: int) -> None:
         """Choice ``k`` for every config still without one."""
@@ -452,7 +487,9 @@ def holdout_check(frame: pd.DataFrame, config: FitConfig = CHECK_FIT) -> Accurac
     lo, hi = np.percentile(draws, [5, 95], axis=0)
     observed = score_of(test, posterior.task)
     return AccuracyCheck(
-        dataset=str(frame["dataset"].iloc[0]), runs=int(test["run_id"].nunique()), points=len(test),
+        dataset=str(frame["dataset"].iloc[0]),
+        runs=int(test["run_id"].nunique()),
+        points=len(test),
         median_abs_error=float(np.median(np.abs(mu.mean(axis=0) - observed))),
         coverage_90=float(np.mean((observed >= lo) & (observed <= hi))),
-    )  # fmt: skip
+    )

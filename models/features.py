@@ -30,9 +30,11 @@ TERMS = ("compute", "activation", "optimizer", "gemm_tail")
 TERM_UNITS = {"compute": "FLOP", "activation": "B", "optimizer": "B", "gemm_tail": "tail FLOP"}
 """What one unit of each term's amount is (its cost is in J per unit; a tail FLOP's is on top of its FLOP's)."""
 AMOUNT_COLUMNS = {
-    "compute": "log_flops", "activation": "log_activation_bytes", "optimizer": "log_optimizer_bytes",
+    "compute": "log_flops",
+    "activation": "log_activation_bytes",
+    "optimizer": "log_optimizer_bytes",
     "gemm_tail": "log_tail_flops",
-}  # fmt: skip
+}
 WORKING_SET_COLUMNS = {
     "compute": "log_ws_compute_bytes",
     "activation": "log_ws_activation_bytes",
@@ -40,9 +42,14 @@ WORKING_SET_COLUMNS = {
     "gemm_tail": "log_ws_compute_bytes",  # the same GEMMs' operands
 }
 FEATURE_COLUMNS = (
-    *AMOUNT_COLUMNS.values(), *dict.fromkeys(WORKING_SET_COLUMNS.values()), "log_layers_per_datum", "log_ws_bytes",
-    "log_depth", "log_batch", "log_params",
-)  # fmt: skip
+    *AMOUNT_COLUMNS.values(),
+    *dict.fromkeys(WORKING_SET_COLUMNS.values()),
+    "log_layers_per_datum",
+    "log_ws_bytes",
+    "log_depth",
+    "log_batch",
+    "log_params",
+)
 TAIL_FLOPS_FLOOR = 1e-3
 """A network whose every GEMM fills whole tiles has no tail FLOPs; the feature holds this instead of 0 (ln 0)."""
 FEATURES_VERSION = 4
@@ -137,10 +144,17 @@ def features_frame(configs: pd.DataFrame) -> pd.DataFrame:
     one (:func:`effective_batch_size`): data sets smaller than the batch run in smaller steps.
     """
     rows = [
-        config_features(r.shape, int(r.depth), int(r.target_size), int(r.input_dim), int(r.output_dim),
-                        effective_batch_size(int(r.batch_size), _phase_samples(r)), r.phase)
+        config_features(
+            shape=r.shape,
+            depth=int(r.depth),
+            size=int(r.target_size),
+            input_dim=int(r.input_dim),
+            output_dim=int(r.output_dim),
+            batch_size=effective_batch_size(int(r.batch_size), _phase_samples(r)),
+            phase=r.phase,
+        )
         for r in configs.itertuples()
-    ]  # fmt: skip
+    ]
     out = configs.reset_index(drop=True).copy()
     for column in FEATURE_COLUMNS:
         out[column] = [row[column] for row in rows]
@@ -195,9 +209,11 @@ class DriftCorrection:
             floor = "" if self.floor_before is None else f" (noise floor {self.floor_before:.1%})"
             return f"{head}{floor}: energies corrected by its trend"
         if self.refused:
-            return (f"{head}, but removing its trend would pull the repeat pairs apart (noise floor "
-                    f"{self.floor_before:.1%} -> {self.floor_after:.1%}): the drift is the sentinel's, not the "
-                    "machine's; energies not corrected")  # fmt: skip
+            return (
+                f"{head}, but removing its trend would pull the repeat pairs apart (noise floor "
+                f"{self.floor_before:.1%} -> {self.floor_after:.1%}): the drift is the sentinel's, not the "
+                "machine's; energies not corrected"
+            )
         return f"{head}, but its trend could not be fitted (too few usable measurements): energies not corrected"
 
 
@@ -216,16 +232,16 @@ def correct_drift(runs: pd.DataFrame, noise_floor: float | None) -> tuple[pd.Dat
     """
     found = drift(runs) if {"sweep_id", "run_key", "finished_unix_s"} <= set(runs.columns) else Drift(None, 0)
     if not found.is_real(noise_floor) or found.config_key is None:
-        return runs, DriftCorrection(found, False, False, noise_floor)
+        return runs, DriftCorrection(drift=found, applied=False, real=False, floor_before=noise_floor)
     corrected = _remove_trend(runs, found)
     if corrected is None:
-        return runs, DriftCorrection(found, False, True, noise_floor)
+        return runs, DriftCorrection(drift=found, applied=False, real=True, floor_before=noise_floor)
     before, after = _sweep_floor(runs, found), _sweep_floor(corrected, found)
     if before is None or after is None:
-        return corrected, DriftCorrection(found, True, True, noise_floor)
+        return corrected, DriftCorrection(drift=found, applied=True, real=True, floor_before=noise_floor)
     if not after <= before:  # NaN included
-        return runs, DriftCorrection(found, False, True, before, after)
-    return corrected, DriftCorrection(found, True, True, before, after)
+        return runs, DriftCorrection(drift=found, applied=False, real=True, floor_before=before, floor_after=after)
+    return corrected, DriftCorrection(drift=found, applied=True, real=True, floor_before=before, floor_after=after)
 
 
 def _sweep_floor(runs: pd.DataFrame, found: Drift) -> float | None:

@@ -48,8 +48,10 @@ def _machine(runs: pd.DataFrame, wanted: str) -> str:
     matches = [i for i in ids if len(wanted) >= 4 and i.startswith(wanted)]
     if len(matches) != 1:
         shown = repr(wanted[:40])
-        raise FitError(f"no runs for hardware {shown}: 'advisor runs --hardware' lists the machines in the store"
-                       + (f" ({len(matches)} ids start with it)" if matches else ""))  # fmt: skip
+        raise FitError(
+            f"no runs for hardware {shown}: 'advisor runs --hardware' lists the machines in the store"
+            + (f" ({len(matches)} ids start with it)" if matches else "")
+        )
     return matches[0]
 
 
@@ -81,12 +83,18 @@ def fit_profile(
     energy = fit_energy(frame, config, tiers)
     accuracies = fit_accuracy_models(runs, accuracy_config, curves)
     meta = ProfileMetadata(
-        fingerprint=fp, meter_kinds=tuple(sorted(set(frame["meter_kind"]))), meters=tuple(sorted(set(frame["meter"]))),
-        tiers=tiers, run_ids=tuple(sorted({int(i) for i in frame["run_id"]})), observations=len(frame),
-        diagnostics=energy.diagnostics, noise_floor=floor,
-        drift=correction.drift.value, drift_corrected=correction.applied,
+        fingerprint=fp,
+        meter_kinds=tuple(sorted(set(frame["meter_kind"]))),
+        meters=tuple(sorted(set(frame["meter"]))),
+        tiers=tiers,
+        run_ids=tuple(sorted({int(i) for i in frame["run_id"]})),
+        observations=len(frame),
+        diagnostics=energy.diagnostics,
+        noise_floor=floor,
+        drift=correction.drift.value,
+        drift_corrected=correction.applied,
         datasets={name: acc.info for name, acc in accuracies.items()},
-    )  # fmt: skip
+    )
     return Profile(energy, meta, accuracies), frame
 
 

@@ -42,8 +42,15 @@ def plot_fit(posterior: EnergyPosterior, frame: pd.DataFrame, path: Path, phase:
         if rows.any():
             pred = np.exp(mu[:, rows])
             med, lo, hi = (np.percentile(pred, q, axis=0) for q in (50, 5, 95))
-            ax.errorbar(np.exp(sub["log_params"]), med, yerr=[med - lo, hi - med], fmt="x", color="C1",
-                        alpha=0.6, label="predicted (90%)")  # fmt: skip
+            ax.errorbar(
+                np.exp(sub["log_params"]),
+                med,
+                yerr=[med - lo, hi - med],
+                fmt="x",
+                color="C1",
+                alpha=0.6,
+                label="predicted (90%)",
+            )
         for name, params in _tier_crossings(shape.value, posterior, data).items():
             ax.axvline(params, ls="--", color="grey", lw=0.8)
             ax.text(params, ax.get_ylim()[1] if ax.get_ylim()[1] > 0 else 1, name, fontsize=7, rotation=90, va="top")
@@ -78,10 +85,18 @@ def _tier_crossings(shape: str, posterior: EnergyPosterior, data: pd.DataFrame) 
         return {}
     i, o = int(data["input_dim"].iloc[0]), int(data["output_dim"].iloc[0])
     sizes = [2**k for k in range(5, 25)]
-    grid = features_frame(pd.DataFrame({
-        "shape": shape, "depth": 4, "target_size": sizes, "input_dim": i, "output_dim": o,
-        "batch_size": 256, "phase": "train",
-    }))  # fmt: skip
+    configs = pd.DataFrame(
+        {
+            "shape": shape,
+            "depth": 4,
+            "target_size": sizes,
+            "input_dim": i,
+            "output_dim": o,
+            "batch_size": 256,
+            "phase": "train",
+        }
+    )
+    grid = features_frame(configs)
     ws = np.exp(grid["log_ws_bytes"].to_numpy())
     out = {}
     for tier in posterior.fitted_tiers():
@@ -119,9 +134,12 @@ def joule_axis(axis) -> None:
 
 
 def plot_measured_vs_predicted(
-    in_sample: pd.DataFrame, held_out: pd.DataFrame, path: Path, held_out_label: str = "held out",
+    in_sample: pd.DataFrame,
+    held_out: pd.DataFrame,
+    path: Path,
+    held_out_label: str = "held out",
     estimated: bool = False,
-) -> Path:  # fmt: skip
+) -> Path:
     """Figure (a): measured vs predicted energy per datum, log-log, one panel per phase.
 
     Args:
@@ -145,8 +163,17 @@ def plot_measured_vs_predicted(
         ax.scatter(ins["measured_j"], ins["predicted_j"], s=10, color="C0", alpha=0.45, label=f"in-sample ({len(ins)})")
         pred = out["predicted_j"].to_numpy(float)
         bars = [pred - out["predicted_p5_j"].to_numpy(float), out["predicted_p95_j"].to_numpy(float) - pred]
-        ax.errorbar(out["measured_j"], pred, yerr=bars, fmt="^", ms=4, color="C3", alpha=0.75, elinewidth=0.6,
-                    label=f"{held_out_label} ({len(out)}; bars: 90% predictive)")  # fmt: skip
+        ax.errorbar(
+            out["measured_j"],
+            pred,
+            yerr=bars,
+            fmt="^",
+            ms=4,
+            color="C3",
+            alpha=0.75,
+            elinewidth=0.6,
+            label=f"{held_out_label} ({len(out)}; bars: 90% predictive)",
+        )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(line[0], line[-1])
@@ -179,8 +206,9 @@ def plot_error_histogram(held_out: pd.DataFrame, path: Path, held_out_label: str
                 ax.hist(ratio[rows], bins=bins, alpha=0.6, label=f"{phase} ({int(rows.sum())})")
         ape = np.abs(ratio - 1.0)
         within_2x = float(np.mean((ratio >= 0.5) & (ratio <= 2.0)))
-        summary = (f"median APE {np.median(ape):.1%}, {np.mean(ape <= 0.10):.0%} within ±10%, "
-                   f"{within_2x:.0%} within 0.5–2×")  # fmt: skip
+        summary = (
+            f"median APE {np.median(ape):.1%}, {np.mean(ape <= 0.10):.0%} within ±10%, {within_2x:.0%} within 0.5–2×"
+        )
     else:
         summary = "no held-out runs"
     ax.axvspan(0.9, 1.1, color="grey", alpha=0.3, lw=0, label="±10%", zorder=0)

@@ -60,20 +60,28 @@ def reference_family(frame: pd.DataFrame | None, phase: str = "train") -> Refere
 
 def reference_curve(posterior: EnergyPosterior, family: ReferenceFamily, phase: str = "train") -> pd.DataFrame:
     """The family's working set, parameters, and posterior median / 5% / 95% energy per datum, by working set."""
-    configs = pd.DataFrame({
-        "shape": family.shape, "depth": family.depth, "target_size": list(REFERENCE_SIZES),
-        "input_dim": family.input_dim, "output_dim": family.output_dim, "batch_size": family.batch_size,
-        "phase": phase,
-    })  # fmt: skip
+    configs = pd.DataFrame(
+        {
+            "shape": family.shape,
+            "depth": family.depth,
+            "target_size": list(REFERENCE_SIZES),
+            "input_dim": family.input_dim,
+            "output_dim": family.output_dim,
+            "batch_size": family.batch_size,
+            "phase": phase,
+        }
+    )
     features = features_frame(configs)
     energy = np.exp(posterior.log_energy(features))
-    curve = pd.DataFrame({
-        "ws_bytes": np.exp(features[WS_COLUMN].to_numpy(float)),
-        "params": np.exp(features["log_params"].to_numpy(float)).round().astype(np.int64),
-        "median_j": np.median(energy, axis=0),
-        "p05_j": np.percentile(energy, 5, axis=0),
-        "p95_j": np.percentile(energy, 95, axis=0),
-    })  # fmt: skip
+    curve = pd.DataFrame(
+        {
+            "ws_bytes": np.exp(features[WS_COLUMN].to_numpy(float)),
+            "params": np.exp(features["log_params"].to_numpy(float)).round().astype(np.int64),
+            "median_j": np.median(energy, axis=0),
+            "p05_j": np.percentile(energy, 5, axis=0),
+            "p95_j": np.percentile(energy, 95, axis=0),
+        }
+    )
     return curve.drop_duplicates("params").sort_values("ws_bytes", ignore_index=True)
 
 
@@ -81,8 +89,14 @@ fmt_bytes = format_bytes
 """Binary-prefixed bytes (the one formatter: :func:`measurement.tiers.format_bytes`)."""
 
 
-def plot_tiers(posterior: EnergyPosterior, frame: pd.DataFrame | None, path: Path, phase: str = "train",
-               family: ReferenceFamily | None = None, estimated: bool | None = None) -> Path:  # fmt: skip
+def plot_tiers(
+    posterior: EnergyPosterior,
+    frame: pd.DataFrame | None,
+    path: Path,
+    phase: str = "train",
+    family: ReferenceFamily | None = None,
+    estimated: bool | None = None,
+) -> Path:
     """Write the figure (format from the suffix) atomically; ``frame`` is a training frame, or None for no points.
 
     ``family`` defaults to :func:`reference_family` of the frame; ``estimated`` (title says ESTIMATED energy)
@@ -114,13 +128,26 @@ def _points(ax, frame: pd.DataFrame | None, phase: str) -> None:
     rows = frame[frame["phase"] == phase]
     for n, (width, group) in enumerate(sorted(rows.groupby("input_dim"), key=lambda item: item[0])):
         energy = np.exp(group["log_energy"].to_numpy(float))
-        ax.scatter(np.exp(group[WS_COLUMN].to_numpy(float)), energy, s=12, alpha=0.6, color=f"C{n % 10}",
-                   label=f"measured, {width} inputs")  # fmt: skip
+        ax.scatter(
+            np.exp(group[WS_COLUMN].to_numpy(float)),
+            energy,
+            s=12,
+            alpha=0.6,
+            color=f"C{n % 10}",
+            label=f"measured, {width} inputs",
+        )
 
 
 def _curve(ax, curve: pd.DataFrame, family: ReferenceFamily) -> None:
-    ax.fill_between(curve["ws_bytes"], curve["p05_j"], curve["p95_j"], color="black", alpha=0.15, lw=0,
-                    label="model, 90% credible band")  # fmt: skip
+    ax.fill_between(
+        curve["ws_bytes"],
+        curve["p05_j"],
+        curve["p95_j"],
+        color="black",
+        alpha=0.15,
+        lw=0,
+        label="model, 90% credible band",
+    )
     ax.plot(curve["ws_bytes"], curve["median_j"], color="black", lw=1.5, label=f"model median: {family.label}")
 
 
@@ -129,8 +156,16 @@ def _boundaries(ax, posterior: EnergyPosterior) -> None:
     for name, (median, low, high) in posterior.tier_capacities_bytes().items():
         ax.axvspan(low, high, color="tab:red", alpha=0.08, lw=0)
         ax.axvline(median, color="tab:red", ls="--", lw=1)
-        ax.annotate(f"~{fmt_bytes(median)} (seeded {name})", (median, 1.0), xycoords=("data", "axes fraction"),
-                    rotation=90, va="top", ha="right", fontsize=8, color="tab:red")  # fmt: skip
+        ax.annotate(
+            f"~{fmt_bytes(median)} (seeded {name})",
+            (median, 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=8,
+            color="tab:red",
+        )
 
 
 def _axes(ax, phase: str, estimated: bool) -> None:

@@ -29,14 +29,20 @@ def check_configs(frame: pd.DataFrame, beyond_grid: bool = False) -> None:
     limits = BEYOND_GRID_LIMITS if beyond_grid else GRID_LIMITS
     for row in frame.itertuples():
         parse_shape(str(row.shape))
-        check_config(_integer(row.depth), _integer(row.target_size), _integer(row.input_dim),
-                     _integer(row.output_dim), limits)  # fmt: skip
+        check_config(
+            depth=_integer(row.depth),
+            size=_integer(row.target_size),
+            input_dim=_integer(row.input_dim),
+            output_dim=_integer(row.output_dim),
+            limits=limits,
+        )
         check_batch(_integer(row.batch_size))
         for name in ("train_samples", "test_samples"):
             samples = _integer(getattr(row, name, 1))
             if not isinstance(samples, int) or not 1 <= samples <= MAX_TRAIN_SAMPLES:
-                raise InputError(f"{name.replace('_', ' ')} must be an integer in [1, {MAX_TRAIN_SAMPLES}], "
-                                 f"got {samples!r}"[:200])  # fmt: skip
+                raise InputError(
+                    f"{name.replace('_', ' ')} must be an integer in [1, {MAX_TRAIN_SAMPLES}], got {samples!r}"[:200]
+                )
         if row.phase not in PHASES:
             raise InputError(f"phase must be one of {', '.join(PHASES)}, got {row.phase!r}")
 
@@ -57,8 +63,10 @@ def _known_datasets(posterior: EnergyPosterior, frame: pd.DataFrame) -> pd.DataF
     unknown = sorted(set(names) - set(posterior.datasets) - {""})
     if unknown:
         known = ", ".join(posterior.datasets) or "none"
-        raise InputError(f"the energy fit did not see data set {unknown[0][:100]!r} (it saw: {known[:300]}); leave "
-                         "it out to predict for an unseen data set")  # fmt: skip
+        raise InputError(
+            f"the energy fit did not see data set {unknown[0][:100]!r} (it saw: {known[:300]}); leave "
+            "it out to predict for an unseen data set"
+        )
     return frame.assign(dataset=names)
 
 
@@ -70,13 +78,19 @@ def _check_dataset_dims(frame: pd.DataFrame, dims: dict[str, tuple[int, int]]) -
     for row in frame.itertuples():
         want = dims.get(row.dataset)
         if want is not None and (row.input_dim, row.output_dim) != want:
-            raise InputError(f"data set {row.dataset[:100]!r} has {want[0]} inputs and {want[1]} outputs, not "
-                             f"{row.input_dim} -> {row.output_dim}: leave the data set out to predict for another "
-                             "one")  # fmt: skip
+            raise InputError(
+                f"data set {row.dataset[:100]!r} has {want[0]} inputs and {want[1]} outputs, not "
+                f"{row.input_dim} -> {row.output_dim}: leave the data set out to predict for another one"
+            )
 
 
-def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, beyond_grid: bool = False,
-            dataset_dims: dict[str, tuple[int, int]] | None = None) -> pd.DataFrame:  # fmt: skip
+def predict(
+    posterior: EnergyPosterior,
+    configs: pd.DataFrame,
+    estimated: bool,
+    beyond_grid: bool = False,
+    dataset_dims: dict[str, tuple[int, int]] | None = None,
+) -> pd.DataFrame:
     """One row per config: realised params and widths, energy per datum and its two intervals, working set, tier.
 
     ``configs`` has shape, depth, size, input_dim, output_dim and optionally batch_size (default 256),
@@ -109,8 +123,16 @@ def predict(posterior: EnergyPosterior, configs: pd.DataFrame, estimated: bool, 
     feats = features_frame(frame)
     draws = np.exp(posterior.log_energy(feats))
     predictive = np.exp(posterior.predictive_log_energy(feats))
-    archs = [size_architecture(r.shape, int(r.depth), int(r.target_size), int(r.input_dim), int(r.output_dim))
-             for r in frame.itertuples()]  # fmt: skip
+    archs = [
+        size_architecture(
+            shape=r.shape,
+            depth=int(r.depth),
+            target_size=int(r.target_size),
+            input_dim=int(r.input_dim),
+            output_dim=int(r.output_dim),
+        )
+        for r in frame.itertuples()
+    ]
     out = frame.rename(columns={"target_size": "size"})
     out["params"] = [a.params for a in archs]
     out["widths"] = [list(a.widths) for a in archs]

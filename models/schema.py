@@ -50,8 +50,14 @@ def integer(data: Mapping[str, Any], key: str, where: str = "", lo: int = 0, hi:
     return value
 
 
-def number(data: Mapping[str, Any], key: str, where: str = "", lo: float = -math.inf, hi: float = math.inf,
-           nan_ok: bool = False) -> float:  # fmt: skip
+def number(
+    data: Mapping[str, Any],
+    key: str,
+    where: str = "",
+    lo: float = -math.inf,
+    hi: float = math.inf,
+    nan_ok: bool = False,
+) -> float:
     """A finite number in [lo, hi] (NaN only with ``nan_ok``: e.g. r_hat of a one-chain fit)."""
     value = _get(data, key, where)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -64,8 +70,9 @@ def number(data: Mapping[str, Any], key: str, where: str = "", lo: float = -math
     return value
 
 
-def optional_number(data: Mapping[str, Any], key: str, where: str = "", lo: float = -math.inf,
-                    hi: float = math.inf) -> float | None:  # fmt: skip
+def optional_number(
+    data: Mapping[str, Any], key: str, where: str = "", lo: float = -math.inf, hi: float = math.inf
+) -> float | None:
     """A number field that may be absent or null."""
     if data.get(key) is None:
         return None

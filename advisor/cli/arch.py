@@ -38,12 +38,24 @@ def run(args: argparse.Namespace) -> int:
     if args.grid:
         if args.shape is not None:
             raise ArchitectureError("give either SHAPE DEPTH SIZE or --grid, not both")
-        return _print_grid(describe_grid(args.input_dim, args.output_dim, args.batch_size, args.beyond_grid),
-                           args.format)  # fmt: skip
+        grid = describe_grid(
+            input_dim=args.input_dim,
+            output_dim=args.output_dim,
+            batch_size=args.batch_size,
+            beyond_grid=args.beyond_grid,
+        )
+        return _print_grid(grid, args.format)
     if args.shape is None or args.depth is None or args.size is None:
         raise ArchitectureError("arch needs SHAPE DEPTH SIZE (or --grid)")
-    row = describe_config(args.shape, args.depth, args.size, args.input_dim, args.output_dim, args.batch_size,
-                          args.beyond_grid)  # fmt: skip
+    row = describe_config(
+        shape=args.shape,
+        depth=args.depth,
+        size=args.size,
+        input_dim=args.input_dim,
+        output_dim=args.output_dim,
+        batch_size=args.batch_size,
+        beyond_grid=args.beyond_grid,
+    )
     if args.json or args.format == "json":
         print(json.dumps(row, indent=2))
         return 0

@@ -29,27 +29,49 @@ def add_meter_arguments(p: argparse.ArgumentParser) -> None:
 def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     """Options that run the sweep on a Dask cluster (shared with ``probe``); without them, Dask is not imported."""
     g = p.add_argument_group("many nodes (Dask; pip install 'energy-advisor[cluster]')")
-    g.add_argument("--cluster", help="local:N (N worker processes here), slurm or pbs (dask-jobqueue, configured "
-                   "in ~/.config/dask/jobqueue.yaml)")  # fmt: skip
+    g.add_argument(
+        "--cluster",
+        help=(
+            "local:N (N worker processes here), slurm or pbs (dask-jobqueue, configured in "
+            "~/.config/dask/jobqueue.yaml)"
+        ),
+    )
     g.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://10.0.0.1:8786")
-    g.add_argument("--workers", type=positive_int, help="jobs to start on slurm/pbs (default 2), or workers of "
-                   "--scheduler to wait for (default 1)")  # fmt: skip
-    g.add_argument("--allow-shared-meter", action="store_true", help="go on (loudly warned) when workers would "
-                   "share a RAPL package, a GPU or a node trace and measure each other")  # fmt: skip
+    g.add_argument(
+        "--workers",
+        type=positive_int,
+        help="jobs to start on slurm/pbs (default 2), or workers of --scheduler to wait for (default 1)",
+    )
+    g.add_argument(
+        "--allow-shared-meter",
+        action="store_true",
+        help=(
+            "go on (loudly warned) when workers would share a RAPL package, a GPU or a node trace and measure "
+            "each other"
+        ),
+    )
 
 
 def cluster_fields(args: argparse.Namespace) -> dict:
     """The request fields of the cluster options (checked by the library)."""
-    return {"cluster": args.cluster, "scheduler": args.scheduler, "workers": args.workers,
-            "allow_shared_meter": args.allow_shared_meter}  # fmt: skip
+    return {
+        "cluster": args.cluster,
+        "scheduler": args.scheduler,
+        "workers": args.workers,
+        "allow_shared_meter": args.allow_shared_meter,
+    }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``calibrate`` command."""
     p = subparsers.add_parser("calibrate", help="measure training/inference energy of MLPs on this machine")
     p.add_argument("--budget", type=parse_duration_s, default=None, help="time budget, e.g. 10m (default 10m)")
-    p.add_argument("--dataset", action="append", default=None, help="calibration data; repeat it for several "
-                   "(default: 5 synthetic data sets of 8 to 2048 inputs)")  # fmt: skip
+    p.add_argument(
+        "--dataset",
+        action="append",
+        default=None,
+        help="calibration data; repeat it for several (default: 5 synthetic data sets of 8 to 2048 inputs)",
+    )
     p.add_argument("--max-runs", type=positive_int, help="cap the plan at N runs")
     p.add_argument("--resume", action="store_true", help="continue the newest unfinished calibration")
     p.add_argument("--seed", type=int, default=0)
@@ -79,13 +101,20 @@ def run(args: argparse.Namespace) -> int:
     from advisor.cli.progress import SweepProgress, print_summary
 
     request = calibration.CalibrationRequest(
-        budget_s=args.budget or calibration.DEFAULT_CALIBRATION_BUDGET_S, budget_given=args.budget is not None,
-        store=args.store, meter=meter_options(args), dataset=_datasets(args.dataset),
+        budget_s=args.budget or calibration.DEFAULT_CALIBRATION_BUDGET_S,
+        budget_given=args.budget is not None,
+        store=args.store,
+        meter=meter_options(args),
+        dataset=_datasets(args.dataset),
         config=calibration.TrainConfig(
             windows=args.windows, window_s=args.window, device=args.device, threads=args.threads, seed=args.seed
         ),
-        max_runs=args.max_runs, resume=args.resume, idle_s=args.idle, seed=args.seed, **cluster_fields(args),
-    )  # fmt: skip
+        max_runs=args.max_runs,
+        resume=args.resume,
+        idle_s=args.idle,
+        seed=args.seed,
+        **cluster_fields(args),
+    )
     job = calibration.prepare(request)
     with SweepProgress(job, quiet=args.json) as bar:
         summary = calibration.run(job, progress=bar.update)

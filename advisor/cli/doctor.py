@@ -65,8 +65,11 @@ def _vet(path: Path, as_json: bool) -> int:
 
     kind = "ESTIMATED (no energy counter)" if "estimated" in report.meter_kinds else "measured"
     table = Table(title=f"Profile {report.path}: every check passed", show_header=False)
-    table.add_row("hardware", f"{report.hardware} ({report.fingerprint_digest})"
-                  + ("" if report.same_machine else " — OTHER hardware than this machine"))  # fmt: skip
+    table.add_row(
+        "hardware",
+        f"{report.hardware} ({report.fingerprint_digest})"
+        + ("" if report.same_machine else " — OTHER hardware than this machine"),
+    )
     table.add_row("energy", f"{kind}; meters {', '.join(report.meters)}")
     table.add_row("runs", f"{report.runs} runs, {report.observations} observations")
     floor = f"{report.noise_floor:.1%}" if report.noise_floor is not None else "n/a"

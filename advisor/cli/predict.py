@@ -20,10 +20,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dim", type=positive_int, required=True)
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--phase", choices=("train", "inference"), default="train")
-    p.add_argument("--train-samples", type=positive_int,
-                   help="training-set size: a set smaller than the batch trains in smaller steps")  # fmt: skip
-    p.add_argument("--dataset", help="a data set the profile's energy fit measured (e.g. a probed one): its fitted "
-                   "cost factors apply (default: a data set the fit has not seen)")  # fmt: skip
+    p.add_argument(
+        "--train-samples",
+        type=positive_int,
+        help="training-set size: a set smaller than the batch trains in smaller steps",
+    )
+    p.add_argument(
+        "--dataset",
+        help=(
+            "a data set the profile's energy fit measured (e.g. a probed one): its fitted cost factors apply "
+            "(default: a data set the fit has not seen)"
+        ),
+    )
     p.add_argument(
         "--beyond-grid",
         action="store_true",
@@ -39,11 +47,17 @@ def run(args: argparse.Namespace) -> int:
 
     profile = advisor.load_profile(args.profile)
     frame = profile.predict(
-        shape=[args.shape], depth=[args.depth], size=[args.size], input_dim=[args.input_dim],
-        output_dim=[args.output_dim], batch_size=[args.batch_size], phase=[args.phase], beyond_grid=args.beyond_grid,
+        shape=[args.shape],
+        depth=[args.depth],
+        size=[args.size],
+        input_dim=[args.input_dim],
+        output_dim=[args.output_dim],
+        batch_size=[args.batch_size],
+        phase=[args.phase],
+        beyond_grid=args.beyond_grid,
         **({"train_samples": [args.train_samples]} if args.train_samples else {}),
         **({"dataset": [args.dataset]} if args.dataset else {}),
-    )  # fmt: skip
+    )
     row = frame.iloc[0].to_dict()
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
     if args.json:

@@ -30,8 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-size", type=positive_int, default=2**24)
     p.add_argument("--max-params", type=positive_int)
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--epochs", default="auto", help="epochs you will train, or auto (default): the fewest that "
-                                                    "meet the budget with the confidence, per network")  # fmt: skip
+    p.add_argument(
+        "--epochs",
+        default="auto",
+        help=(
+            "epochs you will train, or auto (default): the fewest that meet the budget with the confidence, per network"
+        ),
+    )
     p.add_argument("--objective", default="energy-per-datum", help=f"what to minimise: {OBJECTIVES}")
     p.add_argument("--predictions", type=non_negative_int, default=0, help="planned predictions (lifecycle)")
     p.add_argument("--grid-g-per-kwh", type=non_negative, help="grid carbon intensity, g CO2e per kWh (adds CO2e)")
@@ -57,11 +62,23 @@ def run(args: argparse.Namespace) -> int:
         check_figure_path(args.plot)
     profile = advisor.load_profile(args.profile)
     result = advisor.advise(
-        profile, args.dataset, args.accuracy, args.confidence, shapes=shapes, min_depth=args.min_depth,
-        max_depth=args.max_depth, min_size=args.min_size, max_size=args.max_size, max_params=args.max_params,
-        batch_size=args.batch_size, epochs=args.epochs, predictions=args.predictions, objective=args.objective,
-        grid_g_per_kwh=args.grid_g_per_kwh, top=args.top,
-    )  # fmt: skip
+        profile,
+        dataset=args.dataset,
+        accuracy=args.accuracy,
+        confidence=args.confidence,
+        shapes=shapes,
+        min_depth=args.min_depth,
+        max_depth=args.max_depth,
+        min_size=args.min_size,
+        max_size=args.max_size,
+        max_params=args.max_params,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        predictions=args.predictions,
+        objective=args.objective,
+        grid_g_per_kwh=args.grid_g_per_kwh,
+        top=args.top,
+    )
     table = table_of(result)
     if args.plot is not None:
         write_recommend_figure(profile, result, args.plot)
@@ -88,8 +105,15 @@ def _print_table(result, attrs: dict, wide: bool) -> None:
     if wide:  # intervals and full names: as wide as they need, not folded into the terminal's width
         console = Console(highlight=False, width=max(console.width, 200))
     header, rows = recommendation_rows(result, wide)
-    out = Table(title=table_title(result), title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 0),
-                pad_edge=False, show_edge=False, collapse_padding=True)  # fmt: skip
+    out = Table(
+        title=table_title(result),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0, 0, 0),
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     for name, justify in header:
         out.add_column(name, justify=justify, overflow="fold")
     for row in rows:

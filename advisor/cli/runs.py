@@ -14,8 +14,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("--out", type=Path, help="output file (default: CSV on stdout)")
     p.add_argument("--ok-only", action="store_true", help="leave rejected runs out")
-    p.add_argument("--curves", action="store_true",
-                   help="export the learning curves instead (one row per run and epoch checkpoint)")  # fmt: skip
+    p.add_argument(
+        "--curves",
+        action="store_true",
+        help="export the learning curves instead (one row per run and epoch checkpoint)",
+    )
     p.add_argument("--hardware", action="store_true", help="list the machines the runs were measured on instead")
     p.add_argument("--measured", action="store_true",
                    help="export the programs measured with 'advisor measure' instead (one row each)")  # fmt: skip

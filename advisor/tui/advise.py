@@ -66,7 +66,7 @@ def parse_inputs(values: dict[str, str]) -> tuple[str, float, float, dict]:
     return dataset, accuracy, confidence, options
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
     """What a recommend worker hands back to the screen: the engine's tables, the rendered rows and words,
     and the figure's numbers."""
@@ -86,8 +86,17 @@ def answer_of(profile, result) -> Answer:
     """Everything the screen shows for an engine answer (computed in the worker thread, not the UI's)."""
     header, rows = recommendation_rows(result)
     curves = training_curves(result)
-    return Answer(result.table, result.candidates, result.pareto, summary_line(result), header, rows,
-                  reason_line(result), curves, tier_crossings(profile, curves))  # fmt: skip
+    return Answer(
+        table=result.table,
+        candidates=result.candidates,
+        pareto=result.pareto,
+        message=summary_line(result),
+        header=header,
+        rows=rows,
+        reason=reason_line(result),
+        curves=curves,
+        crossings=tier_crossings(profile, curves),
+    )
 
 
 class AdviseScreen(Screen):

@@ -50,9 +50,12 @@ class AdvisorApp(App):
     ]
 
     def __init__(
-        self, profile_path: Path | None = None, store: Path | None = None, meter: MeterOptions | None = None,
+        self,
+        profile_path: Path | None = None,
+        store: Path | None = None,
+        meter: MeterOptions | None = None,
         window_s: float = 0.25,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         import advisor
 

@@ -18,8 +18,10 @@ from advisor.tui.widgets import fmt_bytes
 
 def _fit_lines(profile) -> list[str]:
     meta, d = profile.metadata, profile.metadata.diagnostics
-    lines = [f"divergences {d.divergences} · max r_hat {d.max_r_hat:.3f} · min bulk ESS {d.min_ess_bulk:.0f} · "
-             f"converged {d.converged}"]  # fmt: skip
+    lines = [
+        f"divergences {d.divergences} · max r_hat {d.max_r_hat:.3f} · min bulk ESS {d.min_ess_bulk:.0f} · "
+        f"converged {d.converged}"
+    ]
     if meta.noise_floor is not None:
         lines.append(f"calibration repeat-noise floor {meta.noise_floor:.1%}")
     lines += ["", "[b]Tier capacities[/b] (posterior median, 90% interval)"]
@@ -43,8 +45,10 @@ def _evaluation_lines(evaluation) -> list[str]:
             continue
         m = t.overall.model
         coverage = f", 90% coverage {m.coverage_90:.1%}" if m.coverage_90 is not None else ""
-        lines.append(f"  transfer ({scheme}, {t.overall.n} held out): median APE {m.median_ape:.1%}, within ±10% "
-                     f"{m.within_10pct:.1%}{coverage}, worst {m.worst_ratio:.2f}×")  # fmt: skip
+        lines.append(
+            f"  transfer ({scheme}, {t.overall.n} held out): median APE {m.median_ape:.1%}, within ±10% "
+            f"{m.within_10pct:.1%}{coverage}, worst {m.worst_ratio:.2f}×"
+        )
     return lines
 
 
@@ -69,8 +73,9 @@ def describe_profile(profile) -> str:
         "[b]Accuracy models[/b]",
     ]
     for name, info in sorted(profile.datasets.items()):
-        lines.append(f"  {name}: {info.task}, {info.runs} runs, {info.epochs:.0f} epochs, "
-                     f"best observed {info.best_observed:.3f}")  # fmt: skip
+        lines.append(
+            f"  {name}: {info.task}, {info.runs} runs, {info.epochs:.0f} epochs, best observed {info.best_observed:.3f}"
+        )
     return "\n".join(lines)
 
 

@@ -59,14 +59,17 @@ def _x_range(chart: TierChart, log_ws: np.ndarray) -> tuple[float, float]:
 def _boundary_columns(chart: TierChart, x0: float, x1: float, width: int) -> dict[str, int]:
     """The column of each tier boundary (the range holds them all)."""
     span = max(x1 - x0, 1e-12)
-    return {b.name: min(width - 1, max(0, int((math.log(b.median_bytes) - x0) / span * width)))
-            for b in chart.boundaries}  # fmt: skip
+    return {
+        b.name: min(width - 1, max(0, int((math.log(b.median_bytes) - x0) / span * width))) for b in chart.boundaries
+    }
 
 
 def _legend(chart: TierChart, columns: dict[str, int]) -> list[str]:
     kind = "ESTIMATED " if chart.estimated else ""
     lines = [f"{chart.phase} {kind}J/datum vs working set · * median  . 90% band", f"  reference: {chart.family}"]
     for b in chart.boundaries:
-        lines.append(f"  | tier seeded {b.name}: ~{fmt_bytes(b.median_bytes)} "
-                     f"(90%: {fmt_bytes(b.low_bytes)} – {fmt_bytes(b.high_bytes)})")  # fmt: skip
+        lines.append(
+            f"  | tier seeded {b.name}: ~{fmt_bytes(b.median_bytes)} "
+            f"(90%: {fmt_bytes(b.low_bytes)} – {fmt_bytes(b.high_bytes)})"
+        )
     return lines

@@ -16,8 +16,13 @@ class EnergyPlot(PlotextPlot):
 
     DEFAULT_CSS = "EnergyPlot { min-height: 8; }"
 
-    def show(self, curves: tuple[ShapeCurve, ...], crossings: tuple[TierCrossing, ...], selected: pd.Series | None,
-             estimated: bool = False) -> None:  # fmt: skip
+    def show(
+        self,
+        curves: tuple[ShapeCurve, ...],
+        crossings: tuple[TierCrossing, ...],
+        selected: pd.Series | None,
+        estimated: bool = False,
+    ) -> None:
         """Redraw for the recommendation's curves (:func:`advisor.figures_recommend.training_curves`), the
         tier crossings and the selected row.
 
@@ -53,8 +58,10 @@ def pareto_text(front: pd.DataFrame, limit: int = 6) -> str:
     """A few points of the Pareto front, cheapest first."""
     lines = ["Pareto front (energy ↔ accuracy):"]
     for row in front.sort_values("objective_j").head(limit).itertuples():
-        lines.append(f" {row.shape[:12]:<12} d{row.depth:<2} {row.params:>9,}  {si(row.objective_j)}  "
-                     f"score {row.expected_score:.3f}")  # fmt: skip
+        lines.append(
+            f" {row.shape[:12]:<12} d{row.depth:<2} {row.params:>9,}  {si(row.objective_j)}  "
+            f"score {row.expected_score:.3f}"
+        )
     return "\n".join(lines) if len(lines) > 1 else "Pareto front: —"
 
 

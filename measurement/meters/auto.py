@@ -220,10 +220,13 @@ def build_meter_options(
     if not _positive(trace_max_gap_s):
         raise InputError(f"trace max gap (--trace-max-gap) must be finite seconds > 0, got {trace_max_gap_s}")
     return MeterOptions(
-        choice=meter, device=device, trace_path=None if trace_path is None else Path(trace_path),
-        trace_max_gap_s=float(trace_max_gap_s), replay_path=None if replay_path is None else Path(replay_path),
+        choice=meter,
+        device=device,
+        trace_path=None if trace_path is None else Path(trace_path),
+        trace_max_gap_s=float(trace_max_gap_s),
+        replay_path=None if replay_path is None else Path(replay_path),
         core_dynamic_w=None if core_watts is None else float(core_watts),
-    )  # fmt: skip
+    )
 
 
 def _positive(value: object) -> bool:

@@ -69,8 +69,9 @@ def _load(path: Path) -> list[tuple[float, float, MeterKind]]:
                 except (KeyError, TypeError, ValueError) as exc:
                     raise MeterError(f"replay file {path} line {number}: bad row ({exc})") from None
                 if not (math.isfinite(energy) and math.isfinite(duration) and energy >= 0 and duration > 0):
-                    raise MeterError(f"replay file {path} line {number}: energy must be finite and >= 0, "
-                                     "duration finite and > 0")  # fmt: skip
+                    raise MeterError(
+                        f"replay file {path} line {number}: energy must be finite and >= 0, duration finite and > 0"
+                    )
                 rows.append((energy, duration, kind))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise MeterError(f"cannot read replay file {path}: {exc}") from None

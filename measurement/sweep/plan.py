@@ -145,7 +145,7 @@ def plan_calibration_across(
     """
     rng = random.Random(seed)
     tiers = device_tiers(fp, config.device)
-    limits = _Limits(budget_s, config, time_model, batch_sizes)
+    limits = _Limits(budget_s=budget_s, config=config, time_model=time_model, batch_sizes=batch_sizes)
     memory_cap = _memory_cap(fp, config.device)
     candidates = [c for index, dims in enumerate(data) for c in _candidates(tiers, memory_cap, index, dims, limits)]
     sentinel = _sentinel(candidates, len(data) // 2)
@@ -184,7 +184,8 @@ def _candidates(
                     ws = cost(arch, batch).train_working_set_bytes
                     seconds = limits.time_model.run_s(arch, batch, limits.config, dims.test_samples, dims.train_samples)
                     if ws <= memory_cap and seconds <= MAX_RUN_SHARE_OF_BUDGET * limits.budget_s:
-                        found.append((PlannedRun(shape.value, depth, size, batch, data=data), ws, seconds))
+                        run = PlannedRun(shape=shape.value, depth=depth, size=size, batch_size=batch, data=data)
+                        found.append((run, ws, seconds))
     if not found:
         return []
     indices = tier_index(np.array([ws for _, ws, _ in found], dtype=float), tiers)
@@ -338,7 +339,7 @@ def plan_probe(
             depth = PROBE_DEPTHS[(i + round_index) % len(PROBE_DEPTHS)]
             arch = size_architecture(shape, depth, 2**exponent, input_dim, output_dim)
             seconds = time_model.run_s(arch, config.batch_size, config, test_samples, train_samples)
-            run = PlannedRun(shape.value, depth, 2**exponent, config.batch_size)
+            run = PlannedRun(shape=shape.value, depth=depth, size=2**exponent, batch_size=config.batch_size)
             if arch.off_target or seconds > budget_s / 5 or run in runs:
                 continue
             runs.append(run)

@@ -158,9 +158,30 @@ def run_sweep_on_pool(
     start = start_sweep(spec, store, fp, label, datasets, budget_s, time_model, began)
     lanes = max(1, len(pool.workers()))
     expected = start.already + start.budget.fit_count(idle_s + clock() - began, lanes=lanes)
-    events = Progress(progress, clock, began, budget_s, expected, label.kind, done=start.already, by_worker=Counter())
-    ledger = Ledger(store, start.sweep_id, run_contexts(spec, datasets), events, start.tally)
-    executor = _PoolExecutor(spec, pool, start.archs, start.budget, ledger, label, clock, idle_s, idle_every_s)
+    events = Progress(
+        callback=progress,
+        clock=clock,
+        began=began,
+        budget_s=budget_s,
+        expected=expected,
+        meter_kind=label.kind,
+        done=start.already,
+        by_worker=Counter(),
+    )
+    ledger = Ledger(
+        store=store, sweep_id=start.sweep_id, contexts=run_contexts(spec, datasets), events=events, tally=start.tally
+    )
+    executor = _PoolExecutor(
+        spec=spec,
+        pool=pool,
+        archs=start.archs,
+        budget=start.budget,
+        ledger=ledger,
+        meter=label,
+        clock=clock,
+        idle_s=idle_s,
+        idle_every_s=idle_every_s,
+    )
     executor.walk(start.todo, should_stop)
     idle_w = statistics.fmean(executor.idle_w.values()) if executor.idle_w else 0.0
     return finish_sweep(spec, start, ledger, label, budget_s, idle_w)

@@ -92,7 +92,9 @@ def start_sweep(
         dataset_names=spec.dataset_names,
         sentinel=store.sweep_sentinel(sweep_id),
     )
-    return SweepStart(sweep_id, todo, len(spec.runs) - len(todo), archs, budget, tally)
+    return SweepStart(
+        sweep_id=sweep_id, todo=todo, already=len(spec.runs) - len(todo), archs=archs, budget=budget, tally=tally
+    )
 
 
 def _predictions(
@@ -334,10 +336,30 @@ def run_sweep(
     label = MeterLabel(meter.name, meter.kind)
     start = start_sweep(spec, store, fp, label, datasets, budget_s, time_model, began)
     expected = start.already + start.budget.fit_count(idle_s + clock() - began)
-    events = Progress(progress, clock, began, budget_s, expected, label.kind, done=start.already)
-    ledger = Ledger(store, start.sweep_id, run_contexts(spec, datasets), events, start.tally)
+    events = Progress(
+        callback=progress,
+        clock=clock,
+        began=began,
+        budget_s=budget_s,
+        expected=expected,
+        meter_kind=label.kind,
+        done=start.already,
+    )
+    ledger = Ledger(
+        store=store, sweep_id=start.sweep_id, contexts=run_contexts(spec, datasets), events=events, tally=start.tally
+    )
     idle = IdlePower(meter, idle_s, idle_every_s, clock)
-    executor = _Executor(spec, meter, datasets, start.archs, start.budget, idle, MeterFailures(), ledger, clock)
+    executor = _Executor(
+        spec=spec,
+        meter=meter,
+        datasets=datasets,
+        archs=start.archs,
+        budget=start.budget,
+        idle=idle,
+        failures=MeterFailures(),
+        ledger=ledger,
+        clock=clock,
+    )
     executor.walk(start.todo, should_stop)
     return finish_sweep(spec, start, ledger, label, budget_s, idle.watts)
 
