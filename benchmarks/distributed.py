@@ -34,12 +34,13 @@ from measurement.datasets import load_dataset  # noqa: E402
 from measurement.distributed import WorkerSetup  # noqa: E402
 from measurement.hardware import fingerprint  # noqa: E402
 from measurement.meters.auto import build_meter_options, choose_meter  # noqa: E402
-from measurement.records import TrainConfig  # noqa: E402
+from measurement.records import SweepKind, TrainConfig  # noqa: E402
 from measurement.store import RunStore  # noqa: E402
 from measurement.sweep import SweepSpec, plan_calibration, run_sweep, run_sweep_on_pool  # noqa: E402
 
 DATASET = "synthetic:2000,16,4"
 CONFIG = TrainConfig(windows=3, window_s=0.02, warmup_steps=2)
+BUDGET_S = 3600.0
 OPTIONS = build_meter_options("replay", replay_path=ROOT / "data" / "replay_readings.csv")
 
 
@@ -77,10 +78,26 @@ class TimedPool:
 
 def _spec(runs: int) -> tuple[SweepSpec, object]:
     dataset = load_dataset(DATASET)
-    plan = plan_calibration(fingerprint(), dataset.input_dim, dataset.output_dim, 3600, CONFIG,
-                            int(dataset.x_test.shape[0]), max_runs=runs)  # fmt: skip
+    plan = plan_calibration(
+        fingerprint(),
+        input_dim=dataset.input_dim,
+        output_dim=dataset.output_dim,
+        budget_s=BUDGET_S,
+        config=CONFIG,
+        test_samples=int(dataset.x_test.shape[0]),
+        max_runs=runs,
+    )
     assert len(plan) == runs, len(plan)
-    return SweepSpec("calibrate", DATASET, dataset.fingerprint(), CONFIG, tuple(plan), 3600.0), dataset
+    spec = SweepSpec(
+        kind=SweepKind.CALIBRATE,
+        dataset=DATASET,
+        dataset_hash=dataset.fingerprint(),
+        config=CONFIG,
+        runs=plan.runs,
+        budget_s=BUDGET_S,
+        sentinel=plan.sentinel,
+    )
+    return spec, dataset
 
 
 def _serial(spec: SweepSpec, dataset, repeats: int) -> list[float]:
@@ -89,7 +106,7 @@ def _serial(spec: SweepSpec, dataset, repeats: int) -> list[float]:
         with tempfile.TemporaryDirectory() as tmp, RunStore(Path(tmp) / "s.sqlite") as store:
             meter, _ = choose_meter(OPTIONS)
             began = time.perf_counter()
-            summary = run_sweep(spec, store, meter, dataset, fingerprint(), 3600.0, idle_s=0.0)
+            summary = run_sweep(spec, store, meter, dataset, fingerprint(), BUDGET_S, idle_s=0.0)
             walls.append(time.perf_counter() - began)
             assert summary.complete
     return walls
@@ -99,14 +116,24 @@ def _on_cluster(spec: SweepSpec, dataset, workers: int, repeats: int) -> tuple[f
     began = time.perf_counter()
     with start_cluster(parse_cluster(f"local:{workers}"), OPTIONS) as session:
         startup_s = time.perf_counter() - began
-        setup = WorkerSetup(OPTIONS, DATASET, None, 0, dataset.fingerprint(), idle_s=0.0)
+        setup = WorkerSetup(
+            meter=OPTIONS, dataset=DATASET, target=None, dataset_seed=0, dataset_hash=dataset.fingerprint(), idle_s=0.0
+        )
         walls, timings = [], TimedPool(None)
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as tmp, RunStore(Path(tmp) / "s.sqlite") as store:
                 pool = TimedPool(session.pool(setup))
                 began = time.perf_counter()
-                summary = run_sweep_on_pool(spec, store, pool, dataset, session.fingerprint, session.meter, 3600.0,
-                                            idle_s=0.0)  # fmt: skip
+                summary = run_sweep_on_pool(
+                    spec,
+                    store,
+                    pool,
+                    dataset,
+                    fp=session.fingerprint,
+                    meter=session.meter,
+                    budget_s=BUDGET_S,
+                    idle_s=0.0,
+                )
                 walls.append(time.perf_counter() - began)
                 timings.overheads_s += pool.overheads_s
                 timings.round_trips_s += pool.round_trips_s

@@ -30,7 +30,7 @@ from measurement.datasets import Dataset, Task
 from measurement.meters.base import EnergyMeter, MeterError, Reading
 from measurement.meters.idle import measure_idle_power as measure_idle_power  # its home: torch-free
 from measurement.network import build_module
-from measurement.records import CurvePoint, PhaseResult, RunResult, TrainConfig, Window
+from measurement.records import CurvePoint, Phase, PhaseResult, RunResult, TrainConfig, Window
 
 OUTLIER_THROUGHPUT_RATIO = 0.5
 MIN_WINDOWS = 3
@@ -94,15 +94,19 @@ def _metered(
     try:
         meter.start()
     except MeterError as exc:
-        datums = work()
-        return Window(math.nan, 1.0, datums, math.nan), _failed(meter, exc)
+        return _failed(meter, exc, work())
     datums = work()
     sync()
     try:
         reading = meter.stop()
     except MeterError as exc:
-        return Window(math.nan, 1.0, datums, math.nan), _failed(meter, exc)
-    window = Window(reading.energy_j, reading.duration_s, datums, reading.energy_j - idle_power_w * reading.duration_s)
+        return _failed(meter, exc, datums)
+    window = Window(
+        energy_j=reading.energy_j,
+        duration_s=reading.duration_s,
+        datums=datums,
+        standardised_j=reading.energy_j - idle_power_w * reading.duration_s,
+    )
     return window, reading
 
 
@@ -125,8 +129,13 @@ def _measure_windows(
     return windows, readings
 
 
-def _failed(meter: EnergyMeter, exc: MeterError) -> Reading:
-    return Reading(math.nan, 1.0, meter.name, meter.kind, reject_reason=f"meter error: {exc}")
+def _failed(meter: EnergyMeter, exc: MeterError, datums: int) -> tuple[Window, Reading]:
+    """The window of ``datums`` a failed meter could not measure, and its reading rejected with the error."""
+    window = Window(energy_j=math.nan, duration_s=1.0, datums=datums, standardised_j=math.nan)
+    reading = Reading(
+        energy_j=math.nan, duration_s=1.0, meter=meter.name, kind=meter.kind, reject_reason=f"meter error: {exc}"
+    )
+    return window, reading
 
 
 def below_floor(windows: list[Window], readings: list[Reading]) -> str | None:
@@ -143,11 +152,13 @@ def below_floor(windows: list[Window], readings: list[Reading]) -> str | None:
     floor_j = middle.floor_j
     if dynamic_j > floor_j:
         return None
-    return (f"dynamic energy {dynamic_j:.3g} J a window is not above the meter's floor of {floor_j:.3g} J "
-            f"({middle.floor_basis()}): the run cannot be told from idle")  # fmt: skip
+    return (
+        f"dynamic energy {dynamic_j:.3g} J a window is not above the meter's floor of {floor_j:.3g} J "
+        f"({middle.floor_basis()}): the run cannot be told from idle"
+    )
 
 
-def summarise(phase: str, windows: list[Window], readings: list[Reading]) -> PhaseResult:
+def summarise(phase: Phase, windows: list[Window], readings: list[Reading]) -> PhaseResult:
     """Flag throughput outliers, take the median of the rest, and apply the quality filters (the last: the
     dynamic energy must be above the meter's floor, :func:`below_floor`)."""
     reason = next((r.reject_reason for r in readings if r.reject_reason), None)
@@ -168,7 +179,15 @@ def summarise(phase: str, windows: list[Window], readings: list[Reading]) -> Pha
         q = np.percentile(per_datum, [25, 75])
         spread = float((q[1] - q[0]) / median)
     rate = statistics.median(w.samples_per_s for w in kept) if kept else 0.0
-    return PhaseResult(phase, tuple(flagged), median, statistics.median(raw), spread, rate, reason)
+    return PhaseResult(
+        phase=phase,
+        windows=tuple(flagged),
+        energy_per_datum_j=median,
+        raw_energy_per_datum_j=statistics.median(raw),
+        spread=spread,
+        samples_per_s=rate,
+        reject_reason=reason,
+    )
 
 
 class _Trainer:
@@ -287,7 +306,8 @@ def _train_epochs(trainer: _Trainer, dataset: Dataset, config: TrainConfig) -> t
             continue
         test_loss, test_accuracy = trainer.evaluate()
         train_loss = trainer.epoch_train_loss(n)
-        curve.append(CurvePoint(trainer.datums_done / n, train_loss, test_loss, test_accuracy))
+        epoch = trainer.datums_done / n
+        curve.append(CurvePoint(epoch=epoch, train_loss=train_loss, test_loss=test_loss, test_accuracy=test_accuracy))
     trainer.recording = False
     trainer.step_losses = []
     return tuple(curve)
@@ -338,8 +358,8 @@ def train_and_measure(
         meter=meter.name,
         meter_kind=meter.kind,
         idle_power_w=idle_power_w,
-        train=summarise("train", *train),
-        inference=summarise("inference", *inference),
+        train=summarise(Phase.TRAIN, *train),
+        inference=summarise(Phase.INFERENCE, *inference),
         test_loss=test_loss,
         test_accuracy=test_accuracy,
         epochs_trained=epochs_trained,

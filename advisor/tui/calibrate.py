@@ -12,7 +12,15 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, ProgressBar, Select, Static
 
-from advisor.calibration import MeterOptions, SweepEvent, SweepSummary, describe_drift
+from advisor.calibration import (
+    MeterKind,
+    MeterOptions,
+    SweepEvent,
+    SweepEventKind,
+    SweepKind,
+    SweepSummary,
+    describe_drift,
+)
 
 
 class CalibrateScreen(Screen):
@@ -43,8 +51,13 @@ class CalibrateScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="calibrate-controls"):
-            yield Select([("calibrate", "calibrate"), ("probe", "probe")], value="calibrate", allow_blank=False,
-                         id="mode", prompt="mode")  # fmt: skip
+            yield Select(
+                [(str(kind), kind) for kind in (SweepKind.CALIBRATE, SweepKind.PROBE)],
+                value=SweepKind.CALIBRATE,
+                allow_blank=False,
+                id="mode",
+                prompt="mode",
+            )
             yield Input(value="5m", id="budget", placeholder="budget")
             yield Input(value="digits", id="dataset", placeholder="probe dataset")
             yield Input(value="", id="max-runs", placeholder="max runs")
@@ -79,7 +92,7 @@ class CalibrateScreen(Screen):
         except InputError:
             self.query_one("#calibrate-status", Static).update("⚠ max runs must be a positive integer")
             return
-        mode = str(self.query_one("#mode", Select).value)
+        mode = SweepKind(self.query_one("#mode", Select).value)
         dataset = self.query_one("#dataset", Input).value.strip()
         self.stop_flag.clear()
         self.running = True
@@ -96,18 +109,21 @@ class CalibrateScreen(Screen):
             self.query_one("#calibrate-status", Static).update("cancelling after the current run …")
 
     @work(thread=True, exclusive=True, group="sweep")
-    def run_sweep(self, mode: str, budget_s: float, dataset: str, max_runs: int | None) -> None:
+    def run_sweep(self, mode: SweepKind, budget_s: float, dataset: str, max_runs: int | None) -> None:
         from advisor import calibration
         from advisor.errors import USER_ERRORS
 
-        probe = mode == "probe"
+        probe = mode is SweepKind.PROBE
         try:
             request = calibration.CalibrationRequest(
-                budget_s=budget_s, store=self.store, meter=self.meter, kind=mode,
+                budget_s=budget_s,
+                store=self.store,
+                meter=self.meter,
+                kind=mode,
                 dataset=dataset if probe else calibration.DEFAULT_CALIBRATION_DATASETS,
                 config=calibration.TrainConfig(epochs=0, window_s=self.window_s),  # 0: a probe's default
                 max_runs=max_runs,
-            )  # fmt: skip
+            )
             job = calibration.prepare(request)
             progress = lambda e: self.post_message(self.Progress(e))  # noqa: E731
             note = ""
@@ -128,15 +144,21 @@ class CalibrateScreen(Screen):
         bar = self.query_one(ProgressBar)
         bar.update(total=max(event.expected, event.done, 1), progress=event.done)
         status = self.query_one("#calibrate-status", Static)
-        status.update(f"{event.done}/{event.expected} runs · {event.elapsed_s:.0f}/{event.budget_s:.0f} s · "
-                      f"{event.label} [{event.meter_kind}]")  # fmt: skip
-        if event.kind == "run_finished" and event.result is not None:
+        status.update(
+            f"{event.done}/{event.expected} runs · {event.elapsed_s:.0f}/{event.budget_s:.0f} s · "
+            f"{event.label} [{event.meter_kind}]"
+        )
+        if event.kind is SweepEventKind.RUN_FINISHED and event.result is not None:
             r = event.result
-            kind = "ESTIMATED" if r.meter_kind.value == "estimated" else "measured"
+            kind = "ESTIMATED" if r.meter_kind is MeterKind.ESTIMATED else "measured"
             self.query_one("#runs-table", DataTable).add_row(
-                event.label, r.meter, kind, f"{r.train.energy_per_datum_j:.3g}", f"{r.train.samples_per_s:,.0f}",
+                event.label,
+                r.meter,
+                kind,
+                f"{r.train.energy_per_datum_j:.3g}",
+                f"{r.train.samples_per_s:,.0f}",
                 r.reject_reason or "ok",
-            )  # fmt: skip
+            )
 
     @on(Finished)
     def finished(self, message: Finished) -> None:
@@ -151,5 +173,7 @@ class CalibrateScreen(Screen):
         state = "cancelled" if s.interrupted else ("complete" if s.complete else "budget spent")
         floor = f", noise floor {s.noise_floor:.1%}" if s.noise_floor is not None else ""
         floor += f", drift {describe_drift(s)}"
-        status.update(f"{state}: {s.committed_now} runs committed ({s.rejected_now} rejected), "
-                      f"{s.elapsed_s:.0f} s, meter {s.meter} ({s.meter_kind}){floor}{message.note}")  # fmt: skip
+        status.update(
+            f"{state}: {s.committed_now} runs committed ({s.rejected_now} rejected), "
+            f"{s.elapsed_s:.0f} s, meter {s.meter} ({s.meter_kind}){floor}{message.note}"
+        )
