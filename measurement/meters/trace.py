@@ -193,10 +193,14 @@ def load_trace(path: Path | str) -> PowerTrace:
     if len(unix_s) < 2:
         raise TraceError(f"trace {path} has fewer than two valid (timestamp, watts) rows")
     return PowerTrace(
-        unix_s=unix_s, power_w=power_w, dropped_rows=int(rows - valid.sum()),
-        collapsed_rows=int(len(keep) - keep.sum()), out_of_order_rows=out_of_order,
-        resolution_w=_resolution_w(power_w), noise_w=_noise_w(power_w),
-    )  # fmt: skip
+        unix_s=unix_s,
+        power_w=power_w,
+        dropped_rows=int(rows - valid.sum()),
+        collapsed_rows=int(len(keep) - keep.sum()),
+        out_of_order_rows=out_of_order,
+        resolution_w=_resolution_w(power_w),
+        noise_w=_noise_w(power_w),
+    )
 
 
 class TraceMeter:
@@ -220,8 +224,9 @@ class TraceMeter:
 
     def _load(self) -> PowerTrace:
         """Read the trace; say what cleaning it did (a warning when rows were dropped, collapsed or sorted)."""
-        self._mtime = self.path.stat().st_mtime_ns
-        trace = load_trace(self.path)
+        mtime = self.path.stat().st_mtime_ns if self.path.is_file() else None
+        trace = load_trace(self.path)  # a missing file: TraceError, one line
+        self._mtime = mtime
         changed = trace.dropped_rows or trace.collapsed_rows or trace.out_of_order_rows
         log.log(logging.WARNING if changed else logging.INFO, "trace %s: %s", self.path, trace.summary())
         return trace
