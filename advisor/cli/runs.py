@@ -20,8 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="export the learning curves instead (one row per run and epoch checkpoint)",
     )
     p.add_argument("--hardware", action="store_true", help="list the machines the runs were measured on instead")
-    p.add_argument("--measured", action="store_true",
-                   help="export the programs measured with 'advisor measure' instead (one row each)")  # fmt: skip
+    p.add_argument(
+        "--measured",
+        action="store_true",
+        help="export the programs measured with 'advisor measure' instead (one row each)",
+    )
     p.set_defaults(handler=run)
 
 
