@@ -150,24 +150,45 @@ class Measurement:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        self.finish(error=exc)
+        if exc is None:
+            self.finish()
+            return
+        try:
+            self.finish(error=exc)
+        except InputError as store_error:  # the block's own exception matters more: it passes on
+            log.warning("the failed measurement %r could not be stored: %s", self.label, store_error)
+
+    @property
+    def store_path(self) -> Path | None:
+        """The run store this measurement goes to (None: not stored)."""
+        if self.store is False:
+            return None
+        from measurement.store import default_store_path
+
+        return Path(self.store) if isinstance(self.store, str | Path) else default_store_path()
 
     def start(self, tree_pid: int | None = None) -> None:
         """Build the meter, measure idle power (``idle_s``), and open the first window.
 
         Raises:
             MeterError: the meter cannot run here, or its idle window failed.
+            StoreError: the run store cannot be opened for writing (checked first: the program has not run).
         """
         if self._meter is not None or self.result is not None:
             raise InputError("a measurement runs once: start a new one")
-        self._meter = self.setup.build(tree_pid)
+        if self.store_path is not None:
+            from measurement.store import RunStore
+
+            RunStore(self.store_path).close()  # creates or upgrades it, or refuses now rather than after the run
+        meter = self.setup.build(tree_pid)
         try:
             if self.idle_s > 0:
-                self.idle_power_w = measure_idle_power(self._meter, self.idle_s, self._sleep)
-            self._meter.start()
+                self.idle_power_w = measure_idle_power(meter, self.idle_s, self._sleep)
+            meter.start()
         except BaseException:
-            close_meter(self._meter)
+            close_meter(meter)
             raise
+        self._meter = meter
 
     @property
     def running(self) -> bool:
@@ -281,12 +302,11 @@ def _failure(exit_code: int | None, error: BaseException | None) -> str | None:
 def _store_and_price(m: Measurement, run: MeasuredRun) -> MeasureResult:
     """Commit the run (unless storing is off) and price its network; the run is stored before the profile is
     read, so a profile that cannot be loaded loses no measurement."""
-    run_id, path = None, None
-    if m.store is not False:
+    run_id, path = None, m.store_path
+    if path is not None:
         from advisor.api import this_machine
-        from measurement.store import RunStore, default_store_path
+        from measurement.store import RunStore
 
-        path = Path(m.store) if isinstance(m.store, str | Path) else default_store_path()
         with RunStore(path) as store:
             run_id = store.record_measured(this_machine(), run)
     price, comparison = None, None

@@ -263,3 +263,14 @@ def test_the_t_quantile_matches_scipy_without_importing_it() -> None:
 
     for dof in (1, 2, 7, 29, 30, 45, 200):
         assert t_quantile_95(dof) == pytest.approx(stats.t.ppf(0.95, dof), abs=5e-5)
+
+
+def test_a_failing_block_keeps_its_own_exception_when_the_store_goes_away(tmp_path: Path, caplog) -> None:
+    line, path = PowerLine(), tmp_path / "runs.sqlite"
+    with pytest.raises(KeyError, match="lost"), _measure(line, store=path):
+        line.run(1.0, 20.0)
+        for stale in tmp_path.iterdir():
+            stale.unlink()
+        path.mkdir()  # the store's file is now a folder: it cannot be written
+        raise KeyError("lost")
+    assert "could not be stored" in caplog.text

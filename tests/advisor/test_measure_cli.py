@@ -167,3 +167,13 @@ def test_advisor_runs_exports_the_measured_programs(tmp_path: Path) -> None:
     code, out, _ = call_cli("runs", "--store", str(store))  # the run export (what fits read) leaves it out
     assert code == 0 and len(out.strip().splitlines()) == 1
     assert_one_line_error(call_cli("runs", "--measured", "--curves", "--store", str(store)), "--measured")
+
+
+def test_a_store_that_cannot_be_written_is_refused_before_the_program_runs(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    marker = tmp_path / "ran"
+    code = call_cli("measure", "--idle", "0", "--meter", "estimate", "--store", str(blocker / "runs.sqlite"), "--",
+                    PYTHON, "-c", f"open({str(marker)!r}, 'w')")  # fmt: skip
+    assert_one_line_error(code, "cannot open run store")
+    assert not marker.exists()
