@@ -3,7 +3,8 @@
 Every outcome must be exit 0, or exit 2 with one line on stderr; never a traceback; each within 10 s; and
 nothing written outside the outputs the command was told to write (a refused command writes nothing).
 Generators live in fuzz.py beside the bad-input matrix. Hypothesis runs derandomized: CI sees the same
-vectors every time, and a failure names its vector.
+vectors every time, and a failure names its vector. Profiles are mutated from the shipped reference thinned
+to 100 draws; 60 mutations run in the fast tier and 160 more in the slow one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ REPLAY = Path(__file__).resolve().parents[2] / "data" / "replay_readings.csv"
 LIMIT_S = 10.0
 ARGUMENT_VECTORS = 550
 PROFILE_MUTATIONS = 220
+FAST_PROFILE_MUTATIONS = 60
+"""Of the profile mutations, those the fast tier runs; the slow tier runs the other 160 (a second test, so
+another derandomized sequence): each loads a profile twice, ~1 s a mutation."""
 FUZZ = dict(deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 OUTCOMES: dict[str, dict[int, int]] = {"arguments": {}, "profiles": {}}
@@ -104,15 +108,28 @@ def test_argument_vectors(argv: list[str], tmp_path_factory, monkeypatch, store_
     assert _snapshot(REFERENCE_PROFILE) == reference, "the shipped profile was modified"
 
 
-@settings(max_examples=PROFILE_MUTATIONS, **FUZZ)
+@settings(max_examples=FAST_PROFILE_MUTATIONS, **FUZZ)
 @given(data=st.data())
-def test_profile_mutations(data, tmp_path_factory, monkeypatch) -> None:
-    meta = json.loads((REFERENCE_PROFILE / "profile.json").read_text())
+def test_profile_mutations(data, tmp_path_factory, monkeypatch, thin_reference: Path) -> None:
+    _mutate_and_load(data, tmp_path_factory.mktemp("profile"), monkeypatch, thin_reference)
+
+
+@pytest.mark.slow
+@settings(max_examples=PROFILE_MUTATIONS - FAST_PROFILE_MUTATIONS, **FUZZ)
+@given(data=st.data())
+def test_more_profile_mutations(data, tmp_path_factory, monkeypatch, thin_reference: Path) -> None:
+    _mutate_and_load(data, tmp_path_factory.mktemp("profile"), monkeypatch, thin_reference)
+
+
+def _mutate_and_load(data, base: Path, monkeypatch, profile: Path) -> None:
+    """Mutate a copy of ``profile`` (the reference thinned to 100 draws: its every field and file, so the same
+    checks refuse or accept a mutation, with a tenth of the arithmetic in an accepted one's recommend) and load
+    it with ``doctor`` and ``recommend``: exit 0 or one line with exit 2, quickly, nothing written."""
+    meta = json.loads((profile / "profile.json").read_text())
     mutations = data.draw(st.lists(st.one_of(json_mutations(meta), netcdf_mutations(), file_mutations()),
                                    min_size=1, max_size=2))  # fmt: skip
-    base = tmp_path_factory.mktemp("profile")
     folder = base / "p"
-    shutil.copytree(REFERENCE_PROFILE, folder)
+    shutil.copytree(profile, folder)
     done = [mutate(folder) for mutate in mutations]
     before = _snapshot(base)
     for argv in (

@@ -7,29 +7,33 @@ import logging
 import shutil
 from pathlib import Path
 
+import pytest
+
 import advisor
-from advisor.api import REFERENCE_PROFILE
-from tests.fakes.cli import run_cli
+from tests.fakes.cli import call_cli
 
 
-def _foreign_profile(tmp_path: Path) -> Path:
+def _foreign_profile(tmp_path: Path, profile: Path) -> Path:
     copy = tmp_path / "foreign"
-    shutil.copytree(REFERENCE_PROFILE, copy)
+    shutil.copytree(profile, copy)
     meta = json.loads((copy / "profile.json").read_text())
     meta["fingerprint"]["cpu_model"] = "Some Other CPU 9000"
     (copy / "profile.json").write_text(json.dumps(meta))
     return copy
 
 
-def test_profile_from_other_hardware_is_flagged(tmp_path: Path, caplog) -> None:
+def test_profile_from_other_hardware_is_flagged(tmp_path: Path, thin_reference: Path, caplog) -> None:
     with caplog.at_level(logging.WARNING):
-        advisor.load_profile(_foreign_profile(tmp_path))
+        advisor.load_profile(_foreign_profile(tmp_path, thin_reference))
     assert "other hardware" in caplog.text and "Some Other CPU 9000" in caplog.text
 
 
-def test_cli_warns_but_answers_with_a_foreign_profile(tmp_path: Path) -> None:
-    result = run_cli("recommend", "--profile", str(_foreign_profile(tmp_path)), "--dataset", "digits",
-                     "--accuracy", "0.8", "--json")  # fmt: skip
-    assert result.returncode == 0
-    assert "other hardware" in result.stderr
-    assert json.loads(result.stdout)["recommendations"]
+def test_cli_warns_but_answers_with_a_foreign_profile(
+    tmp_path: Path, thin_reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    foreign = _foreign_profile(tmp_path, thin_reference)
+    code, out, err = call_cli("recommend", "--profile", str(foreign), "--dataset", "digits", "--accuracy", "0.8",
+                              "--json", home=tmp_path, monkeypatch=monkeypatch)  # fmt: skip
+    assert code == 0, err
+    assert "other hardware" in err and "Some Other CPU 9000" in err
+    assert json.loads(out)["recommendations"]

@@ -15,7 +15,7 @@ from measurement.harness import train_and_measure
 from measurement.meters.estimate import EstimateMeter
 from measurement.records import TrainConfig
 from measurement.store import RunContext, RunStore, StoreError
-from tests.fakes.cli import ADVISOR, assert_one_line_error, run_cli
+from tests.fakes.cli import ADVISOR, assert_one_line_error, call_cli, run_cli
 from tests.fakes.measurement import FP
 
 
@@ -40,8 +40,9 @@ def test_full_disk_leaves_no_partial_rows(tmp_path: Path) -> None:
     assert runs == committed and phases == 2 * committed and windows == 6 * committed
 
 
-def test_read_only_location_is_a_clear_error() -> None:
-    result = run_cli("calibrate", "--max-runs", "1", "--store", "/proc/advisor/runs.sqlite")
+def test_read_only_location_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = call_cli("calibrate", "--max-runs", "1", "--store", "/proc/advisor/runs.sqlite", "--dataset",
+                      "synthetic:200,4,2", home=tmp_path, monkeypatch=monkeypatch)  # fmt: skip
     assert_one_line_error(result, "cannot open run store")
 
 
