@@ -25,6 +25,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import add_page_options, markdown_table, page_from_args  # noqa: E402
+
 RUNS = ROOT / "data" / "reference" / "runs.csv"
 FIT_SNIPPET = f"""
 import json, sys, time
@@ -34,17 +38,16 @@ from pathlib import Path
 from advisor.evaluation import read_runs
 from measurement.hardware import Fingerprint
 from measurement.tiers import device_tiers
-from models.energy import fit
+from models.energy import ENERGY_FIT, fit
 from models.features import training_frame
 from models.pipeline import select_runs
-from models.sampling import FitConfig
 runs, _ = select_runs(read_runs(Path({str(RUNS)!r})))
 if sys.argv[1] == "calibration":
     runs = runs[runs["sweep_kind"] == "calibrate"]
 fp = Fingerprint.from_dict(json.loads(Path({str(RUNS.with_name("fingerprint.json"))!r}).read_text()))
 frame = training_frame(runs)
 t1 = time.perf_counter()
-posterior = fit(frame, FitConfig(), device_tiers(fp, "cpu"))
+posterior = fit(frame, ENERGY_FIT, device_tiers(fp, "cpu"))
 t2 = time.perf_counter()
 from models.energy import energy_data
 from models.energy_density import EnergyDensity
@@ -54,9 +57,10 @@ t3 = time.perf_counter()
 for _ in range(2000):
     density.logp_and_grad(theta)
 gradient_us = (time.perf_counter() - t3) / 2000 * 1e6
-print(json.dumps({{"import_s": t1 - t0, "fit_s": t2 - t1, "converged": posterior.diagnostics.converged,
-                  "divergences": posterior.diagnostics.divergences, "observations": len(frame),
-                  "gradient_us": gradient_us}}))
+d = posterior.diagnostics
+print(json.dumps({{"import_s": t1 - t0, "fit_s": t2 - t1, "converged": d.converged, "divergences": d.divergences,
+                  "observations": len(frame), "gradient_us": gradient_us, "draws": d.draws,
+                  "r_hat": d.max_r_hat, "ess_bulk": d.min_ess_bulk}}))
 """
 
 
@@ -71,12 +75,25 @@ def fit_once(cache: Path, runs: str = "all") -> dict:
     return result
 
 
+def fit_row(name: str, runs: list[dict]) -> tuple:
+    """One table row: medians over the repeats, convergence of every one."""
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    draws = "/".join(str(r["draws"]) for r in runs)
+    return (name, f"{median('fit_s'):.1f}", f"{median('process_s'):.1f}", all(r["converged"] for r in runs), draws,
+            f"{max(r['r_hat'] for r in runs):.3f}", f"{min(r['ess_bulk'] for r in runs):.0f}",
+            f"{median('gradient_us'):.0f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--calibration-only", action="store_true", help="fit the calibration runs alone")
     parser.add_argument("--fit-only", action="store_true", help="time the fits; skip the hold-out evaluation")
+    add_page_options(parser)
     args = parser.parse_args()
     which = "calibration" if args.calibration_only else "all"
     cold, warm = [], []
@@ -84,18 +101,14 @@ def main() -> None:
         cache = Path(tempfile.mkdtemp(prefix="pytensor-cold-"))
         cold.append(fit_once(cache, which))
         warm.append(fit_once(cache, which))
-    print(f"fit on {cold[0]['observations']} observations (reference runs), median of {args.repeats}:")
-    print(f"{'cache':<6} {'fit s':>7} {'process s':>10} {'converged':>10} {'gradient µs':>12}")
-    for name, rows in (("cold", cold), ("warm", warm)):
-        fit_s = statistics.median(r["fit_s"] for r in rows)
-        process_s = statistics.median(r["process_s"] for r in rows)
-        gradient_us = statistics.median(r["gradient_us"] for r in rows)
-        print(
-            f"{name:<6} {fit_s:>7.1f} {process_s:>10.1f} {all(r['converged'] for r in rows)!s:>10} {gradient_us:>12.0f}"
-        )
+    rows = [fit_row(name, runs) for name, runs in (("cold", cold), ("warm", warm))]
+    header = ("cache", "fit s", "process s", "converged", "draws per chain", "max r̂", "min bulk ESS", "gradient µs")
+    title = f"fit of {cold[0]['observations']} observations ({which} reference runs), median of {args.repeats}"
+    table = markdown_table(header, rows)
+    print(title + ":\n" + table)
     print("(gradient µs: one evaluation of the kernel after the fit, in the same process: how fast this host ran)")
-    ratio = statistics.median(r["fit_s"] for r in warm) / statistics.median(r["fit_s"] for r in cold)
-    print(f"warm / cold fit time: {ratio:.2f}")
+    intro = f"{title}, `advisor fit`'s defaults (ENERGY_FIT: until converged), each fit in its own process.\n\n"
+    page_from_args(args, f"energy-fit-{which}", f"Energy model fit time ({which} reference runs)", intro + table + "\n")
     if args.fit_only:
         return
 

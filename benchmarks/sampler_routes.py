@@ -5,6 +5,8 @@ Routes:
 
 - ``kernel``: the project's default, nutpie over the hand-written numba density (models/energy_density.py)
   through C callbacks.
+- ``kernel-until-converged``: the same with ``advisor fit``'s defaults (``ENERGY_FIT``: low-rank mass matrix,
+  1,000 tuning steps, draws doubled until converged).
 - ``nutpie-jax``: nutpie's own JAX backend over the PyMC graph (models/energy.py's ``build_model``): Rust NUTS,
   the log density and its gradient compiled by XLA.
 - ``blackjax``: ``pm.sample(nuts_sampler="blackjax")`` over the same graph (JAX NUTS, chains vectorised).
@@ -12,7 +14,7 @@ Routes:
   second data set with ``CompiledModel.with_data`` (the case of ``advisor evaluate``'s many fits): the time
   of that second fit alone.
 
-Every route samples 2 chains x (500 tune + 1,000 draws) with target_accept 0.9, in its own process (as
+Every other route samples 2 chains x (500 tune + 1,000 draws) with target_accept 0.9, in its own process (as
 ``advisor fit`` does); cold = a fresh, empty compile cache (PyTensor, numba and XLA under one folder), warm = the
 same folder again. Convergence is judged on the same variables as ``advisor fit`` (r_hat, bulk ESS).
 
@@ -34,8 +36,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import add_page_options, page_from_args  # noqa: E402
+
 RUNS = ROOT / "data" / "reference" / "runs.csv"
-ROUTES = ("kernel", "nutpie-jax", "blackjax", "nutpie-numba-with-data")
+ROUTES = ("kernel", "kernel-until-converged", "nutpie-jax", "blackjax", "nutpie-numba-with-data")
 
 SNIPPET = f"""
 import json, sys, time
@@ -95,8 +101,8 @@ def plain_initvals(model):
 
 t1 = time.perf_counter()
 gradient_us = None
-if route == "kernel":
-    posterior = energy.fit(frame, cfg, tiers)
+if route in ("kernel", "kernel-until-converged"):
+    posterior = energy.fit(frame, cfg if route == "kernel" else energy.ENERGY_FIT, tiers)
     fit_s = time.perf_counter() - t1
     d = posterior.diagnostics
     r_hat, ess, div = d.max_r_hat, d.min_ess_bulk, d.divergences
@@ -195,6 +201,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routes", default=",".join(ROUTES))
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per fit (the time box)")
+    add_page_options(parser)
     args = parser.parse_args()
     rows = []
     for route in args.routes.split(","):
@@ -204,6 +211,11 @@ def main() -> None:
         print(route, json.dumps(cold), json.dumps(warm), flush=True)
         rows.append((route, cold, warm))
     print(table(rows))
+    intro = (
+        "The energy model on the 790 reference observations, 2 chains x (500 tune + 1,000 draws), target 0.9, "
+        "each route's fit in its own process, cold then warm compile caches (benchmarks/sampler_routes.py).\n\n"
+    )
+    page_from_args(args, "sampler-routes", "Sampler routes for the energy model", intro + table(rows) + "\n")
 
 
 if __name__ == "__main__":
