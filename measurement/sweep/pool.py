@@ -40,7 +40,6 @@ from measurement.sweep.serial import (
     Progress,
     finish_sweep,
     run_config,
-    run_contexts,
     run_label,
     start_sweep,
 )
@@ -157,20 +156,9 @@ def run_sweep_on_pool(
     label = MeterLabel(meter[0], MeterKind(meter[1]))
     start = start_sweep(spec, store, fp, label, datasets, budget_s, time_model, began)
     lanes = max(1, len(pool.workers()))
-    expected = start.already + start.budget.fit_count(idle_s + clock() - began, lanes=lanes)
-    events = Progress(
-        callback=progress,
-        clock=clock,
-        began=began,
-        budget_s=budget_s,
-        expected=expected,
-        meter_kind=label.kind,
-        done=start.already,
-        by_worker=Counter(),
-    )
-    ledger = Ledger(
-        store=store, sweep_id=start.sweep_id, contexts=run_contexts(spec, datasets), events=events, tally=start.tally
-    )
+    reserved_s = idle_s + clock() - began
+    events = Progress.counting(start, progress, clock, began, budget_s, label.kind, reserved_s, lanes=lanes)
+    ledger = Ledger.of(spec, store, datasets, start, events)
     executor = _PoolExecutor(
         spec=spec,
         pool=pool,

@@ -210,6 +210,31 @@ class Progress:
     done: int
     by_worker: Counter[str] | None = None
 
+    @classmethod
+    def counting(
+        cls,
+        start: SweepStart,
+        callback: Callable[[SweepEvent], None],
+        clock: Callable[[], float],
+        began: float,
+        budget_s: float,
+        meter_kind: MeterKind,
+        reserved_s: float,
+        lanes: int | None = None,
+    ) -> Progress:
+        """Events counting on from the runs ``start`` found done, towards those forecast to fit the budget
+        less ``reserved_s`` (on ``lanes`` workers side by side, each counted on its own; None: this machine)."""
+        return cls(
+            callback=callback,
+            clock=clock,
+            began=began,
+            budget_s=budget_s,
+            expected=start.already + start.budget.fit_count(reserved_s, lanes=lanes or 1),
+            meter_kind=meter_kind,
+            done=start.already,
+            by_worker=None if lanes is None else Counter(),
+        )
+
     def count(self, worker: str) -> None:
         """One more run committed, by ``worker``."""
         self.done += 1
@@ -254,6 +279,19 @@ class Ledger:
     events: Progress
     tally: SweepTally
     outcome: Outcome = field(default_factory=Outcome)
+
+    @classmethod
+    def of(
+        cls, spec: SweepSpec, store: RunStore, datasets: tuple[Dataset, ...], start: SweepStart, events: Progress
+    ) -> Ledger:
+        """The ledger of a started sweep (:func:`start_sweep`), reporting to ``events``."""
+        return cls(
+            store=store,
+            sweep_id=start.sweep_id,
+            contexts=run_contexts(spec, datasets),
+            events=events,
+            tally=start.tally,
+        )
 
     def commit(self, run: PlannedRun, result: RunResult, worker: str = "local", hardware_id: int | None = None) -> None:
         """Write the run in one transaction (with who measured it, on what, and on which data set), then
@@ -335,19 +373,9 @@ def run_sweep(
     datasets = sweep_datasets(spec, dataset)
     label = MeterLabel(meter.name, meter.kind)
     start = start_sweep(spec, store, fp, label, datasets, budget_s, time_model, began)
-    expected = start.already + start.budget.fit_count(idle_s + clock() - began)
-    events = Progress(
-        callback=progress,
-        clock=clock,
-        began=began,
-        budget_s=budget_s,
-        expected=expected,
-        meter_kind=label.kind,
-        done=start.already,
-    )
-    ledger = Ledger(
-        store=store, sweep_id=start.sweep_id, contexts=run_contexts(spec, datasets), events=events, tally=start.tally
-    )
+    reserved_s = idle_s + clock() - began
+    events = Progress.counting(start, progress, clock, began, budget_s, label.kind, reserved_s)
+    ledger = Ledger.of(spec, store, datasets, start, events)
     idle = IdlePower(meter, idle_s, idle_every_s, clock)
     executor = _Executor(
         spec=spec,
