@@ -19,8 +19,19 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["InputError", "Profile", "ProfileError", "__version__", "advise", "load_profile", "measure", "measured",
-           "pareto", "predict_module", "recommend"]  # fmt: skip
+__all__ = [
+    "InputError",
+    "Profile",
+    "ProfileError",
+    "__version__",
+    "advise",
+    "load_profile",
+    "measure",
+    "measured",
+    "pareto",
+    "predict_module",
+    "recommend",
+]
 
 _LAZY = {
     **{name: "advisor.api" for name in ("load_profile", "recommend", "pareto", "advise")},

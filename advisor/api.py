@@ -43,8 +43,11 @@ def load_profile(path: str | Path | None = None, warn_on_other_hardware: bool = 
         return dataclasses.replace(Profile.load(REFERENCE_PROFILE), name=REFERENCE_NAME)
     profile = Profile.load(Path(path))
     if warn_on_other_hardware and not profile.fingerprint.same_machine(this_machine()):
-        log.warning("profile %s was calibrated on other hardware (%s); predictions may not hold here",
-                    profile.path, profile.fingerprint.describe())  # fmt: skip
+        log.warning(
+            "profile %s was calibrated on other hardware (%s); predictions may not hold here",
+            profile.path,
+            profile.fingerprint.describe(),
+        )
     return profile
 
 
@@ -85,9 +88,14 @@ def recommend(profile: Profile, dataset: str, accuracy: float, confidence: float
 def table_of(result: Recommendation) -> pd.DataFrame:
     """The ranked table of an engine answer, its words in ``attrs`` (message, reason, legend, estimated)."""
     table = result.table
-    table.attrs.update(message=summary_line(result), reason=reason_line(result),
-                       legend=legend_line(list(table["shapes"])), best_achievable=result.best_achievable,
-                       estimated=result.estimated, objective=str(result.request.objective))  # fmt: skip
+    table.attrs.update(
+        message=summary_line(result),
+        reason=reason_line(result),
+        legend=legend_line(list(table["shapes"])),
+        best_achievable=result.best_achievable,
+        estimated=result.estimated,
+        objective=str(result.request.objective),
+    )
     return table
 
 

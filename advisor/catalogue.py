@@ -22,16 +22,18 @@ def shape_name(text: str) -> str:
     return parse_shape(text).value
 
 
-def describe_config(shape: str, depth: int, size: int, input_dim: int, output_dim: int, batch_size: int = 256,
-                    beyond_grid: bool = False) -> dict[str, Any]:  # fmt: skip
+def describe_config(
+    shape: str, depth: int, size: int, input_dim: int, output_dim: int, batch_size: int = 256, beyond_grid: bool = False
+) -> dict[str, Any]:
     """Realised widths, parameters, FLOPs and working sets of one config (grid limits unless ``beyond_grid``)."""
     check_config(depth, size, input_dim, output_dim, BEYOND_GRID_LIMITS if beyond_grid else GRID_LIMITS)
     check_batch(batch_size)
     return describe(size_architecture(shape, depth, size, input_dim, output_dim), batch_size)
 
 
-def describe_grid(input_dim: int, output_dim: int, batch_size: int = 256,
-                  beyond_grid: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+def describe_grid(
+    input_dim: int, output_dim: int, batch_size: int = 256, beyond_grid: bool = False
+) -> list[dict[str, Any]]:
     """:func:`describe_config` for every shape x depth x size of the BUTTER grid."""
     check_config(2, 32, input_dim, output_dim, BEYOND_GRID_LIMITS if beyond_grid else GRID_LIMITS)
     check_batch(batch_size)

@@ -11,8 +11,13 @@ from typing import Any
 from measurement.errors import InputError, first_line
 from measurement.meters.base import MeterError
 
-USER_ERRORS: tuple[type[BaseException], ...] = (InputError, MeterError, FileNotFoundError, PermissionError,
-                                                IsADirectoryError)  # fmt: skip
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    InputError,
+    MeterError,
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+)
 """Exception types that mean bad input or an unusable environment (ProfileError is an InputError)."""
 
 

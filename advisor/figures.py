@@ -47,10 +47,20 @@ def tier_chart(profile: Profile, phase: str = "train", family: ReferenceFamily |
     """The chart's numbers for ``profile`` (reference family: rectangle d4 b256 at 784 inputs by default)."""
     family = family or ReferenceFamily()
     curve = reference_curve(profile.energy, family, phase)
-    boundaries = tuple(TierBoundary(name, *(float(v) for v in values))
-                       for name, values in profile.energy.tier_capacities_bytes().items())  # fmt: skip
-    return TierChart(phase, family.label, _floats(curve["ws_bytes"]), _floats(curve["median_j"]),
-                     _floats(curve["p05_j"]), _floats(curve["p95_j"]), boundaries, profile.estimated)  # fmt: skip
+    boundaries = tuple(
+        TierBoundary(name=name, median_bytes=float(median), low_bytes=float(low), high_bytes=float(high))
+        for name, (median, low, high) in profile.energy.tier_capacities_bytes().items()
+    )
+    return TierChart(
+        phase=phase,
+        family=family.label,
+        ws_bytes=_floats(curve["ws_bytes"]),
+        median_j=_floats(curve["median_j"]),
+        p05_j=_floats(curve["p05_j"]),
+        p95_j=_floats(curve["p95_j"]),
+        boundaries=boundaries,
+        estimated=profile.estimated,
+    )
 
 
 def _floats(values) -> tuple[float, ...]:

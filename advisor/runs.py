@@ -26,8 +26,12 @@ class Machine:
 def list_hardware(store: Path | None = None) -> list[Machine]:
     """The machines the store's runs were measured on, most runs first; ``advisor fit --hardware ID`` fits one."""
     with RunStore(store or default_store_path(), readonly=True) as s:
-        return [Machine(h.digest, h.fingerprint.describe(), h.fingerprint.logical_cores, h.runs)
-                for h in s.hardware_runs()]  # fmt: skip
+        return [
+            Machine(
+                hardware=h.digest, description=h.fingerprint.describe(), cores=h.fingerprint.logical_cores, runs=h.runs
+            )
+            for h in s.hardware_runs()
+        ]
 
 
 def read_store(store: Path | None = None, ok_only: bool = False) -> pd.DataFrame:
