@@ -51,8 +51,10 @@ def job_id(env: Mapping[str, str] | None = None) -> str | None:
 
 def _check_label(label: object) -> str:
     if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL:
-        raise InputError(f"a measurement's label must be a non-empty string of at most {MAX_LABEL} characters, "
-                         f"got {str(label)[:60]!r}")  # fmt: skip
+        raise InputError(
+            f"a measurement's label must be a non-empty string of at most {MAX_LABEL} characters, "
+            f"got {str(label)[:60]!r}"
+        )
     return label.strip()
 
 
@@ -204,8 +206,15 @@ class Measurement:
             reading = meter.stop()
         except MeterError as exc:
             self._errors.append(f"meter error: {exc}")
-            reading = Reading(math.nan, 0.0, meter.name, meter.kind, reject_reason=f"meter error: {exc}")
-        self._segments.append(Segment(self._phase, self._block, reading, self._window(reading)))
+            reading = Reading(
+                energy_j=math.nan,
+                duration_s=0.0,
+                meter=meter.name,
+                kind=meter.kind,
+                reject_reason=f"meter error: {exc}",
+            )
+        segment = Segment(phase=self._phase, block=self._block, reading=reading, window=self._window(reading))
+        self._segments.append(segment)
         self._pending, self._phase = 0, next_phase
         if next_phase is not None:
             self._block += 1
@@ -218,7 +227,12 @@ class Measurement:
 
     def _window(self, reading: Reading) -> Window:
         idle_j = self.idle_power_w * reading.duration_s
-        return Window(reading.energy_j, reading.duration_s, self._pending, reading.energy_j - idle_j)
+        return Window(
+            energy_j=reading.energy_j,
+            duration_s=reading.duration_s,
+            datums=self._pending,
+            standardised_j=reading.energy_j - idle_j,
+        )
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -281,9 +295,18 @@ class Measurement:
         close_meter(self._meter)
         self._meter = None
         code = exit_code if self.command is not None else (1 if error is not None else 0)
-        run = build_run(self.label, self._segments, self.idle_power_w, command=self.command, job_id=self.job_id,
-                        network=self.network, device=self.setup.device, errors=self._errors,
-                        failure=_failure(exit_code, error), exit_code=code)  # fmt: skip
+        run = build_run(
+            self.label,
+            self._segments,
+            self.idle_power_w,
+            command=self.command,
+            job_id=self.job_id,
+            network=self.network,
+            device=self.setup.device,
+            errors=self._errors,
+            failure=_failure(exit_code, error),
+            exit_code=code,
+        )
         self.result = _store_and_price(self, run)
         return self.result
 
@@ -343,8 +366,13 @@ def _price(network: MeasuredNetwork, profile: Any):
     return price_network(default_profile(profile), network)
 
 
-def predict_module(model: object, batch_size: int = 256, input_dim: int | None = None, profile: Any = None,
-                   inference_batch_size: int | None = None):  # fmt: skip
+def predict_module(
+    model: object,
+    batch_size: int = 256,
+    input_dim: int | None = None,
+    profile: Any = None,
+    inference_batch_size: int | None = None,
+):
     """Price a torch MLP (``nn.Sequential`` of Linear/ReLU, or the catalogue's residual ``ButterMLP``): energy per
     training and per predicted datum, each with its median, 90% credible and 90% predictive intervals.
 
@@ -409,9 +437,16 @@ def measure(
     Raises:
         InputError / MeterError: a bad label, idle length, model or meter, before anything runs.
     """
-    setup = MeterSetup(meter, device, None if trace is None else Path(trace), core_watts)
-    return Measurement(label, setup, _network(model, batch_size, input_dim), idle_s, store=store, profile=profile,
-                       sleep=sleep)  # fmt: skip
+    setup = MeterSetup(meter=meter, device=device, trace=None if trace is None else Path(trace), core_watts=core_watts)
+    return Measurement(
+        label=label,
+        setup=setup,
+        network=_network(model, batch_size, input_dim),
+        idle_s=idle_s,
+        store=store,
+        profile=profile,
+        sleep=sleep,
+    )
 
 
 def measured(label: str | None = None, **options: Any) -> Callable:

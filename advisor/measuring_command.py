@@ -55,8 +55,10 @@ def _passing_signals(process: subprocess.Popen) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
-                signal.SIGTERM: signal.signal(signal.SIGTERM, lambda sig, _: process.send_signal(sig))}  # fmt: skip
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda sig, _: process.send_signal(sig)),
+    }
     try:
         yield
     finally:
@@ -64,13 +66,23 @@ def _passing_signals(process: subprocess.Popen) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_command(command: Sequence[str], label: str | None = None, meter: str | EnergyMeter = "auto", *,
-                datums: int | None = None,
-                idle_s: float = MEASURE_IDLE_S, store: Path | str | bool | None = None,
-                network: MeasuredNetwork | None = None, profile: Any = None, device: str = "cpu",
-                trace: Path | None = None, core_watts: float | None = None, env: Mapping[str, str] | None = None,
-                sleep: Callable[[float], None] = time.sleep, popen: Callable[..., Any] = subprocess.Popen,
-                ) -> MeasureResult:  # fmt: skip
+def run_command(
+    command: Sequence[str],
+    label: str | None = None,
+    meter: str | EnergyMeter = "auto",
+    *,
+    datums: int | None = None,
+    idle_s: float = MEASURE_IDLE_S,
+    store: Path | str | bool | None = None,
+    network: MeasuredNetwork | None = None,
+    profile: Any = None,
+    device: str = "cpu",
+    trace: Path | None = None,
+    core_watts: float | None = None,
+    env: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    popen: Callable[..., Any] = subprocess.Popen,
+) -> MeasureResult:
     """Measure one run of ``command`` (idle first, then the program from start to exit).
 
     Args:
@@ -91,10 +103,19 @@ def run_command(command: Sequence[str], label: str | None = None, meter: str | E
         InputError / MeterError: a command that cannot be run, or a bad option, before anything is stored.
     """
     argv = check_command(command)
-    setup = MeterSetup(meter, device, trace, core_watts)
+    setup = MeterSetup(meter=meter, device=device, trace=trace, core_watts=core_watts)
     name = label if label is not None else Path(argv[0]).name
-    m = Measurement(name, setup, network, idle_s, store=store, profile=profile, command=tuple(argv), env=env,
-                    sleep=sleep)  # fmt: skip
+    m = Measurement(
+        label=name,
+        setup=setup,
+        network=network,
+        idle_s=idle_s,
+        store=store,
+        profile=profile,
+        command=tuple(argv),
+        env=env,
+        sleep=sleep,
+    )
     if datums is not None:
         m.datums(datums)  # checked before anything runs; counted in the first window, which is the whole
     m.start()

@@ -67,6 +67,7 @@ def _epoch_energies(segments: Sequence[Segment], phase: str) -> list[float]:
     return [sum(s.window.standardised_j for s in segments[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
+# A table kept aligned (fmt: skip): ten degrees of freedom a line, so line k (from 0) holds 10k+1 to 10k+10.
 _T95 = (6.313752, 2.919986, 2.353363, 2.131847, 2.015048, 1.94318, 1.894579, 1.859548, 1.833113, 1.812461,
         1.795885, 1.782288, 1.770933, 1.76131, 1.75305, 1.745884, 1.739607, 1.734064, 1.729133, 1.724718,
         1.720743, 1.717144, 1.713872, 1.710882, 1.708141, 1.705618, 1.703288, 1.701131, 1.699127)  # fmt: skip
@@ -109,8 +110,10 @@ def forecast_energy(
         return _by_datums(segments, epochs, datums_per_epoch, so_far, kind)
     energies = _epoch_energies(segments, phase)
     if not energies:
-        raise InputError(f"no {phase!r} block measured yet: a forecast needs one epoch (a `with m.phase({phase!r})` "
-                         "block), or datums_per_epoch with datums reported")  # fmt: skip
+        raise InputError(
+            f"no {phase!r} block measured yet: a forecast needs one epoch (a `with m.phase({phase!r})` "
+            "block), or datums_per_epoch with datums reported"
+        )
     seen, remaining = len(energies), epochs - len(energies)
     if remaining < 0:
         raise InputError(f"{seen} epochs are measured already, more than the {epochs} forecast")
@@ -120,10 +123,22 @@ def forecast_energy(
     if seen >= 2 and remaining > 0:
         half = t_quantile_95(seen - 1) * statistics.stdev(energies) * math.sqrt(remaining + remaining**2 / seen)
         low, high = max(so_far, point - half), point + half
-    assumes = (f"an epoch is a {phase!r} block and what follows it until the next; the {remaining} remaining "
-               f"cost the mean of the {seen} measured, varying independently"
-               + ("" if seen >= 2 or remaining == 0 else " (no interval from one epoch)"))  # fmt: skip
-    return Forecast(epochs, seen, point, low, high, so_far, mean, kind, assumes)
+    assumes = (
+        f"an epoch is a {phase!r} block and what follows it until the next; the {remaining} remaining "
+        f"cost the mean of the {seen} measured, varying independently"
+        + ("" if seen >= 2 or remaining == 0 else " (no interval from one epoch)")
+    )
+    return Forecast(
+        epochs=epochs,
+        epochs_seen=seen,
+        energy_j=point,
+        p05_j=low,
+        p95_j=high,
+        energy_so_far_j=so_far,
+        epoch_energy_j=mean,
+        meter_kind=kind,
+        assumes=assumes,
+    )
 
 
 def _by_datums(
@@ -138,7 +153,18 @@ def _by_datums(
     if seen > epochs:
         raise InputError(f"{seen:.3g} epochs of datums are measured already, more than the {epochs} forecast")
     per_datum = so_far / datums
-    assumes = (f"every datum of the {epochs} epochs of {datums_per_epoch:,} costs the mean energy per datum "
-               f"so far (setup included); no interval")  # fmt: skip
-    return Forecast(epochs, seen, per_datum * datums_per_epoch * epochs, None, None, so_far,
-                    per_datum * datums_per_epoch, kind, assumes)  # fmt: skip
+    assumes = (
+        f"every datum of the {epochs} epochs of {datums_per_epoch:,} costs the mean energy per datum "
+        f"so far (setup included); no interval"
+    )
+    return Forecast(
+        epochs=epochs,
+        epochs_seen=seen,
+        energy_j=per_datum * datums_per_epoch * epochs,
+        p05_j=None,
+        p95_j=None,
+        energy_so_far_j=so_far,
+        epoch_energy_j=per_datum * datums_per_epoch,
+        meter_kind=kind,
+        assumes=assumes,
+    )

@@ -124,45 +124,70 @@ class MeasureResult:
         p = price.train
         note = " (ESTIMATED profile)" if price.estimated else ""
         note += " (beyond the calibrated grid: an extrapolation)" if price.beyond_grid else ""
-        rows = [("predicted per training datum", f"{_joules(p.median_j)}, 90% predictive interval "
-                 f"{_joules(p.predictive_p05_j)} – {_joules(p.predictive_p95_j)} ({price.profile}){note}")]  # fmt: skip
+        interval = f"{_joules(p.predictive_p05_j)} – {_joules(p.predictive_p95_j)}"
+        predicted = f"{_joules(p.median_j)}, 90% predictive interval {interval} ({price.profile}){note}"
+        rows = [("predicted per training datum", predicted)]
         if c is None:
             rows.append(("measured per datum", "no datums reported (m.datums(n) or --datums N): nothing to compare"))
         else:
             verdict = "inside" if c.inside else "OUTSIDE"
             judged = "" if c.ok else " (the measurement is not ok: shown, not judged)"
-            rows.append((f"measured per datum ({c.phase})", f"{_joules(c.measured_j)}: {verdict} the interval, "
-                         f"{c.ratio:.2f}x the predicted median{judged}"))  # fmt: skip
+            measured = f"{_joules(c.measured_j)}: {verdict} the interval, {c.ratio:.2f}x the predicted median{judged}"
+            rows.append((f"measured per datum ({c.phase})", measured))
         return rows
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (non-finite numbers as None)."""
         run = self.run
-        out = {"label": run.label, "command": list(run.command) if run.command else None, "job_id": run.job_id,
-               "status": str(run.status), "exit_code": run.exit_code, "reject_reason": run.reject_reason,
-               "meter": run.meter, "meter_kind": str(run.meter_kind), "estimated": self.estimated,
-               "idle_power_w": run.idle_power_w, "run_id": self.run_id,
-               "store": None if self.store is None else str(self.store),
-               **{k: v for k, v in _phase_dict(run.total).items() if k not in ("name", "reject_reason")},
-               "phases": [_phase_dict(p) for p in run.phases]}  # fmt: skip
+        out = {
+            "label": run.label,
+            "command": list(run.command) if run.command else None,
+            "job_id": run.job_id,
+            "status": str(run.status),
+            "exit_code": run.exit_code,
+            "reject_reason": run.reject_reason,
+            "meter": run.meter,
+            "meter_kind": str(run.meter_kind),
+            "estimated": self.estimated,
+            "idle_power_w": run.idle_power_w,
+            "run_id": self.run_id,
+            "store": None if self.store is None else str(self.store),
+            **{k: v for k, v in _phase_dict(run.total).items() if k not in ("name", "reject_reason")},
+            "phases": [_phase_dict(p) for p in run.phases],
+        }
         if run.network is not None:
             out["network"] = dataclasses.asdict(run.network)
         if self.price is not None:
-            out["predicted"] = {"profile": self.price.profile, "estimated": self.price.estimated,
-                                "beyond_grid": self.price.beyond_grid,
-                                "train": dataclasses.asdict(self.price.train),
-                                "inference": dataclasses.asdict(self.price.inference)}  # fmt: skip
+            out["predicted"] = {
+                "profile": self.price.profile,
+                "estimated": self.price.estimated,
+                "beyond_grid": self.price.beyond_grid,
+                "train": dataclasses.asdict(self.price.train),
+                "inference": dataclasses.asdict(self.price.inference),
+            }
         if self.comparison is not None:
             c = self.comparison
-            out["comparison"] = {"phase": c.phase, "measured_j": c.measured_j, "ratio": c.ratio, "inside": c.inside,
-                                 "ok": c.ok}  # fmt: skip
+            out["comparison"] = {
+                "phase": c.phase,
+                "measured_j": c.measured_j,
+                "ratio": c.ratio,
+                "inside": c.inside,
+                "ok": c.ok,
+            }
         return _clean(out)
 
 
 def _phase_dict(phase: MeasuredPhase) -> dict[str, Any]:
-    return {"name": phase.name, "windows": len(phase.windows), "energy_j": phase.energy_j,
-            "raw_energy_j": phase.raw_energy_j, "duration_s": phase.duration_s, "datums": phase.datums,
-            "energy_per_datum_j": phase.energy_per_datum_j, "reject_reason": phase.reject_reason}  # fmt: skip
+    return {
+        "name": phase.name,
+        "windows": len(phase.windows),
+        "energy_j": phase.energy_j,
+        "raw_energy_j": phase.raw_energy_j,
+        "duration_s": phase.duration_s,
+        "datums": phase.datums,
+        "energy_per_datum_j": phase.energy_per_datum_j,
+        "reject_reason": phase.reject_reason,
+    }
 
 
 def _phase_line(phase: MeasuredPhase) -> str:
@@ -203,13 +228,20 @@ def _reject(windows: Sequence[Window], readings: Sequence[Reading]) -> str | Non
         return "the meter gave a non-finite energy"
     if energy <= 0:
         return "non-positive idle-standardised energy (idle power above the run's power)"
-    combined = Reading(sum(r.energy_j for r in readings), sum(r.duration_s for r in readings), readings[0].meter,
-                       readings[0].kind, resolution_j=sum(r.resolution_j for r in readings),
-                       noise_w=max(r.noise_w for r in readings))  # fmt: skip
+    combined = Reading(
+        energy_j=sum(r.energy_j for r in readings),
+        duration_s=sum(r.duration_s for r in readings),
+        meter=readings[0].meter,
+        kind=readings[0].kind,
+        resolution_j=sum(r.resolution_j for r in readings),
+        noise_w=max(r.noise_w for r in readings),
+    )
     if energy > combined.floor_j:
         return None
-    return (f"dynamic energy {energy:.3g} J is not above the meter's floor of {combined.floor_j:.3g} J "
-            f"({combined.floor_basis()}): the run cannot be told from idle")  # fmt: skip
+    return (
+        f"dynamic energy {energy:.3g} J is not above the meter's floor of {combined.floor_j:.3g} J "
+        f"({combined.floor_basis()}): the run cannot be told from idle"
+    )
 
 
 def _phase(name: str, segments: Sequence[Segment]) -> MeasuredPhase:
@@ -237,8 +269,20 @@ def build_run(
     phases = tuple(_phase(name, [s for s in segments if s.phase == name]) for name in names)
     reason = failure or (errors[0] if errors else None) or total.reject_reason
     status = RunStatus.FAILED if failure else RunStatus.REJECTED if reason else RunStatus.OK
-    first = segments[0].reading if segments else Reading(math.nan, 0.0, "none", MeterKind.ESTIMATED)
-    return MeasuredRun(label=label, command=command, job_id=job_id, exit_code=exit_code, status=status,
-                       reject_reason=reason, meter=first.meter, meter_kind=first.kind, idle_power_w=idle_power_w,
-                       total=dataclasses.replace(total, reject_reason=reason), phases=phases, network=network,
-                       device=device)  # fmt: skip
+    no_reading = Reading(energy_j=math.nan, duration_s=0.0, meter="none", kind=MeterKind.ESTIMATED)
+    first = segments[0].reading if segments else no_reading
+    return MeasuredRun(
+        label=label,
+        command=command,
+        job_id=job_id,
+        exit_code=exit_code,
+        status=status,
+        reject_reason=reason,
+        meter=first.meter,
+        meter_kind=first.kind,
+        idle_power_w=idle_power_w,
+        total=dataclasses.replace(total, reject_reason=reason),
+        phases=phases,
+        network=network,
+        device=device,
+    )

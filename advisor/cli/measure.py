@@ -23,8 +23,11 @@ def _widths(text: str) -> tuple[int, ...]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``measure`` command."""
     p = subparsers.add_parser("measure", help="measure the energy of a program: advisor measure -- COMMAND ...")
-    p.add_argument("--meter", default="auto", help="auto (default: NVML on cuda, RAPL, else an estimate), rapl, "
-                   "nvml, trace, estimate")  # fmt: skip
+    p.add_argument(
+        "--meter",
+        default="auto",
+        help="auto (default: NVML on cuda, RAPL, else an estimate), rapl, nvml, trace, estimate",
+    )
     p.add_argument("--label", help="its name in the run store (default: the program's name)")
     p.add_argument("--datums", type=non_negative_int, help="datums the program processes (for energy per datum)")
     p.add_argument(
@@ -38,8 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]: the ladder reads NVML first on cuda")
     p.add_argument("--trace", type=Path, help="power trace for --meter trace (CSV/Parquet: timestamp, watts)")
     p.add_argument("--core-watts", type=non_negative, help="the estimate meter's watts per busy core")
-    p.add_argument("--widths", type=_widths, help="the MLP the program trains, as its Linear layers' widths "
-                   "(e.g. 128,128,10), to show its predicted energy per datum beside the measured")  # fmt: skip
+    p.add_argument(
+        "--widths",
+        type=_widths,
+        help=(
+            "the MLP the program trains, as its Linear layers' widths (e.g. 128,128,10), to show its predicted "
+            "energy per datum beside the measured"
+        ),
+    )
     p.add_argument("--input-dim", type=positive_int, help="the MLP's input width (with --widths)")
     p.add_argument("--batch-size", type=positive_int, help="the MLP's training batch size (with --widths)")
     p.add_argument("--residual", action="store_true", help="the MLP has the catalogue's residual form")
@@ -67,10 +76,19 @@ def run(args: argparse.Namespace) -> int:
 
     command = check_command(args.command)  # before anything runs: a missing program is one line, exit 2
     options = {"idle_s": args.idle} if args.idle is not None else {}
-    result = run_command(command, args.label, args.meter, datums=args.datums,
-                         store=False if args.no_store else args.store, network=_network(args), profile=args.profile,
-                         device=args.device, trace=args.trace, core_watts=args.core_watts,
-                         **options)  # fmt: skip
+    result = run_command(
+        command,
+        args.label,
+        args.meter,
+        datums=args.datums,
+        store=False if args.no_store else args.store,
+        network=_network(args),
+        profile=args.profile,
+        device=args.device,
+        trace=args.trace,
+        core_watts=args.core_watts,
+        **options,
+    )
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
