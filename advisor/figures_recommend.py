@@ -48,9 +48,13 @@ def training_curves(result: Recommendation) -> tuple[ShapeCurve, ...]:
         if rows.empty:
             continue
         best = rows.loc[rows.groupby("size")["training_energy_j"].idxmin()].sort_values("params")
-        out.append(ShapeCurve(shape, tuple(int(p) for p in best["params"]),
-                              tuple(float(e) for e in best["training_energy_j"]),
-                              tuple(float(w) for w in best["log_ws_bytes"])))  # fmt: skip
+        curve = ShapeCurve(
+            shape=shape,
+            params=tuple(int(p) for p in best["params"]),
+            training_energy_j=tuple(float(e) for e in best["training_energy_j"]),
+            log_ws_bytes=tuple(float(w) for w in best["log_ws_bytes"]),
+        )
+        out.append(curve)
     return tuple(out)
 
 
@@ -85,8 +89,16 @@ def write_recommend_figure(profile: Profile, result: Recommendation, path: Path 
         ax.plot(curve.params, curve.training_energy_j, marker=".", label=curve.shape)
     for crossing in tier_crossings(profile, curves):
         ax.axvline(crossing.params, ls="--", color="grey", lw=0.8)
-        ax.text(crossing.params, 1.0, f" > {crossing.name}", transform=ax.get_xaxis_transform(), fontsize=8,
-                rotation=90, va="top", color="grey")  # fmt: skip
+        ax.text(
+            crossing.params,
+            1.0,
+            f" > {crossing.name}",
+            transform=ax.get_xaxis_transform(),
+            fontsize=8,
+            rotation=90,
+            va="top",
+            color="grey",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     joule_axis(ax.yaxis)
@@ -94,8 +106,11 @@ def write_recommend_figure(profile: Profile, result: Recommendation, path: Path 
     ax.set_ylabel("training energy to reach the budget")
     request = result.request
     what = "test loss" if result.regression else "accuracy"
-    ax.set_title(f"{request.dataset}: {what} {request.accuracy:g} with P >= {request.confidence:g}, epochs "
-                 f"{request.epochs}; {energy_label(result.estimated)}; dashed: tiers", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"{request.dataset}: {what} {request.accuracy:g} with P >= {request.confidence:g}, epochs "
+        f"{request.epochs}; {energy_label(result.estimated)}; dashed: tiers",
+        fontsize=9,
+    )
     if curves:
         ax.legend(fontsize=8)
     else:
@@ -106,5 +121,10 @@ def write_recommend_figure(profile: Profile, result: Recommendation, path: Path 
 
 def curves_frame(curves: tuple[ShapeCurve, ...]) -> pd.DataFrame:
     """The curves as one long frame (shape, params, training_energy_j), e.g. for a CSV."""
-    return pd.DataFrame([{"shape": c.shape, "params": p, "training_energy_j": e}
-                         for c in curves for p, e in zip(c.params, c.training_energy_j, strict=True)])  # fmt: skip
+    return pd.DataFrame(
+        [
+            {"shape": c.shape, "params": p, "training_energy_j": e}
+            for c in curves
+            for p, e in zip(c.params, c.training_energy_j, strict=True)
+        ]
+    )

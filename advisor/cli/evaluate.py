@@ -17,10 +17,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--store", type=Path, help="run store (default $ADVISOR_HOME/runs.sqlite)")
     source.add_argument("--runs", type=Path, help="a run export (CSV/Parquet from 'advisor runs')")
     p.add_argument("--folds", type=positive_int, default=5, help="folds of the grouped k-fold scheme (2-50)")
-    p.add_argument("--scheme", default="all", metavar="SCHEMES",
-                   help="kfold (grouped k-fold), width (leave-one-input-width-out), dataset (probe runs predicted "
-                        "from the calibration alone), accuracy (accuracy models on held-out probe runs), all "
-                        "(default), or a comma-separated list")  # fmt: skip
+    p.add_argument(
+        "--scheme",
+        default="all",
+        metavar="SCHEMES",
+        help=(
+            "kfold (grouped k-fold), width (leave-one-input-width-out), dataset (probe runs predicted from the "
+            "calibration alone), accuracy (accuracy models on held-out probe runs), all (default), or a "
+            "comma-separated list"
+        ),
+    )
     p.add_argument("--save-to", type=Path, metavar="PROFILE", help="also store the scores in this profile")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
@@ -30,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and print a table per scheme (or JSON)."""
     from advisor.evaluation import evaluate_runs
 
-    result = evaluate_runs(store=args.store, runs=args.runs, folds=args.folds, save_to=args.save_to,
-                           schemes=args.scheme)  # fmt: skip
+    result = evaluate_runs(
+        store=args.store, runs=args.runs, folds=args.folds, save_to=args.save_to, schemes=args.scheme
+    )
     if args.json:
         print(json.dumps(asdict(result), indent=2))
         return 0
@@ -47,9 +54,11 @@ def run(args: argparse.Namespace) -> int:
     if "accuracy" in parse_schemes(args.scheme) and not result.accuracy:
         console.print("accuracy models: skipped (a data set needs 7 or more probe runs to hold some out)")
     for check in result.accuracy:  # the score: accuracy, or -ln(test loss) for a regression
-        console.print(f"accuracy model, {check.dataset}: {check.runs} held-out probe runs ({check.points} "
-                      f"checkpoints): median |score error| {check.median_abs_error:.3f}, 90% coverage "
-                      f"{check.coverage_90:.0%}")  # fmt: skip
+        console.print(
+            f"accuracy model, {check.dataset}: {check.runs} held-out probe runs ({check.points} "
+            f"checkpoints): median |score error| {check.median_abs_error:.3f}, 90% coverage "
+            f"{check.coverage_90:.0%}"
+        )
     return 0
 
 
@@ -74,8 +83,8 @@ def _short(baseline: str) -> str:
 def _kfold_table(result):
     from rich.table import Table
 
-    table = Table(title=f"Grouped {result.folds}-fold hold-out ({result.held_out} observations); "
-                        f"repeat-noise floor {_pct(result.noise_floor)}")  # fmt: skip
+    held_out = f"Grouped {result.folds}-fold hold-out ({result.held_out} observations)"
+    table = Table(title=f"{held_out}; repeat-noise floor {_pct(result.noise_floor)}")
     table.add_column("predictor", justify="right", no_wrap=True)
     for column in ("median APE", "within ±10%", "90% coverage", "train / inference APE"):
         table.add_column(column, justify="right")
@@ -110,11 +119,18 @@ def _transfer_table(transfer):
         trained = {n: s for n, s in g.baselines.items() if n not in (HELD_OUT_PARAMS_LINE, BOOSTED_TREES)}
         best = min(trained, key=lambda n: trained[n].median_ape) if trained else None
         line = g.baselines.get(HELD_OUT_PARAMS_LINE)
-        table.add_row(g.group, str(g.n), _pct(g.model.median_ape), f"{g.model.within_10pct:.0%}",
-                      f"{g.model.coverage_90:.0%}", f"{g.model.worst_ratio:.2f}×",
-                      f"{g.noise_ratio:.1f}×" if g.noise_ratio is not None else "—",
-                      f"{line.median_ape:.0%}" if line else "—", _trees(g.baselines.get(BOOSTED_TREES)),
-                      f"{_short(best)} {trained[best].median_ape:.0%}" if best else "—")  # fmt: skip
+        table.add_row(
+            g.group,
+            str(g.n),
+            _pct(g.model.median_ape),
+            f"{g.model.within_10pct:.0%}",
+            f"{g.model.coverage_90:.0%}",
+            f"{g.model.worst_ratio:.2f}×",
+            f"{g.noise_ratio:.1f}×" if g.noise_ratio is not None else "—",
+            f"{line.median_ape:.0%}" if line else "—",
+            _trees(g.baselines.get(BOOSTED_TREES)),
+            f"{_short(best)} {trained[best].median_ape:.0%}" if best else "—",
+        )
     return table
 
 
