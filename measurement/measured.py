@@ -137,8 +137,15 @@ class MeasuredNetwork:
     def architecture(self) -> Architecture:
         """As a sized :class:`~measurement.architecture.Architecture` (its target size is its parameter count)."""
         shape = Shape.RECTANGLE_RESIDUAL if self.residual else Shape.RECTANGLE
-        return Architecture(shape, len(self.widths), self.params, self.input_dim, self.widths[-1], self.widths,
-                            self.params)  # fmt: skip
+        return Architecture(
+            shape=shape,
+            depth=len(self.widths),
+            target_size=self.params,
+            input_dim=self.input_dim,
+            output_dim=self.widths[-1],
+            widths=self.widths,
+            params=self.params,
+        )
 
 
 @dataclass(frozen=True)
@@ -197,30 +204,49 @@ def insert_measured(conn: sqlite3.Connection, fp: Fingerprint, run: MeasuredRun)
     """Write ``run`` as a sweep of kind ``measure`` holding one run, with its phases and windows; return the run's
     id. The caller holds the transaction: the hardware, sweep, run and measurement rows land together or not at
     all."""
-    conn.execute("INSERT OR IGNORE INTO hardware (digest, fingerprint_json, created_unix_s) VALUES (?, ?, ?)",
-                 (fp.digest(), json.dumps(fp.to_dict()), time.time()))  # fmt: skip
+    conn.execute(
+        "INSERT OR IGNORE INTO hardware (digest, fingerprint_json, created_unix_s) VALUES (?, ?, ?)",
+        (fp.digest(), json.dumps(fp.to_dict()), time.time()),
+    )
     hardware_id = conn.execute("SELECT id FROM hardware WHERE digest = ?", (fp.digest(),)).fetchone()[0]
     plan = {"label": run.label, "command": list(run.command or ()), "job_id": run.job_id}
-    sweep = conn.execute(
-        "INSERT INTO sweeps (hardware_id, kind, plan_hash, plan_json, dataset, meter, meter_kind, idle_power_w,"
-        " status, created_unix_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (hardware_id, SweepKind.MEASURE, uuid.uuid4().hex[:16], json.dumps(plan), run.label, run.meter,
-         run.meter_kind, run.idle_power_w, SweepStatus.COMPLETE, run.finished_unix_s),
-    ).lastrowid  # fmt: skip
-    row = _run_row(run) | {"sweep_id": sweep, "hardware_id": hardware_id}
-    run_id = conn.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-                          tuple(row.values())).lastrowid  # fmt: skip
-    conn.execute(
-        "INSERT INTO measured (run_id, label, command_json, job_id, exit_code, status, energy_j, raw_energy_j,"
-        " duration_s, datums) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, run.label, None if run.command is None else json.dumps(list(run.command)), run.job_id,
-         run.exit_code, run.status, _finite(run.energy_j), _finite(run.total.raw_energy_j), run.duration_s,
-         run.total.datums),
-    )  # fmt: skip
+    sweep = {
+        "hardware_id": hardware_id,
+        "kind": SweepKind.MEASURE,
+        "plan_hash": uuid.uuid4().hex[:16],
+        "plan_json": json.dumps(plan),
+        "dataset": run.label,
+        "meter": run.meter,
+        "meter_kind": run.meter_kind,
+        "idle_power_w": run.idle_power_w,
+        "status": SweepStatus.COMPLETE,
+        "created_unix_s": run.finished_unix_s,
+    }
+    sweep_id = _insert(conn, "sweeps", sweep)
+    run_id = _insert(conn, "runs", _run_row(run) | {"sweep_id": sweep_id, "hardware_id": hardware_id})
+    measured = {
+        "run_id": run_id,
+        "label": run.label,
+        "command_json": None if run.command is None else json.dumps(list(run.command)),
+        "job_id": run.job_id,
+        "exit_code": run.exit_code,
+        "status": run.status,
+        "energy_j": _finite(run.energy_j),
+        "raw_energy_j": _finite(run.total.raw_energy_j),
+        "duration_s": run.duration_s,
+        "datums": run.total.datums,
+    }
+    _insert(conn, "measured", measured)
     batch = run.network.batch_size if run.network else 0
     for phase in (run.total, *run.phases):
-        _insert_phase(conn, int(run_id), phase, batch)
-    return int(run_id)
+        _insert_phase(conn, run_id, phase, batch)
+    return run_id
+
+
+def _insert(conn: sqlite3.Connection, table: str, row: dict[str, object]) -> int:
+    """Insert ``row`` (column -> value) into ``table`` (one of this module's, never a user's name); its row id."""
+    columns, marks = ", ".join(row), ", ".join("?" for _ in row)
+    return int(conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values())).lastrowid)
 
 
 def _run_row(run: MeasuredRun) -> dict[str, object]:
@@ -229,31 +255,51 @@ def _run_row(run: MeasuredRun) -> dict[str, object]:
     arch = net.architecture() if net else None
     train = run.phase("train") or run.total
     return {
-        "run_key": run.label, "shape": arch.shape.value if arch else "", "depth": arch.depth if arch else 0,
-        "target_size": arch.params if arch else 0, "params": arch.params if arch else 0,
-        "widths_json": json.dumps(list(arch.widths) if arch else []), "input_dim": arch.input_dim if arch else 0,
-        "output_dim": arch.output_dim if arch else 0, "dataset": run.label, "dataset_hash": "", "task": "",
-        "train_samples": train.datums, "train_bytes": 0, "batch_size": net.batch_size if net else 0,
-        "epochs_trained": 0.0, "threads": 0, "device": run.device, "meter": run.meter, "meter_kind": run.meter_kind,
-        "idle_power_w": run.idle_power_w, "wall_s": run.duration_s,
+        "run_key": run.label,
+        "shape": arch.shape.value if arch else "",
+        "depth": arch.depth if arch else 0,
+        "target_size": arch.params if arch else 0,
+        "params": arch.params if arch else 0,
+        "widths_json": json.dumps(list(arch.widths) if arch else []),
+        "input_dim": arch.input_dim if arch else 0,
+        "output_dim": arch.output_dim if arch else 0,
+        "dataset": run.label,
+        "dataset_hash": "",
+        "task": "",
+        "train_samples": train.datums,
+        "train_bytes": 0,
+        "batch_size": net.batch_size if net else 0,
+        "epochs_trained": 0.0,
+        "threads": 0,
+        "device": run.device,
+        "meter": run.meter,
+        "meter_kind": run.meter_kind,
+        "idle_power_w": run.idle_power_w,
+        "wall_s": run.duration_s,
         "status": RunStatus.OK if run.status is RunStatus.OK else RunStatus.REJECTED,  # runs holds ok | rejected
-        "reject_reason": run.reject_reason, "finished_unix_s": run.finished_unix_s,
-    }  # fmt: skip
+        "reject_reason": run.reject_reason,
+        "finished_unix_s": run.finished_unix_s,
+    }
 
 
 def _insert_phase(conn: sqlite3.Connection, run_id: int, phase: MeasuredPhase, batch_size: int) -> None:
     raw = phase.raw_energy_j / phase.datums if phase.datums > 0 else None
-    cur = conn.execute(
-        "INSERT INTO measurements (run_id, phase, batch_size, energy_per_datum_j, raw_energy_per_datum_j, spread,"
-        " samples_per_s, reject_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, phase.name, batch_size, _finite(phase.energy_per_datum_j), _finite(raw), phase.spread,
-         phase.samples_per_s, phase.reject_reason),
-    )  # fmt: skip
-    conn.executemany(
-        "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(cur.lastrowid, i, _finite(w.energy_j, 0.0), w.duration_s, w.datums, _finite(w.standardised_j, 0.0), False)
-         for i, w in enumerate(phase.windows)],
-    )  # fmt: skip
+    measurement = {
+        "run_id": run_id,
+        "phase": phase.name,
+        "batch_size": batch_size,
+        "energy_per_datum_j": _finite(phase.energy_per_datum_j),
+        "raw_energy_per_datum_j": _finite(raw),
+        "spread": phase.spread,
+        "samples_per_s": phase.samples_per_s,
+        "reject_reason": phase.reject_reason,
+    }
+    measurement_id = _insert(conn, "measurements", measurement)
+    windows = [
+        (measurement_id, i, _finite(w.energy_j, 0.0), w.duration_s, w.datums, _finite(w.standardised_j, 0.0), False)
+        for i, w in enumerate(phase.windows)
+    ]
+    conn.executemany("INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?)", windows)
 
 
 def _finite(value: float | None, default: float | None = None) -> float | None:
