@@ -131,8 +131,9 @@ def _log_costs(post: dict[str, np.ndarray], x: pd.DataFrame, datasets: tuple[str
     return log_c + padded[:, positions, :]
 
 
-def term_energies(post: dict[str, np.ndarray], x: pd.DataFrame, datasets: tuple[str, ...] = ()
-                  ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def term_energies(
+    post: dict[str, np.ndarray], x: pd.DataFrame, datasets: tuple[str, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
     """Energy per datum of each tiered term (draws x configs x terms) and of the untiered rest (draws x
     configs): the untiered terms (models.energy_params.UNTIERED). Configs on one of ``datasets`` (the names of
     ``post[DATASET_FACTOR]``'s data-set axis) carry that data set's cost factors; others the population's."""
@@ -167,8 +168,9 @@ def _guesses(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     def low(values: np.ndarray, i: int) -> float:
         return float(np.quantile(values[ph == i], 0.25))
 
-    guesses = {"log_c": np.array([float(np.quantile(y - frame[AMOUNT_COLUMNS[t]].to_numpy(float), 0.25)) - 1.0
-                                  for t in TERMS])}  # fmt: skip
+    guesses = {
+        "log_c": np.array([float(np.quantile(y - frame[AMOUNT_COLUMNS[t]].to_numpy(float), 0.25)) - 1.0 for t in TERMS])
+    }
     for u in UNTIERED:
         rest = y - u.log_amount(frame)
         per_phase = [(low(rest, i) if u.column else float(np.min(rest[ph == i]))) - 1.0 for i in range(len(PHASES))]
@@ -258,16 +260,26 @@ def build_model(frame: pd.DataFrame, tiers: tuple[Tier, ...], priors: EnergyPrio
     coords = {**fit_coords(tiers, len(d.datasets)), "obs": np.arange(len(d.y))}
     with pm.Model(coords=coords) as model:
         # every array the data decide enters as pm.Data: the compiled graph is the same for any calibration
-        arrays = {"amounts": d.amounts, "unique_log_ws": d.unique_log_ws, "ws_index": d.ws_index,
-                  "untiered": d.untiered, "meas_sd": d.meas_sd, "y": d.y, "anchor": d.anchor,
-                  "phase_index": d.phase_index, "dataset_index": d.dataset_index, "prior_log_S": d.prior_log_s,
-                  **{f"guess_{k}": v for k, v in d.guesses.items()}}  # fmt: skip
+        arrays = {
+            "amounts": d.amounts,
+            "unique_log_ws": d.unique_log_ws,
+            "ws_index": d.ws_index,
+            "untiered": d.untiered,
+            "meas_sd": d.meas_sd,
+            "y": d.y,
+            "anchor": d.anchor,
+            "phase_index": d.phase_index,
+            "dataset_index": d.dataset_index,
+            "prior_log_S": d.prior_log_s,
+            **{f"guess_{k}": v for k, v in d.guesses.items()},
+        }
         data = {name: pm.Data(name, value) for name, value in arrays.items()}
         v = {p.name: _free_variable(pm, p, data, d, priors) for p in TABLE}
         ph, group = data["phase_index"], data["dataset_index"]
         log_step = pt.log1p(v["r"])
-        log_c = pm.Deterministic("log_c", v["log_c_anchor"] - (data["anchor"] * log_step[None, :]).sum(axis=1),
-                                 dims="term")  # fmt: skip
+        log_c = pm.Deterministic(
+            "log_c", v["log_c_anchor"] - (data["anchor"] * log_step[None, :]).sum(axis=1), dims="term"
+        )
         log_s = v["log_S_unsorted"]  # the sorted capacities (a Deterministic named log_S)
         steps = pm.math.sigmoid((data["unique_log_ws"][:, None] - log_s[None, :]) / pt.exp(v["log_tau"]))
         log_step_of_ws = (steps * log_step[None, :]).sum(axis=-1)[data["ws_index"]]  # (obs, terms)
@@ -322,8 +334,12 @@ def _capacities(pm, d: EnergyData, priors: EnergyPriors, prior_log_s):
 def fit_coords(tiers: tuple[Tier, ...], n_datasets: int) -> dict[str, list[str]]:
     """The labels of a fit's dimensions (either sampler). The data-set axis is labelled by position (fit names
     it afterwards), so the labels are the same for any data."""
-    return {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in tiers],
-            "dataset": [str(i) for i in range(n_datasets)]}  # fmt: skip
+    return {
+        "phase": list(PHASES),
+        "term": list(TERMS),
+        "tier": [t.name for t in tiers],
+        "dataset": [str(i) for i in range(n_datasets)],
+    }
 
 
 def fit_datasets(frame: pd.DataFrame) -> tuple[str, ...]:
@@ -390,8 +406,10 @@ class EnergyPosterior:
     def __post_init__(self) -> None:
         factors = self.draws.get(DATASET_FACTOR)
         if (0 if factors is None else np.shape(factors)[1]) != len(self.datasets):
-            raise ValueError(f"{len(self.datasets)} data-set names for the {DATASET_FACTOR} draws' data-set axis "
-                             f"of {0 if factors is None else np.shape(factors)[1]}")  # fmt: skip
+            raise ValueError(
+                f"{len(self.datasets)} data-set names for the {DATASET_FACTOR} draws' data-set axis "
+                f"of {0 if factors is None else np.shape(factors)[1]}"
+            )
 
     @classmethod
     def from_idata(cls, idata, tiers: tuple[Tier, ...], diagnostics: Diagnostics) -> EnergyPosterior:
@@ -410,8 +428,12 @@ class EnergyPosterior:
 
     def to_dataset(self):
         """The draws as an InferenceData-style posterior group (xarray), for saving."""
-        coords = {"phase": list(PHASES), "term": list(TERMS), "tier": [t.name for t in self.tiers],
-                  "dataset": list(self.datasets)}  # fmt: skip
+        coords = {
+            "phase": list(PHASES),
+            "term": list(TERMS),
+            "tier": [t.name for t in self.tiers],
+            "dataset": list(self.datasets),
+        }
         return draws_dataset(self.draws, DIMS, coords)
 
     def to_idata(self):
@@ -473,8 +495,10 @@ class EnergyPosterior:
         dominant = self.dominant_terms(features)
         log_ws = np.stack([features[WORKING_SET_COLUMNS[t]].to_numpy(float) for t in TERMS], axis=-1)
         tiers = self.tier_index(log_ws[np.arange(len(dominant)), dominant])
-        return [self.tier_label(int(k), short) if short else f"{self.tier_label(int(k))} ({TERMS[d]})"
-                for k, d in zip(tiers, dominant, strict=True)]  # fmt: skip
+        return [
+            self.tier_label(int(k), short) if short else f"{self.tier_label(int(k))} ({TERMS[d]})"
+            for k, d in zip(tiers, dominant, strict=True)
+        ]
 
     def tier_index(self, log_ws: np.ndarray) -> np.ndarray:
         """Which fitted tier each working set (ln bytes) falls in."""

@@ -20,19 +20,23 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 
 from models.energy_params import TABLE, UNTIERED, Layout, Prior
-from models.sampling import callback_model, numba_callback, numba_kernel
+from models.sampling import callback_model, numba_kernel
+from models.vector_math import exp_into, log_into
 
 if TYPE_CHECKING:
     from models.energy import EnergyData
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _NORMAL, _LOG_NORMAL, _HALF_NORMAL, _CAPACITY = 0, 1, 2, 3
-PRIOR_CODES = {Prior.NORMAL: _NORMAL, Prior.LOG_NORMAL: _LOG_NORMAL, Prior.HALF_NORMAL: _HALF_NORMAL,
-               Prior.CAPACITY: _CAPACITY}  # fmt: skip
+PRIOR_CODES = {
+    Prior.NORMAL: _NORMAL,
+    Prior.LOG_NORMAL: _LOG_NORMAL,
+    Prior.HALF_NORMAL: _HALF_NORMAL,
+    Prior.CAPACITY: _CAPACITY,
+}
 """Each prior's code in the packed buffer's table rows."""
 ROLES = ("log_c_anchor", "r", "log_S_unsorted", "log_tau", "sigma", "sigma_dataset", "z_dataset")
 """The table's variables whose place in the likelihood the kernel's maths knows (their offsets are packed)."""
@@ -101,78 +105,13 @@ def _priors(theta, rows, centre, scale, grad):
     return logp
 
 
-_EXP_TAYLOR = tuple(1.0 / math.factorial(i) for i in range(14))
-_LOG2_E = 1.4426950408889634
-_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # ln 2 = hi + lo, hi exact in 32 bits
-_EXP_SAFE = 700.0
-
-
-@numba_kernel
-def _exp_into(x, out):
-    """``out[:] = exp(x)`` to within 1 ulp, in loops LLVM vectorises: numba's pip build has no vector maths
-    library (SVML needs a patched LLVM), and its scalar exp costs ~9 ns here against ~4 for this. exp(r) on
-    |r| <= ln 2 / 2 by its Taylor series to degree 13 (Cody-Waite reduction, x = k ln 2 + r), times 2^k from
-    its bits; |x| >= 700 (overflow, underflow, NaN) goes through math.exp."""
-    n = x.shape[0]
-    bits = np.empty(n, np.int64)
-    for i in range(n):
-        v = x[i] if -_EXP_SAFE < x[i] < _EXP_SAFE else 0.0  # the rest (NaN included) by the last loop
-        k = math.floor(v * _LOG2_E + 0.5)
-        r = v - k * _LN2_HI - k * _LN2_LO
-        p = _EXP_TAYLOR[13]
-        for j in range(12, -1, -1):
-            p = p * r + _EXP_TAYLOR[j]
-        bits[i] = (np.int64(k) + 1023) << 52
-        out[i] = p
-    scale = bits.view(np.float64)
-    for i in range(n):
-        out[i] *= scale[i]
-    for i in range(n):
-        if not -_EXP_SAFE < x[i] < _EXP_SAFE:
-            out[i] = math.exp(x[i])
-
-
-_SQRT_2 = math.sqrt(2.0)
-_LOG_SERIES = tuple(1.0 / j for j in range(1, 24, 2))  # ln m = 2 atanh(s): 2 s sum_j s^(2j) / (2j + 1)
-_SMALLEST_NORMAL = 2.2250738585072014e-308
-
-
-@numba_kernel
-def _log_into(x, out):
-    """``out[:] = ln(x)`` (``x`` C-contiguous) to within 3 ulps of maths' log (3e-16 absolute where |ln x| < 1),
-    in loops LLVM vectorises (see :func:`_exp_into`): x = m 2^e with m in [sqrt(2)/2, sqrt(2)) from its bits,
-    ln m = 2 atanh((m - 1) / (m + 1)) by its series to degree 23; x <= 0, subnormal, infinite or NaN goes
-    through math.log."""
-    n = x.shape[0]
-    bits = x.view(np.int64)
-    mantissa = np.empty(n, np.int64)
-    exponent = np.empty(n)
-    for i in range(n):
-        exponent[i] = ((bits[i] >> 52) & 0x7FF) - 1023
-        mantissa[i] = (bits[i] & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000  # m in [1, 2)
-    m = mantissa.view(np.float64)
-    for i in range(n):
-        mi, ei = m[i], exponent[i]
-        if mi > _SQRT_2:
-            mi, ei = 0.5 * mi, ei + 1.0
-        q = (mi - 1.0) / (mi + 1.0)
-        q2 = q * q
-        series = _LOG_SERIES[11]
-        for j in range(10, -1, -1):
-            series = series * q2 + _LOG_SERIES[j]
-        out[i] = ei * _LN2_HI + (2.0 * q * series + ei * _LN2_LO)
-    for i in range(n):
-        if not _SMALLEST_NORMAL <= x[i] < math.inf:
-            out[i] = math.log(x[i])
-
-
 @numba_kernel
 def _tier_steps(unique_ws, log_s, log_step, tau):
     """Each distinct working set's steps sigmoid((ln W - ln S_k) / tau) (tiers x working sets) and its cost
     factor exp(sum_k step_k ln(1 + r_k)). A sigmoid is 1 / (1 + C_k / E_w): one exp per working set and per
     tier instead of one per pair (centred on the capacities' mean: one overflowing half gives a step of 0 or 1,
     both halves only for tau < ~0.03, 25 prior sds away, where a NaN makes the step a divergence). The exps
-    (:func:`_exp_into`) and the arithmetic run in separate loops, so that both vectorise."""
+    (:func:`models.vector_math.exp_into`) and the arithmetic run in separate loops, so that both vectorise."""
     n_ws, n_tiers = unique_ws.shape[0], log_s.shape[0]
     centre = 0.0
     for k in range(n_tiers):
@@ -181,7 +120,7 @@ def _tier_steps(unique_ws, log_s, log_step, tau):
     for w in range(n_ws):
         scaled[w] = (centre - unique_ws[w]) / tau
     inv_e_ws = np.empty(n_ws)
-    _exp_into(scaled, inv_e_ws)
+    exp_into(scaled, inv_e_ws)
     steps = np.empty((n_tiers, n_ws))
     acc = np.zeros(n_ws)
     for k in range(n_tiers):
@@ -190,17 +129,36 @@ def _tier_steps(unique_ws, log_s, log_step, tau):
             row[w] = 1.0 / (1.0 + c_tier * inv_e_ws[w])
             acc[w] += row[w] * weight
     factor = np.empty(n_ws)
-    _exp_into(acc, factor)
+    exp_into(acc, factor)
     return steps, factor
 
 
 @numba_kernel
-def _likelihood(theta, roles, untiered_at, amounts, ws_index, untiered, meas_sd, y, phase, group, cost,
-                tier_factor, sigma, spread, nu, grad, d_tier, d_log_c, d_spread):  # fmt: skip
+def _likelihood(
+    theta,
+    roles,
+    untiered_at,
+    amounts,
+    ws_index,
+    untiered,
+    meas_sd,
+    y,
+    phase,
+    group,
+    cost,
+    tier_factor,
+    sigma,
+    spread,
+    nu,
+    grad,
+    d_tier,
+    d_log_c,
+    d_spread,
+):
     """Student-t log likelihood of ln E, the terms summed in linear space (as the predictor does). Adds the
     gradient of the untiered overheads, sigma (log scale) and z to ``grad``, and accumulates d/d ln(tier
     factor) per working set, d/d log_c and d/d sigma_dataset (through the factors) for the caller's chain rule.
-    Three passes over the observations: each part of the energy and their totals, the logs (:func:`_log_into`),
+    Three passes over the observations: each part of the energy and their totals, the logs (:func:`log_into`),
     the density and its gradient."""
     n_obs, n_terms, n_phases, n_untiered = y.shape[0], amounts.shape[1], sigma.shape[0], untiered.shape[1]
     o_sig, o_z = int(roles[4]), int(roles[6])
@@ -222,13 +180,13 @@ def _likelihood(theta, roles, untiered_at, amounts, ws_index, untiered, meas_sd,
         total[i] = acc
         var[i] = sigma[p] * sigma[p] + meas_sd[i] * meas_sd[i]
     log_total, log_var, log_denom = np.empty(n_obs), np.empty(n_obs), np.empty(n_obs)
-    _log_into(total, log_total)
-    _log_into(var, log_var)
+    log_into(total, log_total)
+    log_into(var, log_var)
     err, denom = np.empty(n_obs), np.empty(n_obs)
     for i in range(n_obs):
         err[i] = y[i] - log_total[i]
         denom[i] = nu * var[i] + err[i] * err[i]
-    _log_into(denom, log_denom)
+    log_into(denom, log_denom)
     # -ln(var) / 2 - (nu + 1) / 2 ln(1 + err^2 / (nu var)), as two logs
     t_const = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
     logp = n_obs * (t_const + 0.5 * (nu + 1) * math.log(nu))
@@ -285,8 +243,27 @@ def _anchored_log_c(theta, o_c, o_r, anchor):
 
 
 @numba_kernel
-def _log_density(theta, amounts, ws_index, unique_ws, anchor, untiered, meas_sd, y, phase, group, n_groups,
-                 untiered_at, roles, rows, centre, scale, nu, lo, hi):  # fmt: skip
+def _log_density(
+    theta,
+    amounts,
+    ws_index,
+    unique_ws,
+    anchor,
+    untiered,
+    meas_sd,
+    y,
+    phase,
+    group,
+    n_groups,
+    untiered_at,
+    roles,
+    rows,
+    centre,
+    scale,
+    nu,
+    lo,
+    hi,
+):
     """(log density, gradient) at ``theta`` (the table's layout). ``amounts`` and ``untiered`` are on the linear
     scale (``exp`` of the features); ``roles``, ``untiered_at``, ``rows``, ``centre`` and ``scale`` come from the
     parameter table (:func:`pack`)."""
@@ -311,8 +288,27 @@ def _log_density(theta, amounts, ws_index, unique_ws, anchor, untiered, meas_sd,
     tau = math.exp(theta[o_tau])
     steps, tier_factor = _tier_steps(unique_ws, log_s, log_step, tau)
     d_tier, d_log_c, d_spread = np.zeros(unique_ws.shape[0]), np.zeros(n_terms), np.zeros(n_terms)
-    logp += _likelihood(theta, roles, untiered_at, amounts, ws_index, untiered, meas_sd, y, phase, group, cost,
-                        tier_factor, sigma, spread, nu, grad, d_tier, d_log_c, d_spread)  # fmt: skip
+    logp += _likelihood(
+        theta,
+        roles,
+        untiered_at,
+        amounts,
+        ws_index,
+        untiered,
+        meas_sd,
+        y,
+        phase,
+        group,
+        cost,
+        tier_factor,
+        sigma,
+        spread,
+        nu,
+        grad,
+        d_tier,
+        d_log_c,
+        d_spread,
+    )
 
     d_log_s, d_log_step = np.zeros(n_tiers), np.zeros(n_tiers)
     for t in range(n_terms):
@@ -323,8 +319,9 @@ def _log_density(theta, amounts, ws_index, unique_ws, anchor, untiered, meas_sd,
     grad[o_tau] += _tier_grad(unique_ws, steps, log_step, log_s, tau, d_tier, d_log_step, d_log_s)
     for k in range(n_tiers):
         grad[o_r + k] += d_log_step[k] / (1.0 + math.exp(-theta[o_r + k]))  # d ln(1 + r) / d ln r
-    _capacity_grad(theta[o_s : o_s + n_tiers], order, log_s, ds_dy, d_log_s, centre[o_s : o_s + n_tiers],
-                   scale[o_s], grad, o_s)  # fmt: skip
+    _capacity_grad(
+        theta[o_s : o_s + n_tiers], order, log_s, ds_dy, d_log_s, centre[o_s : o_s + n_tiers], scale[o_s], grad, o_s
+    )
     return logp, grad
 
 
@@ -356,13 +353,33 @@ def pack(data: EnergyData) -> np.ndarray:
         scale[where] = p.scale_value(priors)
         rows.append((PRIOR_CODES[p.prior], where.start, where.stop - where.start))
     n_obs, n_terms = amounts.shape
-    header = (n_obs, n_terms, len(data.prior_log_s), layout.sizes["phase"], len(data.datasets),
-              len(data.unique_log_ws), len(UNTIERED), len(rows), layout.n_dim, priors.nu,
-              *priors.log_capacity_bounds)  # fmt: skip
+    header = (
+        n_obs,
+        n_terms,
+        len(data.prior_log_s),
+        layout.sizes["phase"],
+        len(data.datasets),
+        len(data.unique_log_ws),
+        len(UNTIERED),
+        len(rows),
+        layout.n_dim,
+        priors.nu,
+        *priors.log_capacity_bounds,
+    )
     per_obs = (data.meas_sd, data.y, data.phase_index, data.dataset_index)
     table = ([slices[u.param][0].start for u in UNTIERED], [slices[name][0].start for name in ROLES], rows)
-    parts = (header, np.exp(amounts), data.ws_index, data.unique_log_ws, data.anchor, np.exp(data.untiered),
-             *per_obs, *table, centre, scale)  # fmt: skip
+    parts = (
+        header,
+        np.exp(amounts),
+        data.ws_index,
+        data.unique_log_ws,
+        data.anchor,
+        np.exp(data.untiered),
+        *per_obs,
+        *table,
+        centre,
+        scale,
+    )
     return np.ascontiguousarray(np.concatenate([np.ravel(np.asarray(a, float)) for a in parts]))
 
 
@@ -404,8 +421,26 @@ def _unpack(buf):
     rows = buf[at : at + 3 * n_rows].reshape((n_rows, 3))
     at += 3 * n_rows
     centre, scale = buf[at : at + n_dim], buf[at + n_dim : at + 2 * n_dim]
-    return (amounts, ws_index, unique_ws, anchor, untiered, per_obs[0], per_obs[1], per_obs[2], per_obs[3],
-            n_groups, untiered_at, roles, rows, centre, scale, buf[9], buf[10], buf[11])  # fmt: skip
+    return (
+        amounts,
+        ws_index,
+        unique_ws,
+        anchor,
+        untiered,
+        per_obs[0],
+        per_obs[1],
+        per_obs[2],
+        per_obs[3],
+        n_groups,
+        untiered_at,
+        roles,
+        rows,
+        centre,
+        scale,
+        buf[9],
+        buf[10],
+        buf[11],
+    )
 
 
 @numba_kernel
@@ -442,52 +477,6 @@ def _expand_into(theta, buf, out):
         if start == o_c:
             out[at : at + n] = _anchored_log_c(theta, o_c, o_r, anchor)
             at += n
-
-
-def _callback_signatures():
-    """nutpie's C signatures: logp(dim, x, gradient out, logp out, user data) and expand(dim, expanded dim, x,
-    out, user data), each returning 0, or > 0 for a recoverable failure (a divergence)."""
-    from numba import types
-
-    double_p = types.CPointer(types.double)
-    return (types.int64(types.uint64, double_p, double_p, double_p, types.voidptr),
-            types.int64(types.uint64, types.uint64, double_p, double_p, types.voidptr))  # fmt: skip
-
-
-_LOGP_SIGNATURE, _EXPAND_SIGNATURE = _callback_signatures()
-
-
-@numba_kernel
-def _buffer(data_ptr):
-    """The packed buffer behind nutpie's user-data pointer (its header gives its length)."""
-    head = numba.carray(data_ptr, (_HEADER,), np.float64)
-    return numba.carray(data_ptr, (_packed_length(head),), np.float64)
-
-
-@numba_callback(_LOGP_SIGNATURE)
-def _logp_callback(dim, x_ptr, grad_ptr, logp_ptr, data_ptr):
-    """nutpie's log-density callback over a packed buffer: 3 (a divergence) where the point is not finite."""
-    buf = _buffer(data_ptr)
-    if dim != _n_dim(buf):
-        return -1
-    value, grad = _packed_density(numba.carray(x_ptr, (dim,)), buf)
-    out = numba.carray(grad_ptr, (dim,))
-    finite = math.isfinite(value)
-    for i in range(dim):
-        out[i] = grad[i]
-        finite = finite and math.isfinite(grad[i])
-    numba.carray(logp_ptr, (1,))[0] = value
-    return 0 if finite else 3
-
-
-@numba_callback(_EXPAND_SIGNATURE)
-def _expand_callback(dim, n_expanded, x_ptr, out_ptr, data_ptr):
-    """nutpie's callback writing a draw's variables (:func:`_expand_into`)."""
-    buf = _buffer(data_ptr)
-    if dim != _n_dim(buf):
-        return -1
-    _expand_into(numba.carray(x_ptr, (dim,)), buf, numba.carray(out_ptr, (n_expanded,)))
-    return 0
 
 
 def _support_point(prior: Prior, centre: np.ndarray, scale: float) -> np.ndarray:
@@ -563,13 +552,15 @@ class EnergyDensity:
             coords: labels of each dimension.
             dims: each variable's dimensions.
         """
+        from models import energy_callbacks as callbacks
+
         return callback_model(
             n_dim=self.layout.n_dim,
             shapes=self.layout.expanded(),
             dims=dims,
             coords=coords,
-            logp_callback=_logp_callback,
-            expand_callback=_expand_callback,
+            logp_callback=callbacks.logp_callback,
+            expand_callback=callbacks.expand_callback,
             initial_point=self.initial_point,
             user_data=self.packed,
         )

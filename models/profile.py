@@ -70,11 +70,19 @@ _ENERGY_VARS = {
 _DATASET_FACTOR_VAR = {DATASET_FACTOR: (("D", "M"), saved_variables()[DATASET_FACTOR][1])}
 """Present when the fit saw data sets (profile.json's ``energy_datasets`` names them, in order)."""
 _ACCURACY_VARS = {
-    "floor": ((), (-1e3, 1e3)), "top": ((), (-1e3, 1e3)), "m": ((), (-1e3, 1e3)), "log_s": ((), (-50.0, 50.0)),
-    "b_depth": ((), (-1e3, 1e3)), "g_shape": (("S",), (-1e3, 1e3)), "h0": ((), (-1e3, 1e3)),
-    "h_p": ((), (-1e3, 1e3)), "h_d": ((), (-1e3, 1e3)), "log_se": ((), (-50.0, 50.0)), "sigma": ((), (0.0, 1e3)),
+    "floor": ((), (-1e3, 1e3)),
+    "top": ((), (-1e3, 1e3)),
+    "m": ((), (-1e3, 1e3)),
+    "log_s": ((), (-50.0, 50.0)),
+    "b_depth": ((), (-1e3, 1e3)),
+    "g_shape": (("S",), (-1e3, 1e3)),
+    "h0": ((), (-1e3, 1e3)),
+    "h_p": ((), (-1e3, 1e3)),
+    "h_d": ((), (-1e3, 1e3)),
+    "log_se": ((), (-50.0, 50.0)),
+    "sigma": ((), (0.0, 1e3)),
     "sigma_run": ((), (0.0, 1e3)),
-}  # fmt: skip
+}
 
 
 LOAD_CHECKS = (
@@ -139,18 +147,25 @@ class ProfileMetadata:
     def to_dict(self) -> dict[str, Any]:
         """JSON form (accuracy files named per dataset)."""
         return {
-            "format_version": self.format_version, "model_version": self.model_version,
-            "feature_hash": self.feature_hash, "created_unix_s": self.created_unix_s,
-            "fingerprint": self.fingerprint.to_dict(), "meter_kinds": list(self.meter_kinds),
-            "meters": list(self.meters), "tiers": [dataclasses.asdict(t) for t in self.tiers],
-            "run_ids": list(self.run_ids), "observations": self.observations,
-            "diagnostics": self.diagnostics.to_dict(), "noise_floor": self.noise_floor, "drift": self.drift,
+            "format_version": self.format_version,
+            "model_version": self.model_version,
+            "feature_hash": self.feature_hash,
+            "created_unix_s": self.created_unix_s,
+            "fingerprint": self.fingerprint.to_dict(),
+            "meter_kinds": list(self.meter_kinds),
+            "meters": list(self.meters),
+            "tiers": [dataclasses.asdict(t) for t in self.tiers],
+            "run_ids": list(self.run_ids),
+            "observations": self.observations,
+            "diagnostics": self.diagnostics.to_dict(),
+            "noise_floor": self.noise_floor,
+            "drift": self.drift,
             "drift_corrected": self.drift_corrected,
             "datasets": {name: {**info.to_dict(), "file": accuracy_file(name)} for name, info in self.datasets.items()},
             "energy_datasets": list(self.energy_datasets),
             "evaluation": self.evaluation.to_dict() if self.evaluation else None,
             "files": dict(self.files),
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> ProfileMetadata:
@@ -159,25 +174,31 @@ class ProfileMetadata:
         _check_versions(data)
         evaluation = data.get("evaluation")
         return cls(
-            fingerprint=_fingerprint(data), meter_kinds=_meter_kinds(data),
+            fingerprint=_fingerprint(data),
+            meter_kinds=_meter_kinds(data),
             meters=tuple(str(m)[:100] for m in schema.array(data, "meters", max_len=16)),
-            tiers=_tiers(data), run_ids=_run_ids(data), observations=schema.integer(data, "observations", hi=10**8),
+            tiers=_tiers(data),
+            run_ids=_run_ids(data),
+            observations=schema.integer(data, "observations", hi=10**8),
             diagnostics=Diagnostics.from_dict(data.get("diagnostics")),
             noise_floor=schema.optional_number(data, "noise_floor", "", 0.0, 100.0),
             drift=schema.optional_number(data, "drift", "", -1.0, 100.0),
-            drift_corrected=data.get("drift_corrected", False) is True, datasets=_datasets(data),
+            drift_corrected=data.get("drift_corrected", False) is True,
+            datasets=_datasets(data),
             energy_datasets=_energy_datasets(data),
             created_unix_s=schema.number(data, "created_unix_s", "", 0.0, 1e11),
             evaluation=EvaluationSummary.from_dict(evaluation) if evaluation is not None else None,
             files=_file_hashes(data),
-        )  # fmt: skip
+        )
 
 
 def _check_versions(data: Any) -> None:
     version, model = schema.integer(data, "format_version"), schema.text(data, "model_version", max_len=100)
     if version != FORMAT_VERSION or model != MODEL_VERSION:
-        raise schema.SchemaError(f"model_version: made by model {model!r} (format {version}); this advisor uses "
-                                 f"{MODEL_VERSION!r} (format {FORMAT_VERSION}): re-run 'advisor fit'")  # fmt: skip
+        raise schema.SchemaError(
+            f"model_version: made by model {model!r} (format {version}); this advisor uses "
+            f"{MODEL_VERSION!r} (format {FORMAT_VERSION}): re-run 'advisor fit'"
+        )
     if schema.text(data, "feature_hash", max_len=100) != feature_hash():
         raise schema.SchemaError("feature_hash: fit on other feature definitions: re-run 'advisor fit'")
 
@@ -274,8 +295,9 @@ def _refuse_shared_files(names) -> None:
     for name in names:
         other = files.setdefault(accuracy_file(name), name)
         if other != name:
-            raise schema.SchemaError(f"datasets: {other[:80]!r} and {name[:80]!r} would share the file "
-                                     f"{accuracy_file(name)!r}: rename one")  # fmt: skip
+            raise schema.SchemaError(
+                f"datasets: {other[:80]!r} and {name[:80]!r} would share the file {accuracy_file(name)!r}: rename one"
+            )
 
 
 def accuracy_file(dataset: str) -> str:
@@ -437,8 +459,14 @@ def read_metadata(folder: Path) -> ProfileMetadata:
         raise ProfileError(f"{file}: {exc}") from None
 
 
-def _read_draws(folder: Path, name: str, meta: ProfileMetadata, expected: dict, sizes: dict[str, int],
-                labels: dict[str, tuple[str, ...]] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+def _read_draws(
+    folder: Path,
+    name: str,
+    meta: ProfileMetadata,
+    expected: dict,
+    sizes: dict[str, int],
+    labels: dict[str, tuple[str, ...]] | None = None,
+) -> dict[str, np.ndarray]:
     """Posterior draws of one netCDF file, each variable checked (dims, dtype, size, finite, in bounds);
     ``labels``: the coordinate values the file must hold along each named dimension (an empty tuple: the
     file must not have that dimension at all)."""
@@ -507,8 +535,10 @@ def _check_variables(file: Path, posterior, expected: dict, sizes: dict[str, int
         values = posterior[var]
         want = tuple(sizes[d] for d in dims)
         if values.dims[:2] != ("chain", "draw") or tuple(values.shape[2:]) != want:
-            raise ProfileError(f"{file}: posterior variable {var!r} has shape {values.shape}, expected "
-                               f"(chain, draw{''.join(f', {n}' for n in want)})")  # fmt: skip
+            raise ProfileError(
+                f"{file}: posterior variable {var!r} has shape {values.shape}, expected "
+                f"(chain, draw{''.join(f', {n}' for n in want)})"
+            )
         if values.dtype.kind != "f":
             raise ProfileError(f"{file}: posterior variable {var!r} is {values.dtype}, expected floats")
 
@@ -518,8 +548,10 @@ def _check_labels(file: Path, posterior, labels: dict[str, tuple[str, ...]]) -> 
     for dim, names in labels.items():
         found = tuple(str(v) for v in posterior[dim].to_numpy()) if dim in posterior.dims else ()
         if found != tuple(names):
-            raise ProfileError(f"{file}: its {dim} labels {list(found)[:4]!r:.120} are not profile.json's "
-                               f"energy_datasets {list(names)[:4]!r:.120}")  # fmt: skip
+            raise ProfileError(
+                f"{file}: its {dim} labels {list(found)[:4]!r:.120} are not profile.json's "
+                f"energy_datasets {list(names)[:4]!r:.120}"
+            )
 
 
 def _check_probabilities(file: Path, draws: dict[str, np.ndarray], info: AccuracyInfo) -> None:

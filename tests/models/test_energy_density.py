@@ -120,7 +120,8 @@ def test_nutpies_c_callbacks_give_the_kernels_values_and_flag_a_wild_point() -> 
     non-finite point a divergence (> 0)."""
     import ctypes
 
-    from models.energy_density import _expand_callback, _logp_callback
+    from models.energy_callbacks import expand_callback as _expand_callback
+    from models.energy_callbacks import logp_callback as _logp_callback
 
     density = EnergyDensity(energy_data(synthetic_runs(40, seed=6), TIERS))
     n, data = density.layout.n_dim, density.packed.ctypes.data_as(ctypes.c_void_p)
@@ -145,7 +146,7 @@ def test_nutpies_c_callbacks_give_the_kernels_values_and_flag_a_wild_point() -> 
 def test_the_vectorised_exp_is_maths_exp_to_one_ulp_and_keeps_its_edges() -> None:
     """Over the range the kernel meets (and past the reduction's seams at multiples of ln 2 / 2) the
     vectorised exp is within 1 ulp of numpy's; overflow, underflow, infinities and NaN are exp's own."""
-    from models.energy_density import _exp_into
+    from models.vector_math import exp_into as _exp_into
 
     rng = np.random.default_rng(0)
     seams = np.log(2) * (np.arange(-40, 41) / 2)
@@ -166,7 +167,7 @@ def test_the_vectorised_log_is_maths_log_to_3e_16_and_keeps_its_edges() -> None:
     """From the smallest normal to the largest double, and around 1 and at sqrt(2) (the reduction's seam), the
     vectorised log is within 3e-16 of numpy's (absolute where |ln x| < 1, else relative); zero, negatives,
     subnormals, infinities and NaN are log's own."""
-    from models.energy_density import _log_into
+    from models.vector_math import log_into as _log_into
 
     rng = np.random.default_rng(1)
     near = np.concatenate([1 + rng.uniform(-0.3, 0.5, 5_000), np.sqrt(2) * (1 + rng.uniform(-1e-6, 1e-6, 1_000))])
