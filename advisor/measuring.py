@@ -341,7 +341,7 @@ def _store_and_price(m: Measurement, run: MeasuredRun) -> MeasureResult:
         except (ProfileError, OSError) as exc:
             log.warning("the measurement is kept, but its network could not be priced: %s", exc)
         comparison = Comparison.of(run, price) if price else None
-    return MeasureResult(run, run_id, path, price, comparison)
+    return MeasureResult(run=run, run_id=run_id, store=path, price=price, comparison=comparison)
 
 
 def default_profile(profile: Any = None):

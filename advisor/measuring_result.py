@@ -246,7 +246,12 @@ def _reject(windows: Sequence[Window], readings: Sequence[Reading]) -> str | Non
 
 def _phase(name: str, segments: Sequence[Segment]) -> MeasuredPhase:
     windows = tuple(s.window for s in segments)
-    return MeasuredPhase(name, windows, sum(w.datums for w in windows), _reject(windows, [s.reading for s in segments]))
+    return MeasuredPhase(
+        name=name,
+        windows=windows,
+        datums=sum(w.datums for w in windows),
+        reject_reason=_reject(windows, [s.reading for s in segments]),
+    )
 
 
 def build_run(
