@@ -53,15 +53,19 @@ def _linears(model: object) -> tuple[list[object], bool]:
     if _is(model, _CATALOGUE[1], _CATALOGUE[0]):
         return list(model.layers), bool(model.residual)  # type: ignore[attr-defined]
     if not _is(model, "Sequential"):
-        raise ModuleError(f"a module of class {type(model).__name__} is not an nn.Sequential of Linear and ReLU "
-                          "layers (nor the catalogue's ButterMLP): predict_module prices those only")  # fmt: skip
+        raise ModuleError(
+            f"a module of class {type(model).__name__} is not an nn.Sequential of Linear and ReLU "
+            "layers (nor the catalogue's ButterMLP): predict_module prices those only"
+        )
     layers = list(_flatten(model))
     linears = []
     for index, (where, layer) in enumerate(layers):
         expected = "Linear" if index % 2 == 0 else "ReLU"
         if not _is(layer, expected):
-            raise ModuleError(f"layer {where} ({type(layer).__name__}) is not {expected}: predict_module prices "
-                              "Linear layers with one ReLU between each pair and none after the last")  # fmt: skip
+            raise ModuleError(
+                f"layer {where} ({type(layer).__name__}) is not {expected}: predict_module prices "
+                "Linear layers with one ReLU between each pair and none after the last"
+            )
         if expected == "Linear":
             linears.append(layer)
     if not layers or len(layers) % 2 == 0:
@@ -90,8 +94,9 @@ def describe_module(model: object, batch_size: int, input_dim: int | None = None
     widths, fan_in, params = [], int(linears[0].in_features), 0
     for index, layer in enumerate(linears):
         if int(layer.in_features) != fan_in:
-            raise ModuleError(f"Linear layer {index} takes {layer.in_features} inputs but the layer before gives "
-                              f"{fan_in}")  # fmt: skip
+            raise ModuleError(
+                f"Linear layer {index} takes {layer.in_features} inputs but the layer before gives {fan_in}"
+            )
         width = int(layer.out_features)
         params += fan_in * width + (width if getattr(layer, "bias", None) is not None else 0)
         widths.append(width)
@@ -99,7 +104,9 @@ def describe_module(model: object, batch_size: int, input_dim: int | None = None
     first = int(linears[0].in_features)
     if input_dim is not None and input_dim != first:
         raise ModuleError(f"input_dim {input_dim} does not match the first Linear layer's {first} inputs")
-    return MeasuredNetwork(first, tuple(widths), residual, int(batch_size), params)
+    return MeasuredNetwork(
+        input_dim=first, widths=tuple(widths), residual=residual, batch_size=int(batch_size), params=params
+    )
 
 
 def network_of(input_dim: int, widths: tuple[int, ...], batch_size: int, residual: bool = False) -> MeasuredNetwork:
@@ -120,7 +127,13 @@ def network_of(input_dim: int, widths: tuple[int, ...], batch_size: int, residua
         raise ModuleError(f"the residual form adds equal widths: hidden widths {list(widths[:-1])} differ")
     fan_ins = (input_dim, *widths[:-1])
     params = sum((f + 1) * w for f, w in zip(fan_ins, widths, strict=True))
-    return MeasuredNetwork(int(input_dim), tuple(int(w) for w in widths), residual, int(batch_size), params)
+    return MeasuredNetwork(
+        input_dim=int(input_dim),
+        widths=tuple(int(w) for w in widths),
+        residual=residual,
+        batch_size=int(batch_size),
+        params=params,
+    )
 
 
 @dataclass(frozen=True)
@@ -171,19 +184,30 @@ def _price(posterior, network: MeasuredNetwork, batch_size: int, phase: str) -> 
     predictive = np.exp(posterior.predictive_log_energy(features)[:, 0])
     p05, p95 = np.percentile(draws, [5, 95])
     low, high = np.percentile(predictive, [5, 95])
-    return PhasePrice(float(np.median(draws)), float(p05), float(p95), float(low), float(high))
+    return PhasePrice(
+        median_j=float(np.median(draws)),
+        p05_j=float(p05),
+        p95_j=float(p95),
+        predictive_p05_j=float(low),
+        predictive_p95_j=float(high),
+    )
 
 
 def beyond_grid(network: MeasuredNetwork) -> bool:
     """Whether a network lies outside the BUTTER grid's depths, sizes and widths (inside the hard limits)."""
     depth, size, dims = GRID_LIMITS.depth, GRID_LIMITS.size, GRID_LIMITS.dim
-    outside = (not depth[0] <= len(network.widths) <= depth[1] or not size[0] <= network.params <= size[1]
-               or not all(dims[0] <= w <= dims[1] for w in (network.input_dim, *network.widths)))  # fmt: skip
+    inside = (
+        depth[0] <= len(network.widths) <= depth[1]
+        and size[0] <= network.params <= size[1]
+        and all(dims[0] <= w <= dims[1] for w in (network.input_dim, *network.widths))
+    )
     hard = BEYOND_GRID_LIMITS
     if len(network.widths) > hard.depth[1] or network.params > hard.size[1] or network.input_dim > hard.dim[1]:
-        raise ModuleError(f"a network of {len(network.widths)} layers and {network.params:,} parameters is beyond "
-                          "what the energy model can price")  # fmt: skip
-    return outside
+        raise ModuleError(
+            f"a network of {len(network.widths)} layers and {network.params:,} parameters is beyond "
+            "what the energy model can price"
+        )
+    return not inside
 
 
 def price_network(profile, network: MeasuredNetwork, inference_batch_size: int | None = None) -> ModulePrice:
@@ -195,10 +219,15 @@ def price_network(profile, network: MeasuredNetwork, inference_batch_size: int |
     inference_batch = network.batch_size if inference_batch_size is None else inference_batch_size
     check_batch(inference_batch)
     outside = beyond_grid(network)
-    return ModulePrice(network=network, train=_price(profile.energy, network, network.batch_size, "train"),
-                       inference=_price(profile.energy, network, inference_batch, "inference"),
-                       inference_batch_size=inference_batch, estimated=profile.estimated,
-                       profile=profile.display_name, beyond_grid=outside)  # fmt: skip
+    return ModulePrice(
+        network=network,
+        train=_price(profile.energy, network, network.batch_size, "train"),
+        inference=_price(profile.energy, network, inference_batch, "inference"),
+        inference_batch_size=inference_batch,
+        estimated=profile.estimated,
+        profile=profile.display_name,
+        beyond_grid=outside,
+    )
 
 
 def split_measured(runs):
@@ -220,8 +249,15 @@ def measured_training_frame(measured):
     from models.features import arch_features
 
     energy = pd.to_numeric(measured.get("energy_per_datum_j"), errors="coerce")
-    usable = measured[measured["phase"].isin(("train", TOTAL)) & (measured["status"] == "ok") & (measured["depth"] >= 2)
-                      & (measured["batch_size"] >= 1) & np.isfinite(energy) & (energy > 0)]  # fmt: skip
+    keep = (
+        measured["phase"].isin(("train", TOTAL))
+        & (measured["status"] == "ok")
+        & (measured["depth"] >= 2)
+        & (measured["batch_size"] >= 1)
+        & np.isfinite(energy)
+        & (energy > 0)
+    )
+    usable = measured[keep]
     usable = usable.sort_values("phase", key=lambda p: p != "train", kind="stable").drop_duplicates("run_id")
     if usable.empty:
         return usable
@@ -235,8 +271,15 @@ def measured_training_frame(measured):
 
 def _stored_architecture(row) -> Architecture:
     widths = tuple(int(w) for w in json.loads(row.widths_json))
-    return Architecture(Shape(row.shape), len(widths), int(row.params), int(row.input_dim), widths[-1], widths,
-                        int(row.params))  # fmt: skip
+    return Architecture(
+        shape=Shape(row.shape),
+        depth=len(widths),
+        target_size=int(row.params),
+        input_dim=int(row.input_dim),
+        output_dim=widths[-1],
+        widths=widths,
+        params=int(row.params),
+    )
 
 
 def add_measured(frame, measured):
@@ -244,5 +287,6 @@ def add_measured(frame, measured):
     import pandas as pd
 
     rows = measured_training_frame(measured) if len(measured) else measured
-    return frame if rows.empty else pd.concat([frame, rows[[c for c in frame.columns if c in rows]]],
-                                              ignore_index=True)  # fmt: skip
+    if rows.empty:
+        return frame
+    return pd.concat([frame, rows[[c for c in frame.columns if c in rows]]], ignore_index=True)
