@@ -16,6 +16,8 @@ import pytest
 from tests.fakes.cli import DATA, assert_one_line_error, call_cli, run_cli
 
 FAST = ["--windows", "3", "--window", "0.02s", "--idle", "0.05s", "--dataset", "synthetic:400,5,3"]
+SMALL = ["--dataset", "synthetic:400,5,3"]
+"""One small data set where the fault is found after planning (the default plan spans five and takes seconds)."""
 
 
 def test_calibrate_small_sweep_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,8 +55,8 @@ def test_calibrate_with_replay_meter_is_labelled_measured(tmp_path: Path) -> Non
     ("extra", "fragment"),
     [
         (["--meter", "wattson"], "unknown meter"),
-        (["--meter", "trace", "--trace", "/nonexistent/trace.csv"], "trace file not found"),
-        (["--meter", "trace"], "--trace"),
+        (["--meter", "trace", "--trace", "/nonexistent/trace.csv", *SMALL], "trace file not found"),
+        (["--meter", "trace", *SMALL], "--trace"),
         (["--budget", "abc"], "duration"),
         (["--budget", "0"], "duration"),
         (["--dataset", "nosuch"], "unknown dataset"),
@@ -74,7 +76,8 @@ def test_bad_input_one_line_exit_2_store_untouched(
 def test_trace_without_timestamps_and_dataset_without_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trace = tmp_path / "trace.csv"
     trace.write_text("watts\n100\n110\n")
-    result = call_cli("calibrate", "--meter", "trace", "--trace", str(trace), home=tmp_path, monkeypatch=monkeypatch)
+    result = call_cli("calibrate", "--meter", "trace", "--trace", str(trace), *SMALL, home=tmp_path,
+                      monkeypatch=monkeypatch)  # fmt: skip
     assert_one_line_error(result, "timestamp")
     data = tmp_path / "d.csv"
     data.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(30)))

@@ -13,15 +13,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from measurement.architecture import size_architecture
+from measurement.datasets import load_dataset
+from measurement.store import RunStore
 from tests.fakes.cli import ADVISOR, DATA, assert_one_line_error, call_cli, run_cli
+from tests.fakes.measurement import FP, run_context
+from tests.fakes.pool import fake_result
 
 pytest.importorskip("distributed")
 
 REPLAY = ["--meter", "replay", "--replay", str(DATA / "replay_readings.csv")]
-TINY = ["--dataset", "synthetic:300,6,3", "--window", "0.01s", "--windows", "3", "--json"]
+DATASET = "synthetic:300,6,3"
+TINY = ["--dataset", DATASET, "--window", "0.01s", "--windows", "3", "--json"]
 
 
+@pytest.mark.slow
 def test_calibrate_on_two_local_workers_records_the_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end on a real two-worker Dask cluster (the fast tier: the store's side just below, and the pool
+    executor on a real cluster in tests/measurement/test_dask_sweep.py)."""
     result = run_cli("calibrate", "--cluster", "local:2", *REPLAY, "--max-runs", "12", *TINY, home=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -36,6 +45,31 @@ def test_calibrate_on_two_local_workers_records_the_worker(tmp_path: Path, monke
     header, line = out.strip().splitlines()
     assert header.split()[:3] == ["hardware", "runs", "cores"]
     assert line.split()[:2] == [frame["hardware"].iloc[0], "12"]
+    assert_one_line_error(call_cli("fit", "--hardware", "feedbeef", home=tmp_path, monkeypatch=monkeypatch),
+                          "advisor runs --hardware")  # fmt: skip
+
+
+def test_runs_lists_the_machines_and_fit_points_to_that_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store as a two-worker sweep leaves it (runs recorded with their workers' addresses, no training):
+    the export's worker column, ``runs --hardware``, and ``fit --hardware`` naming an unknown machine."""
+    dataset = load_dataset(DATASET)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        hardware = store.hardware_id(FP)
+        sweep = store.open_sweep(hardware, "calibrate", "h", {}, DATASET, "replay", "measured")
+        for i, worker in enumerate(("tcp://w1:1", "tcp://w2:2", "tcp://w1:1")):
+            arch = size_architecture("rectangle", 2, 64 << i, dataset.input_dim, dataset.output_dim)
+            store.record_run(sweep, f"rectangle/d2/s{64 << i}/b64/r0", fake_result(arch), run_context(dataset, DATASET),
+                             worker=worker, hardware_id=hardware)  # fmt: skip
+    code, out, err = call_cli("runs", home=tmp_path, monkeypatch=monkeypatch)
+    assert code == 0, err
+    frame = pd.read_csv(io.StringIO(out))
+    assert len(frame) == 6 and sorted(frame["worker"].unique()) == ["tcp://w1:1", "tcp://w2:2"]
+    assert frame["hardware"].nunique() == 1
+    code, out, err = call_cli("runs", "--hardware", home=tmp_path, monkeypatch=monkeypatch)
+    assert code == 0, err
+    header, line = out.strip().splitlines()
+    assert header.split()[:3] == ["hardware", "runs", "cores"]
+    assert line.split()[:3] == [frame["hardware"].iloc[0], "3", str(FP.logical_cores)]
     assert_one_line_error(call_cli("fit", "--hardware", "feedbeef", home=tmp_path, monkeypatch=monkeypatch),
                           "advisor runs --hardware")  # fmt: skip
 

@@ -12,16 +12,15 @@ from pathlib import Path
 import pytest
 
 import advisor
-from tests.fakes.accuracy import saved_advising_profile
 from tests.fakes.cli import assert_one_line_error, call_cli, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def profile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A saved profile: the fake energy posterior with hand-made (real-format) accuracy posteriors."""
-    return saved_advising_profile(tmp_path_factory.mktemp("profile") / "advising")
+@pytest.fixture
+def profile_dir(advising_profile_dir: Path) -> Path:
+    """The fake energy posterior with hand-made (real-format) accuracy posteriors, saved once per session."""
+    return advising_profile_dir
 
 
 def _recommend(profile_dir: Path, *args: str) -> tuple[int, str, str]:

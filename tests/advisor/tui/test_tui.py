@@ -19,7 +19,6 @@ from advisor.tui.calibrate import CalibrateScreen
 from advisor.tui.profile import ProfileScreen
 from advisor.tui.widgets import EnergyPlot
 from measurement.architecture import SHAPES
-from tests.fakes.accuracy import saved_advising_profile
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 
@@ -37,10 +36,10 @@ async def _settle(app, pilot, seconds: float = 0.5) -> None:
     await pilot.pause(0.1)
 
 
-@pytest.fixture(scope="module")
-def profile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fake energy posterior with hand-made accuracy posteriors, saved (AdvisorApp loads a folder)."""
-    return saved_advising_profile(tmp_path_factory.mktemp("profile") / "advising")
+@pytest.fixture
+def profile_dir(advising_profile_dir: Path) -> Path:
+    """The fake energy posterior with hand-made (real-format) accuracy posteriors, saved once per session."""
+    return advising_profile_dir
 
 
 def test_typing_a_budget_updates_table_and_details_like_the_engine(profile_dir: Path) -> None:
@@ -174,9 +173,21 @@ def test_screens_and_help_are_reachable_by_keys(profile_dir: Path) -> None:
     asyncio.run(scenario())
 
 
-def _replay_app(store: Path) -> AdvisorApp:
+def _replay_app(store: Path, profile_dir: Path) -> AdvisorApp:
+    """The app on the fake profile (its advise screen recommends on mount) with the replay meter."""
     meter = meter_options("replay", replay=DATA / "replay_readings.csv")
-    return AdvisorApp(store=store, meter=meter, window_s=0.01)
+    return AdvisorApp(profile_dir, store=store, meter=meter, window_s=0.01)
+
+
+@pytest.fixture
+def one_calibration_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibrate on the default's middle data set alone (where its sentinel runs): the default plan spans five
+    and takes seconds to make, and these tests are about the screen, not the plan (tests/advisor/
+    test_cli_calibrate.py checks the default one)."""
+    from advisor import calibration
+
+    middle = calibration.DEFAULT_CALIBRATION_DATASETS[len(calibration.DEFAULT_CALIBRATION_DATASETS) // 2]
+    monkeypatch.setattr(calibration, "DEFAULT_CALIBRATION_DATASETS", (middle,))
 
 
 async def _start_calibration(app: AdvisorApp, pilot, budget: str, max_runs: str) -> CalibrateScreen:
@@ -195,11 +206,13 @@ def _store_counts(store: Path) -> tuple[int, int, str]:
         return runs, phases, conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
-def test_calibration_started_in_the_tui_finishes_and_lists_its_runs(tmp_path: Path) -> None:
+def test_calibration_started_in_the_tui_finishes_and_lists_its_runs(
+    tmp_path: Path, profile_dir: Path, one_calibration_set: None
+) -> None:
     store = tmp_path / "runs.sqlite"
 
     async def scenario() -> None:
-        app = _replay_app(store)
+        app = _replay_app(store, profile_dir)
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await _start_calibration(app, pilot, "2m", "3")
             await _settle(app, pilot, 1.0)
@@ -214,11 +227,13 @@ def test_calibration_started_in_the_tui_finishes_and_lists_its_runs(tmp_path: Pa
     assert _store_counts(store) == (3, 6, "ok")
 
 
-def test_cancel_mid_calibration_keeps_the_store_consistent(tmp_path: Path) -> None:
+def test_cancel_mid_calibration_keeps_the_store_consistent(
+    tmp_path: Path, profile_dir: Path, one_calibration_set: None
+) -> None:
     store = tmp_path / "runs.sqlite"
 
     async def scenario() -> None:
-        app = _replay_app(store)
+        app = _replay_app(store, profile_dir)
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await _start_calibration(app, pilot, "5m", "40")
             table = screen.query_one("#runs-table", DataTable)
@@ -239,14 +254,16 @@ def test_cancel_mid_calibration_keeps_the_store_consistent(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_a_probe_started_in_the_tui_fits_the_datasets_accuracy_model(tmp_path: Path, monkeypatch) -> None:
+def test_a_probe_started_in_the_tui_fits_the_datasets_accuracy_model(
+    tmp_path: Path, profile_dir: Path, monkeypatch
+) -> None:
     """The TUI runs the library's probe job (sweep, then fit), as `advisor probe` does."""
     monkeypatch.setenv("ADVISOR_HOME", str(tmp_path))
     store = tmp_path / "runs.sqlite"
     dataset = "synthetic:400,6,3"
 
     async def scenario() -> None:
-        app = _replay_app(store)
+        app = _replay_app(store, profile_dir)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("c")
             screen = app.screen
