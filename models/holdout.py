@@ -33,8 +33,18 @@ SCHEME_TITLES = {
 }
 CALIBRATE, PROBE = "calibrate", "probe"
 EVAL_FIT = FitConfig(draws=300, tune=500, chains=1)
-PREDICTION_COLUMNS = ("group", "phase", "config", "dataset", "input_dim", "params", "measured_j", "predicted_j",
-                      "predicted_p5_j", "predicted_p95_j")  # fmt: skip
+PREDICTION_COLUMNS = (
+    "group",
+    "phase",
+    "config",
+    "dataset",
+    "input_dim",
+    "params",
+    "measured_j",
+    "predicted_j",
+    "predicted_p5_j",
+    "predicted_p95_j",
+)
 """Columns of :attr:`HeldOut.runs`: energies in J per datum; p5/p95: the 90% predictive interval of one run."""
 
 FitFn = Callable[[pd.DataFrame, FitConfig, tuple[Tier, ...]], Any]
@@ -75,6 +85,16 @@ class HeldOut:
     baseline_p5: pd.DataFrame = field(default_factory=pd.DataFrame)
     baseline_p95: pd.DataFrame = field(default_factory=pd.DataFrame)
 
+    @classmethod
+    def empty(cls, scheme: str, skipped: str | None) -> HeldOut:
+        """No held-out rows (:data:`PREDICTION_COLUMNS` without rows, no baselines): the scheme did not run."""
+        return cls(
+            scheme=scheme,
+            runs=pd.DataFrame(columns=list(PREDICTION_COLUMNS)),
+            baselines=pd.DataFrame(),
+            skipped=skipped,
+        )
+
 
 def calibration_mask(frame: pd.DataFrame) -> np.ndarray:
     """Rows from calibration sweeps (every row when the frame does not say which sweep it came from)."""
@@ -94,8 +114,8 @@ def grouped_folds(frame: pd.DataFrame, k: int, seed: int = 0) -> list[np.ndarray
 
 def kfold_splits(frame: pd.DataFrame, folds: int, seed: int = 0) -> list[Split]:
     """Grouped k-fold: fold f predicted from the others, its rows labelled ``fold f`` (1-based)."""
-    return [Split(~mask, mask, np.full(int(mask.sum()), f"fold {f + 1}", dtype=object))
-            for f, mask in enumerate(grouped_folds(frame, folds, seed))]  # fmt: skip
+    masks = grouped_folds(frame, folds, seed)
+    return [Split(~mask, mask, np.full(int(mask.sum()), f"fold {f + 1}", dtype=object)) for f, mask in enumerate(masks)]
 
 
 def width_splits(frame: pd.DataFrame) -> tuple[list[Split], str | None]:
@@ -173,8 +193,17 @@ def held_out_predictions(
         lows.append(low)
         highs.append(high)
     if not runs:
-        return HeldOut(scheme, pd.DataFrame(columns=list(PREDICTION_COLUMNS)), pd.DataFrame(), skipped)
-    return HeldOut(scheme, _stack(runs), _stack(points), skipped, divergences, len(splits), _stack(lows), _stack(highs))
+        return HeldOut.empty(scheme, skipped)
+    return HeldOut(
+        scheme=scheme,
+        runs=_stack(runs),
+        baselines=_stack(points),
+        skipped=skipped,
+        divergences=divergences,
+        fits=len(splits),
+        baseline_p5=_stack(lows),
+        baseline_p95=_stack(highs),
+    )
 
 
 def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -206,14 +235,20 @@ def model_predictions(posterior: Any, rows: pd.DataFrame, groups: Any, seed: int
     predictive = predictive + extra[None, :] * np.random.default_rng(seed + 1).standard_normal(predictive.shape)
     lo, hi = np.percentile(predictive, [5, 95], axis=0)
     params = rows["params"].to_numpy(float) if "params" in rows else np.exp(rows["log_params"].to_numpy(float))
-    return pd.DataFrame({
-        "group": np.broadcast_to(np.asarray(groups, dtype=object), (len(rows),)),
-        "phase": rows["phase"].to_numpy(), "config": rows["config"].to_numpy(),
-        "dataset": rows["dataset"].astype(str).to_numpy() if "dataset" in rows else "",
-        "input_dim": rows["input_dim"].to_numpy(int), "params": params,
-        "measured_j": np.exp(rows["log_energy"].to_numpy(float)), "predicted_j": np.exp(np.median(mu, axis=0)),
-        "predicted_p5_j": np.exp(lo), "predicted_p95_j": np.exp(hi),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "group": np.broadcast_to(np.asarray(groups, dtype=object), (len(rows),)),
+            "phase": rows["phase"].to_numpy(),
+            "config": rows["config"].to_numpy(),
+            "dataset": rows["dataset"].astype(str).to_numpy() if "dataset" in rows else "",
+            "input_dim": rows["input_dim"].to_numpy(int),
+            "params": params,
+            "measured_j": np.exp(rows["log_energy"].to_numpy(float)),
+            "predicted_j": np.exp(np.median(mu, axis=0)),
+            "predicted_p5_j": np.exp(lo),
+            "predicted_p95_j": np.exp(hi),
+        }
+    )
 
 
 def in_sample_predictions(posterior: Any, frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -236,7 +271,7 @@ def figure_predictions(
         return held
     folds = min(5, int(frame["config"].nunique()))
     if folds < 2:
-        return HeldOut("kfold", pd.DataFrame(columns=list(PREDICTION_COLUMNS)), pd.DataFrame(), "fewer than 2 configs")
+        return HeldOut.empty("kfold", "fewer than 2 configs")
     return held_out_predictions(
         frame, "kfold", tiers, folds=folds, fit_config=fit_config, fit_fn=fit_fn, baselines=False
     )
