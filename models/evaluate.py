@@ -67,27 +67,39 @@ class ErrorScores:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"median_ape": self.median_ape, "within_10pct": self.within_10pct, "worst_ratio": self.worst_ratio,
-                "coverage_90": self.coverage_90}  # fmt: skip
+        return {
+            "median_ape": self.median_ape,
+            "within_10pct": self.within_10pct,
+            "worst_ratio": self.worst_ratio,
+            "coverage_90": self.coverage_90,
+        }
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> ErrorScores:
         """Read and check the JSON form (shares in [0, 1], errors non-negative, ratios >= 1)."""
         data = schema.obj(data, where)
-        return cls(schema.number(data, "median_ape", where, 0.0, 1e9),
-                   schema.number(data, "within_10pct", where, 0.0, 1.0),
-                   schema.number(data, "worst_ratio", where, 1.0, 1e12),
-                   schema.optional_number(data, "coverage_90", where, 0.0, 1.0))  # fmt: skip
+        return cls(
+            median_ape=schema.number(data, "median_ape", where, 0.0, 1e9),
+            within_10pct=schema.number(data, "within_10pct", where, 0.0, 1.0),
+            worst_ratio=schema.number(data, "worst_ratio", where, 1.0, 1e12),
+            coverage_90=schema.optional_number(data, "coverage_90", where, 0.0, 1.0),
+        )
 
 
-def error_scores(measured_j: np.ndarray, predicted_j: np.ndarray, lo_j: np.ndarray | None = None,
-                 hi_j: np.ndarray | None = None) -> ErrorScores:  # fmt: skip
+def error_scores(
+    measured_j: np.ndarray, predicted_j: np.ndarray, lo_j: np.ndarray | None = None, hi_j: np.ndarray | None = None
+) -> ErrorScores:
     """Median APE, share within ±10%, worst ratio and (given an interval) its coverage of the measurements."""
     measured_j, predicted_j = np.asarray(measured_j, float), np.asarray(predicted_j, float)
     ape = np.abs(predicted_j / measured_j - 1.0)
     worst = float(np.exp(np.max(np.abs(np.log(predicted_j / measured_j)))))
     coverage = None if lo_j is None else float(np.mean((measured_j >= lo_j) & (measured_j <= hi_j)))
-    return ErrorScores(float(np.median(ape)), float(np.mean(ape <= 0.10)), worst, coverage)
+    return ErrorScores(
+        median_ape=float(np.median(ape)),
+        within_10pct=float(np.mean(ape <= 0.10)),
+        worst_ratio=worst,
+        coverage_90=coverage,
+    )
 
 
 @dataclass(frozen=True)
@@ -108,22 +120,33 @@ class GroupScores:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"group": self.group, "n": self.n, "model": self.model.to_dict(), "noise_ratio": self.noise_ratio,
-                "baselines": {name: s.to_dict() for name, s in self.baselines.items()},
-                "per_phase_median_ape": dict(self.per_phase_median_ape)}  # fmt: skip
+        return {
+            "group": self.group,
+            "n": self.n,
+            "model": self.model.to_dict(),
+            "noise_ratio": self.noise_ratio,
+            "baselines": {name: s.to_dict() for name, s in self.baselines.items()},
+            "per_phase_median_ape": dict(self.per_phase_median_ape),
+        }
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> GroupScores:
         """Read and check the JSON form."""
         data = schema.obj(data, where)
-        baselines = {str(name)[:200]: ErrorScores.from_dict(entry, f"{where}.baselines.{str(name)[:40]}")
-                     for name, entry in schema.mapping(data, "baselines", where, max_len=64).items()}  # fmt: skip
+        baselines = {
+            str(name)[:200]: ErrorScores.from_dict(entry, f"{where}.baselines.{str(name)[:40]}")
+            for name, entry in schema.mapping(data, "baselines", where, max_len=64).items()
+        }
         at = f"{where}.per_phase_median_ape"
         phases = schema.mapping(data, "per_phase_median_ape", where, max_len=8)
-        return cls(schema.text(data, "group", where, max_len=200), schema.integer(data, "n", where, 1),
-                   ErrorScores.from_dict(data.get("model"), f"{where}.model"),
-                   schema.optional_number(data, "noise_ratio", where, 0.0, 1e12), baselines,
-                   {str(p)[:20]: schema.number(phases, p, at, 0.0, 1e9) for p in phases})  # fmt: skip
+        return cls(
+            group=schema.text(data, "group", where, max_len=200),
+            n=schema.integer(data, "n", where, 1),
+            model=ErrorScores.from_dict(data.get("model"), f"{where}.model"),
+            noise_ratio=schema.optional_number(data, "noise_ratio", where, 0.0, 1e12),
+            baselines=baselines,
+            per_phase_median_ape={str(p)[:20]: schema.number(phases, p, at, 0.0, 1e9) for p in phases},
+        )
 
 
 @dataclass(frozen=True)
@@ -139,9 +162,14 @@ class TransferEvaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"scheme": self.scheme, "noise_floor": self.noise_floor, "groups": [g.to_dict() for g in self.groups],
-                "overall": self.overall.to_dict() if self.overall else None, "divergences": self.divergences,
-                "skipped": self.skipped}  # fmt: skip
+        return {
+            "scheme": self.scheme,
+            "noise_floor": self.noise_floor,
+            "groups": [g.to_dict() for g in self.groups],
+            "overall": self.overall.to_dict() if self.overall else None,
+            "divergences": self.divergences,
+            "skipped": self.skipped,
+        }
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> TransferEvaluation:
@@ -150,13 +178,20 @@ class TransferEvaluation:
         scheme = schema.text(data, "scheme", where, max_len=20)
         if scheme not in SCHEMES:
             raise schema.SchemaError(f"{where}.scheme: expected one of {', '.join(SCHEMES)}, got {scheme!r}")
-        groups = tuple(GroupScores.from_dict(g, f"{where}.groups[{i}]")
-                       for i, g in enumerate(schema.array(data, "groups", where, max_len=MAX_GROUPS)))  # fmt: skip
+        groups = tuple(
+            GroupScores.from_dict(g, f"{where}.groups[{i}]")
+            for i, g in enumerate(schema.array(data, "groups", where, max_len=MAX_GROUPS))
+        )
         overall = data.get("overall")
         skipped = None if data.get("skipped") is None else schema.text(data, "skipped", where, max_len=500)
-        return cls(scheme, schema.optional_number(data, "noise_floor", where, 0.0, 100.0), groups,
-                   GroupScores.from_dict(overall, f"{where}.overall") if overall is not None else None,
-                   schema.integer(data, "divergences", where), skipped)  # fmt: skip
+        return cls(
+            scheme=scheme,
+            noise_floor=schema.optional_number(data, "noise_floor", where, 0.0, 100.0),
+            groups=groups,
+            overall=GroupScores.from_dict(overall, f"{where}.overall") if overall is not None else None,
+            divergences=schema.integer(data, "divergences", where),
+            skipped=skipped,
+        )
 
 
 @dataclass(frozen=True)
@@ -176,8 +211,13 @@ class Evaluation:
     def summary(self) -> EvaluationSummary:
         """The compact form stored in a profile and shown by the UIs."""
         scores = {s.name: ScoreSummary(s.median_ape, s.within_10pct, s.coverage_90) for s in self.scores}
-        return EvaluationSummary(self.folds, self.held_out, self.noise_floor, scores,
-                                 {t.scheme: t for t in self.transfer})  # fmt: skip
+        return EvaluationSummary(
+            folds=self.folds,
+            held_out=self.held_out,
+            noise_floor=self.noise_floor,
+            scores=scores,
+            transfer={t.scheme: t for t in self.transfer},
+        )
 
 
 @dataclass(frozen=True)
@@ -202,9 +242,13 @@ class EvaluationSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"folds": self.folds, "held_out": self.held_out, "noise_floor": self.noise_floor,
-                "scores": {name: vars(s) for name, s in self.scores.items()},
-                "transfer": {name: t.to_dict() for name, t in self.transfer.items()}}  # fmt: skip
+        return {
+            "folds": self.folds,
+            "held_out": self.held_out,
+            "noise_floor": self.noise_floor,
+            "scores": {name: vars(s) for name, s in self.scores.items()},
+            "transfer": {name: t.to_dict() for name, t in self.transfer.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "evaluation") -> EvaluationSummary:
@@ -215,16 +259,22 @@ class EvaluationSummary:
             at = f"{where}.scores.{name}"
             entry = schema.obj(entry, at)
             scores[str(name)[:200]] = ScoreSummary(
-                schema.number(entry, "median_ape", at, 0.0, 1e9), schema.number(entry, "within_10pct", at, 0.0, 1.0),
-                schema.optional_number(entry, "coverage_90", at, 0.0, 1.0),
-            )  # fmt: skip
+                median_ape=schema.number(entry, "median_ape", at, 0.0, 1e9),
+                within_10pct=schema.number(entry, "within_10pct", at, 0.0, 1.0),
+                coverage_90=schema.optional_number(entry, "coverage_90", at, 0.0, 1.0),
+            )
         transfer = {}
         if data.get("transfer") is not None:
             for name, entry in schema.mapping(data, "transfer", where, max_len=len(SCHEMES)).items():
                 transfer[str(name)] = TransferEvaluation.from_dict(entry, f"{where}.transfer.{str(name)[:20]}")
         folds = None if data.get("folds") is None else schema.integer(data, "folds", where, 2, MAX_FOLDS)
-        return cls(folds, schema.integer(data, "held_out", where),
-                   schema.optional_number(data, "noise_floor", where, 0.0, 100.0), scores, transfer)  # fmt: skip
+        return cls(
+            folds=folds,
+            held_out=schema.integer(data, "held_out", where),
+            noise_floor=schema.optional_number(data, "noise_floor", where, 0.0, 100.0),
+            scores=scores,
+            transfer=transfer,
+        )
 
 
 def check_folds(folds: int, configs: int) -> None:
@@ -238,7 +288,13 @@ def check_folds(folds: int, configs: int) -> None:
 def _scores(name: str, runs: pd.DataFrame, predicted_j: np.ndarray, coverage: float | None = None) -> Scores:
     ape = np.abs(np.asarray(predicted_j, float) / runs["measured_j"].to_numpy(float) - 1.0)
     per_phase = {p: float(np.median(ape[(runs["phase"] == p).to_numpy()])) for p in runs["phase"].unique()}
-    return Scores(name, float(np.median(ape)), float(np.mean(ape <= 0.10)), coverage, per_phase)
+    return Scores(
+        name=name,
+        median_ape=float(np.median(ape)),
+        within_10pct=float(np.mean(ape <= 0.10)),
+        coverage_90=coverage,
+        per_phase_median_ape=per_phase,
+    )
 
 
 def evaluate(
@@ -252,7 +308,7 @@ def evaluate(
 ) -> Evaluation:
     """Grouped k-fold: fit on k-1 folds, score on the held-out fold, for every fold; pool the predictions."""
     check_folds(folds, frame["config"].nunique())
-    held = held_out_predictions(frame, "kfold", tiers, folds, fit_config, seed, fit_fn)
+    held = held_out_predictions(frame, "kfold", tiers, folds=folds, fit_config=fit_config, seed=seed, fit_fn=fit_fn)
     runs = held.runs
     measured = runs["measured_j"].to_numpy(float)
     inside = (measured >= runs["predicted_p5_j"].to_numpy(float)) & (
@@ -263,7 +319,13 @@ def evaluate(
         measured_inside = _inside(held, name, measured)
         coverage = None if measured_inside is None else float(np.mean(measured_inside))
         scores.append(_scores(name, runs, held.baselines[name].to_numpy(), coverage))
-    return Evaluation(folds, len(runs), tuple(scores), noise_floor, held.divergences)
+    return Evaluation(
+        folds=folds,
+        held_out=len(runs),
+        scores=tuple(scores),
+        noise_floor=noise_floor,
+        divergences=held.divergences,
+    )
 
 
 def _inside(held: HeldOut, name: str, measured_j: np.ndarray) -> np.ndarray | None:
@@ -300,20 +362,30 @@ def _group_scores(
 ) -> GroupScores:
     """Scores of one group's rows; ``intervals``: the 5% and 95% bounds of the baselines that state them."""
     measured = runs["measured_j"].to_numpy(float)
-    model = error_scores(measured, runs["predicted_j"].to_numpy(float), runs["predicted_p5_j"].to_numpy(float),
-                         runs["predicted_p95_j"].to_numpy(float))  # fmt: skip
+    model = error_scores(
+        measured_j=measured,
+        predicted_j=runs["predicted_j"].to_numpy(float),
+        lo_j=runs["predicted_p5_j"].to_numpy(float),
+        hi_j=runs["predicted_p95_j"].to_numpy(float),
+    )
     others = {name: _baseline_scores(measured, baselines[name], intervals, name) for name in baselines.columns}
     ape = np.abs(runs["predicted_j"].to_numpy(float) / measured - 1.0)
     phases = {str(p): float(np.median(ape[(runs["phase"] == p).to_numpy()])) for p in runs["phase"].unique()}
     ratio = model.median_ape / floor if floor else None
-    return GroupScores(group, len(runs), model, ratio, others, phases)
+    return GroupScores(
+        group=group, n=len(runs), model=model, noise_ratio=ratio, baselines=others, per_phase_median_ape=phases
+    )
 
 
 def score_held_out(held: HeldOut, noise_floor: float | None) -> TransferEvaluation:
     """Scores per held-out group (in the order the scheme held them out) and over all held-out runs."""
     if held.skipped is not None or held.runs.empty:
-        return TransferEvaluation(held.scheme, noise_floor, divergences=held.divergences,
-                                  skipped=held.skipped or "no runs held out")  # fmt: skip
+        return TransferEvaluation(
+            scheme=held.scheme,
+            noise_floor=noise_floor,
+            divergences=held.divergences,
+            skipped=held.skipped or "no runs held out",
+        )
     runs = held.runs.reset_index(drop=True)
     baselines = held.baselines.reset_index(drop=True).assign(**{HELD_OUT_PARAMS_LINE: params_line_predictions(runs)})
     low, high = (f.reset_index(drop=True).reindex(runs.index) for f in (held.baseline_p5, held.baseline_p95))
@@ -322,7 +394,13 @@ def score_held_out(held: HeldOut, noise_floor: float | None) -> TransferEvaluati
         rows = (runs["group"] == group).to_numpy()
         groups.append(_group_scores(str(group), runs[rows], baselines[rows], (low[rows], high[rows]), noise_floor))
     overall = _group_scores("all", runs, baselines, (low, high), noise_floor)
-    return TransferEvaluation(held.scheme, noise_floor, tuple(groups), overall, held.divergences)
+    return TransferEvaluation(
+        scheme=held.scheme,
+        noise_floor=noise_floor,
+        groups=tuple(groups),
+        overall=overall,
+        divergences=held.divergences,
+    )
 
 
 def evaluate_transfer(
@@ -341,5 +419,5 @@ def evaluate_transfer(
     """
     if scheme not in SCHEMES or scheme == "kfold":
         raise InputError(f"unknown transfer scheme {scheme!r:.40}: choose width or dataset")
-    return score_held_out(held_out_predictions(frame, scheme, tiers, fit_config=fit_config, seed=seed,
-                                               fit_fn=fit_fn), noise_floor)  # fmt: skip
+    held = held_out_predictions(frame, scheme, tiers, fit_config=fit_config, seed=seed, fit_fn=fit_fn)
+    return score_held_out(held, noise_floor)
