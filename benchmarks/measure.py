@@ -83,8 +83,8 @@ def _bare(code: str) -> float:
 
 def _measured(code: str) -> tuple[float, float]:
     start = time.perf_counter()
-    done = subprocess.run([ADVISOR, "measure", "--idle", "0", "--meter", "estimate", "--no-store", "--json", "--",
-                           sys.executable, "-c", code], check=True, capture_output=True, text=True)  # fmt: skip
+    command = [ADVISOR, "measure", "--idle", "0", "--meter", "estimate", "--no-store", "--json", "--"]
+    done = subprocess.run([*command, sys.executable, "-c", code], check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
     return json.loads(done.stdout.strip().splitlines()[-1])["duration_s"], wall
 
@@ -101,7 +101,12 @@ def overhead(iterations: int, repeats: int) -> Overhead:
                 command.append(c)
             else:
                 bare.append(_bare(code))
-    return Overhead(statistics.median(bare), statistics.median(window), statistics.median(command), repeats)
+    return Overhead(
+        bare_s=statistics.median(bare),
+        window_s=statistics.median(window),
+        command_s=statistics.median(command),
+        repeats=repeats,
+    )
 
 
 @dataclass(frozen=True)
@@ -153,8 +158,15 @@ def train_measured(widths: tuple[int, ...], batch: int, epochs: int, profile, st
     model = nn.Sequential(*layers[:-1])
     x, y = torch.randn(TRAIN_ROWS, INPUT_DIM), torch.randint(0, OUTPUT_DIM, (TRAIN_ROWS,))
     optimiser, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss()
-    with advisor.measure(f"bench {widths} b{batch}", meter="estimate", model=model, batch_size=batch, idle_s=0.5,
-                         store=store, profile=profile) as m:  # fmt: skip
+    with advisor.measure(
+        f"bench {widths} b{batch}",
+        meter="estimate",
+        model=model,
+        batch_size=batch,
+        idle_s=0.5,
+        store=store,
+        profile=profile,
+    ) as m:
         _epoch(model, optimiser, loss_fn, x, y, batch, torch)  # warm-up: unphased
         for _ in range(epochs):
             with m.phase("train"):
@@ -194,9 +206,50 @@ def accuracy(networks, batches, target_s: float, profile) -> list[Accuracy]:
                 r = train_measured(widths, batch, epochs_for(widths, target_s), profile, store)
                 p, c = r.price.train, r.comparison
                 control = harness_energy(widths, batch, target_s / 10)
-                out.append(Accuracy(name, widths, batch, c.measured_j, p.median_j, p.predictive_p05_j,
-                                    p.predictive_p95_j, str(r.meter_kind), r.run_id is not None, control))  # fmt: skip
+                row = Accuracy(
+                    name=name,
+                    widths=widths,
+                    batch=batch,
+                    measured_j=c.measured_j,
+                    median_j=p.median_j,
+                    low_j=p.predictive_p05_j,
+                    high_j=p.predictive_p95_j,
+                    meter_kind=str(r.meter_kind),
+                    stored=r.run_id is not None,
+                    harness_j=control,
+                )
+                out.append(row)
     return out
+
+
+ACCURACY_COLUMNS = (
+    "network",
+    "widths",
+    "batch",
+    "measured J/datum",
+    "predicted median",
+    "90% predictive",
+    "ratio",
+    "inside",
+    "harness J/datum",
+    "measured / harness",
+)
+
+
+def _accuracy_cells(r: Accuracy) -> tuple[object, ...]:
+    """One row of the accuracy table, in :data:`ACCURACY_COLUMNS` order."""
+    return (
+        r.name,
+        "-".join(map(str, r.widths)),
+        r.batch,
+        f"{r.measured_j:.4g}",
+        f"{r.median_j:.4g}",
+        f"{r.low_j:.3g} – {r.high_j:.3g}",
+        f"{r.ratio:.2f}",
+        "yes" if r.inside else "no",
+        f"{r.harness_j:.4g}",
+        f"{r.measured_j / r.harness_j:.2f}",
+    )
 
 
 def body_md(over: Overhead, rows: list[Accuracy], profile_name: str, machines: str, quick: bool) -> str:
@@ -205,13 +258,7 @@ def body_md(over: Overhead, rows: list[Accuracy], profile_name: str, machines: s
     inside = sum(1 for r in rows if r.inside)
     median_ratio = statistics.median(r.ratio for r in rows)
     control = statistics.median(r.measured_j / r.harness_j for r in rows)
-    table = markdown_table(
-        ("network", "widths", "batch", "measured J/datum", "predicted median", "90% predictive", "ratio", "inside",
-         "harness J/datum", "measured / harness"),
-        [(r.name, "-".join(map(str, r.widths)), r.batch, f"{r.measured_j:.4g}", f"{r.median_j:.4g}",
-          f"{r.low_j:.3g} – {r.high_j:.3g}", f"{r.ratio:.2f}", "yes" if r.inside else "no", f"{r.harness_j:.4g}",
-          f"{r.measured_j / r.harness_j:.2f}") for r in rows],
-    )  # fmt: skip
+    table = markdown_table(ACCURACY_COLUMNS, [_accuracy_cells(r) for r in rows])
     return (
         ("**Quick mode: a check that the script runs; the numbers mean nothing.**\n\n" if quick else "")
         + "## (a) Overhead of `advisor measure --`\n\n"
@@ -252,14 +299,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     profile = default_profile(args.profile)
     iterations, repeats = (300_000, 2) if args.quick else (30_000_000, 7)
     over = overhead(iterations, repeats)
-    print(f"(a) bare {over.bare_s:.3f} s, metered window {over.window_s:.3f} s, ratio {over.ratio:.4f}; "
-          f"command adds {over.fixed_s:.2f} s around the program")  # fmt: skip
+    print(
+        f"(a) bare {over.bare_s:.3f} s, metered window {over.window_s:.3f} s, ratio {over.ratio:.4f}; "
+        f"command adds {over.fixed_s:.2f} s around the program"
+    )
     networks, batches = (NETWORKS[:2], BATCHES[:1]) if args.quick else (NETWORKS, BATCHES)
     rows = accuracy(networks, batches, 0.2 if args.quick else 3.0, profile)
     print(f"(b) {'network':<22} {'batch':>5} {'measured':>11} {'predicted':>11} {'ratio':>6} inside")
     for r in rows:
-        print(f"    {r.name:<22} {r.batch:>5} {r.measured_j:>11.4g} {r.median_j:>11.4g} {r.ratio:>6.2f} {r.inside}"
-              f"  harness {r.harness_j:.4g}")  # fmt: skip
+        print(
+            f"    {r.name:<22} {r.batch:>5} {r.measured_j:>11.4g} {r.median_j:>11.4g} {r.ratio:>6.2f} {r.inside}"
+            f"  harness {r.harness_j:.4g}"
+        )
     name = "measure-quick" if args.quick else "measure"
     title = "Measuring your own code: overhead, and measured beside predicted energy per datum"
     page_from_args(args, name, title, body_md(over, rows, profile.display_name, machines(profile), args.quick))
