@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import json
 import math
-import statistics
 import sys
 import tempfile
 import time
@@ -43,11 +42,23 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import add_page_options, markdown_table, page_from_args  # noqa: E402
+from benchmarks.report import add_page_options, page_from_args  # noqa: E402
+from benchmarks.transfer_report import (  # noqa: E402, F401  (the scores and the page, importable from here too)
+    BOUNDS,
+    PHASES,
+    PhaseScore,
+    acceptance,
+    config_rows,
+    page_body,
+    params_line_coefficient,
+    print_score,
+    print_table,
+    score,
+    score_rows,
+    write_json,
+)
 from measurement.datasets import TEST_FRACTION  # noqa: E402
-from measurement.records import relative_difference  # noqa: E402
 
-PHASES = ("train", "inference")
 WIDTHS = ((784, 10), (100, 5))
 """(input, output) widths of the two held-out data sets; the calibration never uses either."""
 SAMPLES, QUICK_SAMPLES = 2048, 512
@@ -55,23 +66,42 @@ WINDOWS, WINDOW_S = 5, 0.25
 QUICK_WINDOWS, QUICK_WINDOW_S = 3, 0.05
 DESIGN: dict[tuple[int, int], tuple[tuple[str, int, int, int], ...]] = {
     (784, 10): (
-        ("rectangle", 3, 1_800, 32), ("trapezoid", 5, 12_000, 256), ("exponential", 7, 60_000, 1024),
-        ("wide_first_2x", 11, 250_000, 32), ("wide_first_4x", 13, 900_000, 256),
-        ("wide_first_8x", 6, 3_000_000, 1024), ("wide_first_16x", 17, 7_500_000, 256),
-        ("rectangle_residual", 9, 450_000, 1024), ("rectangle", 15, 2_000_000, 32),
-        ("trapezoid", 2, 9_000_000, 256), ("exponential", 19, 150_000, 32), ("rectangle_residual", 4, 35_000, 256),
-        ("wide_first_2x", 3, 5_500, 1024), ("wide_first_4x", 8, 25_000, 32), ("wide_first_8x", 20, 600_000, 256),
+        ("rectangle", 3, 1_800, 32),
+        ("trapezoid", 5, 12_000, 256),
+        ("exponential", 7, 60_000, 1024),
+        ("wide_first_2x", 11, 250_000, 32),
+        ("wide_first_4x", 13, 900_000, 256),
+        ("wide_first_8x", 6, 3_000_000, 1024),
+        ("wide_first_16x", 17, 7_500_000, 256),
+        ("rectangle_residual", 9, 450_000, 1024),
+        ("rectangle", 15, 2_000_000, 32),
+        ("trapezoid", 2, 9_000_000, 256),
+        ("exponential", 19, 150_000, 32),
+        ("rectangle_residual", 4, 35_000, 256),
+        ("wide_first_2x", 3, 5_500, 1024),
+        ("wide_first_4x", 8, 25_000, 32),
+        ("wide_first_8x", 20, 600_000, 256),
         ("wide_first_16x", 2, 1_300_000, 1024),
     ),
     (100, 5): (
-        ("rectangle_residual", 3, 1_100, 256), ("wide_first_16x", 5, 4_000, 32), ("wide_first_8x", 11, 20_000, 1024),
-        ("wide_first_4x", 2, 80_000, 256), ("wide_first_2x", 7, 300_000, 32), ("exponential", 13, 1_200_000, 1024),
-        ("trapezoid", 17, 5_000_000, 256), ("rectangle", 9, 9_500_000, 256), ("rectangle", 2, 2_500, 1024),
-        ("trapezoid", 15, 45_000, 32), ("exponential", 4, 7_000, 256), ("rectangle_residual", 19, 3_500_000, 32),
-        ("wide_first_2x", 14, 700_000, 1024), ("wide_first_4x", 6, 180_000, 32), ("wide_first_8x", 3, 1_500, 256),
+        ("rectangle_residual", 3, 1_100, 256),
+        ("wide_first_16x", 5, 4_000, 32),
+        ("wide_first_8x", 11, 20_000, 1024),
+        ("wide_first_4x", 2, 80_000, 256),
+        ("wide_first_2x", 7, 300_000, 32),
+        ("exponential", 13, 1_200_000, 1024),
+        ("trapezoid", 17, 5_000_000, 256),
+        ("rectangle", 9, 9_500_000, 256),
+        ("rectangle", 2, 2_500, 1024),
+        ("trapezoid", 15, 45_000, 32),
+        ("exponential", 4, 7_000, 256),
+        ("rectangle_residual", 19, 3_500_000, 32),
+        ("wide_first_2x", 14, 700_000, 1024),
+        ("wide_first_4x", 6, 180_000, 32),
+        ("wide_first_8x", 3, 1_500, 256),
         ("wide_first_16x", 10, 2_200_000, 1024),
     ),
-}  # fmt: skip
+}
 QUICK_DESIGN: dict[tuple[int, int], tuple[tuple[str, int, int, int], ...]] = {
     (784, 10): (("rectangle", 3, 1_800, 32), ("wide_first_4x", 11, 25_000, 256)),
     (100, 5): (("trapezoid", 5, 7_000, 1024), ("exponential", 13, 45_000, 32)),
@@ -80,9 +110,6 @@ REFERENCE_RUNS = ROOT / "data" / "reference" / "runs.csv"
 """The runs the shipped reference profile was fit on."""
 TREES_COLUMNS = ("trees_j", "trees_p05_j", "trees_p95_j")
 """The gradient-boosted baseline's prediction and 90% interval (J per datum) in a results table (NaN: none)."""
-BOUNDS = {"median_ape": 0.10, "floor_multiple": 3.0, "worst_ratio": 1.5, "coverage": (0.80, 0.95),
-          "improvement": 3.0}  # fmt: skip
-"""Issue 12's acceptance bounds on networks at unseen input widths."""
 
 
 @dataclass(frozen=True)
@@ -116,42 +143,21 @@ class Measurement:
         return (self.pass1_j[phase] + self.pass2_j[phase]) / 2
 
 
-@dataclass(frozen=True)
-class PhaseScore:
-    """One phase's transfer scores (fractions, not percent; ratios predicted / measured)."""
-
-    phase: str
-    configs: int
-    median_ape: float
-    within_10pct: float
-    worst_ratio: float
-    coverage_90: float
-    noise_floor: float
-    params_line_ape: float
-    trees_median_ape: float | None = None
-    """The gradient-boosted trees' median APE (None: no trees, see :data:`TREES_COLUMNS`)."""
-    trees_coverage_90: float | None = None
-
-    @property
-    def ape_over_floor(self) -> float:
-        """Median APE in units of the noise floor (inf for a zero floor)."""
-        return self.median_ape / self.noise_floor if self.noise_floor > 0 else math.inf
-
-    @property
-    def improvement(self) -> float:
-        """How many times lower the model's median APE is than the params line's."""
-        return self.params_line_ape / self.median_ape if self.median_ape > 0 else math.inf
-
-
 def design(quick: bool = False) -> tuple[TransferConfig, ...]:
     """The configs to measure: the full design (32) or the quick one (4)."""
     table = QUICK_DESIGN if quick else DESIGN
-    return tuple(TransferConfig(shape, depth, size, i, o, batch)
-                 for (i, o), rows in table.items() for shape, depth, size, batch in rows)  # fmt: skip
+    return tuple(
+        TransferConfig(shape=shape, depth=depth, size=size, input_dim=i, output_dim=o, batch_size=batch)
+        for (i, o), rows in table.items()
+        for shape, depth, size, batch in rows
+    )
 
 
-def measure_twice(configs: Sequence[TransferConfig], measure: Callable[[TransferConfig], tuple[int, dict]],
-                  progress: Callable[[str], None] = lambda line: None) -> list[Measurement]:  # fmt: skip
+def measure_twice(
+    configs: Sequence[TransferConfig],
+    measure: Callable[[TransferConfig], tuple[int, dict]],
+    progress: Callable[[str], None] = lambda line: None,
+) -> list[Measurement]:
     """Measure every config twice: pass 1 in order, pass 2 in reverse order (drift cancels in the mean).
 
     ``measure(config)`` returns the realised parameter count and ``{phase: energy per datum J}``.
@@ -162,14 +168,22 @@ def measure_twice(configs: Sequence[TransferConfig], measure: Callable[[Transfer
             passes[index][config] = measure(config)
             train_j = passes[index][config][1]["train"]
             progress(f"pass {index + 1} [{n}/{len(order)}] {config.label}: train {train_j:.3g} J/datum")
-    return [Measurement(c, passes[0][c][0], passes[0][c][1], passes[1][c][1]) for c in configs]
+    return [
+        Measurement(config=c, params=passes[0][c][0], pass1_j=passes[0][c][1], pass2_j=passes[1][c][1]) for c in configs
+    ]
 
 
 class HarnessMeasure:
     """Measure a config with the project's harness (``train_and_measure``), one data set per width, cached."""
 
-    def __init__(self, meter, idle_power_w: float = 0.0, samples: int = SAMPLES, windows: int = WINDOWS,
-                 window_s: float = WINDOW_S) -> None:  # fmt: skip
+    def __init__(
+        self,
+        meter,
+        idle_power_w: float = 0.0,
+        samples: int = SAMPLES,
+        windows: int = WINDOWS,
+        window_s: float = WINDOW_S,
+    ) -> None:
         self.meter, self.idle_power_w, self.samples = meter, idle_power_w, samples
         self.windows, self.window_s = windows, window_s
         self._datasets: dict[tuple[int, int], object] = {}
@@ -197,8 +211,9 @@ class HarnessMeasure:
         return arch.params, {p: math.nan if r.reject_reason else r.energy_per_datum_j for p, r in phases.items()}
 
 
-def predict(profile, configs: Sequence[TransferConfig], inference_batch_size: int = 256,
-            samples: int | None = None) -> pd.DataFrame:  # fmt: skip
+def predict(
+    profile, configs: Sequence[TransferConfig], inference_batch_size: int = 256, samples: int | None = None
+) -> pd.DataFrame:
     """The profile's prediction of every config in both phases (inference at the harness's inference batch).
 
     With ``samples`` (the synthetic data sets' size) each phase's batch is the effective one the harness takes
@@ -210,17 +225,36 @@ def predict(profile, configs: Sequence[TransferConfig], inference_batch_size: in
     """
     frame = config_frame(configs, inference_batch_size, samples)
     table = profile.predict(frame.drop(columns="label"))
-    return pd.DataFrame({"label": frame["label"], "phase": frame["phase"], "batch_size": frame["batch_size"],
-                         "predicted_j": table["energy_median_j"], "p05_j": table["predictive_p05_j"],
-                         "p95_j": table["predictive_p95_j"]})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "label": frame["label"],
+            "phase": frame["phase"],
+            "batch_size": frame["batch_size"],
+            "predicted_j": table["energy_median_j"],
+            "p05_j": table["predictive_p05_j"],
+            "p95_j": table["predictive_p95_j"],
+        }
+    )
 
 
-def config_frame(configs: Sequence[TransferConfig], inference_batch_size: int = 256,
-                 samples: int | None = None) -> pd.DataFrame:  # fmt: skip
+def config_frame(
+    configs: Sequence[TransferConfig], inference_batch_size: int = 256, samples: int | None = None
+) -> pd.DataFrame:
     """One row per (config, phase) as :func:`predict` asks for it (with ``label``)."""
-    rows = [{"shape": c.shape, "depth": c.depth, "size": c.size, "input_dim": c.input_dim, "output_dim": c.output_dim,
-             "batch_size": c.batch_size if phase == "train" else inference_batch_size, "phase": phase,
-             "label": c.label} for c in configs for phase in PHASES]  # fmt: skip
+    rows = [
+        {
+            "shape": c.shape,
+            "depth": c.depth,
+            "size": c.size,
+            "input_dim": c.input_dim,
+            "output_dim": c.output_dim,
+            "batch_size": c.batch_size if phase == "train" else inference_batch_size,
+            "phase": phase,
+            "label": c.label,
+        }
+        for c in configs
+        for phase in PHASES
+    ]
     frame = pd.DataFrame(rows)
     if samples is not None:  # the harness trains on the training split and infers over the test split
         frame["test_samples"] = max(1, round(TEST_FRACTION * samples))
@@ -228,8 +262,9 @@ def config_frame(configs: Sequence[TransferConfig], inference_batch_size: int = 
     return frame
 
 
-def trees_predictions(trees, configs: Sequence[TransferConfig], inference_batch_size: int = 256,
-                      samples: int | None = None) -> pd.DataFrame:  # fmt: skip
+def trees_predictions(
+    trees, configs: Sequence[TransferConfig], inference_batch_size: int = 256, samples: int | None = None
+) -> pd.DataFrame:
     """The gradient-boosted baseline's prediction of every config in both phases, at the batches :func:`predict`
     uses: ``label``, ``phase`` and :data:`TREES_COLUMNS`."""
     from models.features import features_frame
@@ -237,9 +272,15 @@ def trees_predictions(trees, configs: Sequence[TransferConfig], inference_batch_
     frame = config_frame(configs, inference_batch_size, samples)
     features = features_frame(frame.rename(columns={"size": "target_size"}))
     low, high = trees.interval_log(features)
-    return pd.DataFrame({"label": frame["label"], "phase": frame["phase"],
-                         "trees_j": np.exp(trees.predict_log(features)), "trees_p05_j": np.exp(low),
-                         "trees_p95_j": np.exp(high)})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "label": frame["label"],
+            "phase": frame["phase"],
+            "trees_j": np.exp(trees.predict_log(features)),
+            "trees_p05_j": np.exp(low),
+            "trees_p95_j": np.exp(high),
+        }
+    )
 
 
 def fit_trees(profile, source: Path):
@@ -272,10 +313,21 @@ def fit_trees(profile, source: Path):
 
 def results_table(measurements: Sequence[Measurement], predictions: pd.DataFrame) -> pd.DataFrame:
     """Measured beside predicted, one row per (config, phase): ratio = predicted / measured, inside the 90%?"""
-    rows = [{"label": m.config.label, "shape": m.config.shape, "depth": m.config.depth, "params": m.params,
-             "input_dim": m.config.input_dim, "phase": phase,
-             "pass1_j": m.pass1_j[phase], "pass2_j": m.pass2_j[phase], "measured_j": m.measured_j(phase)}
-            for m in measurements for phase in PHASES]  # fmt: skip
+    rows = [
+        {
+            "label": m.config.label,
+            "shape": m.config.shape,
+            "depth": m.config.depth,
+            "params": m.params,
+            "input_dim": m.config.input_dim,
+            "phase": phase,
+            "pass1_j": m.pass1_j[phase],
+            "pass2_j": m.pass2_j[phase],
+            "measured_j": m.measured_j(phase),
+        }
+        for m in measurements
+        for phase in PHASES
+    ]
     table = pd.DataFrame(rows).merge(predictions, on=["label", "phase"], how="left", validate="one_to_one")
     for column in TREES_COLUMNS:  # predictions without the boosted baseline: no trees
         if column not in table:
@@ -283,80 +335,6 @@ def results_table(measurements: Sequence[Measurement], predictions: pd.DataFrame
     table["ratio"] = table["predicted_j"] / table["measured_j"]
     table["inside_90"] = (table["measured_j"] >= table["p05_j"]) & (table["measured_j"] <= table["p95_j"])
     return table
-
-
-def params_line_coefficient(measured_j: np.ndarray, params: np.ndarray) -> float:
-    """The best one-constant rule E = a * params for these measurements: a = exp(median(ln E - ln params))."""
-    return float(np.exp(np.median(np.log(measured_j) - np.log(params))))
-
-
-def ape(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
-    """Absolute percentage errors |predicted / measured - 1| (fractions)."""
-    return np.abs(np.asarray(predicted, float) / np.asarray(measured, float) - 1.0)
-
-
-def score(table: pd.DataFrame, phase: str) -> PhaseScore:
-    """Score one phase of a results table (rows with a rejected pass are left out)."""
-    rows = table[(table["phase"] == phase) & np.isfinite(table["measured_j"]) & (table["measured_j"] > 0)]
-    measured, predicted = rows["measured_j"].to_numpy(float), rows["predicted_j"].to_numpy(float)
-    errors = ape(predicted, measured)
-    ratios = predicted / measured
-    line = params_line_coefficient(measured, rows["params"].to_numpy(float)) * rows["params"].to_numpy(float)
-    floor = [relative_difference(a, b) for a, b in zip(rows["pass1_j"], rows["pass2_j"], strict=True)]
-    trees = rows["trees_j"].to_numpy(float)
-    has_trees = bool(len(rows)) and bool(np.isfinite(trees).all())
-    inside = (measured >= rows["trees_p05_j"].to_numpy(float)) & (measured <= rows["trees_p95_j"].to_numpy(float))
-    return PhaseScore(
-        phase=phase, configs=len(rows), median_ape=float(np.median(errors)),
-        within_10pct=float(np.mean(errors <= 0.10)), worst_ratio=float(np.max(np.maximum(ratios, 1 / ratios))),
-        coverage_90=float(rows["inside_90"].mean()), noise_floor=float(statistics.median(floor)),
-        params_line_ape=float(np.median(ape(line, measured))),
-        trees_median_ape=float(np.median(ape(trees, measured))) if has_trees else None,
-        trees_coverage_90=float(np.mean(inside)) if has_trees else None,
-    )  # fmt: skip
-
-
-def acceptance(s: PhaseScore) -> list[tuple[str, bool]]:
-    """Each bound of issue 12 and whether this phase's scores meet it."""
-    low, high = BOUNDS["coverage"]
-    return [
-        (f"median APE {s.median_ape:.1%} <= {BOUNDS['median_ape']:.0%}", s.median_ape <= BOUNDS["median_ape"]),
-        (f"median APE {s.ape_over_floor:.1f}x the noise floor ({s.noise_floor:.1%}) <= {BOUNDS['floor_multiple']:.0f}x",
-         s.ape_over_floor <= BOUNDS["floor_multiple"]),
-        (f"worst ratio {s.worst_ratio:.2f}x <= {BOUNDS['worst_ratio']}x", s.worst_ratio <= BOUNDS["worst_ratio"]),
-        (f"90% coverage {s.coverage_90:.0%} in {low:.0%}-{high:.0%}", low <= s.coverage_90 <= high),
-        (f"{s.improvement:.1f}x lower median APE than the params line ({s.params_line_ape:.1%}) >= "
-         f"{BOUNDS['improvement']:.0f}x", s.improvement >= BOUNDS["improvement"]),
-    ]  # fmt: skip
-
-
-def print_table(table: pd.DataFrame, phase: str) -> None:
-    """Per config: shape, depth, params, input width, batch, measured, predicted, ratio, inside the 90%?, and the
-    gradient-boosted trees' prediction (nan: no trees)."""
-    print(f"\n{phase} phase (J per datum; measured = mean of two passes)")
-    print(f"{'shape':<19} {'depth':>5} {'params':>10} {'in':>4} {'batch':>5} {'measured':>10} {'predicted':>10} "
-          f"{'ratio':>6} {'90%':>4} {'trees':>10}")  # fmt: skip
-    for r in table[table["phase"] == phase].itertuples():
-        print(f"{r.shape:<19} {r.depth:>5} {r.params:>10,} {r.input_dim:>4} {r.batch_size:>5} {r.measured_j:>10.3g} "
-              f"{r.predicted_j:>10.3g} {r.ratio:>6.2f} {'yes' if r.inside_90 else 'no':>4} "
-              f"{r.trees_j:>10.3g}")  # fmt: skip
-
-
-def print_score(s: PhaseScore) -> None:
-    """The phase's summary and each acceptance bound (they apply to every phase)."""
-    print(f"\n{s.phase}: {s.configs} configs · median APE {s.median_ape:.1%} · within ±10% {s.within_10pct:.0%} · "
-          f"worst ratio {s.worst_ratio:.2f}x · 90% coverage {s.coverage_90:.0%} · noise floor {s.noise_floor:.1%} "
-          f"(APE/floor {s.ape_over_floor:.1f}) · params line {s.params_line_ape:.1%} "
-          f"(model {s.improvement:.1f}x better) · gradient-boosted trees {_trees(s)}")  # fmt: skip
-    for text, ok in acceptance(s):
-        print(f"  [{'PASS' if ok else 'FAIL'}] {text}")
-
-
-def _trees(s: PhaseScore) -> str:
-    """The trees' median APE and 90% coverage, or that there are none."""
-    if s.trees_median_ape is None:
-        return "none (no training runs: --runs FILE)"
-    return f"{s.trees_median_ape:.1%} (90% coverage {s.trees_coverage_90:.0%})"
 
 
 def calibrate_first(calibration, fit, progress: Callable[[str], None] = print) -> Path:
@@ -376,8 +354,10 @@ def calibrate_first(calibration, fit, progress: Callable[[str], None] = print) -
     job = prepare(calibration)
     summary = run(job, progress=report)
     floor = f"{summary.noise_floor:.1%}" if summary.noise_floor is not None else "n/a"
-    progress(f"calibrated: {summary.committed_now} runs in {summary.elapsed_s:.0f} s ({job.meter_name}), "
-             f"repeat-noise floor {floor}")  # fmt: skip
+    progress(
+        f"calibrated: {summary.committed_now} runs in {summary.elapsed_s:.0f} s ({job.meter_name}), "
+        f"repeat-noise floor {floor}"
+    )
     outcome = fit_and_save(fit)
     progress(f"fitted on {outcome.observations} observations; converged {outcome.diagnostics.converged}")
     return outcome.profile_dir
@@ -388,19 +368,35 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", type=Path, help="profile folder (default: the shipped reference profile)")
     parser.add_argument("--calibrate-first", metavar="BUDGET", help="calibrate + fit a fresh profile first (e.g. 10m)")
-    parser.add_argument("--runs", type=Path, metavar="FILE",
-                        help="the run export (or store) the profile was fit on, for the gradient-boosted trees "
-                             "(default: data/reference/runs.csv for the shipped profile, the fresh store with "
-                             "--calibrate-first)")  # fmt: skip
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "the run export (or store) the profile was fit on, for the gradient-boosted trees (default: "
+            "data/reference/runs.csv for the shipped profile, the fresh store with --calibrate-first)"
+        ),
+    )
     parser.add_argument("--quick", action="store_true", help="4 configs, short windows: a smoke test")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write every row and score as JSON")
-    parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="with --calibrate-first: keep its store and profile in DIR (a new folder)")  # fmt: skip
-    parser.add_argument("--also-profile", type=Path, metavar="DIR",
-                        help="score the same measurements against this second profile too")  # fmt: skip
-    parser.add_argument("--measurements", type=Path, metavar="FILE",
-                        help="write the raw measurements here as soon as they are taken (JSON); with "
-                             "--replay, read them instead of measuring (re-score the same run)")  # fmt: skip
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="with --calibrate-first: keep its store and profile in DIR (a new folder)",
+    )
+    parser.add_argument(
+        "--also-profile", type=Path, metavar="DIR", help="score the same measurements against this second profile too"
+    )
+    parser.add_argument(
+        "--measurements",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "write the raw measurements here as soon as they are taken (JSON); with --replay, read them instead "
+            "of measuring (re-score the same run)"
+        ),
+    )
     parser.add_argument("--replay", action="store_true", help="score the --measurements FILE, measure nothing")
     add_page_options(parser)
     args = parser.parse_args(argv)
@@ -447,20 +443,8 @@ def harness(quick: bool) -> HarnessMeasure:
     idle_w = measure_idle_power(meter)
     print(f"meter {meter.name} ({meter.kind.value}), idle {idle_w:.2f} W, 1 thread")
     if quick:
-        return HarnessMeasure(meter, idle_w, QUICK_SAMPLES, QUICK_WINDOWS, QUICK_WINDOW_S)
+        return HarnessMeasure(meter, idle_w, samples=QUICK_SAMPLES, windows=QUICK_WINDOWS, window_s=QUICK_WINDOW_S)
     return HarnessMeasure(meter, idle_w)
-
-
-def write_json(path: Path, table: pd.DataFrame, scores: Sequence[PhaseScore], elapsed_s: float) -> None:
-    """Every row and score as JSON (atomic)."""
-    from measurement.atomic import atomic_path
-
-    blob = {"elapsed_s": elapsed_s, "rows": json.loads(table.to_json(orient="records")),
-            "scores": [{**asdict(s), "ape_over_floor": s.ape_over_floor, "improvement": s.improvement,
-                        "acceptance": [{"bound": text, "holds": ok} for text, ok in acceptance(s)]}
-                       for s in scores]}  # fmt: skip
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(blob, indent=2))
 
 
 @contextlib.contextmanager
@@ -489,12 +473,27 @@ def load_measurements(path: Path) -> list[Measurement]:
 
     try:
         rows = json.loads(path.read_text())
-        return [Measurement(TransferConfig(r["shape"], int(r["depth"]), int(r["size"]), int(r["input_dim"]),
-                                           int(r["output_dim"]), int(r["batch_size"])), int(r["params"]),
-                            {k: float(v) for k, v in r["pass1_j"].items()},
-                            {k: float(v) for k, v in r["pass2_j"].items()}) for r in rows]  # fmt: skip
+        return [_measurement(r) for r in rows]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: not a measurements file of this benchmark ({type(exc).__name__})") from None
+
+
+def _measurement(row: dict) -> Measurement:
+    """One measurement as :func:`save_measurements` wrote it."""
+    config = TransferConfig(
+        shape=row["shape"],
+        depth=int(row["depth"]),
+        size=int(row["size"]),
+        input_dim=int(row["input_dim"]),
+        output_dim=int(row["output_dim"]),
+        batch_size=int(row["batch_size"]),
+    )
+    return Measurement(
+        config=config,
+        params=int(row["params"]),
+        pass1_j={k: float(v) for k, v in row["pass1_j"].items()},
+        pass2_j={k: float(v) for k, v in row["pass2_j"].items()},
+    )
 
 
 def _measure(args: argparse.Namespace, configs: Sequence[TransferConfig]) -> tuple[list[Measurement], int]:
@@ -523,82 +522,6 @@ def _report(name: str, table: pd.DataFrame) -> list[PhaseScore]:
     return scores
 
 
-def score_rows(scores: Sequence[PhaseScore]) -> list[tuple[object, ...]]:
-    """One results-page row per phase: the scores, in percent and ratios."""
-    return [
-        (
-            s.phase,
-            s.configs,
-            f"{s.median_ape:.1%}",
-            f"{s.within_10pct:.0%}",
-            f"{s.worst_ratio:.2f}x",
-            f"{s.coverage_90:.0%}",
-            f"{s.noise_floor:.1%}",
-            f"{s.ape_over_floor:.1f}x",
-            f"{s.params_line_ape:.1%}",
-            f"{s.improvement:.1f}x",
-            "—" if s.trees_median_ape is None else f"{s.trees_median_ape:.1%}",
-            "—" if s.trees_coverage_90 is None else f"{s.trees_coverage_90:.0%}",
-        )
-        for s in scores
-    ]
-
-
-def config_rows(table: pd.DataFrame, phase: str) -> list[tuple[object, ...]]:
-    """One results-page row per config of a phase: measured beside predicted."""
-    return [
-        (
-            r.shape,
-            r.depth,
-            f"{r.params:,}",
-            r.input_dim,
-            r.batch_size,
-            f"{r.measured_j:.3g}",
-            f"{r.predicted_j:.3g}",
-            f"{r.ratio:.2f}",
-            "yes" if r.inside_90 else "no",
-            "—" if math.isnan(r.trees_j) else f"{r.trees_j:.3g}",
-        )
-        for r in table[table["phase"] == phase].itertuples()
-    ]
-
-
-def page_body(
-    names: Sequence[str], tables: Sequence[pd.DataFrame], scores: Sequence[Sequence[PhaseScore]], elapsed_s: float
-) -> str:
-    """The results page: per profile, the scores per phase, each acceptance bound, and every config."""
-    header = (
-        "phase",
-        "configs",
-        "median APE",
-        "within ±10%",
-        "worst ratio",
-        "90% coverage",
-        "noise floor",
-        "APE ÷ floor",
-        "params line",
-        "model better by",
-        "trees APE",
-        "trees 90% coverage",
-    )
-    configs = ("shape", "depth", "params", "in", "batch", "measured J", "predicted J", "ratio", "in 90%", "trees J")
-    parts = [
-        f"{len(tables[0]) // len(PHASES)} configs, measured twice; {elapsed_s:.0f} s in all. Trees: gradient-boosted "
-        "trees (scikit-learn's histogram gradient boosting on the energy model's features, 5% and 95% quantile "
-        "trees for the interval) fit on the runs the profile was fit on."
-    ]
-    for name, table, phase_scores in zip(names, tables, scores, strict=True):
-        parts += [f"## Profile: {name}", markdown_table(header, score_rows(phase_scores))]
-        parts += [
-            "\n".join(
-                f"- {s.phase}: [{'PASS' if ok else 'FAIL'}] {text}" for s in phase_scores for text, ok in acceptance(s)
-            )
-        ]
-        for phase in PHASES:
-            parts += [f"### {name}: {phase} phase (J per datum)", markdown_table(configs, config_rows(table, phase))]
-    return "\n\n".join(parts) + "\n"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, predict, score, print; 2 on bad input (one line)."""
     from advisor.api import load_profile
@@ -617,8 +540,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.also_profile is not None:
                 profiles.append(load_profile(args.also_profile))
             configs = design(args.quick)
-            print(f"profiles: {', '.join(p.display_name for p in profiles)}; {len(configs)} configs at input "
-                  f"widths {sorted({c.input_dim for c in configs})}")  # fmt: skip
+            print(
+                f"profiles: {', '.join(p.display_name for p in profiles)}; {len(configs)} configs at input "
+                f"widths {sorted({c.input_dim for c in configs})}"
+            )
             source = trees_source(args, Path(scratch))
             trees = fit_trees(profiles[0], source) if source is not None else None
             measurements, samples = _measure(args, configs)
