@@ -104,9 +104,8 @@ def run_command(
     """
     argv = check_command(command)
     setup = MeterSetup(meter=meter, device=device, trace=trace, core_watts=core_watts)
-    name = label if label is not None else Path(argv[0]).name
     m = Measurement(
-        label=name,
+        label=label if label is not None else Path(argv[0]).name,
         setup=setup,
         network=network,
         idle_s=idle_s,
