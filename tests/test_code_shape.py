@@ -1,6 +1,6 @@
 """The codebase stays readable: no module of the package over 600 lines, no function over 60.
 
-A function may be longer only with a stated reason, listed here (none is today).
+A function may be longer only with a stated reason, listed here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("advisor", "models", "measurement")
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 60
-LONGER_FUNCTIONS: dict[str, str] = {}
+_KERNEL = (
+    "a numba kernel: it takes flat arrays (no objects), so its signature and its call of the next kernel are ~40 "
+    "lines one argument a line as ruff formats them; its body (~35 lines) is one pass that stays fused for speed"
+)
+LONGER_FUNCTIONS: dict[str, str] = {
+    "models/energy_density.py:_log_density": _KERNEL,
+    "models/energy_density.py:_likelihood": _KERNEL,
+}
 """``path:function`` -> why it is longer than :data:`MAX_FUNCTION_LINES`."""
 
 
