@@ -1,6 +1,8 @@
 """``advisor evaluate`` with transfer schemes: --scheme parsing, one-line errors, tables and JSON per scheme,
-and merging into a stored summary. The energy fit is faked (``models.energy.fit``): these test the plumbing
-and the rendering; the scores themselves are tested in tests/models/test_evaluate_transfer.py."""
+and merging into a stored summary. The energy fit and the boosted-trees baseline are faked
+(``models.energy.fit``, ``models.baselines.fit_boosted``): these test the plumbing and the rendering; the
+scores themselves are tested in tests/models/test_evaluate_transfer.py, the trees in
+tests/models/test_baselines.py."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from measurement.records import noise_floor
 from models.evaluate import EvaluationSummary, ScoreSummary, TransferEvaluation
 from tests.fakes.cli import DATA, assert_one_line_error, call_cli
 from tests.fakes.energy import synthetic_runs
-from tests.fakes.fits import FactorPosterior, RecordingFit
+from tests.fakes.fits import FactorPosterior, RecordingFit, constant_boosted
 
 RUNS = DATA / "reference" / "runs.csv"
 
@@ -26,6 +28,7 @@ RUNS = DATA / "reference" / "runs.csv"
 def fake_fit(monkeypatch: pytest.MonkeyPatch) -> RecordingFit:
     fake = RecordingFit(factor=1.25)
     monkeypatch.setattr("models.energy.fit", fake)
+    monkeypatch.setattr("models.baselines.fit_boosted", constant_boosted)  # three tree fits per split: ~1 s
     return fake
 
 

@@ -1,5 +1,6 @@
 """A fake energy posterior and fit: predicts each run's own measurement times a known factor, and records
-what it was fit on (to prove a held-out run never reached its own fit)."""
+what it was fit on (to prove a held-out run never reached its own fit); and a fake of the boosted-trees
+baseline (a constant and a fixed interval), for tests of what is done with the baselines, not of the trees."""
 
 from __future__ import annotations
 
@@ -42,3 +43,23 @@ class RecordingFit:
     def __call__(self, frame: pd.DataFrame, config, tiers) -> FactorPosterior:
         self.trained_on.append(frame.copy())
         return FactorPosterior(frame, self.factor, self.noise_sd, tuple(tiers))
+
+
+@dataclass(frozen=True)
+class ConstantRegressor:
+    """A fitted regressor's ``predict`` that answers ``value`` for every row."""
+
+    value: float
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        return np.full(len(matrix), self.value)
+
+
+def constant_boosted(frame: pd.DataFrame, half_width: float = 1.0):
+    """``models.baselines.fit_boosted``'s signature, without the trees: the training runs' median ln E, and an
+    interval ``half_width`` either side of it (in ln E)."""
+    from models.baselines import BOOSTED_COLUMNS, BOOSTED_TREES, BoostedBaseline
+
+    centre = float(np.median(frame["log_energy"]))
+    return BoostedBaseline(BOOSTED_TREES, BOOSTED_COLUMNS, ConstantRegressor(centre),
+                           ConstantRegressor(centre - half_width), ConstantRegressor(centre + half_width))  # fmt: skip
