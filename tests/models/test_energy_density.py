@@ -71,6 +71,7 @@ def test_the_start_is_pymcs_initial_point() -> None:
     assert np.allclose(density.start_point(), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow  # fresh interpreters / PyMC's own sampler: 20-40 s; runs in CI's whole suite
 def test_the_kernel_is_cached_beside_pytensors_cache(tmp_path) -> None:
     """A fresh interpreter that imports nutpie (and so numba) first still caches the kernel under
     ADVISOR_PYTENSOR_CACHE, and a user's NUMBA_CACHE_DIR wins."""

@@ -113,6 +113,7 @@ def test_synthetic_recovery_predicts_an_unseen_input_width(small_fit) -> None:
     assert lo - 0.5 <= TRUE["log_S"][2] <= hi + 0.5
 
 
+@pytest.mark.slow  # fresh interpreters / PyMC's own sampler: 20-40 s; runs in CI's whole suite
 def test_pymc_sampler_fits_the_same_model_and_unknown_samplers_are_refused(synthetic_frame) -> None:
     posterior = fit(synthetic_frame, FitConfig(draws=30, tune=30, chains=1, sampler="pymc"), TIERS)
     assert all(np.isfinite(posterior.draws[k]).all() for k in PARAMS)

@@ -27,25 +27,25 @@ def _profile(posterior, run_ids=(1, 2)) -> Profile:
 
 
 @pytest.fixture
-def saved(tmp_path: Path, small_fit) -> Path:
-    return _profile(small_fit).save(tmp_path / "profile")
+def saved(tmp_path: Path, fake_fit) -> Path:
+    return _profile(fake_fit).save(tmp_path / "profile")
 
 
-def test_round_trip(saved: Path, small_fit, synthetic_frame) -> None:
+def test_round_trip(saved: Path, fake_fit, synthetic_frame) -> None:
     loaded = Profile.load(saved)
     assert loaded.fingerprint == FP and loaded.hardware_matches(FP) and not loaded.estimated
-    assert loaded.metadata.diagnostics.to_dict() == small_fit.diagnostics.to_dict()  # one chain: r_hat NaN -> null
+    assert loaded.metadata.diagnostics.to_dict() == fake_fit.diagnostics.to_dict()  # one chain: r_hat NaN -> null
     assert loaded.metadata.tiers == TIERS
-    assert loaded.energy.datasets == small_fit.datasets and len(small_fit.datasets) == 3
-    before = small_fit.log_energy(synthetic_frame)  # each row on a fitted data set: its cost factors apply
+    assert loaded.energy.datasets == fake_fit.datasets and len(fake_fit.datasets) == 3
+    before = fake_fit.log_energy(synthetic_frame)  # each row on a fitted data set: its cost factors apply
     after = loaded.energy.log_energy(synthetic_frame)
     assert np.allclose(before, after)
     assert not np.allclose(after, loaded.energy.log_energy(synthetic_frame.drop(columns="dataset")))
     assert Profile.load(saved / "profile.json").metadata.run_ids == (1, 2)
 
 
-def test_save_replaces_atomically(saved: Path, small_fit) -> None:
-    _profile(small_fit, run_ids=[9]).save(saved)
+def test_save_replaces_atomically(saved: Path, fake_fit) -> None:
+    _profile(fake_fit, run_ids=[9]).save(saved)
     assert Profile.load(saved).metadata.run_ids == (9,)
     assert not [p for p in saved.parent.iterdir() if p.name.startswith(".")]
 
@@ -181,12 +181,12 @@ def test_a_profile_cannot_make_us_allocate_without_bound(saved: Path) -> None:
         Profile.load(saved)
 
 
-def test_saving_over_something_that_is_not_a_profile_is_refused(tmp_path: Path, small_fit) -> None:
+def test_saving_over_something_that_is_not_a_profile_is_refused(tmp_path: Path, fake_fit) -> None:
     precious = tmp_path / "thesis"
     precious.mkdir()
     (precious / "chapter1.tex").write_text("months of work")
     with pytest.raises(ProfileError, match="not a profile"):
-        _profile(small_fit).save(precious)
+        _profile(fake_fit).save(precious)
     assert (precious / "chapter1.tex").read_text() == "months of work"
 
 
