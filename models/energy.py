@@ -63,6 +63,7 @@ from models.energy_params import (
     STUDENT_NU,
     TABLE,
     UNTIERED,
+    Centre,
     EnergyPriors,
     Param,
     Prior,
@@ -300,7 +301,10 @@ def _free_variable(pm, p: Param, data: dict, d: EnergyData, priors: EnergyPriors
     scale = p.scale_value(priors)
     if p.prior is Prior.HALF_NORMAL:
         return pm.HalfNormal(p.name, sigma=scale, dims=dims)
-    centre = data[f"guess_{p.saved}"] if f"guess_{p.saved}" in data else p.centre_value(priors, {}, d.prior_log_s)
+    if p.centre is Centre.DATA_GUESS:  # the graph's guesses are pm.Data: the same graph for any calibration
+        centre = data[f"guess_{p.saved or p.name}"]
+    else:
+        centre = p.centre_value(priors, {}, d.prior_log_s)
     if p.prior is Prior.LOG_NORMAL:
         return pm.LogNormal(p.name, mu=centre, sigma=scale, dims=dims)
     return pm.Normal(p.name, mu=centre, sigma=scale, dims=dims)
