@@ -48,6 +48,7 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "train_bytes",
     "batch_size",
     "train_batch_size",
+    "learning_rate",
     "epochs_trained",
     "threads",
     "device",
@@ -69,7 +70,8 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 )
 """Columns of a run export (``advisor runs``, ``RunStore.frame``): one row per run and phase. ``hardware`` is
 the digest of the machine the run was measured on, ``worker`` what measured it (``local``, or a Dask worker),
-``sentinel`` 1 for a run of its sweep's sentinel config, else 0 (empty: the sweep recorded none, an older store)."""
+``sentinel`` 1 for a run of its sweep's sentinel config, else 0 (empty: the sweep recorded none, an older store),
+``learning_rate`` Adam's learning rate the run trained with (empty for a user's measured program)."""
 
 CURVE_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -86,6 +88,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
     "output_dim",
     "train_samples",
     "batch_size",
+    "learning_rate",
     "epoch",
     "train_loss",
     "test_loss",
@@ -93,7 +96,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
 )
 """Columns of a learning-curve export (``advisor runs --curves``, ``RunStore.curves_frame``): one row per run
 and checkpoint; ``epoch`` is the epochs trained at the checkpoint, ``train_loss`` the mean loss of that epoch's
-steps, ``test_accuracy`` empty for regression."""
+steps, ``test_accuracy`` empty for regression; ``batch_size`` and ``learning_rate`` are the run's training recipe."""
 
 
 class SweepKind(enum.StrEnum):
@@ -252,7 +255,8 @@ class CommittedRun:
 
 
 _KEY = re.compile(
-    r"(?P<shape>[a-z0-9_]+)/d(?P<depth>\d+)/s(?P<size>\d+)/b(?P<batch>\d+)(?:/x(?P<data>\d+))?(?:/r(?P<repeat>\d+))?"
+    r"(?P<shape>[a-z0-9_]+)/d(?P<depth>\d+)/s(?P<size>\d+)/b(?P<batch>\d+)(?:/lr(?P<lr>[0-9.]+(?:e[+-]?\d+)?))?"
+    r"(?:/x(?P<data>\d+))?(?:/r(?P<repeat>\d+))?"
 )
 
 
@@ -260,9 +264,11 @@ _KEY = re.compile(
 class PlannedRun:
     """One run of a plan; ``repeat`` > 0 re-measures an earlier config to estimate noise and drift.
 
-    ``data`` indexes the sweep's data sets (0: its first, :attr:`measurement.sweep.events.SweepSpec.dataset`).
-    Its key (``shape/dD/sSIZE/bBATCH/xDATA/rREPEAT``, ``/xDATA`` only when ``data`` > 0, so keys of
-    one-data-set sweeps are unchanged) names the run in the store; :func:`parse_run_key` reads it back.
+    ``data`` indexes the sweep's data sets (0: its first, :attr:`measurement.sweep.events.SweepSpec.dataset`);
+    ``learning_rate`` is Adam's for this run (None: the sweep config's). Its key
+    (``shape/dD/sSIZE/bBATCH/lrLR/xDATA/rREPEAT``, ``/lrLR`` only when the run sets a learning rate and ``/xDATA``
+    only when ``data`` > 0, so keys of plans without them are unchanged) names the run in the store;
+    :func:`parse_run_key` reads it back.
     """
 
     shape: str
@@ -271,20 +277,27 @@ class PlannedRun:
     batch_size: int
     repeat: int = 0
     data: int = 0
+    learning_rate: float | None = None
 
     @property
     def config_key(self) -> str:
-        """The config (data set included) without its repeat index."""
+        """The config (data set and learning rate included) without its repeat index."""
+        lr = f"/lr{self.learning_rate:g}" if self.learning_rate is not None else ""
         data = f"/x{self.data}" if self.data else ""
-        return f"{self.shape}/d{self.depth}/s{self.size}/b{self.batch_size}{data}"
+        return f"{self.shape}/d{self.depth}/s{self.size}/b{self.batch_size}{lr}{data}"
 
     @property
     def key(self) -> str:
         """Unique key within a sweep."""
         return f"{self.config_key}/r{self.repeat}"
 
+    def learning_rate_or(self, default: float) -> float:
+        """The learning rate this run trains with: its own, else ``default`` (the sweep config's)."""
+        return default if self.learning_rate is None else self.learning_rate
+
     def to_dict(self) -> dict:
-        """JSON-ready form; ``data`` only when > 0 (a one-data-set plan serialises, and hashes, as before)."""
+        """JSON-ready form; ``data`` only when > 0 and ``learning_rate`` only when set (a plan without them
+        serialises, and hashes, as before)."""
         out = {
             "shape": self.shape,
             "depth": self.depth,
@@ -292,18 +305,21 @@ class PlannedRun:
             "batch_size": self.batch_size,
             "repeat": self.repeat,
         }
-        return out | ({"data": self.data} if self.data else {})
+        data = {"data": self.data} if self.data else {}
+        lr = {"learning_rate": self.learning_rate} if self.learning_rate is not None else {}
+        return out | data | lr
 
 
 def parse_run_key(key: str) -> PlannedRun:
-    """The run a key names (the inverse of :attr:`PlannedRun.key`; no ``/rN`` is repeat 0, no ``/xN`` data 0).
+    """The run a key names (the inverse of :attr:`PlannedRun.key`; no ``/rN`` is repeat 0, no ``/xN`` data 0,
+    no ``/lrLR`` the sweep's learning rate; a learning rate reads back as the key wrote it, to 6 digits).
 
     Raises:
         InputError: for text that is not a run key.
     """
     match = _KEY.fullmatch(str(key))
     if match is None:
-        raise InputError(f"not a run key: {key!r} (expected shape/dD/sSIZE/bBATCH[/xDATA]/rREPEAT)")
+        raise InputError(f"not a run key: {key!r} (expected shape/dD/sSIZE/bBATCH[/lrLR][/xDATA]/rREPEAT)")
     return PlannedRun(
         shape=match["shape"],
         depth=int(match["depth"]),
@@ -311,6 +327,7 @@ def parse_run_key(key: str) -> PlannedRun:
         batch_size=int(match["batch"]),
         repeat=int(match["repeat"] or 0),
         data=int(match["data"] or 0),
+        learning_rate=float(match["lr"]) if match["lr"] else None,
     )
 
 

@@ -7,7 +7,8 @@ committed. A sweep records its plan and the config of its sentinel (the drift an
 it). One calibration at a time may write a store: :meth:`RunStore.sweep_lock` takes an exclusive
 lock file beside it. Each run records the worker that measured it (``local`` for a sweep on this machine)
 and that worker's hardware; a store of an older schema is upgraded in place, in one transaction, when it
-is opened. A measured program (``advisor measure``, :mod:`measurement.measured`) is a ``measure`` sweep of one run.
+is opened (the tables and the upgrades are :mod:`measurement.store_schema`'s). A measured program (``advisor
+measure``, :mod:`measurement.measured`) is a ``measure`` sweep of one run.
 """
 
 from __future__ import annotations
@@ -27,11 +28,9 @@ from measurement.architecture import Architecture, Shape
 from measurement.atomic import atomic_path
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint
-from measurement.measured import MEASURED_QUERY, MEASURED_TABLE, MeasuredRun, insert_measured
+from measurement.measured import MEASURED_QUERY, MeasuredRun, insert_measured
 from measurement.meters.base import MeterKind
 from measurement.records import (
-    CURVE_COLUMNS,
-    EXPORT_COLUMNS,
     CommittedRun,
     CurvePoint,
     Phase,
@@ -41,107 +40,12 @@ from measurement.records import (
     SweepKind,
     SweepStatus,
 )
+from measurement.store_schema import CURVE_QUERY, EXPORT_QUERY, MIGRATIONS, SCHEMA, SCHEMA_VERSION, migrate
 
 if TYPE_CHECKING:
     from measurement.datasets import Task
 
-SCHEMA_VERSION = 5
 STORE_FILENAME = "runs.sqlite"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS hardware (
-    id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, fingerprint_json TEXT NOT NULL, created_unix_s REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sweeps (
-    id INTEGER PRIMARY KEY, hardware_id INTEGER NOT NULL REFERENCES hardware(id), kind TEXT NOT NULL,
-    plan_hash TEXT NOT NULL, plan_json TEXT NOT NULL, dataset TEXT NOT NULL, meter TEXT NOT NULL,
-    meter_kind TEXT NOT NULL, idle_power_w REAL, status TEXT NOT NULL, created_unix_s REAL NOT NULL,
-    sentinel TEXT, UNIQUE (hardware_id, plan_hash)
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY, sweep_id INTEGER NOT NULL REFERENCES sweeps(id), run_key TEXT NOT NULL,
-    shape TEXT NOT NULL, depth INTEGER NOT NULL, target_size INTEGER NOT NULL, params INTEGER NOT NULL,
-    widths_json TEXT NOT NULL, input_dim INTEGER NOT NULL, output_dim INTEGER NOT NULL,
-    dataset TEXT NOT NULL, dataset_hash TEXT NOT NULL, task TEXT NOT NULL, train_samples INTEGER NOT NULL,
-    train_bytes INTEGER NOT NULL, batch_size INTEGER NOT NULL, epochs_trained REAL NOT NULL,
-    threads INTEGER NOT NULL, device TEXT NOT NULL, meter TEXT NOT NULL, meter_kind TEXT NOT NULL,
-    idle_power_w REAL NOT NULL, test_loss REAL, test_accuracy REAL, wall_s REAL NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'rejected')), reject_reason TEXT,
-    finished_unix_s REAL NOT NULL, worker TEXT NOT NULL DEFAULT 'local',
-    hardware_id INTEGER REFERENCES hardware(id), UNIQUE (sweep_id, run_key)
-);
-CREATE TABLE IF NOT EXISTS measurements (
-    id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), phase TEXT NOT NULL,
-    batch_size INTEGER NOT NULL, energy_per_datum_j REAL, raw_energy_per_datum_j REAL, spread REAL,
-    samples_per_s REAL, reject_reason TEXT, UNIQUE (run_id, phase)
-);
-CREATE TABLE IF NOT EXISTS windows (
-    measurement_id INTEGER NOT NULL REFERENCES measurements(id), idx INTEGER NOT NULL,
-    energy_j REAL NOT NULL, duration_s REAL NOT NULL, datums INTEGER NOT NULL,
-    standardised_j REAL NOT NULL, outlier INTEGER NOT NULL, PRIMARY KEY (measurement_id, idx)
-);
-"""
-CURVES_TABLE = """
-CREATE TABLE IF NOT EXISTS curves (
-    run_id INTEGER NOT NULL REFERENCES runs(id), epoch REAL NOT NULL, train_loss REAL, test_loss REAL,
-    test_accuracy REAL, PRIMARY KEY (run_id, epoch)
-);
-"""
-"""Learning curves (schema version 3): one row per run and checkpoint."""
-SCHEMA += CURVES_TABLE + MEASURED_TABLE
-_MIGRATIONS = {
-    1: (
-        "ALTER TABLE runs ADD COLUMN worker TEXT NOT NULL DEFAULT 'local'",
-        "ALTER TABLE runs ADD COLUMN hardware_id INTEGER REFERENCES hardware(id)",
-        "UPDATE runs SET hardware_id = (SELECT s.hardware_id FROM sweeps s WHERE s.id = runs.sweep_id)",
-    ),
-    2: (CURVES_TABLE,),  # runs of older stores have no curve
-    3: ("ALTER TABLE sweeps ADD COLUMN sentinel TEXT",),  # NULL: not recorded (the sentinel is inferred)
-    4: (MEASURED_TABLE,),  # measured programs (advisor measure); older stores hold none
-}
-"""Statements that upgrade a store from each older schema version to the next."""
-_EXPORT_SQL = {
-    "run_id": "r.id",
-    "sweep_id": "r.sweep_id",
-    "sweep_kind": "s.kind",
-    "hardware": "h.digest",
-    "batch_size": "m.batch_size",
-    "train_batch_size": "r.batch_size",
-    "phase": "m.phase",
-    "energy_per_datum_j": "m.energy_per_datum_j",
-    "raw_energy_per_datum_j": "m.raw_energy_per_datum_j",
-    "spread": "m.spread",
-    "samples_per_s": "m.samples_per_s",
-    "status": "CASE WHEN x.status = 'failed' THEN 'failed'"
-    " WHEN r.status = 'ok' AND m.reject_reason IS NULL THEN 'ok' ELSE 'rejected' END",
-    "reject_reason": "COALESCE(m.reject_reason, r.reject_reason)",
-    # the run's config is the sweep's sentinel: its key is the run key less "/rREPEAT"
-    "sentinel": "CASE WHEN s.sentinel IS NULL THEN NULL"
-    " WHEN substr(r.run_key, 1, length(s.sentinel) + 2) = s.sentinel || '/r' THEN 1 ELSE 0 END",
-}
-"""SQL for each export column that is not simply the ``runs`` column of the same name."""
-_EXPORT_QUERY = (
-    "SELECT "
-    + ", ".join(f"{_EXPORT_SQL.get(column, f'r.{column}')} AS {column}" for column in EXPORT_COLUMNS)
-    + " FROM runs r JOIN measurements m ON m.run_id = r.id JOIN sweeps s ON s.id = r.sweep_id"
-    " JOIN hardware h ON h.id = COALESCE(r.hardware_id, s.hardware_id) LEFT JOIN measured x ON x.run_id = r.id"
-    " {where} ORDER BY r.id, m.phase DESC"
-)
-_CURVE_SQL = {
-    "run_id": "r.id",
-    "sweep_kind": "s.kind",
-    "hardware": "h.digest",
-    "epoch": "c.epoch",
-    "train_loss": "c.train_loss",
-    "test_loss": "c.test_loss",
-    "test_accuracy": "c.test_accuracy",
-}
-_CURVE_QUERY = (
-    "SELECT "
-    + ", ".join(f"{_CURVE_SQL.get(column, f'r.{column}')} AS {column}" for column in CURVE_COLUMNS)
-    + " FROM curves c JOIN runs r ON r.id = c.run_id JOIN sweeps s ON s.id = r.sweep_id"
-    " JOIN hardware h ON h.id = COALESCE(r.hardware_id, s.hardware_id) ORDER BY r.id, c.epoch"
-)
 
 
 class StoreError(InputError):
@@ -150,7 +54,8 @@ class StoreError(InputError):
 
 @dataclass(frozen=True)
 class RunContext:
-    """What a run record needs beyond the harness result: the dataset and protocol it ran with."""
+    """What a run record needs beyond the harness result: the dataset and protocol it ran with (``learning_rate``:
+    Adam's, as the run trained; None: not known)."""
 
     dataset: str
     dataset_hash: str
@@ -161,6 +66,7 @@ class RunContext:
     inference_batch_size: int
     threads: int
     device: str
+    learning_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -215,7 +121,7 @@ class RunStore:
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open run store {self.path}: {exc}") from None
         self._lock_handle = None
-        if version in _MIGRATIONS:
+        if version in MIGRATIONS:
             try:
                 self._upgrade(readonly)
             except BaseException:
@@ -252,11 +158,7 @@ class RunStore:
             self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None)
             return
         with self.transaction() as conn:
-            version = self._schema_version()  # another process may have upgraded it meanwhile
-            while version in _MIGRATIONS:
-                for statement in _MIGRATIONS[version]:
-                    conn.execute(statement)
-                version += 1
+            version = migrate(conn, self._schema_version())  # another process may have upgraded it meanwhile
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
 
     def close(self) -> None:
@@ -475,7 +377,7 @@ class RunStore:
         import pandas as pd
 
         where = "" if include_measured else f"WHERE s.kind != '{SweepKind.MEASURE}'"
-        frame = pd.read_sql_query(_EXPORT_QUERY.format(where=where), self.conn)
+        frame = pd.read_sql_query(EXPORT_QUERY.format(where=where), self.conn)
         if not include_rejected:
             frame = frame[frame["status"] == "ok"].reset_index(drop=True)
         return frame
@@ -496,7 +398,7 @@ class RunStore:
         pandas DataFrame with exactly the columns :data:`~measurement.records.CURVE_COLUMNS`."""
         import pandas as pd
 
-        return pd.read_sql_query(_CURVE_QUERY, self.conn)
+        return pd.read_sql_query(CURVE_QUERY, self.conn)
 
     def windows_frame(self):
         """Every metered window (for noise studies), joined to its run and phase."""
@@ -540,6 +442,7 @@ def _run_row(sweep_id: int, run_key: str, result: RunResult, ctx: RunContext) ->
         "train_samples": ctx.train_samples,
         "train_bytes": ctx.train_bytes,
         "batch_size": ctx.batch_size,
+        "learning_rate": ctx.learning_rate,
         "epochs_trained": result.epochs_trained,
         "threads": ctx.threads,
         "device": ctx.device,

@@ -296,7 +296,9 @@ class Ledger:
     def commit(self, run: PlannedRun, result: RunResult, worker: str = "local", hardware_id: int | None = None) -> None:
         """Write the run in one transaction (with who measured it, on what, and on which data set), then
         count it."""
-        ctx = dataclasses.replace(self.contexts[run.data], batch_size=run.batch_size)
+        context = self.contexts[run.data]
+        lr = context.learning_rate if run.learning_rate is None else run.learning_rate
+        ctx = dataclasses.replace(context, batch_size=run.batch_size, learning_rate=lr)
         self.store.record_run(self.sweep_id, run.key, result, ctx, worker, hardware_id)
         self.outcome.keys.add(run.key)
         self.outcome.rejected += result.reject_reason is not None
@@ -305,21 +307,28 @@ class Ledger:
 
 
 def run_label(run: PlannedRun, arch: Architecture, names: tuple[str, ...] = ()) -> str:
-    """What a progress line calls a run: architecture, batch size, its data set when the sweep has several,
-    and its repeat index if any."""
+    """What a progress line calls a run: architecture, batch size, its learning rate when it sets one, its data
+    set when the sweep has several, and its repeat index if any."""
+    lr = f" lr{run.learning_rate:g}" if run.learning_rate is not None else ""
     data = f" on {names[run.data]}" if len(names) > 1 else ""
     repeat = f" (repeat {run.repeat})" if run.repeat else ""
-    return f"{arch.label} b{run.batch_size}{data}{repeat}"
+    return f"{arch.label} b{run.batch_size}{lr}{data}{repeat}"
 
 
 def run_config(config: TrainConfig, run: PlannedRun) -> TrainConfig:
-    """The sweep's config with this run's batch size, and a seed per repeat."""
-    return dataclasses.replace(config, batch_size=run.batch_size, seed=config.seed + run.repeat)
+    """The sweep's config with this run's batch size and learning rate (when it sets one), and a seed per
+    repeat."""
+    return dataclasses.replace(
+        config,
+        batch_size=run.batch_size,
+        learning_rate=run.learning_rate_or(config.learning_rate),
+        seed=config.seed + run.repeat,
+    )
 
 
 def run_contexts(spec: SweepSpec, datasets: tuple[Dataset, ...]) -> tuple[RunContext, ...]:
     """Per data set, what the runs on it are recorded with: the data set and the protocol (each run with
-    its own batch size)."""
+    its own batch size and learning rate)."""
     c = spec.config
     return tuple(
         RunContext(
@@ -332,6 +341,7 @@ def run_contexts(spec: SweepSpec, datasets: tuple[Dataset, ...]) -> tuple[RunCon
             inference_batch_size=c.inference_batch_size,
             threads=c.threads,
             device=c.device,
+            learning_rate=c.learning_rate,
         )
         for (name, digest), data in zip(spec.datasets, datasets, strict=True)
     )

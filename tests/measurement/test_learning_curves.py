@@ -18,7 +18,8 @@ from measurement.datasets import load_dataset
 from measurement.harness import curve_checkpoints, train_and_measure
 from measurement.meters.replay import ReplayMeter
 from measurement.records import CURVE_COLUMNS, CurvePoint
-from measurement.store import CURVES_TABLE, SCHEMA, SCHEMA_VERSION, RunStore, StoreError
+from measurement.store import SCHEMA, SCHEMA_VERSION, RunStore, StoreError
+from measurement.store_schema import CURVES_TABLE
 from measurement.sweep import SweepSpec, plan_calibration, run_sweep_on_pool
 from tests.fakes.cli import DATA
 from tests.fakes.measurement import FAST, FP, run_context
@@ -142,7 +143,9 @@ def test_a_run_whose_curve_cannot_be_written_leaves_nothing(tmp_path: Path, data
     assert counts == [0, 0, 0, 0]
 
 
-V2_SCHEMA = SCHEMA.replace(CURVES_TABLE, "").replace("sentinel TEXT, ", "")  # version 4 added the sentinel
+V2_SCHEMA = (
+    SCHEMA.replace(CURVES_TABLE, "").replace("sentinel TEXT, ", "").replace("learning_rate REAL, ", "")
+)  # version 4 added the sentinel, 6 the learning rate
 
 
 def _version_2_store(path: Path) -> None:
@@ -171,7 +174,7 @@ def test_a_version_2_store_is_upgraded_in_place_without_curves(tmp_path: Path, d
         curves = store.curves_frame()
     assert tuple(curves.columns) == CURVE_COLUMNS and curves.empty  # old runs have no curve
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "5"
+        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "6"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with RunStore(path) as store:  # the upgraded store takes new runs with their curves
         store.record_run(1, "a/r0", dataclasses.replace(fake_result(arch), curve=CURVE), run_context(dataset))
@@ -179,11 +182,11 @@ def test_a_version_2_store_is_upgraded_in_place_without_curves(tmp_path: Path, d
 
 
 def test_a_failed_upgrade_of_a_version_2_store_leaves_it_as_it_was(tmp_path: Path, monkeypatch) -> None:
-    from measurement import store as store_module
+    from measurement import store_schema
 
     path = tmp_path / "old.sqlite"
     _version_2_store(path)
-    monkeypatch.setitem(store_module._MIGRATIONS, 2, (CURVES_TABLE, "SELECT no_such_column FROM runs"))
+    monkeypatch.setitem(store_schema.MIGRATIONS, 2, (CURVES_TABLE, "SELECT no_such_column FROM runs"))
     with pytest.raises(StoreError, match="cannot write run store"):
         RunStore(path)
     with sqlite3.connect(path) as conn:

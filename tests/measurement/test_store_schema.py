@@ -3,7 +3,9 @@ transaction, and keeps its runs; a run's hardware is its own, not only its sweep
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -18,9 +20,9 @@ from tests.fakes.pool import fake_result
 
 V1_SCHEMA = SCHEMA.replace(
     "finished_unix_s REAL NOT NULL, worker TEXT NOT NULL DEFAULT 'local',\n"
-    "    hardware_id INTEGER REFERENCES hardware(id), UNIQUE (sweep_id, run_key)",
+    "    hardware_id INTEGER REFERENCES hardware(id), learning_rate REAL, UNIQUE (sweep_id, run_key)",
     "finished_unix_s REAL NOT NULL, UNIQUE (sweep_id, run_key)",
-).replace("sentinel TEXT, ", "")  # version 4 added the sweep's sentinel
+).replace("sentinel TEXT, ", "")  # version 4 added the sweep's sentinel, 6 the runs' learning rate
 
 
 def _version_1_store(path: Path) -> None:
@@ -82,3 +84,59 @@ def test_a_run_records_its_own_worker_and_hardware(tmp_path: Path) -> None:
         frame = store.frame()
     assert frame.groupby("run_key")["worker"].first().to_dict() == {"a/r0": "local", "b/r0": "tcp://w:1"}
     assert frame.groupby("run_key")["hardware"].first().to_dict() == {"a/r0": FP.digest(), "b/r0": FP_GPU.digest()}
+
+
+STORES = Path(__file__).resolve().parents[1] / "data" / "stores"
+
+
+@pytest.mark.parametrize(("fixture", "learning_rate"), [("probe_v5.sqlite", 3e-4), ("calibration_v3.sqlite", 1e-4)])
+def test_an_older_store_fills_each_runs_learning_rate_from_its_sweeps_config(
+    tmp_path: Path, fixture: str, learning_rate: float
+) -> None:
+    """probe_v5 was written by the code before schema 6 at lr 3e-4; calibration_v3 by older code at the default."""
+    path = tmp_path / fixture
+    shutil.copyfile(STORES / fixture, path)
+    with sqlite3.connect(path) as conn:
+        before = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    with RunStore(path, readonly=True) as store:
+        frame, curves = store.frame(), store.curves_frame()
+    assert before > 0 and frame["run_id"].nunique() == before
+    assert set(frame["learning_rate"]) == {learning_rate}
+    assert curves.empty or set(curves["learning_rate"]) == {learning_rate}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "6"
+
+
+def test_the_upgrade_leaves_measured_programs_without_a_learning_rate(tmp_path: Path) -> None:
+    """A user's measured program has no recipe the store knows; a sweep whose plan has no config gets the
+    default a sweep then trained with."""
+    path = tmp_path / "v5.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA.replace("learning_rate REAL, ", ""))
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '5')")
+        conn.execute("INSERT INTO hardware VALUES (1, ?, ?, 0)", (FP.digest(), json.dumps(FP.to_dict())))
+        for sweep, kind, plan in ((1, "measure", '{"label": "x"}'), (2, "probe", "{}"),
+                                  (3, "probe", '{"config": {"learning_rate": 0.003}}')):  # fmt: skip
+            conn.execute("INSERT INTO sweeps VALUES (?, 1, ?, ?, ?, 'd', 'estimate', 'estimated', 1.0, 'complete', 0,"
+                         " NULL)", (sweep, kind, f"h{sweep}", plan))  # fmt: skip
+            conn.execute(
+                "INSERT INTO runs VALUES (?, ?, 'rectangle/d2/s64/b16/r0', 'rectangle', 2, 64, 70, '[9, 3]', 6, 3,"
+                " 'd', 'x', 'multiclass', 240, 5760, 16, 0, 1, 'cpu', 'estimate', 'estimated', 1.0,"
+                " 1.1, 0.3, 0.5, 'ok', NULL, 5, 'local', 1)",
+                (sweep, sweep),
+            )
+    RunStore(path).close()
+    with sqlite3.connect(path) as conn:
+        rates = dict(conn.execute("SELECT sweep_id, learning_rate FROM runs").fetchall())
+    assert rates == {1: None, 2: 1e-4, 3: 0.003}
+
+
+def test_a_run_records_the_learning_rate_it_trained_with(tmp_path: Path) -> None:
+    dataset = load_dataset("synthetic:300,6,3")
+    arch = size_architecture("rectangle", 2, 64, dataset.input_dim, dataset.output_dim)
+    context = dataclasses.replace(run_context(dataset), learning_rate=3e-3)
+    with RunStore(tmp_path / "s.sqlite") as store:
+        sweep = store.open_sweep(store.hardware_id(FP), "probe", "h", {}, "synthetic:300,6,3", "replay", "measured")
+        store.record_run(sweep, "rectangle/d2/s64/b64/lr0.003/r0", fake_result(arch), context)
+        frame = store.frame()
+    assert tuple(frame.columns) == EXPORT_COLUMNS and set(frame["learning_rate"]) == {3e-3}
