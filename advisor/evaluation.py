@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from advisor.api import refuse_reference
+from advisor.fitting import named_runs
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint
 from measurement.records import calibration_noise_floor, noise_floor
@@ -122,7 +123,7 @@ def evaluate_runs(
         refuse_reference(save_to)
         stored = Profile.load(save_to).metadata.evaluation
     frame, fingerprints, curves = _load(store, runs)
-    frame, hardware = select_runs(frame)
+    frame, hardware = select_runs(named_runs(frame))  # data sets by name (a file's stem), as the fit sees them
     frame, _ = correct_drift(frame, calibration_noise_floor(frame))  # as the fit does
     fp = fingerprints.get(hardware) or next(iter(fingerprints.values()), None)
     tiers = device_tiers(fp, run_device(frame)) if fp else FALLBACK_CPU_TIERS

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from advisor.api import refuse_reference
+from measurement.datasets import DatasetError, dataset_name
 from measurement.errors import InputError
 from measurement.store import RunStore, default_store_path
 from models.energy import ENERGY_FIT
@@ -14,6 +18,7 @@ from models.pipeline import default_profile_dir, fit_profile, select_runs
 from models.profile import check_profile_destination
 from models.sampling import Diagnostics, check_sampler
 
+log = logging.getLogger(__name__)
 MAX_DRAWS = 100_000
 MAX_CHAINS = 64
 
@@ -85,7 +90,7 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
         runs = store.frame(include_measured=request.include_measured)
         curves = store.curves_frame()
         fingerprints = store.fingerprints()
-    runs, hardware = select_runs(runs, request.hardware)
+    runs, hardware = select_runs(named_runs(runs), request.hardware)
     config = dataclasses.replace(
         ENERGY_FIT,
         draws=request.draws,
@@ -118,6 +123,26 @@ def fit_and_save(request: FitRequest) -> FitOutcome:
         noise_floor=meta.noise_floor,
         accuracy=accuracy,
     )
+
+
+def named_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs with their ``dataset`` column as data set *names* (:func:`measurement.datasets.dataset_name`: a file's
+    stem), as profiles and ``--dataset`` know them; the store keeps the path it was given (and the content hash).
+
+    This is where runs become a profile's data sets (``advisor fit``, the fit after a probe, ``advisor evaluate``),
+    so stores that recorded a path, old ones included, are read under the stem. A recorded file whose stem passes
+    for another data set (``digits.csv``) keeps its path as its name, with a warning: probe it again once renamed.
+    """
+    if "dataset" not in runs or runs.empty:
+        return runs
+    names = {}
+    for spec in runs["dataset"].astype(str).unique():
+        try:
+            names[spec] = dataset_name(spec)
+        except DatasetError as exc:
+            log.warning("%s; its runs keep the name %s", exc, spec)
+            names[spec] = spec
+    return runs.assign(dataset=runs["dataset"].astype(str).map(names))
 
 
 def _plot_held_out(profile, frame, plot: Path) -> None:

@@ -9,6 +9,10 @@ and trains to ~97% where the one-hot form plateaus near 94%). The target: <= 20 
 non-numeric -> classes (binary or multiclass), otherwise regression (min-max scaled); it sets the output
 width and the task.
 
+A data set from a file is *named* by its stem (``data/landsat.csv.gz`` -> ``landsat``; see
+:func:`dataset_name`): that is the name profiles, ``--dataset`` and the API use, while the run store keeps the
+path as given beside the content hash. A stem that is a bundled name or a synthetic spec is refused.
+
 A file is read within the bounds of :mod:`measurement.tables` (rows, columns, cells, decompressed text and
 memory, checked while reading; an NPZ file's array headers are checked before its arrays are loaded), and
 the encoded inputs are bounded too: rows x input width <= ``ENCODED_MAX_VALUES`` (a one-hot column of many
@@ -36,6 +40,11 @@ ENCODED_MAX_VALUES = 2**26
 """Rows x input width of the encoded features (256 MiB of float32), checked before a one-hot column is built."""
 TARGET_MAX_CLASSES = 1000
 """Classes a target may have (the output layer's width; as for ``synthetic:N,D,K``)."""
+SYNTHETIC_PREFIX = "synthetic"
+DATA_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".parquet", ".pq", ".npz"})
+"""Suffixes that mark a ``--dataset`` value as a file even where no such file exists (a path typed again later)."""
+COMPRESSED_SUFFIXES = frozenset({".gz", ".bz2", ".xz", ".zst", ".zip"})
+"""A compression suffix is dropped with the format's: ``landsat.csv.gz`` is named ``landsat``."""
 
 
 class DatasetError(InputError):
@@ -83,6 +92,45 @@ class Dataset:
         for array in (self.x_train, self.y_train, self.x_test, self.y_test):
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()[:12]
+
+
+def is_file_spec(spec: str) -> bool:
+    """Whether a data set spec names a file: a data-file suffix, a folder in it, or an existing file with a
+    suffix. A bare name (``landsat``, ``digits``, ``synthetic:N,D,K``) is not one."""
+    if spec in BUNDLED or spec.startswith(f"{SYNTHETIC_PREFIX}:"):
+        return False
+    path = Path(spec)
+    if "/" in spec or "\\" in spec or path.suffix.lower() in DATA_SUFFIXES | COMPRESSED_SUFFIXES:
+        return True
+    return bool(path.suffix) and path.is_file()
+
+
+def file_stem(spec: str) -> str:
+    """A data file's name without its compression and format suffixes (``a/landsat.csv.gz`` -> ``landsat``)."""
+    path = Path(spec)
+    if path.suffix.lower() in COMPRESSED_SUFFIXES:
+        path = Path(path.stem)
+    return path.stem
+
+
+def dataset_name(spec: str) -> str:
+    """The name a data set goes by in profiles, ``--dataset`` and the API: a file's stem (its path and content
+    hash are recorded in the run store); a bundled name, a synthetic spec or a bare name as it is.
+
+    Raises:
+        DatasetError: a file whose stem is a bundled name or a synthetic spec (it would be taken for that data
+            set): the message suggests renaming the file.
+    """
+    spec = str(spec)
+    if not is_file_spec(spec):
+        return spec
+    stem = file_stem(spec)
+    if stem in BUNDLED or stem.startswith(f"{SYNTHETIC_PREFIX}:"):
+        raise DatasetError(
+            f"data file {spec[:200]} would be named {stem!r} (a file's data set is named by its stem), which "
+            f"names another data set: rename the file, e.g. to my_{Path(spec).name}"
+        )
+    return stem
 
 
 def _refuse_infinite(series, what: str) -> None:
@@ -279,7 +327,7 @@ def load_dataset(spec: str, target: str | None = None, seed: int = 0) -> Dataset
                 f"N x D <= {MAX_SYNTHETIC_VALUES:,} and K = 0 or 2..1000, got {spec[:80]!r}"
             )
         return synthetic(n, d, k, seed=seed)
-    if spec.startswith("synthetic"):
+    if spec.startswith(SYNTHETIC_PREFIX):
         raise DatasetError(f"bad synthetic spec {spec!r}: use synthetic:N,D,K (e.g. synthetic:4096,16,4)")
     path = Path(spec)
     if not path.suffix or not path.exists():
@@ -287,10 +335,11 @@ def load_dataset(spec: str, target: str | None = None, seed: int = 0) -> Dataset
             f"unknown dataset {spec[:200]!r}: use {', '.join(BUNDLED)}, synthetic:N,D,K or an existing "
             "CSV/Parquet/NPZ file"
         )
+    name = dataset_name(spec)  # refused before reading when the stem would pass for another data set
     frame = _read_table(path)
     column = target or ("target" if "target" in frame.columns else None)
     if column is None or column not in frame.columns:
         raise DatasetError(f"{path}: no target column {column or ''!r} (pass --target; columns: {list(frame.columns)})")
     if frame.shape[1] < 2:
         raise DatasetError(f"{path}: only the target column was found (is the delimiter right?)")
-    return from_frame(path.name, frame.drop(columns=[column]), frame[column], seed=seed)
+    return from_frame(name, frame.drop(columns=[column]), frame[column], seed=seed)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from measurement.datasets import DatasetError, Task, from_frame, load_dataset
+from measurement.datasets import DatasetError, Task, dataset_name, from_frame, load_dataset
 
 
 def test_bundled_digits() -> None:
@@ -59,6 +59,37 @@ def test_csv_with_target(tmp_path: Path) -> None:
     path.write_text("\n".join(rows))
     ds = load_dataset(str(path), target="label")
     assert (ds.input_dim, ds.output_dim) == (2, 3)
+    assert ds.name == "d"  # a file's data set is named by its stem
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [
+        ("digits", "digits"),
+        ("synthetic:600,8,3", "synthetic:600,8,3"),
+        ("landsat", "landsat"),  # a name as the user types it again
+        ("/home/me/data/landsat.csv", "landsat"),
+        ("data/landsat.csv.gz", "landsat"),
+        ("landsat.parquet", "landsat"),
+        ("sets/my.data.npz", "my.data"),
+        ("my.data", "my.data"),  # a dotted stem typed back is a name, not a file
+    ],
+)
+def test_a_data_set_is_named_by_its_file_stem(spec: str, name: str) -> None:
+    assert dataset_name(spec) == name
+
+
+@pytest.mark.parametrize("spec", ["mine/wine.csv", "digits.parquet", "x/synthetic:9,2,2.csv"])
+def test_a_stem_that_names_another_data_set_is_refused(spec: str) -> None:
+    with pytest.raises(DatasetError, match=r"rename the file, e\.g\. to my_"):
+        dataset_name(spec)
+
+
+def test_a_file_named_like_a_bundled_set_is_not_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "wine.csv"
+    path.write_text("a,target\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    with pytest.raises(DatasetError, match=r"rename the file, e\.g\. to my_wine\.csv"):
+        load_dataset(str(path))
 
 
 @pytest.mark.parametrize(
