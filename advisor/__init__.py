@@ -3,7 +3,7 @@
 Design scripts use::
 
     import advisor
-    profile = advisor.load_profile()          # the shipped reference profile
+    profile = advisor.load_profile()          # yours ($ADVISOR_HOME/profile) if any, else the shipped reference
     profile.predict(shape=["rectangle"], depth=[4], size=[2**14], input_dim=[64], output_dim=[10])
     profile.predict(..., dataset=["digits"])  # a data set the fit measured: its fitted cost factors apply
     advisor.recommend(profile, dataset="digits", accuracy=0.8)   # ranked DataFrame

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
+import glob
 import importlib.resources
 import logging
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +19,70 @@ from advisor.measuring import measure as measure  # re-exported: the API's measu
 from advisor.measuring import measured as measured
 from advisor.measuring import predict_module as predict_module
 from advisor.render import legend_line, reason_line, summary_line
+from measurement.datasets import BUNDLED, SYNTHETIC_PREFIX, dataset_name, file_stem, is_file_spec
+from measurement.errors import InputError
 from measurement.hardware import Fingerprint, GpuInfo, fingerprint, read_gpu_name
-from models.profile import Profile
+from models.profile import Profile, ProfileError
 
 log = logging.getLogger(__name__)
 REFERENCE_PROFILE = Path(str(importlib.resources.files("advisor") / "reference" / "profile"))
 """The shipped reference profile (package data: found from any install, editable or not)."""
 REFERENCE_NAME = "reference profile (shipped)"
+USER_NAME = "your profile"
+
+
+class ProfileSource(enum.StrEnum):
+    """Which profile answers: one named by path, the user's own (``$ADVISOR_HOME/profile``), the shipped one."""
+
+    GIVEN = "given"
+    USER = "user"
+    REFERENCE = "reference"
 
 
 def refuse_reference(path: str | Path) -> None:
     """The shipped reference profile is package data: refuse to write over it (InputError)."""
-    from measurement.errors import InputError
-
     if Path(path).resolve() == REFERENCE_PROFILE.resolve():
         raise InputError(f"{path} is the shipped reference profile: write your profile elsewhere (--out)")
 
 
-def load_profile(path: str | Path | None = None, warn_on_other_hardware: bool = True) -> Profile:
-    """Load a profile folder; ``None`` loads the shipped reference profile.
+def user_profile_dir() -> Path | None:
+    """The user's own profile folder, ``$ADVISOR_HOME/profile`` (where ``advisor fit`` and ``advisor probe``
+    write it), when there is one (anything there but an empty folder); else None."""
+    from models.pipeline import default_profile_dir
 
-    Logs a warning when a profile (other than the shipped one) was calibrated on other hardware than this
-    machine's: another CPU or cache layout, or another GPU where both sides name one.
+    own = default_profile_dir()
+    if not own.exists() or (own.is_dir() and not any(own.iterdir())):
+        return None
+    return own
+
+
+def load_profile(path: str | Path | None = None, warn_on_other_hardware: bool = True) -> Profile:
+    """Load a profile folder; ``None`` loads the user's own profile (``$ADVISOR_HOME/profile``) when there is
+    one, else the shipped reference profile: the one rule for which profile answers (CLI, TUI, API).
+
+    The profile's ``display_name`` says which one it is (:func:`profile_label`). Logs a warning when a profile
+    (other than the shipped one) was calibrated on other hardware than this machine's: another CPU or cache
+    layout, or another GPU where both sides name one.
+
+    Raises:
+        ProfileError: the profile does not load, the user's own included (never a silent fallback to the
+            reference: it would answer for another machine and other data sets than the user's).
     """
     if path is None:
-        return dataclasses.replace(Profile.load(REFERENCE_PROFILE), name=REFERENCE_NAME)
-    profile = Profile.load(Path(path))
+        own = user_profile_dir()
+        if own is None:
+            return dataclasses.replace(Profile.load(REFERENCE_PROFILE), name=REFERENCE_NAME)
+        try:
+            profile = Profile.load(own)
+        except ProfileError as exc:
+            raise ProfileError(f"your profile does not load (move {own} away to use the shipped one): {exc}") from None
+    else:
+        profile = Profile.load(Path(path))
+    source = profile_source(profile)
+    if source is ProfileSource.REFERENCE:
+        return dataclasses.replace(profile, name=REFERENCE_NAME)
+    if source is ProfileSource.USER:
+        profile = dataclasses.replace(profile, name=f"{USER_NAME} ({profile.path})")
     if warn_on_other_hardware and not profile.fingerprint.same_machine(this_machine()):
         log.warning(
             "profile %s was calibrated on other hardware (%s); predictions may not hold here",
@@ -49,6 +90,26 @@ def load_profile(path: str | Path | None = None, warn_on_other_hardware: bool = 
             profile.fingerprint.describe(),
         )
     return profile
+
+
+def profile_source(profile: Profile) -> ProfileSource:
+    """Whether ``profile`` is the shipped reference, the user's own (``$ADVISOR_HOME/profile``) or another one."""
+    from models.pipeline import default_profile_dir
+
+    if profile.path is None:
+        return ProfileSource.GIVEN
+    where = Path(profile.path).resolve()
+    if where == REFERENCE_PROFILE.resolve():
+        return ProfileSource.REFERENCE
+    return ProfileSource.USER if where == default_profile_dir().resolve() else ProfileSource.GIVEN
+
+
+def profile_label(profile: Profile) -> str:
+    """How answers name the profile that gave them: ``reference profile (shipped)``, ``your profile (PATH)``,
+    or the folder it was loaded from."""
+    if profile.name:
+        return profile.name
+    return str(profile.path) if profile.path is not None else "an unsaved profile"
 
 
 def this_machine() -> Fingerprint:
@@ -59,12 +120,51 @@ def this_machine() -> Fingerprint:
 
 
 def advise(profile: Profile, dataset: str, accuracy: float, confidence: float = 0.9, **options: Any) -> Recommendation:
-    """The engine's whole answer (ranked table, every candidate, Pareto front, verdict); options as recommend."""
-    return run_engine(profile, build_request(profile, dataset, accuracy, confidence, **options))
+    """The engine's whole answer (ranked table, every candidate, Pareto front, verdict); options as recommend.
+
+    ``dataset`` is a data set's name or the path of the file it was probed from (named by its stem).
+    """
+    name = profiled_dataset(profile, dataset)
+    return run_engine(profile, build_request(profile, name, accuracy, confidence, **options))
+
+
+def profiled_dataset(profile: Profile, spec: str) -> str:
+    """The name ``profile`` knows the data set ``spec`` by (a file's path -> its stem; see
+    :func:`measurement.datasets.dataset_name`).
+
+    Raises:
+        InputError: the profile has no accuracy model for it; the message names a next step that works as typed
+            where it can (``advisor probe`` with the bundled name, the synthetic spec, or the file).
+    """
+    name = dataset_name(spec)
+    if name in profile.accuracy:
+        return name
+    known = ", ".join(sorted(profile.accuracy)) or "none"
+    raise InputError(
+        f"no accuracy model for data set {name[:100]!r} in the profile that answers, {profile_label(profile)} "
+        f"(has: {known}); {_probe_hint(str(spec), name)}"
+    )
+
+
+def _probe_hint(spec: str, name: str) -> str:
+    """What to run so that a profile gets an accuracy model of ``name``: a command that works as typed, or
+    where the file is unknown, what to give ``advisor probe``."""
+    if name in BUNDLED or name.startswith(f"{SYNTHETIC_PREFIX}:"):
+        return f"run 'advisor probe {shlex.quote(name)}'"
+    files = [Path(spec)] if is_file_spec(spec) else sorted(Path.cwd().glob(f"{glob.escape(name)}.*"))
+    files = [f for f in files if f.is_file() and file_stem(str(f)) == name]
+    if files:
+        return f"run 'advisor probe {shlex.quote(str(files[0]))}'"
+    if is_file_spec(spec):
+        return f"there is no file {spec[:200]}: give 'advisor probe' the path of the data file"
+    return f"give 'advisor probe' the path of its data file ({name}.csv, .parquet or .npz: a file is named by its stem)"
 
 
 def recommend(profile: Profile, dataset: str, accuracy: float, confidence: float = 0.9, **options: Any) -> pd.DataFrame:
     """Networks that reach ``accuracy`` on ``dataset`` with probability >= ``confidence``, best first.
+
+    ``dataset`` is a data set's name (a bundled one, a synthetic spec, a probed file's stem such as
+    ``landsat``) or the path of the file it was probed from.
 
     Options (keywords): constraints ``shapes``, ``min_depth``, ``max_depth``, ``min_size``, ``max_size``,
     ``max_params``; and ``batch_size``, ``inference_batch_size``, ``epochs`` (an int: how you will train; or
@@ -77,16 +177,18 @@ def recommend(profile: Profile, dataset: str, accuracy: float, confidence: float
     90% interval, total training energy at those epochs with its 90% interval, inference energy per
     prediction, P(meet budget), expected accuracy, cache tier … An infeasible budget gives an empty frame;
     ``frame.attrs["message"]`` then names the best achievable accuracy; ``attrs["reason"]`` says why the top
-    pick wins; ``attrs["estimated"]`` is True when the profile's energy comes from the estimate meter.
+    pick wins; ``attrs["estimated"]`` is True when the profile's energy comes from the estimate meter;
+    ``attrs["profile"]`` names the profile that answered (``attrs["profile_source"]``: reference, user, given).
 
     Raises:
         InputError: an option out of range or unknown, a dataset the profile has no accuracy model for.
     """
-    return table_of(advise(profile, dataset, accuracy, confidence, **options))
+    return table_of(advise(profile, dataset, accuracy, confidence, **options), profile)
 
 
-def table_of(result: Recommendation) -> pd.DataFrame:
-    """The ranked table of an engine answer, its words in ``attrs`` (message, reason, legend, estimated)."""
+def table_of(result: Recommendation, profile: Profile | None = None) -> pd.DataFrame:
+    """The ranked table of an engine answer, its words in ``attrs`` (message, reason, legend, estimated) and,
+    given the profile that answered, ``attrs["profile"]`` (its label) and ``attrs["profile_source"]``."""
     table = result.table
     table.attrs.update(
         message=summary_line(result),
@@ -96,6 +198,8 @@ def table_of(result: Recommendation) -> pd.DataFrame:
         estimated=result.estimated,
         objective=str(result.request.objective),
     )
+    if profile is not None:
+        table.attrs.update(profile=profile_label(profile), profile_source=str(profile_source(profile)))
     return table
 
 

@@ -345,19 +345,13 @@ def _store_and_price(m: Measurement, run: MeasuredRun) -> MeasureResult:
 
 
 def default_profile(profile: Any = None):
-    """The profile that prices a module: ``profile`` (a Profile or a folder), else the user's own in
-    ``$ADVISOR_HOME/profile`` when there is one, else the shipped reference profile."""
+    """The profile that prices a module: ``profile`` (a Profile or a folder), else the one
+    :func:`advisor.api.load_profile` answers with (the user's own in ``$ADVISOR_HOME/profile`` when there is
+    one, else the shipped reference profile)."""
     from advisor.api import load_profile
     from models.profile import Profile
 
-    if isinstance(profile, Profile):
-        return profile
-    if profile is not None:
-        return load_profile(profile)
-    from models.pipeline import default_profile_dir
-
-    own = default_profile_dir()
-    return load_profile(own if (own / "profile.json").is_file() else None)
+    return profile if isinstance(profile, Profile) else load_profile(profile)
 
 
 def _price(network: MeasuredNetwork, profile: Any):

@@ -10,7 +10,7 @@ import advisor
 
 
 def main() -> None:
-    profile = advisor.load_profile()  # None: the shipped reference profile
+    profile = advisor.load_profile()  # None: yours ($ADVISOR_HOME/profile) if you have one, else the shipped reference
     print("profile energy is", "ESTIMATED" if profile.estimated else "measured")
 
     table = advisor.recommend(profile, dataset="digits", accuracy=0.8, confidence=0.9, max_depth=8, top=5)

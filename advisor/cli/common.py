@@ -57,3 +57,6 @@ def _non_negative_int(text: str) -> int:
 
 
 non_negative_int = _argument(_non_negative_int, "non_negative_int")
+
+PROFILE_HELP = "profile folder (default: yours, $ADVISOR_HOME/profile, when there is one, else the shipped reference)"
+"""``--profile`` of the commands that answer from a profile (the rule is :func:`advisor.api.load_profile`'s)."""

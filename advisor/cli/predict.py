@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from advisor.cli.common import depth, positive_int, shape_name
+from advisor.cli.common import PROFILE_HELP, depth, positive_int, shape_name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` command."""
     p = subparsers.add_parser("predict", help="predict energy per datum of one config")
-    p.add_argument("--profile", type=Path, help="profile folder (default: the shipped reference profile)")
+    p.add_argument("--profile", type=Path, help=PROFILE_HELP)
     p.add_argument("--shape", type=shape_name, required=True)
     p.add_argument("--depth", type=depth, required=True)
     p.add_argument("--size", type=positive_int, required=True, help="target parameters (e.g. 2^14)")
@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dataset",
         help=(
-            "a data set the profile's energy fit measured (e.g. a probed one): its fitted cost factors apply "
-            "(default: a data set the fit has not seen)"
+            "a data set the profile's energy fit measured (e.g. a probed one, by name or its file's path): its "
+            "fitted cost factors apply (default: a data set the fit has not seen)"
         ),
     )
     p.add_argument(
@@ -44,8 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the prediction."""
     import advisor
+    from advisor.api import profile_label, profile_source
+    from measurement.datasets import dataset_name
 
     profile = advisor.load_profile(args.profile)
+    dataset = dataset_name(args.dataset) if args.dataset else None
     frame = profile.predict(
         shape=[args.shape],
         depth=[args.depth],
@@ -56,10 +59,11 @@ def run(args: argparse.Namespace) -> int:
         phase=[args.phase],
         beyond_grid=args.beyond_grid,
         **({"train_samples": [args.train_samples]} if args.train_samples else {}),
-        **({"dataset": [args.dataset]} if args.dataset else {}),
+        **({"dataset": [dataset]} if dataset else {}),
     )
     row = frame.iloc[0].to_dict()
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    row.update(profile=profile_label(profile), profile_source=str(profile_source(profile)))
     if args.json:
         print(json.dumps(row, indent=2))
         return 0
@@ -78,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
     table.add_row(
         "90% predictive interval (one new run)", f"{row['predictive_p05_j']:.4g} – {row['predictive_p95_j']:.4g} J"
     )
-    seen = f"{args.dataset} (its fitted cost factors)" if args.dataset else "unseen (the population's cost factors)"
+    seen = f"{dataset} (its fitted cost factors)" if dataset else "unseen (the population's cost factors)"
     table.add_row("data set", seen)
     table.add_row("working set", f"{row['working_set_bytes']:,} bytes ({row['tier']})")
+    table.add_row("profile", row["profile"])
     Console().print(table)
     return 0

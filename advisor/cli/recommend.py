@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from advisor.cli.common import depth, non_negative, non_negative_int, positive_int, probability
+from advisor.cli.common import PROFILE_HELP, depth, non_negative, non_negative_int, positive_int, probability
 
 OBJECTIVES = "energy-per-datum (default), training-energy, inference or lifecycle"
 
@@ -16,8 +16,12 @@ OBJECTIVES = "energy-per-datum (default), training-energy, inference or lifecycl
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``recommend`` command."""
     p = subparsers.add_parser("recommend", help="recommend shape/depth/size and epochs under an accuracy budget")
-    p.add_argument("--profile", type=Path, help="profile folder (default: the shipped reference profile)")
-    p.add_argument("--dataset", required=True, help="a dataset the profile has an accuracy model for")
+    p.add_argument("--profile", type=Path, help=PROFILE_HELP)
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="a data set the profile has an accuracy model for: its name (a probed file's stem) or the file's path",
+    )
     p.add_argument(
         "--accuracy", type=non_negative, required=True, help="accuracy budget in (0, 1] (regression: max loss)"
     )
@@ -79,14 +83,14 @@ def run(args: argparse.Namespace) -> int:
         grid_g_per_kwh=args.grid_g_per_kwh,
         top=args.top,
     )
-    table = table_of(result)
+    table = table_of(result, profile)
     if args.plot is not None:
         write_recommend_figure(profile, result, args.plot)
     if args.json:
         print(json.dumps({**table.attrs, "recommendations": json.loads(table.to_json(orient="records"))}, indent=2))
     elif args.csv:
         table.to_csv(sys.stdout, index=False)
-        print(table.attrs["message"], file=sys.stderr)
+        print(f"profile: {table.attrs['profile']}\n{table.attrs['message']}", file=sys.stderr)
     else:
         _print_table(result, table.attrs, args.wide)
     if args.plot is not None:
@@ -105,6 +109,7 @@ def _print_table(result, attrs: dict, wide: bool) -> None:
     if wide:  # intervals and full names: as wide as they need, not folded into the terminal's width
         console = Console(highlight=False, width=max(console.width, 200))
     header, rows = recommendation_rows(result, wide)
+    console.print(f"profile: {attrs['profile']}")
     out = Table(
         title=table_title(result),
         title_justify="left",
