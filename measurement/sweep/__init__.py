@@ -22,7 +22,9 @@ from measurement.sweep.events import (
 )
 from measurement.sweep.plan import (
     CALIBRATION_BATCH_SIZES,
+    PROBE_BATCH_SIZES,
     PROBE_DEPTHS,
+    PROBE_LEARNING_RATES,
     SENTINEL,
     SENTINEL_EVERY,
     DataDims,
@@ -30,6 +32,7 @@ from measurement.sweep.plan import (
     plan_calibration,
     plan_calibration_across,
     plan_probe,
+    probe_batch_sizes,
 )
 from measurement.sweep.pool import PoolEvent, RemoteResult, RemoteRun, RunPool, lost_result, run_sweep_on_pool
 from measurement.sweep.serial import MAX_METER_FAILURES, IdlePower, run_sweep
@@ -40,7 +43,9 @@ __all__ = [
     "DEFAULT_TIME_MODEL",
     "MAX_METER_FAILURES",
     "NO_SENTINEL",
+    "PROBE_BATCH_SIZES",
     "PROBE_DEPTHS",
+    "PROBE_LEARNING_RATES",
     "SENTINEL",
     "SENTINEL_EVERY",
     "DataDims",
@@ -61,6 +66,7 @@ __all__ = [
     "plan_calibration",
     "plan_calibration_across",
     "plan_probe",
+    "probe_batch_sizes",
     "run_sweep",
     "run_sweep_on_pool",
     "sweep_datasets",

@@ -4,7 +4,7 @@ A calibration plan spans the cache tiers of the sweep's device over one or sever
 a coverage round first (every tier x every shape, data sets in turn, cheapest configs, varied depths), then a
 fill stratified by (tier, data set), with repeats of earlier configs interleaved to measure the noise floor
 and a sentinel config re-measured throughout for drift; the plan records which config its sentinel is. A
-probe plan spreads sizes, shapes and depths over one data set for the accuracy model.
+probe plan spreads sizes, shapes, depths, learning rates and batch sizes over one data set for the accuracy model.
 """
 
 from __future__ import annotations
@@ -40,6 +40,13 @@ SENTINEL_MIN_GAP = 4
 whichever is sooner, but never after fewer than ``SENTINEL_MIN_GAP`` runs (short budgets)."""
 MAX_PLAN_RUNS = 2000
 PROBE_DEPTHS = (2, 3, 4, 6, 8)
+PROBE_LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+"""Adam learning rates a probe spreads over, log-spaced: BUTTER's 1e-4 to the 1e-3 .. 1e-2 people train with."""
+PROBE_BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024)
+"""Batch sizes a probe spreads over (capped at the training set: :func:`probe_batch_sizes`)."""
+PROBE_ROUNDS = 3
+MAX_PROBE_ROUNDS = 16
+"""A probe plan walks the sizes three times (each time other shapes and depths), more while it needs more runs."""
 
 
 @dataclass(frozen=True)
@@ -308,6 +315,43 @@ def _with_sentinel(chosen: list[tuple[PlannedRun, float]], sentinel: _Candidate,
     return plan
 
 
+def probe_batch_sizes(batch_sizes: Sequence[int], train_samples: int) -> tuple[int, ...]:
+    """The batch sizes a probe spreads over on a training set of ``train_samples`` rows: each capped at it
+    (a batch larger than the set is the whole set), in increasing order without duplicates."""
+    if train_samples <= 0:
+        return tuple(sorted(set(batch_sizes)))
+    return tuple(sorted({min(b, train_samples) for b in batch_sizes}))
+
+
+@dataclass
+class _RecipeBalance:
+    """Chooses each probe run's recipe (learning rate, batch size) so that every learning rate and every batch
+    appears early and about equally often, and pairs of them spread (seeded ties)."""
+
+    learning_rates: tuple[float | None, ...]
+    batch_sizes: tuple[int, ...]
+    rng: random.Random
+    counts: Counter[object] = dataclasses.field(default_factory=Counter)
+
+    def ranked(self) -> list[tuple[float | None, int]]:
+        """Every pair, least used first: the rarer of its learning rate and batch, then both, then the pair."""
+        pairs = [(lr, b) for lr in self.learning_rates for b in self.batch_sizes]
+        if len(pairs) == 1:
+            return pairs  # a fixed recipe draws nothing: the plan is the one a fixed recipe always gave
+        ties = {pair: self.rng.random() for pair in pairs}
+        c = self.counts
+
+        def key(pair: tuple[float | None, int]) -> tuple[int, int, int, float]:
+            lr, b = c[("lr", pair[0])], c[("b", pair[1])]
+            return max(lr, b), lr + b, c[pair], ties[pair]
+
+        return sorted(pairs, key=key)
+
+    def use(self, pair: tuple[float | None, int]) -> None:
+        """Count a pair as planned."""
+        self.counts.update((("lr", pair[0]), ("b", pair[1]), pair))
+
+
 def plan_probe(
     input_dim: int,
     output_dim: int,
@@ -318,29 +362,51 @@ def plan_probe(
     time_model: TimeModel = DEFAULT_TIME_MODEL,
     seed: int = 0,
     max_runs: int | None = None,
+    learning_rates: Sequence[float] | None = PROBE_LEARNING_RATES,
+    batch_sizes: Sequence[int] | None = PROBE_BATCH_SIZES,
 ) -> Plan:
-    """A designed set of trainings on one dataset for the accuracy model (batch = config's; no sentinel).
+    """A designed set of trainings on one dataset for the accuracy model, over networks and recipes (no sentinel).
 
     Sizes are spread over 2^5 .. 2^20 in a coarse-to-fine order (every fourth size exponent first, then
     the gaps), each size with a different shape and depth in turn, so a short budget still spans the
-    accuracy curve; runs predicted to take more than a fifth of the budget are left out: with long probe
-    epochs that caps the largest sizes (digits, 256 epochs, 300 s: 2^10 .. 2^18, the largest plateau soonest).
+    accuracy curve; each run gets the least-used (learning rate, batch size) pair that fits
+    (:class:`_RecipeBalance`, seeded), so every learning rate and batch appears early and about equally often.
+    Runs predicted to take more than a fifth of the budget are left out: with long probe epochs that caps the
+    largest sizes (digits, 256 epochs, lr 1e-4, batch 256, 300 s: 2^10 .. 2^18). Three rounds of sizes, more
+    while ``max_runs`` asks for more runs (at most :data:`MAX_PROBE_ROUNDS`).
+
+    Args:
+        learning_rates: Adam learning rates to spread over, each set on its runs; None: the config's alone
+            (the runs set none, so their keys are those of a fixed-recipe plan).
+        batch_sizes: batch sizes to spread over (capped at ``train_samples``: :func:`probe_batch_sizes`);
+            None: the config's alone.
     """
     rng = random.Random(seed)
     exponents = list(range(5, 21))
     order = [e for step in (4, 2, 1) for e in exponents[::step]]
     order = list(dict.fromkeys(order))
-    runs: list[PlannedRun] = []
     shapes = list(SHAPES)
     rng.shuffle(shapes)
-    for round_index in range(3):
+    balance = _RecipeBalance(
+        learning_rates=(None,) if learning_rates is None else tuple(learning_rates),
+        batch_sizes=(config.batch_size,) if batch_sizes is None else probe_batch_sizes(batch_sizes, train_samples),
+        rng=random.Random(f"recipes/{seed}"),
+    )
+    runs: list[PlannedRun] = []
+    for round_index in range(MAX_PROBE_ROUNDS):
+        if round_index >= PROBE_ROUNDS and (max_runs is None or len(runs) >= max_runs):
+            break
         for i, exponent in enumerate(order):
             shape = shapes[(i + 3 * round_index) % len(shapes)]
             depth = PROBE_DEPTHS[(i + round_index) % len(PROBE_DEPTHS)]
             arch = size_architecture(shape, depth, 2**exponent, input_dim, output_dim)
-            seconds = time_model.run_s(arch, config.batch_size, config, test_samples, train_samples)
-            run = PlannedRun(shape=shape.value, depth=depth, size=2**exponent, batch_size=config.batch_size)
-            if arch.off_target or seconds > budget_s / 5 or run in runs:
+            if arch.off_target:
                 continue
-            runs.append(run)
+            for lr, batch in balance.ranked():
+                run = PlannedRun(shape=shape.value, depth=depth, size=2**exponent, batch_size=batch, learning_rate=lr)
+                seconds = time_model.run_s(arch, batch, config, test_samples, train_samples)
+                if seconds <= budget_s / 5 and run not in runs:
+                    runs.append(run)
+                    balance.use((lr, batch))
+                    break
     return Plan(tuple(runs[:max_runs] if max_runs else runs), NO_SENTINEL)
