@@ -10,10 +10,11 @@ are re-exported here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,16 +38,29 @@ from measurement.meters.base import EnergyMeter, MeterKind
 from measurement.records import SweepKind, TrainConfig
 from measurement.store import RunStore, default_store_path
 from measurement.sweep import (
+    PROBE_BATCH_SIZES,
+    PROBE_LEARNING_RATES,
     DataDims,
+    Plan,
     SweepEvent,
     SweepEventKind,
     SweepSpec,
     SweepSummary,
     plan_calibration_across,
-    plan_probe,
     run_sweep,
     run_sweep_on_pool,
     sweep_datasets,
+)
+from measurement.sweep.events import HalvingSchedule
+from measurement.sweep.halving import (
+    MIN_PROBE_STEPS,
+    HalvingOutcome,
+    ProbeDesign,
+    combined_summary,
+    first_rung,
+    plan_schedule,
+    run_halving,
+    with_first_rung,
 )
 
 DEFAULT_CALIBRATION_DATASETS = (
@@ -63,14 +77,14 @@ MAX_CALIBRATION_DATASETS = 16
 DEFAULT_CALIBRATION_BUDGET_S = 600.0
 DEFAULT_PROBE_BUDGET_S = 300.0
 DEFAULT_PROBE_EPOCHS = 256
-MIN_PROBE_STEPS = 1500
-"""A probe trains at least this many optimiser steps: on a small data set (wine: 142 rows, one step per epoch
-at batch 256) 256 epochs would stop small networks long before their plateau."""
+MIN_LEARNING_RATE, MAX_LEARNING_RATE = 1e-7, 1.0
 MAX_BUDGET_S = 30 * 86400.0
 MAX_SEED = 2**32 - 1
 
 __all__ = [
     "DEFAULT_CALIBRATION_DATASETS",
+    "PROBE_BATCH_SIZES",
+    "PROBE_LEARNING_RATES",
     "CalibrationJob",
     "CalibrationRequest",
     "ClusterSpec",
@@ -116,6 +130,8 @@ class CalibrationRequest:
         scheduler: run on the workers of an existing Dask scheduler at this address.
         workers: jobs to start on Slurm/PBS, or workers of ``scheduler`` to wait for.
         allow_shared_meter: go on, with a loud warning, when workers would share a counter.
+        learning_rates: Adam learning rates a probe spreads over; None: the config's alone (the user's).
+        batch_sizes: batch sizes a probe spreads over (capped at the training set); None: the config's alone.
     """
 
     budget_s: float = DEFAULT_CALIBRATION_BUDGET_S
@@ -134,6 +150,8 @@ class CalibrationRequest:
     scheduler: str | None = None
     workers: int | None = None
     allow_shared_meter: bool = False
+    learning_rates: tuple[float, ...] | None = PROBE_LEARNING_RATES
+    batch_sizes: tuple[int, ...] | None = PROBE_BATCH_SIZES
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -149,8 +167,8 @@ class CalibrationRequest:
         """Refuse an out-of-range number or a bad cluster in one line, before any work; the cluster asked for.
 
         Ranges: budget (0, 30 days]; windows 1..1000; window [0.001, 600] s; threads 1..1024; max runs
-        1..100000; epochs 0..100000; batch sizes 1..2^20; idle [0, 3600] s; seed 0..2^32-1; workers 1..256;
-        cluster ``local:N``, ``slurm`` or ``pbs``, or a scheduler address.
+        1..100000; epochs 0..100000; batch sizes 1..2^20; learning rates [1e-7, 1]; idle [0, 3600] s;
+        seed 0..2^32-1; workers 1..256; cluster ``local:N``, ``slurm`` or ``pbs``, or a scheduler address.
 
         Raises:
             InputError: naming the value, its flag and its range.
@@ -162,6 +180,11 @@ class CalibrationRequest:
         _check("threads (--threads)", c.threads, 1, 1024)
         _check("epochs (--epochs)", c.epochs, 0, 100_000)
         _check("batch size (--batch-size)", c.batch_size, 1, MAX_BATCH)
+        _check("learning rate (--learning-rate)", c.learning_rate, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
+        for lr in self.learning_rates or ():
+            _check("a probe learning rate", lr, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
+        for batch in self.batch_sizes or ():
+            _check("a probe batch size", batch, 1, MAX_BATCH)
         _check("inference batch size", c.inference_batch_size, 1, MAX_BATCH)
         _check("seed (--seed)", self.seed, 0, MAX_SEED)
         _check("train seed", c.seed, 0, MAX_SEED)
@@ -257,13 +280,17 @@ class ProbeOutcome:
 
 
 def _stored_spec(store_path: Path, kind: SweepKind) -> SweepSpec:
+    """The newest unfinished sweep's plan; for a rung of a halving probe, its first rung's (the probe resumes
+    from there, skipping what is done)."""
     if not store_path.is_file():
         raise InputError(f"nothing to resume: no run store at {store_path}")
     with RunStore(store_path) as store:
         found = store.latest_unfinished_sweep(kind)
-    if found is None:
-        raise InputError(f"nothing to resume: every {kind} sweep in {store_path} is complete")
-    return SweepSpec.from_dict(found[1])
+        if found is None:
+            raise InputError(f"nothing to resume: every {kind} sweep in {store_path} is complete")
+        spec = SweepSpec.from_dict(found[1])
+        first = store.find_sweep(spec.rung.first) if spec.rung is not None and spec.rung.index > 0 else None
+    return SweepSpec.from_dict(first[2]) if first is not None else spec
 
 
 def _load(names: tuple[str, ...], request: CalibrationRequest) -> tuple[Dataset, ...]:
@@ -277,22 +304,30 @@ def probe_epochs(train_samples: int, batch_size: int) -> int:
     return max(DEFAULT_PROBE_EPOCHS, math.ceil(MIN_PROBE_STEPS / steps_per_epoch))
 
 
+def _probe_plan(request: CalibrationRequest, data: Dataset) -> tuple[TrainConfig, Plan, HalvingSchedule | None]:
+    """A probe's first sweep: rung 0 of a successive-halving schedule (no ``--epochs``), or one sweep whose runs
+    all train ``config.epochs`` epochs; over the request's recipe axes either way."""
+    dims = DataDims(
+        input_dim=data.input_dim,
+        output_dim=data.output_dim,
+        test_samples=int(data.x_test.shape[0]),
+        train_samples=data.train_samples,
+    )
+    design = ProbeDesign(dims, request.config, request.learning_rates, request.batch_sizes, seed=request.seed)
+    if request.config.epochs > 0:
+        return request.config, design.plan(request.budget_s, request.config.epochs, request.max_runs), None
+    schedule = plan_schedule(design, request.budget_s)
+    if request.max_runs:
+        schedule = dataclasses.replace(schedule, configs0=min(schedule.configs0, request.max_runs))
+    config = dataclasses.replace(request.config, epochs=schedule.epochs0)
+    return config, first_rung(design, schedule), schedule
+
+
 def _plan(request: CalibrationRequest, datasets: tuple[Dataset, ...], fp: Fingerprint) -> SweepSpec:
     first, names, kind = datasets[0], request.dataset_names, SweepKind(request.kind)
-    if kind is SweepKind.PROBE and request.config.epochs == 0:  # 0: the default for this data set
-        epochs = probe_epochs(first.train_samples, request.config.batch_size)
-        request = dataclasses.replace(request, config=dataclasses.replace(request.config, epochs=epochs))
+    config, schedule = request.config, None
     if kind is SweepKind.PROBE:
-        plan = plan_probe(
-            input_dim=first.input_dim,
-            output_dim=first.output_dim,
-            budget_s=request.budget_s,
-            config=request.config,
-            test_samples=int(first.x_test.shape[0]),
-            train_samples=first.train_samples,
-            seed=request.seed,
-            max_runs=request.max_runs,
-        )
+        config, plan, schedule = _probe_plan(request, first)
     else:
         dims = [
             DataDims(
@@ -308,16 +343,17 @@ def _plan(request: CalibrationRequest, datasets: tuple[Dataset, ...], fp: Finger
         )
     if not plan:
         raise InputError(f"a budget of {request.budget_s:.0f} s is too short for any {kind} run")
-    return SweepSpec(
+    spec = SweepSpec(
         kind=kind,
         dataset=names[0],
         dataset_hash=first.fingerprint(),
-        config=request.config,
+        config=config,
         runs=plan.runs,
         budget_s=request.budget_s,
         extra_datasets=tuple((name, d.fingerprint()) for name, d in zip(names[1:], datasets[1:], strict=True)),
         sentinel=plan.sentinel,
     )
+    return spec if schedule is None else with_first_rung(spec, schedule)
 
 
 def _datasets_for(request: CalibrationRequest, spec: SweepSpec | None) -> tuple[Dataset, ...]:
@@ -412,40 +448,82 @@ def _dataset_for_workers(name: str) -> str:
     return str(path.resolve()) if path.suffix and path.is_file() else name
 
 
+Sweeper = Callable[[SweepSpec, float, Callable[[SweepEvent], None], float], SweepSummary]
+"""Runs one sweep of a job: (spec, budget in seconds, progress, the ``time.monotonic`` value the budget counts
+from) -> its summary."""
+
+
 def run(
     job: CalibrationJob,
     progress: Callable[[SweepEvent], None] = lambda event: None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> SweepSummary:
     """Run the job against its store, holding the store's sweep lock throughout (on a cluster: on its
-    workers, this process the store's only writer; the cluster is closed at the end)."""
+    workers, this process the store's only writer; the cluster is closed at the end). A probe planned as
+    successive-halving rungs (``job.spec.rung``) runs them in turn (:func:`measurement.sweep.halving.run_halving`),
+    each with its share of the budget; the summary adds them up."""
+    with _sweeper(job, should_stop) as (store, sweep):
+        if job.spec.rung is None:
+            return sweep(job.spec, job.budget_s, progress, job.began)
+        return _run_rungs(job, store, sweep, progress)
+
+
+def _run_rungs(
+    job: CalibrationJob, store: RunStore, sweep: Sweeper, progress: Callable[[SweepEvent], None]
+) -> SweepSummary:
+    """The halving schedule from rung 0 (``job.spec``); a rung that ran adds to the summary."""
+
+    def rung(spec: SweepSpec, share_s: float, report: Callable[[SweepEvent], None]) -> SweepSummary:
+        return sweep(spec, share_s, report, time.monotonic())
+
+    def remaining_s() -> float:
+        return job.budget_s - (time.monotonic() - job.began)
+
+    outcome: HalvingOutcome = run_halving(
+        job.spec, store, store.hardware_id(job.fingerprint), rung, remaining_s, progress
+    )
+    summary = combined_summary(outcome)
+    if summary is None:  # every rung was closed before, or no time was left: nothing ran now
+        last = outcome.rungs[-1][0] if outcome.rungs else job.spec
+        summary = sweep(last, 0.0, progress, time.monotonic())
+    return summary
+
+
+@contextlib.contextmanager
+def _sweeper(job: CalibrationJob, should_stop: Callable[[], bool]) -> Iterator[tuple[RunStore, Sweeper]]:
+    """The job's store (its sweep lock held) and how a sweep runs: on this machine with the job's meter, or on
+    the cluster's workers. The meter, or the cluster, is closed at the end."""
     if job.cluster is not None:
-        return _run_on_cluster(job, job.cluster, progress, should_stop)
+        with _cluster_sweeper(job, job.cluster, should_stop) as found:
+            yield found
+        return
     try:
         with RunStore(job.store_path) as store:
             store.sweep_lock()
-            return run_sweep(
-                job.spec,
-                store,
-                job.meter,
-                job.datasets,
-                job.fingerprint,
-                job.budget_s,
-                progress=progress,
-                idle_s=job.request.idle_seconds,
-                should_stop=should_stop,
-                began=job.began,
-            )
+
+            def sweep(spec, budget_s, progress, began) -> SweepSummary:
+                return run_sweep(
+                    spec,
+                    store,
+                    job.meter,
+                    job.datasets,
+                    job.fingerprint,
+                    budget_s,
+                    progress=progress,
+                    idle_s=job.request.idle_seconds,
+                    should_stop=should_stop,
+                    began=began,
+                )
+
+            yield store, sweep
     finally:
         close_meter(job.meter)  # NVML shut down, sampler threads stopped
 
 
-def _run_on_cluster(
-    job: CalibrationJob,
-    session: ClusterSession,
-    progress: Callable[[SweepEvent], None],
-    should_stop: Callable[[], bool],
-) -> SweepSummary:
+@contextlib.contextmanager
+def _cluster_sweeper(
+    job: CalibrationJob, session: ClusterSession, should_stop: Callable[[], bool]
+) -> Iterator[tuple[RunStore, Sweeper]]:
     from measurement.distributed import WorkerSetup
 
     request = job.request
@@ -461,20 +539,24 @@ def _run_on_cluster(
     )
     with session, RunStore(job.store_path) as store:
         store.sweep_lock()
-        return run_sweep_on_pool(
-            job.spec,
-            store,
-            session.pool(setup),
-            job.datasets,
-            job.fingerprint,
-            session.meter,
-            job.budget_s,
-            progress=progress,
-            idle_s=request.idle_seconds,
-            should_stop=should_stop,
-            began=job.began,
-            idle_every_s=setup.idle_every_s,
-        )
+
+        def sweep(spec, budget_s, progress, began) -> SweepSummary:
+            return run_sweep_on_pool(
+                spec,
+                store,
+                session.pool(setup),
+                job.datasets,
+                job.fingerprint,
+                session.meter,
+                budget_s,
+                progress=progress,
+                idle_s=request.idle_seconds,
+                should_stop=should_stop,
+                began=began,
+                idle_every_s=setup.idle_every_s,
+            )
+
+        yield store, sweep
 
 
 def probe(

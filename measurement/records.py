@@ -254,6 +254,30 @@ class CommittedRun:
     ok: bool
 
 
+@dataclass(frozen=True)
+class RunScore:
+    """How well a committed run trained (see ``RunStore.run_scores``): what successive halving ranks by.
+
+    Attributes:
+        run_key: the run's key within its sweep.
+        params: its network's parameters (ties go to fewer).
+        test_loss: its final test loss (None when not finite: it diverged).
+        test_accuracy: its final test accuracy (None for regression).
+    """
+
+    run_key: str
+    params: int
+    test_loss: float | None
+    test_accuracy: float | None
+
+    @property
+    def score(self) -> float:
+        """Higher is better: the test accuracy, or for regression minus the test loss; -inf for a diverged run."""
+        if self.test_accuracy is not None:
+            return self.test_accuracy
+        return -self.test_loss if self.test_loss is not None else float("-inf")
+
+
 _KEY = re.compile(
     r"(?P<shape>[a-z0-9_]+)/d(?P<depth>\d+)/s(?P<size>\d+)/b(?P<batch>\d+)(?:/lr(?P<lr>[0-9.]+(?:e[+-]?\d+)?))?"
     r"(?:/x(?P<data>\d+))?(?:/r(?P<repeat>\d+))?"

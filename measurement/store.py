@@ -36,6 +36,7 @@ from measurement.records import (
     Phase,
     PhaseResult,
     RunResult,
+    RunScore,
     RunStatus,
     SweepKind,
     SweepStatus,
@@ -298,6 +299,26 @@ class RunStore:
             (kind, SweepStatus.COMPLETE),
         ).fetchone()
         return (row[0], json.loads(row[1])) if row else None
+
+    def find_sweep(self, plan_hash: str, hardware_id: int | None = None) -> tuple[int, SweepStatus, dict] | None:
+        """The sweep with this plan (on this hardware; None: on any, the first): its id, status and stored plan."""
+        row = self.conn.execute(
+            "SELECT id, status, plan_json FROM sweeps WHERE plan_hash = ? AND (? IS NULL OR hardware_id = ?)"
+            " ORDER BY id LIMIT 1",
+            (plan_hash, hardware_id, hardware_id),
+        ).fetchone()
+        return (row[0], SweepStatus(row[1]), json.loads(row[2])) if row else None
+
+    def run_scores(self, sweep_id: int) -> list[RunScore]:
+        """How each committed run of a sweep trained (accepted or not: a rejected energy measurement leaves its
+        test metrics valid), in commit order."""
+        rows = self.conn.execute(
+            "SELECT run_key, params, test_loss, test_accuracy FROM runs WHERE sweep_id = ? ORDER BY id", (sweep_id,)
+        )
+        return [
+            RunScore(run_key=key, params=params, test_loss=_finite(loss), test_accuracy=acc)
+            for key, params, loss, acc in rows
+        ]
 
     def set_sweep_status(self, sweep_id: int, status: SweepStatus, idle_power_w: float | None = None) -> None:
         """Mark a sweep running / interrupted / complete (and remember its idle power)."""

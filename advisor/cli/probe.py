@@ -7,12 +7,23 @@ import json
 from pathlib import Path
 
 from advisor.cli.calibrate import add_meter_arguments, cluster_fields, meter_options
-from advisor.cli.common import parse_duration_s, positive_int
+from advisor.cli.common import non_negative, parse_duration_s, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``probe`` command."""
-    p = subparsers.add_parser("probe", help="train a designed set of configs on a dataset (accuracy + energy)")
+    p = subparsers.add_parser(
+        "probe",
+        help="train a designed set of configs on a dataset (accuracy + energy)",
+        description=(
+            "Train networks (shapes, depths, sizes) and recipes (Adam learning rates 1e-4..1e-2, batch sizes "
+            "16..1024, capped at the training set) on a data set, then fit its accuracy model. By successive "
+            "halving: rung 1 trains many configs for a few epochs, each later rung trains the best third of the "
+            "rung before again, from scratch, for 3x the epochs (2-4 rungs; the epochs and rungs follow from the "
+            "budget, each rung an equal share of what is left). --epochs N runs one sweep of N epochs a run "
+            "instead; --learning-rate and --batch-size fix that part of the recipe."
+        ),
+    )
     p.add_argument("dataset", help="digits, breast_cancer, wine, synthetic:N,D,K, or a CSV/Parquet/NPZ file")
     p.add_argument("--target", help="target column of a dataset file (default 'target')")
     p.add_argument("--budget", type=parse_duration_s, default=None, help="time budget (default 5m)")
@@ -20,9 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--epochs",
         type=positive_int,
         default=None,
-        help="training epochs per run (default 256, more on small data sets: at least 1,500 steps)",
+        help="train every run this many epochs in one sweep (default: successive halving, epochs per rung)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument(
+        "--batch-size", type=positive_int, default=None, help="train every run at this batch size (default: searched)"
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=non_negative,
+        default=None,
+        help="train every run at this Adam learning rate (default: searched, 1e-4 to 1e-2)",
+    )
     p.add_argument("--max-runs", type=positive_int)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-fit", action="store_true", help="only train; fit later with 'advisor fit'")
@@ -39,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = calibration.TrainConfig(
         epochs=args.epochs or 0,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or calibration.TrainConfig.batch_size,
+        learning_rate=calibration.TrainConfig.learning_rate if args.learning_rate is None else args.learning_rate,
         windows=args.windows,
         window_s=args.window,
         device=args.device,
@@ -59,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         kind=calibration.SweepKind.PROBE,
         target=args.target,
+        learning_rates=calibration.PROBE_LEARNING_RATES if args.learning_rate is None else None,
+        batch_sizes=calibration.PROBE_BATCH_SIZES if args.batch_size is None else None,
         **cluster_fields(args),
     )
     job = calibration.prepare(request)

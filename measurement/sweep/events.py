@@ -38,7 +38,53 @@ class SweepEventKind(enum.StrEnum):
     RUN_STARTED = "run_started"
     RUN_FINISHED = "run_finished"  # committed (accepted or rejected)
     RUN_LOST = "run_lost"  # lost with its worker and queued again
+    RUNG = "rung"  # a rung of a successive-halving probe begins (its label says which, how many runs, how long)
     DONE = "done"  # the invocation ended
+
+
+@dataclass(frozen=True)
+class HalvingSchedule:
+    """A successive-halving probe (:mod:`measurement.sweep.halving`): ``rungs`` sweeps, the first of
+    ``configs0`` runs of ``epochs0`` epochs, each later one continuing the best 1/``eta`` of the one before for
+    ``eta`` times the epochs; ``budget_s`` is the whole probe's, split across the rungs."""
+
+    rungs: int
+    epochs0: int
+    configs0: int
+    budget_s: float
+    eta: int = 3
+
+    def epochs(self, rung: int) -> int:
+        """Training epochs of rung ``rung`` (0-based)."""
+        return self.epochs0 * self.eta**rung
+
+    def configs(self, rung: int) -> int:
+        """Most runs of rung ``rung``: the first rung's over ``eta`` per rung, rounded up (fewer when the rung before
+        committed fewer than planned: the best 1/``eta`` of those)."""
+        return -(-self.configs0 // self.eta**rung)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """Where a sweep stands in a successive-halving probe: its rung (0-based), the schedule, and the digest of
+    the first rung's plan (the probe's identity: a resume starts there)."""
+
+    index: int
+    schedule: HalvingSchedule
+    first: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"index": self.index, "schedule": self.schedule.to_dict(), "first": self.first}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Rung:
+        """Rebuild a stored rung."""
+        return cls(int(data["index"]), HalvingSchedule(**data["schedule"]), str(data["first"]))
 
 
 @dataclass(frozen=True)
@@ -52,6 +98,8 @@ class SweepSpec:
         sentinel: the config key of the sentinel the plan re-measures (:data:`~measurement.records.NO_SENTINEL`:
             none; None: not recorded, a plan stored before plans recorded it). Stored when known; not part of
             the digest (it follows from the runs), so a plan stored without it keeps its sweep.
+        rung: the sweep's rung in a successive-halving probe (None: a sweep of its own). Stored when set; not
+            part of the digest (the runs and their epochs tell rungs apart).
     """
 
     kind: SweepKind
@@ -62,6 +110,7 @@ class SweepSpec:
     budget_s: float
     extra_datasets: tuple[tuple[str, str], ...] = ()
     sentinel: str | None = None
+    rung: Rung | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", SweepKind(self.kind))
@@ -80,6 +129,7 @@ class SweepSpec:
         """JSON-ready form, stored with the sweep."""
         extra = {"extra_datasets": [list(d) for d in self.extra_datasets]} if self.extra_datasets else {}
         sentinel = {"sentinel": self.sentinel} if self.sentinel is not None else {}
+        rung = {"rung": self.rung.to_dict()} if self.rung is not None else {}
         return (
             {
                 "kind": str(self.kind),
@@ -91,6 +141,7 @@ class SweepSpec:
             }
             | extra
             | sentinel
+            | rung
         )
 
     @classmethod
@@ -105,13 +156,15 @@ class SweepSpec:
             budget_s=float(data["budget_s"]),
             extra_datasets=tuple((str(name), str(digest)) for name, digest in data.get("extra_datasets", ())),
             sentinel=None if data.get("sentinel") is None else str(data["sentinel"]),
+            rung=Rung.from_dict(data["rung"]) if data.get("rung") else None,
         )
 
     def digest(self) -> str:
-        """Stable hash of the plan (budget and sentinel excluded: a longer budget continues the same sweep)."""
+        """Stable hash of the plan (budget, sentinel and rung excluded: a longer budget continues the same sweep)."""
         data = self.to_dict()
         data.pop("budget_s")
         data.pop("sentinel", None)
+        data.pop("rung", None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,62 @@
+"""``advisor probe``: the recipe flags, their bad input, the help's account of the schedule, and one probe of
+successive-halving rungs end to end."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.cli import assert_one_line_error, call_cli, run_cli
+
+FAST = ["--windows", "2", "--window", "0.05s", "--idle", "0.05s", "--meter", "estimate"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--learning-rate", "0"], "learning rate (--learning-rate) must be [1e-07, 1]"),
+        (["--learning-rate", "3"], "learning rate (--learning-rate) must be [1e-07, 1]"),
+        (["--learning-rate", "fast"], "learning-rate"),
+        (["--batch-size", "0"], "positive"),
+    ],
+)
+def test_a_bad_recipe_is_refused_in_one_line_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], fragment: str
+) -> None:
+    result = call_cli("probe", "synthetic:300,6,3", *flags, home=tmp_path, monkeypatch=monkeypatch)
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "runs.sqlite").exists()
+
+
+def test_the_help_describes_the_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    from advisor.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["probe", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "successive halving" in text and "best third" in text and "--learning-rate" in text
+
+
+@pytest.mark.slow
+def test_a_probe_runs_halving_rungs_over_recipes_then_a_fixed_one_runs_one_sweep(tmp_path: Path) -> None:
+    result = run_cli("probe", "synthetic:600,6,3", "--budget", "40s", "--no-fit", "--json", *FAST, home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sweep"]["committed_now"] > 0
+    with sqlite3.connect(tmp_path / "runs.sqlite") as conn:
+        rungs = conn.execute("SELECT json_extract(plan_json, '$.config.epochs'), COUNT(r.id) FROM sweeps s"
+                             " JOIN runs r ON r.sweep_id = s.id GROUP BY s.id ORDER BY s.id").fetchall()  # fmt: skip
+        rates = {row[0] for row in conn.execute("SELECT learning_rate FROM runs")}
+    assert len(rungs) >= 2  # a shared machine may leave runs of a rung out of its share, never a whole rung
+    assert all(b[0] == 3 * a[0] and b[1] <= -(-a[1] // 3) for a, b in itertools.pairwise(rungs))
+    assert len(rates) >= 4 and rates <= {1e-4, 3e-4, 1e-3, 3e-3, 1e-2}
+    fixed = run_cli("probe", "synthetic:600,6,3", "--budget", "10s", "--epochs", "2", "--learning-rate", "0.002",
+                    "--batch-size", "32", "--max-runs", "3", "--no-fit", "--json", *FAST, home=tmp_path)  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr
+    with sqlite3.connect(tmp_path / "runs.sqlite") as conn:
+        last = conn.execute("SELECT run_key, learning_rate, batch_size FROM runs WHERE sweep_id ="
+                            " (SELECT MAX(id) FROM sweeps)").fetchall()  # fmt: skip
+    assert len(last) == 3 and all("/lr" not in key and (lr, b) == (0.002, 32) for key, lr, b in last)
