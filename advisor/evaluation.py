@@ -21,7 +21,7 @@ from measurement.records import calibration_noise_floor, noise_floor
 from measurement.store import RunStore, default_store_path
 from measurement.tables import TableError, read_table
 from measurement.tiers import FALLBACK_CPU_TIERS, device_tiers
-from models.accuracy import curve_frame, holdout_check
+from models.accuracy import HoldOut, curve_frame, holdout_check
 from models.evaluate import (
     BOOSTED_TREES,
     EVAL_FIT,
@@ -142,9 +142,17 @@ def evaluate_runs(
 
 
 def accuracy_checks(runs: pd.DataFrame, curves: pd.DataFrame | None) -> tuple:
-    """Each probed data set's accuracy model fit without every fifth probe run and scored on those runs."""
+    """Each probed data set's accuracy model fit without every fifth probe run and scored on those runs; and,
+    where at least three learning rates were probed, fit without every run of the middle one (a whole recipe
+    the fit never saw) and scored on those."""
     frame = curve_frame(runs, curves)
-    return tuple(holdout_check(group) for _, group in frame.groupby("dataset") if group["run_id"].nunique() >= 7)
+    checks = (
+        holdout_check(group, held_out=held)
+        for _, group in frame.groupby("dataset")
+        if group["run_id"].nunique() >= 7
+        for held in HoldOut
+    )
+    return tuple(check for check in checks if check is not None)
 
 
 def merge_summaries(

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from models.features import FEATURE_COLUMNS, PHASES
@@ -120,6 +119,8 @@ def fit_boosted(frame: pd.DataFrame) -> BoostedBaseline:
     matrix, target = _matrix(frame, BOOSTED_COLUMNS), frame["log_energy"].to_numpy(float)
     losses = ({"loss": "squared_error"}, *({"loss": "quantile", "quantile": q} for q in INTERVAL_QUANTILES))
     models = []
+    from sklearn.ensemble import HistGradientBoostingRegressor  # ~1.5 s to import: only when fitting
+
     with threadpool_limits(1, user_api="openmp"):
         for loss in losses:
             model = HistGradientBoostingRegressor(

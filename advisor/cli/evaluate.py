@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         console.print("accuracy models: skipped (a data set needs 7 or more probe runs to hold some out)")
     for check in result.accuracy:  # the score: accuracy, or -ln(test loss) for a regression
         console.print(
-            f"accuracy model, {check.dataset}: {check.runs} held-out probe runs ({check.points} "
+            f"accuracy model, {check.dataset}: {check.runs} held-out probe runs "
+            f"({'a whole learning rate' if check.held_out == 'recipe' else 'every fifth run'}, {check.points} "
             f"checkpoints): median |score error| {check.median_abs_error:.3f}, 90% coverage "
             f"{check.coverage_90:.0%}"
         )

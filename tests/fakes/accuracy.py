@@ -1,8 +1,10 @@
 """A stand-in for ``models.accuracy.AccuracyPosterior``: a closed-form learning curve, no sampling.
 
-score(P, E) = floor + (asym(P) - floor) * (1 - exp(-E / tau(P))), with asym rising in ln P (a sigmoid) and
-tau falling with P (bigger networks learn faster, as BUTTER-E found). A new run's score is Normal around it
-with ``sigma``, so P(meet) rises with epochs. For regression the score is -ln(test loss).
+One "draw": score(P, E) = floor + (asym(P, lr) - floor) * sigmoid(ln E - ln tau(P, lr, B)), with asym rising
+in ln P (a sigmoid) and falling above a too-high learning rate, and tau falling with P (bigger networks learn
+faster, as BUTTER-E found) and with the learning rate, rising with the batch (fewer steps per epoch). A new
+run's score is Normal around it with ``sigma``, so P(meet) rises with epochs. For regression the score is
+-ln(test loss). The curve is handed to the advisor as a real :class:`models.accuracy.Curves`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
+
+from models.accuracy import Curves, Nets
+
+
+def _outside(values: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    return np.clip(span[0] - values, 0, None) + np.clip(values - span[1], 0, None)
 
 
 @dataclass(frozen=True)
@@ -24,18 +32,24 @@ class FakeAccuracyInfo:
     chance: float = 0.1
     log_epochs_range: tuple[float, float] = (0.0, float(np.log(1000)))
     log_params_range: tuple[float, float] = (float(np.log(32)), float(np.log(2**24)))
+    log_lr_range: tuple[float, float] = (float(np.log(1e-4)), float(np.log(1e-2)))
+    log_batch_range: tuple[float, float] = (float(np.log(16)), float(np.log(1024)))
+    frontier: tuple = ()
 
 
 @dataclass(frozen=True)
 class FakeAccuracy:
-    """Closed-form accuracy over params and epochs with ``prob_meets`` / ``expected`` like the real posterior.
+    """Closed-form accuracy over networks, recipes and epochs with the posterior's interface.
 
     Attributes:
         top: the asymptote of a very large network (classification: accuracy; regression: -ln loss).
         floor: the score before training (chance, or -ln of the untrained loss).
         mid_params: parameters at which the asymptote is half way from floor to top.
-        tau_epochs: epochs to 63% of the rise for a network of ``ref_params`` parameters.
+        tau_epochs: epochs to half the rise for a network of ``ref_params`` parameters at lr 1e-3, batch 256.
         tau_slope: d ln tau / d ln params (negative: bigger learns faster).
+        lr_slope: -d ln tau / d ln lr (positive: a higher learning rate learns in fewer epochs).
+        batch_slope: d ln tau / d ln batch (positive: bigger batches take fewer steps per epoch).
+        lr_too_high: the learning rate at which the plateau halves.
         shape_bonus: added to ln params in the asymptote, per shape name.
     """
 
@@ -45,6 +59,9 @@ class FakeAccuracy:
     tau_epochs: float = 20.0
     ref_params: float = 3000.0
     tau_slope: float = -0.5
+    lr_slope: float = 0.7
+    batch_slope: float = 0.5
+    lr_too_high: float = 0.05
     sigma: float = 0.01
     info: FakeAccuracyInfo = field(default_factory=FakeAccuracyInfo)
     shape_bonus: tuple[tuple[str, float], ...] = ()
@@ -54,26 +71,41 @@ class FakeAccuracy:
         """multiclass, binary or regression."""
         return self.info.task
 
-    def score(self, params, depth, shapes, epochs) -> np.ndarray:
-        """The curve's value per config after ``epochs`` (scalar or one per config)."""
-        log_p = np.log(np.asarray(params, float))
+    def curves(self, nets: Nets) -> Curves:
+        """The curve of every candidate as one posterior draw."""
         bonus = dict(self.shape_bonus)
-        log_p = log_p + np.array([bonus.get(s, 0.0) for s in shapes])
-        asym = self.floor + (self.top - self.floor) * special.expit(log_p - np.log(self.mid_params))
-        tau = self.tau_epochs * np.exp(self.tau_slope * (log_p - np.log(self.ref_params)))
-        epochs = np.broadcast_to(np.asarray(epochs, float), log_p.shape)
-        return self.floor + (asym - self.floor) * (1 - np.exp(-epochs / tau))
+        log_p = np.log(nets.params) + np.array([bonus.get(s, 0.0) for s in nets.shapes])
+        q = special.expit(-(np.log(nets.learning_rate) - np.log(self.lr_too_high)) / 0.5)
+        asym = self.floor + (self.top - self.floor) * special.expit(log_p - np.log(self.mid_params)) * q
+        half = (
+            np.log(self.tau_epochs)
+            + self.tau_slope * (log_p - np.log(self.ref_params))
+            - self.lr_slope * np.log(nets.learning_rate / 1e-3)
+            + self.batch_slope * np.log(nets.batch_size / 256)
+        )
+        return Curves(
+            floor=np.array([[self.floor]]),
+            asym=asym[None, :],
+            half=half[None, :],
+            width=np.array([[1.0]]),
+            noise=np.array([[self.sigma**2]]),
+            outside=_outside(np.log(nets.params), self.info.log_params_range)
+            + _outside(np.log(nets.learning_rate), self.info.log_lr_range)
+            + _outside(np.log(nets.batch_size), self.info.log_batch_range),
+            log_epochs_range=self.info.log_epochs_range,
+        )
 
-    def _budget(self, budget: float) -> float:
+    def budget_score(self, budget: float) -> float:
+        """The budget on the curve's scale."""
         return -float(np.log(budget)) if self.task == "regression" else float(budget)
 
-    def prob_meets(self, budget, params, depth, shapes, epochs) -> np.ndarray:
+    def prob_meets(self, budget, nets: Nets, epochs) -> np.ndarray:
         """P(a new run's score reaches the budget)."""
-        return stats.norm.sf(self._budget(budget), loc=self.score(params, depth, shapes, epochs), scale=self.sigma)
+        return self.curves(nets).prob_meets(self.budget_score(budget), epochs)
 
-    def expected(self, params, depth, shapes, epochs) -> np.ndarray:
+    def expected(self, nets: Nets, epochs) -> np.ndarray:
         """Mean accuracy (or test loss for regression)."""
-        score = self.score(params, depth, shapes, epochs)
+        score = self.curves(nets).mean(epochs)[0]
         return np.exp(-score) if self.task == "regression" else score
 
 
@@ -106,6 +138,7 @@ def real_accuracy(draws: int = 40, task: str = "multiclass", seed: int = 0):
         "m": np.log(3000.0) + 0.05 * rng.standard_normal(draws),
         "log_s": np.zeros(draws), "b_depth": np.zeros(draws), "g_shape": np.zeros((draws, 8)),
         "h0": np.full(draws, np.log(8.0)), "h_p": np.full(draws, -0.3), "h_d": np.zeros(draws),
+        "a_lr": np.full(draws, 0.7), "a_b": np.full(draws, 0.5), "l_hi": np.full(draws, np.log(0.05)),
         "log_se": np.zeros(draws), "sigma": np.full(draws, 0.05 if regression else 0.01),
         "sigma_run": np.full(draws, 0.01),
     }  # fmt: skip
@@ -115,6 +148,8 @@ def real_accuracy(draws: int = 40, task: str = "multiclass", seed: int = 0):
         runs=40, epochs=64.0, input_dim=info_dims.input_dim, train_samples=info_dims.train_samples,
         output_dim=info_dims.output_dim, best_observed=top, log_epochs_range=(0.0, float(np.log(1000))),
         log_params_ref=float(np.log(3000.0)), diagnostics=DIAGNOSTICS,
+        log_lr_range=info_dims.log_lr_range, log_batch_range=info_dims.log_batch_range,
+        log_lr_ref=float(np.log(1e-3)), log_batch_ref=float(np.log(256)),
     )  # fmt: skip
     return AccuracyPosterior(values, info)
 

@@ -1,4 +1,5 @@
-"""The accuracy model over training length: curve observations, monotone curves, fewest epochs, recovery."""
+"""The accuracy model over the recipe and training length: curve observations, monotone curves, the recipe's
+effects, fewest epochs, recovery from simulated learning curves."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import pytest
 
 from measurement.architecture import SHAPES
 from models import accuracy, schema
-from models.accuracy import EPOCH_CHOICES, AccuracyInfo, AccuracyPosterior, curve_frame, fewest_epochs
+from models.accuracy import (
+    EPOCH_CHOICES,
+    AccuracyInfo,
+    AccuracyPosterior,
+    HoldOut,
+    Nets,
+    ProbedRun,
+    curve_frame,
+    fewest_epochs,
+)
 from models.sampling import Diagnostics, FitConfig
 
 DIAG = Diagnostics(0, 1.0, 400.0, 400, 2, 1.0)
@@ -19,7 +29,10 @@ DIAG = Diagnostics(0, 1.0, 400.0, 400, 2, 1.0)
 def _info(**changes) -> AccuracyInfo:
     base = dict(task="multiclass", chance=0.1, log_params_range=(np.log(100), np.log(1e6)), runs=40, epochs=200.0,
                 input_dim=64, train_samples=1437, output_dim=10, best_observed=0.98,
-                log_epochs_range=(0.0, np.log(200)), log_params_ref=np.log(1e4), diagnostics=DIAG)  # fmt: skip
+                log_epochs_range=(0.0, np.log(200)), log_params_ref=np.log(1e4), diagnostics=DIAG,
+                log_lr_range=(np.log(1e-4), np.log(1e-2)), log_batch_range=(np.log(32), np.log(1024)),
+                log_lr_ref=np.log(1e-3), log_batch_ref=np.log(256),
+                frontier=(ProbedRun("rectangle", 3, 5000, 1e-3, 64, 32.0, 0.97),))  # fmt: skip
     return AccuracyInfo(**{**base, **changes})
 
 
@@ -31,36 +44,49 @@ def _posterior(n: int = 50, seed: int = 0, **info) -> AccuracyPosterior:
         "b_depth": 0.05 * rng.standard_normal(n), "g_shape": 0.1 * rng.standard_normal((n, 8)),
         "h0": np.log(20) + 0.1 * rng.standard_normal(n), "h_p": np.full(n, -0.4), "h_d": np.zeros(n),
         "log_se": np.full(n, np.log(0.6)), "sigma": np.full(n, 0.01), "sigma_run": np.full(n, 0.01),
+        "a_lr": 0.7 + 0.05 * rng.standard_normal(n), "a_b": np.full(n, 0.5), "l_hi": np.full(n, np.log(0.05)),
     }  # fmt: skip
     return AccuracyPosterior(draws, _info(**info))
 
 
-CONFIGS = (np.array([300, 3000, 30000, 300000, 3e6]), np.array([3, 4, 2, 6, 8]),
-           ["rectangle", "trapezoid", "exponential", "wide_first_2x", "rectangle_residual"])  # fmt: skip
+CONFIGS = Nets.of([300, 3000, 30000, 300000, 3e6], [3, 4, 2, 6, 8],
+                  ["rectangle", "trapezoid", "exponential", "wide_first_2x", "rectangle_residual"],
+                  [1e-4, 1e-3, 3e-3, 1e-2, 1e-3], [32, 256, 64, 1024, 16])  # fmt: skip
 
 
 def test_accuracy_rises_with_epochs_for_every_draw() -> None:
     post = _posterior()
-    scores = np.stack([post.mean_score(*CONFIGS, e) for e in EPOCH_CHOICES])  # (epochs, draws, configs)
+    scores = np.stack([post.mean_score(CONFIGS, e) for e in EPOCH_CHOICES])  # (epochs, draws, configs)
     assert np.all(np.diff(scores, axis=0) >= -1e-12)
     assert np.all(scores >= 0.1 - 1e-12) and np.all(scores <= 1.0)
 
 
 def test_bigger_networks_learn_faster_when_the_rate_slope_says_so() -> None:
     post = _posterior()
-    params = np.array([3e3, 3e5])
-    early = post.mean_score(params, np.array([3, 3]), ["rectangle"] * 2, 8).mean(axis=0)
-    late = post.mean_score(params, np.array([3, 3]), ["rectangle"] * 2, 1000).mean(axis=0)
+    nets = Nets.of([3e3, 3e5], [3, 3], ["rectangle"] * 2)
+    early = post.mean_score(nets, 8).mean(axis=0)
+    late = post.mean_score(nets, 1000).mean(axis=0)
     assert (early / late)[1] > (early / late)[0]  # the big one is nearer its plateau after 8 epochs
+
+
+def test_a_higher_learning_rate_learns_in_fewer_epochs_until_it_is_too_high() -> None:
+    post = _posterior()
+    rates = np.array([1e-4, 1e-3, 1e-2, 0.3])
+    nets = Nets.of(np.full(4, 3e4), np.full(4, 3), ["rectangle"] * 4, rates, 256)
+    early = post.mean_score(nets, 4).mean(axis=0)
+    plateau = post.mean_score(nets, 1e6).mean(axis=0)
+    assert early[0] < early[1] < early[2]  # more progress per epoch with a bigger step
+    assert plateau[3] < plateau[1] - 0.3  # far above l_hi the plateau falls
+    batches = Nets.of(np.full(2, 3e4), np.full(2, 3), ["rectangle"] * 2, 1e-3, np.array([32, 1024]))
+    assert np.all(np.diff(post.mean_score(batches, 4).mean(axis=0)) < 0)  # fewer steps per epoch: slower
 
 
 def test_fewest_epochs_equals_an_exhaustive_search() -> None:
     post = _posterior()
     for budget in (0.5, 0.9, 0.95):
-        epochs, p = fewest_epochs(post, budget, 0.9, *CONFIGS)
-        for i in range(len(CONFIGS[0])):
-            one = (CONFIGS[0][i : i + 1], CONFIGS[1][i : i + 1], CONFIGS[2][i : i + 1])
-            ps = np.array([post.prob_meets(budget, *one, e)[0] for e in EPOCH_CHOICES])
+        epochs, p = fewest_epochs(post, budget, 0.9, CONFIGS)
+        for i in range(len(CONFIGS)):
+            ps = np.array([post.prob_meets(budget, CONFIGS.take([i]), e)[0] for e in EPOCH_CHOICES])
             meets = np.flatnonzero(ps >= 0.9)
             if meets.size:
                 assert epochs[i] == EPOCH_CHOICES[meets[0]] and p[i] == pytest.approx(ps[meets[0]])
@@ -70,9 +96,11 @@ def test_fewest_epochs_equals_an_exhaustive_search() -> None:
 
 def test_the_spread_widens_beyond_the_probed_epochs_and_sizes() -> None:
     post = _posterior()
-    sd = post.predictive_sd(np.array([1e4, 1e4, 1e8]), np.array([100.0, 1000.0, 100.0])).mean(axis=0)
-    assert sd[1] > sd[0] and sd[2] > sd[0]
+    nets = Nets.of([1e4, 1e4, 1e8, 1e4, 1e4], [3] * 5, ["rectangle"] * 5, [1e-3, 1e-3, 1e-3, 1e-1, 1e-3],
+                   [256, 256, 256, 256, 8])  # fmt: skip
+    sd = post.predictive_sd(nets, np.array([100.0, 1000.0, 100.0, 100.0, 100.0])).mean(axis=0)
     assert sd[0] == pytest.approx(np.sqrt(2) * 0.01)
+    assert np.all(sd[1:] > sd[0])  # beyond the probed epochs, sizes, learning rates and batch sizes
 
 
 def test_curve_observations_fall_back_to_final_metrics_and_drop_diverged_runs() -> None:
@@ -97,11 +125,23 @@ def test_curve_observations_fall_back_to_final_metrics_and_drop_diverged_runs() 
     ])  # fmt: skip
     curves = pd.DataFrame({"run_id": [1, 1, 1, 1], "epoch": [1.0, 2.0, 4.0, 8.0], "train_loss": 1.0,
                            "test_loss": [2.0, 1.0, 0.7, 0.5], "test_accuracy": [0.3, 0.5, 0.7, 0.8]})  # fmt: skip
-    frame = curve_frame(runs, curves)
+    frame = curve_frame(runs.assign(train_batch_size=64), curves)
     assert sorted(frame.loc[frame["run_id"] == 1, "epoch"]) == [1.0, 2.0, 4.0, 8.0]
+    assert set(frame["learning_rate"]) == {1e-4} and set(frame["batch_size"]) == {64}  # no lr recorded: BUTTER's
     assert frame.loc[frame["run_id"] == 2, "epoch"].tolist() == [8.0]  # no curve: its final metrics
     assert set(frame["run_id"]) == {1, 2}  # diverged and inference rows dropped
-    assert len(curve_frame(runs)) == 2
+    assert len(curve_frame(runs.assign(train_batch_size=64))) == 2
+    recorded = curve_frame(runs.assign(train_batch_size=64, learning_rate=[3e-3, 1e-2, 1e-2, 1e-2]), curves)
+    assert recorded.groupby("run_id")["learning_rate"].first().to_dict() == {1: 3e-3, 2: 1e-2}
+
+
+def test_the_frontier_names_each_runs_best_checkpoint_best_first() -> None:
+    frame = _simulated_curves()
+    best = accuracy.frontier(frame, "multiclass", runs=3)
+    scores = [run.score for run in best]
+    assert scores == sorted(scores, reverse=True) and len(best) == 3
+    top = frame.loc[frame["test_accuracy"].idxmax()]
+    assert best[0].score == pytest.approx(top["test_accuracy"]) and best[0].learning_rate == top["learning_rate"]
 
 
 def test_info_round_trips_and_refuses_an_older_model() -> None:
@@ -114,18 +154,26 @@ def test_info_round_trips_and_refuses_an_older_model() -> None:
         AccuracyInfo.from_dict({**info.to_dict(), "log_epochs_range": [5.0, 1.0]}, "acc")
 
 
-def _simulated_curves(seed: int = 0) -> pd.DataFrame:
+TRUE_A_LR, TRUE_A_B = 0.8, 0.4
+RATES = (1e-4, 1e-3, 1e-2)
+
+
+def _simulated_curves(seed: int = 0, runs: int = 36) -> pd.DataFrame:
+    """Learning curves from the model's own form: three learning rates, two batch sizes, sizes and depths."""
     rng = np.random.default_rng(seed)
     rows = []
-    for run in range(30):
+    for run in range(runs):
         log_p, depth = rng.uniform(np.log(100), np.log(1e6)), int(rng.choice([2, 3, 4, 6, 8]))
+        lr, batch = RATES[run % 3], (32, 256)[(run // 3) % 2]
         asym = 0.1 + 0.88 / (1 + np.exp(-(log_p - np.log(3000)) / 0.8))
-        half, offset = np.log(20) - 0.4 * (log_p - np.log(1e4)), 0.01 * rng.standard_normal()
+        recipe = -TRUE_A_LR * np.log(lr / 1e-3) + TRUE_A_B * np.log(batch / 256)
+        half, offset = np.log(20) - 0.4 * (log_p - np.log(1e4)) + recipe, 0.01 * rng.standard_normal()
         for e in (1, 2, 4, 8, 16, 32, 64, 128, 200):
             acc = 0.1 + (asym - 0.1) / (1 + np.exp(-(np.log(e) - half) / 0.6)) + offset + 0.01 * rng.standard_normal()
             rows.append({"run_id": run, "dataset": "d", "task": "multiclass", "shape": SHAPES[run % 8].value,
                          "depth": depth, "params": int(np.exp(log_p)), "input_dim": 64, "output_dim": 10,
-                         "train_samples": 1437, "epoch": float(e), "test_loss": 1.0, "test_accuracy": acc})  # fmt: skip
+                         "train_samples": 1437, "epoch": float(e), "test_loss": 1.0, "test_accuracy": acc,
+                         "learning_rate": lr, "batch_size": batch})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -136,18 +184,28 @@ def test_recovers_the_learning_rate_slope_and_predicts_held_out_epochs() -> None
     assert post.diagnostics.divergences <= 5
     lo, hi = np.percentile(post.draws["h_p"], [1, 99])
     assert lo <= -0.4 <= hi and hi < 0  # bigger networks learn faster, and the fit knows it
+    lo, hi = np.percentile(post.draws["a_lr"], [1, 99])
+    assert lo <= TRUE_A_LR <= hi and lo > 0.4  # a bigger step learns faster, by the simulated amount
+    lo, hi = np.percentile(post.draws["a_b"], [1, 99])
+    assert lo <= TRUE_A_B <= hi
     late = frame[frame["epoch"] == 128]
-    predicted = post.expected(late["params"].to_numpy(), late["depth"].to_numpy(), list(late["shape"]), 128)
+    nets = Nets.of(late["params"], late["depth"], late["shape"], late["learning_rate"], late["batch_size"])
+    predicted = post.expected(nets, 128)
     assert np.median(np.abs(predicted - late["test_accuracy"].to_numpy())) < 0.03
 
 
 @pytest.mark.slow
 def test_holdout_check_scores_runs_the_fit_never_saw() -> None:
     frame = _simulated_curves(seed=3)
-    check = accuracy.holdout_check(frame, FitConfig(draws=150, tune=300, chains=1, sampler="pymc"))
-    assert check.runs == 6 and check.points == 6 * 9  # every fifth of 30 runs, all their checkpoints
+    config = FitConfig(draws=150, tune=300, chains=1, sampler="pymc")
+    check = accuracy.holdout_check(frame, config)
+    assert check.runs == 7 and check.points == 7 * 9  # every fifth of 36 runs, all their checkpoints
     assert check.median_abs_error < 0.05
     assert 0.6 <= check.coverage_90 <= 1.0
+    recipe = accuracy.holdout_check(frame, config, HoldOut.RECIPE)  # every run at lr 1e-3, predicted from the others
+    assert recipe.held_out is HoldOut.RECIPE and recipe.runs == 12
+    assert recipe.median_abs_error < 0.06 and recipe.coverage_90 >= 0.6
+    assert accuracy.holdout_check(frame[frame["learning_rate"] == 1e-3], config, HoldOut.RECIPE) is None
 
 
 @pytest.mark.parametrize("confidence", [0.3, 0.6, 0.9])
@@ -155,10 +213,9 @@ def test_fewest_epochs_is_exhaustive_outside_the_probed_epochs_too(confidence) -
     """Probes that started at 8 epochs: below 8 and beyond 200 the spread widens and P need not rise."""
     post = _posterior(log_epochs_range=(np.log(8), np.log(200)))
     for budget in (0.3, 0.8, 0.95):
-        epochs, _ = fewest_epochs(post, budget, confidence, *CONFIGS)
-        for i in range(len(CONFIGS[0])):
-            one = (CONFIGS[0][i : i + 1], CONFIGS[1][i : i + 1], CONFIGS[2][i : i + 1])
-            ps = np.array([post.prob_meets(budget, *one, e)[0] for e in EPOCH_CHOICES])
+        epochs, _ = fewest_epochs(post, budget, confidence, CONFIGS)
+        for i in range(len(CONFIGS)):
+            ps = np.array([post.prob_meets(budget, CONFIGS.take([i]), e)[0] for e in EPOCH_CHOICES])
             meets = np.flatnonzero(ps >= confidence)
             expected = EPOCH_CHOICES[meets[0]] if meets.size else None
             assert (np.isnan(epochs[i]) and expected is None) or epochs[i] == expected, (budget, i, ps)
