@@ -18,7 +18,7 @@ from advisor.engine import recommend as run_engine
 from advisor.measuring import measure as measure  # re-exported: the API's measuring calls
 from advisor.measuring import measured as measured
 from advisor.measuring import predict_module as predict_module
-from advisor.render import legend_line, reason_line, summary_line
+from advisor.render import legend_line, probed_lines, reason_line, summary_line
 from measurement.datasets import BUNDLED, SYNTHETIC_PREFIX, dataset_name, file_stem, is_file_spec
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint, GpuInfo, fingerprint, read_gpu_name
@@ -167,16 +167,20 @@ def recommend(profile: Profile, dataset: str, accuracy: float, confidence: float
     ``landsat``) or the path of the file it was probed from.
 
     Options (keywords): constraints ``shapes``, ``min_depth``, ``max_depth``, ``min_size``, ``max_size``,
-    ``max_params``; and ``batch_size``, ``inference_batch_size``, ``epochs`` (an int: how you will train; or
+    ``max_params``; the recipe ``learning_rate`` (Adam's) and ``batch_size`` (each a number: how you will
+    train; or ``"auto"``, the default: searched per network over ``models.accuracy.LEARNING_RATES`` and
+    ``BATCH_SIZES``); ``inference_batch_size``, ``epochs`` (an int: how you will train; or
     ``"auto"``, the default: per network the fewest epochs meeting the budget with the confidence),
     ``train_samples``, ``predictions``, ``objective`` ("energy-per-datum" (default) | "training-energy" |
     "inference" | "lifecycle"), ``grid_g_per_kwh`` (adds ``co2e_g``), ``top``.
 
     Returns a DataFrame, one row per distinct network (identical architectures once; ``shapes`` names every
-    shape it stands for): rank, shape, shapes, depth, size, widths, params, epochs, energy per datum with its
+    shape it stands for, with its best recipe): rank, shape, shapes, depth, size, widths, params,
+    learning_rate, batch_size, epochs, energy per datum with its
     90% interval, total training energy at those epochs with its 90% interval, inference energy per
     prediction, P(meet budget), expected accuracy, cache tier … An infeasible budget gives an empty frame;
-    ``frame.attrs["message"]`` then names the best achievable accuracy; ``attrs["reason"]`` says why the top
+    ``frame.attrs["message"]`` then names the best achievable accuracy near what was probed, ``attrs["probed"]``
+    the best probed runs and ``attrs["probed_lines"]`` what would settle it; ``attrs["reason"]`` says why the top
     pick wins; ``attrs["estimated"]`` is True when the profile's energy comes from the estimate meter;
     ``attrs["profile"]`` names the profile that answered (``attrs["profile_source"]``: reference, user, given).
 
@@ -195,6 +199,8 @@ def table_of(result: Recommendation, profile: Profile | None = None) -> pd.DataF
         reason=reason_line(result),
         legend=legend_line(list(table["shapes"])),
         best_achievable=result.best_achievable,
+        probed=[dataclasses.asdict(run) for run in result.probed] if result.table.empty else [],
+        probed_lines=probed_lines(result),
         estimated=result.estimated,
         objective=str(result.request.objective),
     )

@@ -20,7 +20,8 @@ def summary_line(result: Recommendation) -> str:
     if result.verdict is Verdict.INFEASIBLE:
         line = (
             f"no candidate reaches {what} {request.accuracy:g} with probability >= {request.confidence:g}; "
-            f"best achievable {what} (posterior mean) is {result.best_achievable:.4g}"
+            f"best achievable {what} (posterior mean, near the probed networks and recipes) is "
+            f"{result.best_achievable:.4g}"
         )
     else:
         top = result.table.iloc[0]
@@ -122,8 +123,43 @@ def legend_line(shapes: list[str]) -> str:
     return f"shapes: {names}; all 8 = every shape (identical nets); widths 64x3-10 = 64,64,64,10; a..b/n = n layers"
 
 
+def learning_rate_label(value: float) -> str:
+    """A learning rate as people write it: 1e-3, 3e-4."""
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def _net(row) -> str:
-    return f"{shapes_label(row['shapes'])} d{row['depth']} {count(row['params'])} params, {row['epochs']:g} epochs"
+    recipe = f"lr {learning_rate_label(row['learning_rate'])} batch {row['batch_size']}"
+    net = f"{shapes_label(row['shapes'])} d{row['depth']} {count(row['params'])} params"
+    return f"{net}, {recipe}, {row['epochs']:g} epochs"
+
+
+def probed_lines(result: Recommendation, limit: int = 3) -> list[str]:
+    """For an empty answer: the probed runs that reached the budget or came closest, and what would settle it."""
+    if result.verdict is not Verdict.INFEASIBLE or not result.probed:
+        return []
+    what = "test loss" if result.regression else "accuracy"
+    budget = result.request.accuracy
+    reached = [r for r in result.probed if (r.score <= budget if result.regression else r.score >= budget)]
+    head = (
+        f"{len(reached)} probed run(s) reached {what} {budget:g}, too few to promise it with P >= "
+        f"{result.request.confidence:g}; the best:"
+        if reached
+        else f"no probed run reached {what} {budget:g}; the closest:"
+    )
+    lines = [head]
+    for run in result.probed[:limit]:
+        lines.append(
+            f"  {SHAPE_ABBREVIATIONS.get(run.shape, run.shape)} d{run.depth} {count(run.params)} params, "
+            f"lr {learning_rate_label(run.learning_rate)} batch {run.batch_size}, {run.epochs:g} epochs: "
+            f"{what} {run.score:.4g}"
+        )
+    lines.append(
+        f"to settle it: 'advisor probe {result.request.dataset} --extend' probes more networks and recipes "
+        "around these, then ask again (or lower the confidence)"
+    )
+    return lines
 
 
 def reason_line(result: Recommendation) -> str:
@@ -152,15 +188,21 @@ def table_title(result: Recommendation) -> str:
     objective = OBJECTIVE_WORDS[str(request.objective)]
     return (
         f"{request.dataset}: {what} {request.accuracy:g} with P >= {request.confidence:g}, by {objective}, "
-        f"epochs {request.epochs} ({energy_label(result.estimated)})"
+        f"lr {_setting(request.learning_rate)}, batch {request.batch_size}, epochs {request.epochs} "
+        f"({energy_label(result.estimated)})"
     )
+
+
+def _setting(value) -> str:
+    return value if isinstance(value, str) else learning_rate_label(value)
 
 
 def recommendation_rows(result: Recommendation, wide: bool = False) -> tuple[list[tuple[str, str]], list[list[str]]]:
     """The ranked table for people: (column name, justification) pairs and rows of text.
 
-    Narrow (fits 80 columns): abbreviated shapes, compact widths, SI-prefixed joules, no intervals.
-    ``wide`` adds full shape names, full widths and the 90% intervals of energy per datum and training energy.
+    Narrow (fits 80 columns): abbreviated shapes, compact widths, SI-prefixed joules, no intervals, no
+    inference column. ``wide`` adds full shape names, full widths, the 90% intervals of energy per datum and
+    training energy, and the inference energy per prediction.
     """
     header = [
         ("#", "right"),
@@ -168,14 +210,15 @@ def recommendation_rows(result: Recommendation, wide: bool = False) -> tuple[lis
         ("d", "right"),
         ("widths", "left"),
         ("params", "right"),
+        ("lr", "right"),
+        ("batch", "right"),
         ("epochs", "right"),
         ("J/datum", "right"),
         ("train J", "right"),
-        ("J/pred", "right"),
     ]
     if wide:
-        header[7:7] = [("J/datum 90%", "right")]
-        header[9:9] = [("train J 90%", "right")]
+        header[9:9] = [("J/datum 90%", "right")]
+        header[11:11] = [("train J 90%", "right"), ("J/pred", "right")]
     co2 = "co2e_g" in result.table
     header += [("CO2e", "right")] * co2 + [("P", "right"), ("tier", "left")]
     rows = []
@@ -186,13 +229,18 @@ def recommendation_rows(result: Recommendation, wide: bool = False) -> tuple[lis
             str(r["depth"]),
             compact_widths(r["widths"], 60 if wide else 12),
             count(r["params"]),
+            learning_rate_label(r["learning_rate"]),
+            str(r["batch_size"]),
             f"{r['epochs']:g}",
             si(r["energy_per_datum_j"]),
             si(r["training_energy_j"]),
-            si(r["inference_energy_per_prediction_j"]),
         ]
         if wide:
-            row[7:7] = [f"{si(r['energy_p05_j'])}-{si(r['energy_p95_j'])}"]
-            row[9:9] = [f"{si(r['training_p05_j'])}-{si(r['training_p95_j'])}"]
-        rows.append(row + ([si(r["co2e_g"], "g")] if co2 else []) + [f"{r['p_meet']:.2f}", str(r["tier"])])
+            row[9:9] = [f"{si(r['energy_p05_j'])}-{si(r['energy_p95_j'])}"]
+            row[11:11] = [
+                f"{si(r['training_p05_j'])}-{si(r['training_p95_j'])}",
+                si(r["inference_energy_per_prediction_j"]),
+            ]
+        tier = str(r["tier"]) if wide else str(r["tier"]).split(" ")[0]  # narrow: "T3", not "T3 <=106MiB"
+        rows.append(row + ([si(r["co2e_g"], "g")] if co2 else []) + [f"{r['p_meet']:.2f}", tier])
     return header, rows

@@ -24,10 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import advisor
-from advisor import engine
-from advisor.engine import ACCURACY_DRAWS, ENGINE_DRAWS, candidate_grid
+from advisor import candidates as engine
+from advisor.candidates import ACCURACY_DRAWS, ENGINE_DRAWS, SCREEN_DRAWS, candidate_grid
 from benchmarks.report import add_page_options, markdown_table, page_from_args
-from models.accuracy import EPOCH_CHOICES
+from models.accuracy import BATCH_SIZES, EPOCH_CHOICES, LEARNING_RATES
 
 REPEATS = 15
 BOUND_S = 0.5
@@ -117,8 +117,9 @@ def summary(t: Timings) -> list[str]:
     """The lines above the table: what was searched."""
     return [
         f"dataset {t.dataset} at accuracy {t.accuracy}: {t.grid_configs} grid configs -> {t.networks} distinct "
-        f"networks x {len(EPOCH_CHOICES)} epoch choices",
-        f"draws: {ENGINE_DRAWS} energy x 2 phases, {ACCURACY_DRAWS} accuracy",
+        f"networks x {len(LEARNING_RATES)} learning rates x {len(BATCH_SIZES)} batch sizes x "
+        f"{len(EPOCH_CHOICES)} epoch choices",
+        f"draws: {ENGINE_DRAWS} energy x 2 phases, {ACCURACY_DRAWS} accuracy ({SCREEN_DRAWS} in the recipe screen)",
     ]
 
 

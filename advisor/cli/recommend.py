@@ -15,7 +15,9 @@ OBJECTIVES = "energy-per-datum (default), training-energy, inference or lifecycl
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``recommend`` command."""
-    p = subparsers.add_parser("recommend", help="recommend shape/depth/size and epochs under an accuracy budget")
+    p = subparsers.add_parser(
+        "recommend", help="recommend shape/depth/size, learning rate, batch size and epochs under an accuracy budget"
+    )
     p.add_argument("--profile", type=Path, help=PROFILE_HELP)
     p.add_argument(
         "--dataset",
@@ -33,7 +35,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--min-size", type=positive_int, default=2**5)
     p.add_argument("--max-size", type=positive_int, default=2**24)
     p.add_argument("--max-params", type=positive_int)
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument(
+        "--batch-size",
+        default="auto",
+        help="the training batch size you will use, or auto (default): searched over 16-1024 per network",
+    )
+    p.add_argument(
+        "--learning-rate",
+        default="auto",
+        help="Adam's learning rate you will use, or auto (default): searched over 1e-4-1e-2 per network",
+    )
     p.add_argument(
         "--epochs",
         default="auto",
@@ -77,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         max_size=args.max_size,
         max_params=args.max_params,
         batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
         epochs=args.epochs,
         predictions=args.predictions,
         objective=args.objective,
@@ -90,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**table.attrs, "recommendations": json.loads(table.to_json(orient="records"))}, indent=2))
     elif args.csv:
         table.to_csv(sys.stdout, index=False)
-        print(f"profile: {table.attrs['profile']}\n{table.attrs['message']}", file=sys.stderr)
+        words = [f"profile: {table.attrs['profile']}", table.attrs["message"], *table.attrs["probed_lines"]]
+        print("\n".join(words), file=sys.stderr)
     else:
         _print_table(result, table.attrs, args.wide)
     if args.plot is not None:
@@ -127,5 +140,7 @@ def _print_table(result, attrs: dict, wide: bool) -> None:
         console.print(out)
         console.print(attrs["legend"])
     console.print(attrs["message"])
+    for line in attrs.get("probed_lines", ()):
+        console.print(line)
     if attrs.get("reason"):
         console.print(attrs["reason"])

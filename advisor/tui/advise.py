@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from advisor.figures_recommend import ShapeCurve, TierCrossing, tier_crossings, training_curves
-from advisor.render import reason_line, recommendation_rows, si, summary_line
+from advisor.render import learning_rate_label, reason_line, recommendation_rows, si, summary_line
 from advisor.tui.widgets import EnergyPlot, pareto_text
 
 FIELDS = (
@@ -25,7 +25,8 @@ FIELDS = (
     ("shapes", "shapes (comma list)", ""),
     ("depths", "depth range", "2-20"),
     ("max_params", "max params", ""),
-    ("batch_size", "batch size", "256"),
+    ("batch_size", "batch (N or auto)", "auto"),
+    ("learning_rate", "learning rate (or auto)", "auto"),
     ("predictions", "predictions", ""),
     ("grid", "grid g CO2e/kWh", ""),
 )
@@ -55,10 +56,10 @@ def parse_inputs(values: dict[str, str]) -> tuple[str, float, float, dict]:
             options["min_depth"], options["max_depth"] = int(lo), int(hi or lo)
         except ValueError:
             raise ValueError(f"depth range: {values['depths']!r} is not like 2-8") from None
-    for key in ("max_params", "batch_size", "predictions"):
+    for key in ("max_params", "predictions"):
         if values[key].strip():
             options[key] = _number(values, key, int)
-    for key in ("epochs", "objective"):  # the engine parses and checks them (one message for every UI)
+    for key in ("epochs", "objective", "batch_size", "learning_rate"):  # the engine parses and checks them
         if values[key].strip():
             options[key] = values[key].strip()
     if values["grid"].strip():
@@ -213,7 +214,9 @@ class AdviseScreen(Screen):
         kind = "ESTIMATED " if self.profile.estimated else ""
         details.update(
             f"[b]{row['shape']}[/b] depth {row['depth']}\nstands for {row['shapes'].replace(',', ', ')}\n"
-            f"widths {row['widths']}\nparams {row['params']:,}\nepochs {row['epochs']:g}\n"
+            f"widths {row['widths']}\nparams {row['params']:,}\n"
+            f"Adam lr {learning_rate_label(row['learning_rate'])}, batch {row['batch_size']}\n"
+            f"epochs {row['epochs']:g}\n"
             f"{kind}energy/datum {si(row['energy_per_datum_j'])}\n"
             f"  90%: {si(row['energy_p05_j'])} to {si(row['energy_p95_j'])}\n"
             f"{kind}training energy {si(row['training_energy_j'])}\n"

@@ -75,7 +75,7 @@ def test_table_fits_80_columns_with_nothing_cut(profile_dir: Path, monkeypatch: 
     assert max(len(line) for line in lines) <= 80
     assert "…" not in out and "..." not in out
     header = next(line for line in lines if line.lstrip().startswith("#"))
-    for column in ("shapes", "widths", "params", "epochs", "J/datum", "train J", "J/pred", "P", "tier"):
+    for column in ("shapes", "widths", "params", "lr", "batch", "epochs", "J/datum", "train J", "P", "tier"):
         assert column in header, header
     assert "J " in out and "µJ" in out  # SI-prefixed joules, not raw powers of ten
     assert any(line.startswith("wins:") for line in lines)
@@ -96,7 +96,10 @@ def test_depth_two_networks_are_listed_once(profile_dir: Path) -> None:
 def test_wide_shows_intervals_and_full_names(profile_dir: Path) -> None:
     code, out, err = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.95", "--wide", "--min-depth", "3")
     assert code == 0, err
-    assert "J/datum 90%" in out and "train J 90%" in out and "rectangle" in out
+    assert "J/datum 90%" in out and "train J 90%" in out and "J/pred" in out
+    _, answer, _ = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.95", "--min-depth", "3", "--json")
+    top = json.loads(answer)["recommendations"][0]
+    assert top["shapes"].split(",")[0] in out  # full shape names, not abbreviations
 
 
 def test_plot_writes_a_png_after_checking_the_destination(profile_dir: Path, tmp_path: Path) -> None:

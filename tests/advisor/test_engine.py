@@ -13,7 +13,7 @@ from advisor.render import summary_line
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint
 from measurement.tiers import Tier
-from models.accuracy import EPOCH_CHOICES
+from models.accuracy import BATCH_SIZES, EPOCH_CHOICES, LEARNING_RATES, Nets
 from models.energy import EnergyPosterior
 from models.features import TERMS
 from models.profile import Profile, ProfileMetadata
@@ -81,10 +81,11 @@ def test_auto_epochs_are_the_fewest_choice_meeting_the_budget(profile: Profile) 
     assert len(table) > 100 and set(table["epochs"]) <= set(map(float, EPOCH_CHOICES))
     for row in table.sample(40, random_state=0).itertuples():
         index = EPOCH_CHOICES.index(int(row.epochs))
-        p_at = model.prob_meets(0.9, [row.params], [row.depth], [row.shape], row.epochs)[0]
+        nets = Nets.of([row.params], [row.depth], [row.shape], row.learning_rate, row.batch_size)
+        p_at = model.prob_meets(0.9, nets, row.epochs)[0]
         assert p_at >= 0.9 and row.p_meet == pytest.approx(p_at)
         if index:
-            assert model.prob_meets(0.9, [row.params], [row.depth], [row.shape], EPOCH_CHOICES[index - 1])[0] < 0.9
+            assert model.prob_meets(0.9, nets, EPOCH_CHOICES[index - 1])[0] < 0.9
 
 
 def test_fixed_epochs_judge_every_candidate_at_that_length(profile: Profile) -> None:
@@ -119,7 +120,8 @@ def test_a_probed_data_set_is_priced_with_its_fitted_cost_factors(profile: Profi
     keys = ["shape", "depth", "widths", "epochs"]
 
     def per_datum(p: Profile, dataset: str):
-        table = recommend(p, RecommendRequest(dataset, accuracy=0.9, top=50)).candidates
+        request = RecommendRequest(dataset, accuracy=0.9, top=50, learning_rate=1e-3, batch_size=256)
+        table = recommend(p, request).candidates
         return table.set_index(keys)["energy_per_datum_j"]
 
     plain, digits, wine = per_datum(profile, "digits"), per_datum(both, "digits"), per_datum(both, "wine")
@@ -256,3 +258,58 @@ def test_non_finite_budgets_are_refused(profile: Profile, value: float) -> None:
         build_request(profile, "digits", value, 0.9)
     with pytest.raises(InputError, match="confidence"):
         build_request(profile, "digits", 0.9, value)
+
+
+SMALL = Constraints(shapes=("rectangle", "trapezoid"), max_depth=5)
+
+
+def test_every_row_names_its_recipe_and_a_fixed_recipe_is_answered_for_that_recipe(profile: Profile) -> None:
+    searched = recommend(profile, RecommendRequest("digits", accuracy=0.9, constraints=SMALL, top=10_000))
+    assert set(searched.candidates["learning_rate"]) <= set(LEARNING_RATES)
+    assert set(searched.candidates["batch_size"]) <= set(BATCH_SIZES)
+    assert searched.candidates["learning_rate"].nunique() > 1  # the search moves the recipe per network
+    fixed = RecommendRequest("digits", accuracy=0.9, constraints=SMALL, learning_rate=3e-4, batch_size=64)
+    table = recommend(profile, fixed).candidates
+    assert (table["learning_rate"] == 3e-4).all() and (table["batch_size"] == 64).all()
+
+
+def test_the_energy_model_prices_the_chosen_batch(profile: Profile) -> None:
+    def per_datum(batch: int):
+        request = RecommendRequest("digits", accuracy=0.5, constraints=SMALL, learning_rate=1e-3, batch_size=batch)
+        table = recommend(profile, request).candidates.set_index(["shape", "depth", "widths"])
+        return table["energy_per_datum_j"], table["params"]
+
+    (small, params), (large, _) = per_datum(16), per_datum(1024)
+    large = large.reindex(small.index)
+    tiny = params <= params.quantile(0.2)
+    assert (small[tiny] > 2 * large[tiny]).all()  # per-step overheads, spread over 16 datums instead of 1,024
+    big = params >= params.quantile(0.9)
+    assert (small[big] < large[big]).any()  # a 1,024-datum step's working set leaves the cache
+
+
+def test_the_recipe_search_finds_the_cheapest_recipe_an_exhaustive_search_finds(profile: Profile) -> None:
+    """The screen keeps each network's most promising recipes: the top pick's training energy equals the best
+    over every recipe asked for one by one (within the screen's Monte Carlo noise: the fake has one draw)."""
+    ask = {"accuracy": 0.9, "constraints": SMALL, "objective": Objective.TRAINING_ENERGY}
+    searched = recommend(profile, RecommendRequest("digits", **ask)).table.iloc[0]
+    best = min(
+        recommend(profile, RecommendRequest("digits", learning_rate=lr, batch_size=b, **ask)).table.iloc[0][
+            "objective_j"
+        ]
+        for lr in LEARNING_RATES
+        for b in BATCH_SIZES
+    )
+    assert searched["objective_j"] == pytest.approx(best, rel=1e-9)
+    butter = recommend(profile, RecommendRequest("digits", learning_rate=1e-4, batch_size=256, **ask)).table.iloc[0]
+    assert searched["objective_j"] < butter["objective_j"] / 2  # BUTTER's fixed recipe costs far more here
+
+
+def test_best_achievable_counts_only_candidates_near_what_was_probed(profile: Profile) -> None:
+    narrow = dataclasses.replace(
+        profile.accuracy["digits"],
+        info=dataclasses.replace(profile.accuracy["digits"].info, log_params_range=(np.log(32), np.log(2000))),
+    )
+    answer = recommend(dataclasses.replace(profile, accuracy={"digits": narrow}), RecommendRequest("digits", 0.999))
+    near = answer.candidates[answer.candidates["extrapolation"] <= 1.0]
+    assert answer.best_achievable == pytest.approx(near["expected_score"].max())
+    assert answer.best_achievable < answer.candidates["expected_score"].max()

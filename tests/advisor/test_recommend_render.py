@@ -62,13 +62,16 @@ def test_rows_match_the_engine_and_wide_adds_intervals(profile: Profile) -> None
     result = recommend(profile, RecommendRequest("digits", 0.95, grid_g_per_kwh=300.0, top=5))
     header, rows = recommendation_rows(result)
     names = [name for name, _ in header]
-    assert names == ["#", "shapes", "d", "widths", "params", "epochs", "J/datum", "train J", "J/pred", "CO2e", "P",
-                     "tier"]  # fmt: skip
+    assert names == ["#", "shapes", "d", "widths", "params", "lr", "batch", "epochs", "J/datum", "train J", "CO2e",
+                     "P", "tier"]  # fmt: skip
     first = dict(zip(names, rows[0], strict=True))
     top = result.table.iloc[0]
     assert first["train J"] == si(top["training_energy_j"]) and first["CO2e"] == si(top["co2e_g"], "g")
-    wide_names = [name for name, _ in recommendation_rows(result, wide=True)[0]]
-    assert "J/datum 90%" in wide_names and "train J 90%" in wide_names
+    assert first["batch"] == str(top["batch_size"]) and float(first["lr"]) == pytest.approx(top["learning_rate"])
+    wide_header, wide_rows = recommendation_rows(result, wide=True)
+    wide = dict(zip([name for name, _ in wide_header], wide_rows[0], strict=True))
+    assert "J/datum 90%" in wide and "train J 90%" in wide
+    assert wide["J/pred"] == si(top["inference_energy_per_prediction_j"])
 
 
 def test_curves_are_each_shapes_cheapest_feasible_training_energy_per_size(profile: Profile) -> None:

@@ -58,9 +58,10 @@ def test_typing_a_budget_updates_table_and_details_like_the_engine(profile_dir: 
             table = screen.query_one(DataTable)
             assert table.row_count == len(expected.table) > 1
             labels = [str(c.label) for c in table.columns.values()]
-            assert labels[:6] == ["#", "shapes", "d", "widths", "params", "epochs"] and "train J" in labels
+            assert labels[:8] == ["#", "shapes", "d", "widths", "params", "lr", "batch", "epochs"]
+            assert "train J" in labels
             first, top = table.get_row_at(0), expected.table.iloc[0]
-            assert first[2] == str(top["depth"]) and first[5] == f"{top['epochs']:g}"
+            assert first[2] == str(top["depth"]) and first[7] == f"{top['epochs']:g}"
             assert "wins:" in str(screen.query_one("#message", Static).render())
             table.focus()
             await pilot.press("down")
@@ -130,7 +131,7 @@ def test_epochs_and_objective_fields_are_checked_by_the_engine(profile_dir: Path
             screen.query_one("#in-objective", Input).value = "energy-per-datum"
             await _settle(app, pilot, 0.8)
             table = screen.query_one(DataTable)
-            assert table.row_count > 0 and {table.get_row_at(i)[5] for i in range(table.row_count)} == {"32"}
+            assert table.row_count > 0 and {table.get_row_at(i)[7] for i in range(table.row_count)} == {"32"}
 
     asyncio.run(scenario())
 
@@ -150,7 +151,8 @@ def test_bad_input_shows_a_message_not_a_crash(profile_dir: Path) -> None:
             app.screen.query_one("#in-accuracy", Input).value = "0.8"
             app.screen.query_one("#in-dataset", Input).value = "mnist"
             await _settle(app, pilot, 0.8)
-            assert "advisor probe mnist" in str(app.screen.query_one("#message", Static).render())
+            message = str(app.screen.query_one("#message", Static).render())
+            assert "no accuracy model for data set 'mnist'" in message and "give 'advisor probe' the path" in message
 
     asyncio.run(scenario())
 
