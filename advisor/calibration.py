@@ -35,7 +35,7 @@ from measurement.meters.auto import (
     log_fallbacks,
 )
 from measurement.meters.base import EnergyMeter, MeterKind
-from measurement.records import SweepKind, TrainConfig
+from measurement.records import PlannedRun, SweepKind, TrainConfig
 from measurement.store import RunStore, default_store_path
 from measurement.sweep import (
     PROBE_BATCH_SIZES,
@@ -62,6 +62,7 @@ from measurement.sweep.halving import (
     run_halving,
     with_first_rung,
 )
+from measurement.sweep.plan import plan_extension
 
 DEFAULT_CALIBRATION_DATASETS = (
     "synthetic:4096,8,2",
@@ -132,6 +133,8 @@ class CalibrationRequest:
         allow_shared_meter: go on, with a loud warning, when workers would share a counter.
         learning_rates: Adam learning rates a probe spreads over; None: the config's alone (the user's).
         batch_sizes: batch sizes a probe spreads over (capped at the training set); None: the config's alone.
+        around: a probe that extends an earlier one: these runs (the best probed) again and their neighbours,
+            one sweep of ``config.epochs`` epochs (:func:`measurement.sweep.plan.plan_extension`).
     """
 
     budget_s: float = DEFAULT_CALIBRATION_BUDGET_S
@@ -152,6 +155,7 @@ class CalibrationRequest:
     allow_shared_meter: bool = False
     learning_rates: tuple[float, ...] | None = PROBE_LEARNING_RATES
     batch_sizes: tuple[int, ...] | None = PROBE_BATCH_SIZES
+    around: tuple[PlannedRun, ...] = ()
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -313,6 +317,8 @@ def _probe_plan(request: CalibrationRequest, data: Dataset) -> tuple[TrainConfig
         test_samples=int(data.x_test.shape[0]),
         train_samples=data.train_samples,
     )
+    if request.around:
+        return request.config, plan_extension(request.around, data.train_samples), None
     design = ProbeDesign(dims, request.config, request.learning_rates, request.batch_sizes, seed=request.seed)
     if request.config.epochs > 0:
         return request.config, design.plan(request.budget_s, request.config.epochs, request.max_runs), None
@@ -345,7 +351,7 @@ def _plan(request: CalibrationRequest, datasets: tuple[Dataset, ...], fp: Finger
         raise InputError(f"a budget of {request.budget_s:.0f} s is too short for any {kind} run")
     spec = SweepSpec(
         kind=kind,
-        dataset=names[0],
+        dataset=_dataset_for_workers(names[0]),  # a file by its absolute path: resume and --extend from anywhere
         dataset_hash=first.fingerprint(),
         config=config,
         runs=plan.runs,

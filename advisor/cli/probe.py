@@ -8,6 +8,7 @@ from pathlib import Path
 
 from advisor.cli.calibrate import add_meter_arguments, cluster_fields, meter_options
 from advisor.cli.common import non_negative, parse_duration_s, positive_int
+from measurement.datasets import dataset_name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +43,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="train every run at this Adam learning rate (default: searched, 1e-4 to 1e-2)",
     )
+    p.add_argument(
+        "--extend",
+        action="store_true",
+        help=(
+            "probe around the best runs the profile's accuracy model names (each again, and its neighbours: "
+            "size x2 /2, learning rate x3 /3, batch x2 /2), trained twice as long as they were; one sweep"
+        ),
+    )
     p.add_argument("--max-runs", type=positive_int)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-fit", action="store_true", help="only train; fit later with 'advisor fit'")
@@ -56,8 +65,16 @@ def run(args: argparse.Namespace) -> int:
     from advisor import calibration
     from advisor.cli.progress import SweepProgress, print_summary
 
+    around, epochs = (), args.epochs or 0
+    if args.extend:
+        import advisor
+        from advisor.extend import extension
+
+        plan = extension(advisor.load_profile(args.profile), args.dataset)
+        around, epochs = plan.centres, args.epochs or plan.epochs
+
     config = calibration.TrainConfig(
-        epochs=args.epochs or 0,
+        epochs=epochs,
         batch_size=args.batch_size or calibration.TrainConfig.batch_size,
         learning_rate=calibration.TrainConfig.learning_rate if args.learning_rate is None else args.learning_rate,
         windows=args.windows,
@@ -79,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         kind=calibration.SweepKind.PROBE,
         target=args.target,
-        learning_rates=calibration.PROBE_LEARNING_RATES if args.learning_rate is None else None,
-        batch_sizes=calibration.PROBE_BATCH_SIZES if args.batch_size is None else None,
+        learning_rates=calibration.PROBE_LEARNING_RATES if args.learning_rate is None and not around else None,
+        batch_sizes=calibration.PROBE_BATCH_SIZES if args.batch_size is None and not around else None,
+        around=around,
         **cluster_fields(args),
     )
     job = calibration.prepare(request)
@@ -96,5 +114,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_summary(summary, outcome.store_path, kind=calibration.SweepKind.PROBE)
         if "profile" in report:
-            print(f"profile with the accuracy model for {args.dataset}: {report['profile']}")
+            print(f"profile with the accuracy model for {dataset_name(args.dataset)}: {report['profile']}")
     return 130 if summary.interrupted else 0

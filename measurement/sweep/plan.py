@@ -410,3 +410,33 @@ def plan_probe(
                     balance.use((lr, batch))
                     break
     return Plan(tuple(runs[:max_runs] if max_runs else runs), NO_SENTINEL)
+
+
+EXTEND_LEARNING_RATES = (1e-4, 3e-2)
+"""The learning rates an extension may step to (one factor of ~3 beyond the probe's 1e-2)."""
+
+
+def plan_extension(centres: Sequence[PlannedRun], train_samples: int, max_batch: int = 1024) -> Plan:
+    """Runs around the best probed ones: each centre again (a new seed), then its neighbours one step away on
+    one axis at a time — size x2 and /2, learning rate x3 and /3, batch x2 and /2 — centres in turn, so a
+    short budget still re-measures every centre first. Sizes stay on the grid (2^5..2^24), learning rates in
+    :data:`EXTEND_LEARNING_RATES`, batches in 1..min(``max_batch``, ``train_samples``). No sentinel."""
+    runs: list[PlannedRun] = []
+    for centre in centres:
+        runs.append(dataclasses.replace(centre, repeat=centre.repeat + 1))
+    lr_low, lr_high = EXTEND_LEARNING_RATES
+    for centre in centres:
+        lr = centre.learning_rate or lr_low
+        steps = [
+            {"size": centre.size * 2},
+            {"size": centre.size // 2},
+            {"learning_rate": round(min(lr * 3, lr_high), 12)},
+            {"learning_rate": round(max(lr / 3, lr_low), 12)},
+            {"batch_size": min(centre.batch_size * 2, max_batch, train_samples)},
+            {"batch_size": max(centre.batch_size // 2, 1)},
+        ]
+        for step in steps:
+            run = dataclasses.replace(centre, repeat=0, **step)
+            if SIZES[0] <= run.size <= SIZES[-1] and run.key not in {r.key for r in runs}:
+                runs.append(run)
+    return Plan(tuple(runs), NO_SENTINEL)

@@ -1,0 +1,61 @@
+"""``advisor probe DATASET --extend``: probe again around the best runs a profile's accuracy model names.
+
+When no network meets a budget with the confidence asked, the answer names the best probed runs (the accuracy
+model's frontier). Extending re-trains each of them on a new seed and tries its neighbours one step away
+(:func:`measurement.sweep.plan.plan_extension`), trained longer, so the next fit knows that frontier better.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from advisor.candidates import candidate_grid
+from measurement.datasets import dataset_name
+from measurement.errors import InputError
+from measurement.records import PlannedRun
+from models.profile import Profile
+
+EXTEND_CENTRES = 3
+"""Best probed runs an extension is centred on."""
+MAX_EXTEND_EPOCHS = 1000
+
+
+@dataclass(frozen=True)
+class Extension:
+    """What an extension probes: its centres (as planned runs) and how long every run trains."""
+
+    centres: tuple[PlannedRun, ...]
+    epochs: int
+
+
+def extension(profile: Profile, dataset: str) -> Extension:
+    """The centres and length of an extension of ``dataset``'s probe (InputError when the profile has none)."""
+    name = dataset_name(dataset)
+    model = profile.accuracy.get(name)
+    frontier = getattr(getattr(model, "info", None), "frontier", ())
+    if not frontier:
+        raise InputError(
+            f"nothing to extend: the profile at {profile.path} has no probed runs of {name[:100]!r}; probe it "
+            "first (without --extend)"
+        )
+    info = model.info
+    grid = candidate_grid(info.input_dim, info.output_dim)
+    centres = []
+    for run in frontier[:EXTEND_CENTRES]:
+        match = next(
+            (a for a in grid if a.shape.value == run.shape and a.depth == run.depth and a.params == run.params), None
+        )
+        if match is not None:
+            centres.append(
+                PlannedRun(
+                    shape=run.shape,
+                    depth=run.depth,
+                    size=match.target_size,
+                    batch_size=run.batch_size,
+                    learning_rate=run.learning_rate,
+                )
+            )
+    if not centres:
+        raise InputError(f"nothing to extend: the probed runs of {name[:100]!r} are not on this grid; probe again")
+    epochs = min(MAX_EXTEND_EPOCHS, max(1, round(2 * max(run.epochs for run in frontier[:EXTEND_CENTRES]))))
+    return Extension(tuple(centres), epochs)

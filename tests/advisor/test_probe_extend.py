@@ -1,0 +1,67 @@
+"""``advisor probe DATASET --extend``: the best probed runs again, and their neighbours, trained longer."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from advisor.candidates import candidate_grid
+from advisor.extend import MAX_EXTEND_EPOCHS, extension
+from measurement.errors import InputError
+from measurement.records import PlannedRun
+from measurement.sweep.plan import plan_extension
+from models.accuracy import ProbedRun
+from tests.fakes.accuracy import real_accuracy
+from tests.fakes.cli import assert_one_line_error, call_cli
+from tests.fakes.posteriors import fake_profile
+
+
+def _profile(frontier):
+    accuracy = real_accuracy()
+    accuracy = dataclasses.replace(accuracy, info=dataclasses.replace(accuracy.info, frontier=tuple(frontier)))
+    return dataclasses.replace(fake_profile(), accuracy={"digits": accuracy})
+
+
+def test_an_extension_centres_on_the_best_probed_runs_and_trains_them_longer() -> None:
+    info = real_accuracy().info
+    grid = [a for a in candidate_grid(info.input_dim, info.output_dim) if a.shape.value == "trapezoid" and a.depth == 3]
+    arch = grid[len(grid) // 2]
+    best = ProbedRun("trapezoid", 3, arch.params, 3e-3, 64, 48.0, 0.97)
+    plan = extension(_profile([best, dataclasses.replace(best, params=-1, score=0.9)]), "digits")
+    assert plan.centres == (PlannedRun("trapezoid", 3, arch.target_size, 64, learning_rate=3e-3),)  # off-grid: skipped
+    assert plan.epochs == 96
+    long = extension(_profile([dataclasses.replace(best, epochs=900.0)]), "digits")
+    assert long.epochs == MAX_EXTEND_EPOCHS
+    with pytest.raises(InputError, match="nothing to extend"):
+        extension(_profile([]), "digits")
+    with pytest.raises(InputError, match="nothing to extend"):
+        extension(_profile([best]), "wine")
+
+
+def test_the_plan_measures_every_centre_first_then_one_step_neighbours() -> None:
+    centres = [
+        PlannedRun("rectangle", 3, 1024, 64, learning_rate=1e-3),
+        PlannedRun("trapezoid", 4, 2**24, 1024, learning_rate=1e-2),
+    ]
+    runs = plan_extension(centres, train_samples=600).runs
+    assert [r.repeat for r in runs[:2]] == [1, 1] and [r.size for r in runs[:2]] == [1024, 2**24]
+    first = [r for r in runs[2:] if r.shape == "rectangle"]
+    assert {r.size for r in first} == {512, 1024, 2048}
+    assert sorted(r.learning_rate for r in first if r.learning_rate != 1e-3) == pytest.approx([1e-3 / 3, 3e-3])
+    assert {r.batch_size for r in first} == {32, 64, 128}
+    second = [r for r in runs[2:] if r.shape == "trapezoid"]
+    assert max(r.size for r in second) == 2**24  # the grid's largest size is not exceeded
+    assert max(r.batch_size for r in second if r.batch_size != 1024) <= 600  # a step up stops at the training set
+    assert max(r.learning_rate for r in second) == pytest.approx(3e-2)
+    assert len({r.key for r in runs}) == len(runs)
+    assert np.all([r.repeat == 0 for r in runs[2:]])
+
+
+def test_extending_a_data_set_the_profile_never_probed_is_one_line(tmp_path, monkeypatch) -> None:
+    answer = call_cli(
+        "probe", "synthetic:500,4,2", "--extend", "--budget", "10s", home=tmp_path, monkeypatch=monkeypatch
+    )
+    assert_one_line_error(answer, "nothing to extend")
+    assert not (tmp_path / "runs.sqlite").exists()  # refused before anything is written
