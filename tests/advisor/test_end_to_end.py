@@ -1,4 +1,5 @@
-"""Probe a small synthetic dataset, fit, recommend; the top recommendation, trained, meets the budget."""
+"""Probe a small synthetic dataset over networks and recipes, fit, recommend; the top recommendation, trained
+with its recipe, meets the budget."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def test_probe_fit_recommend_then_train_the_top_config(tmp_path: Path) -> None:
     arch = size_architecture(top["shape"], int(top["depth"]), int(top["size"]), dataset.input_dim, dataset.output_dim)
     accuracies = []
     for seed in (11, 12, 13, 14, 15):  # new training runs, seeds the probe never used
-        config = TrainConfig(epochs=EPOCHS, windows=3, window_s=0.01, seed=seed)
+        config = TrainConfig(epochs=EPOCHS, windows=3, window_s=0.01, seed=seed, batch_size=int(top["batch_size"]),
+                             learning_rate=float(top["learning_rate"]))  # fmt: skip
         accuracies.append(train_and_measure(arch, dataset, EstimateMeter(), config).test_accuracy)
     assert sorted(accuracies)[2] >= budget, (top.to_dict(), accuracies)

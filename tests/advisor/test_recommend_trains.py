@@ -1,5 +1,6 @@
-"""End to end: the shipped reference profile's top recommendation, trained with the project's harness for
-the epochs it recommends on 5 new seeds, meets the budget (median over seeds).
+"""End to end: the shipped reference profile's top recommendation, trained with the project's harness with the
+recipe (learning rate, batch) and for the epochs it recommends on 5 new seeds, meets the budget (median over
+seeds).
 
 Slow (minutes of training). It reads the shipped profile: it passes once that profile carries accuracy
 models over training length (learning curves); a data set the profile lacks fails with a message saying so.
@@ -38,8 +39,9 @@ def _train_top(dataset: str, budget: float) -> tuple[list[float], list[float], d
     assert "-".join(map(str, arch.widths)) == top["widths"], "the profile's dims differ from the data set's: refit"
     accuracies, losses = [], []
     for seed in SEEDS:
-        config = TrainConfig(batch_size=256, learning_rate=1e-4, epochs=int(top["epochs"]), windows=3, window_s=0.01,
-                             warmup_steps=1, seed=seed)  # fmt: skip
+        config = TrainConfig(batch_size=int(top["batch_size"]), learning_rate=float(top["learning_rate"]),
+                             epochs=int(top["epochs"]), windows=3, window_s=0.01, warmup_steps=1,
+                             seed=seed)  # fmt: skip
         result = train_and_measure(arch, data, EstimateMeter(), config)
         accuracies.append(result.test_accuracy)
         losses.append(result.test_loss)
