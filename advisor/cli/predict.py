@@ -44,8 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the prediction."""
     import advisor
-    from advisor.api import profile_label, profile_source
-    from measurement.datasets import dataset_name
+    from advisor.api import dataset_name, profile_label, profile_source
 
     profile = advisor.load_profile(args.profile)
     dataset = dataset_name(args.dataset) if args.dataset else None

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from advisor.cli.calibrate import add_meter_arguments, cluster_fields, meter_options
 from advisor.cli.common import non_negative, parse_duration_s, positive_int
-from measurement.datasets import dataset_name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -114,5 +113,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_summary(summary, outcome.store_path, kind=calibration.SweepKind.PROBE)
         if "profile" in report:
+            from advisor.api import dataset_name
+
             print(f"profile with the accuracy model for {dataset_name(args.dataset)}: {report['profile']}")
     return 130 if summary.interrupted else 0
