@@ -22,10 +22,12 @@ Baselines and brute-force runs train in stages of 1, 4, 16, … epochs from scra
 trajectory) until a checkpoint meets the budget or the epoch cap: ``--max-epochs`` (256), lowered so that the
 last stage trains in about ``--run-cap`` seconds (60 s) at the throughput the 1-epoch stage measured.
 
-Run time per data set: the probe budget and its fit (1-3 min), 2 x seeds pick runs (their recommended epochs),
-4 x seeds baseline runs and N brute-force runs, each at most ~1.4 x the run cap plus its metered windows
-(~3 s). Defaults: about 5 + 2 + 6 x 0.5 + 32 x 1.4 min, so 20-55 min per data set depending on how soon runs
-reach the budget.
+Run time per data set: the probe budget and its fit (the fit: about 1-5 min), 2 x seeds pick runs (their
+recommended epochs: uncapped, as a user trains them), 4 x seeds baseline runs and N brute-force runs, each at most
+about 1.4 x the run cap plus a few seconds of metered windows. With the defaults: 5 min + the fit + the picks +
+at most 32 x 85 s (45 min); on BUTTER's PMLB sets here one epoch of the naive networks takes 0.4-0.6 s (splice,
+2,550 training rows) to 0.9-4.8 s (sleep, 84,726), so small sets finish in about 15-25 min, the largest within
+about 75 min.
 
     python benchmarks/advice.py DATA_DIR [--datasets a,b] [--probe-budget 5m] [--seeds 3] [--brute 20]
                                 [--run-cap 60s] [--max-epochs 256] [--reference digits:0.95] [--keep DIR]
@@ -63,8 +65,11 @@ from benchmarks.advice_report import (  # noqa: E402
     Pick,
     Reach,
     TrialResult,
+    budget_for,
+    machine_line,
     page_body,
     print_results,
+    reach_words,
     write_json,
 )
 from benchmarks.report import add_page_options, page_from_args  # noqa: E402
@@ -86,8 +91,6 @@ BRUTE_BATCHES = (16, 32, 64, 128, 256, 512, 1024)
 STAGE_FACTOR = 4
 """Baseline and brute-force runs train 1, 4, 16, … epochs (from scratch) until one reaches the budget."""
 CONFIDENCE = 0.9
-REGRESSION_BUDGET_FACTOR = 1.25
-CLASSIFICATION_BUDGET_POINTS = 2
 
 
 class AdviceError(InputError):
@@ -125,20 +128,21 @@ class Trial:
     batch_size: int
 
 
+@dataclass(frozen=True)
+class Case:
+    """One data set to benchmark: its name and source, the profile that advises on it, the budget, the best
+    probed score, the probe's wall seconds (0 for the shipped profile) and the data."""
+
+    name: str
+    source: str
+    profile: object
+    budget: Budget
+    best: float
+    probe_s: float
+    data: Dataset
+
+
 # --- budgets and the data -----------------------------------------------------------------------------------
-
-
-def budget_for(info) -> tuple[Budget, float]:
-    """The budget near the best probed score of a profile's data set (``AccuracyInfo``), and that score."""
-    regression = info.task == "regression"
-    if info.frontier:
-        best = float(info.frontier[0].score)
-    else:  # best_observed is -ln(loss) for regression
-        best = math.exp(-info.best_observed) if regression else float(info.best_observed)
-    if regression:
-        return Budget(REGRESSION_BUDGET_FACTOR * best, regression=True), best
-    points = math.floor(round(100 * best - CLASSIFICATION_BUDGET_POINTS, 6))
-    return Budget(max(points, 1) / 100, regression=False), best
 
 
 def data_files(data_dir: Path, names: Sequence[str] | None) -> list[Path]:
@@ -410,7 +414,7 @@ def evaluate_pick(
         runs.append(reach_of(result, trial, seed, budget, data.train_samples, result.wall_s))
         progress(
             f"  {objective} pick {trial.label} lr {trial.learning_rate:g} b{trial.batch_size} {epochs} ep, "
-            f"seed {seed}: {_reach_words(runs[-1])}"
+            f"seed {seed}: {reach_words(runs[-1])}"
         )
     return Pick(objective=objective, row=row, runs=tuple(runs), message=table.attrs.get("reason", ""))
 
@@ -422,7 +426,7 @@ def evaluate_naive(data: Dataset, budget: Budget, settings: Settings, progress) 
         runs = []
         for seed in range(FIRST_SEED, FIRST_SEED + settings.seeds):
             runs.append(staged_reach(trial, data, budget, seed, settings))
-            progress(f"  naive {trial.label} seed {seed}: {_reach_words(runs[-1])}")
+            progress(f"  naive {trial.label} seed {seed}: {reach_words(runs[-1])}")
         out.append(TrialResult(trial.label, tuple(runs)))
     return tuple(out)
 
@@ -433,41 +437,40 @@ def evaluate_brute(data: Dataset, budget: Budget, settings: Settings, progress) 
     trials = brute_trials(data, settings.brute)
     for index, trial in enumerate(trials, start=1):
         reach = staged_reach(trial, data, budget, 0, settings)
-        progress(f"  brute [{index}/{len(trials)}] {trial.label}: {_reach_words(reach)}")
+        progress(f"  brute [{index}/{len(trials)}] {trial.label}: {reach_words(reach)}")
         out.append(TrialResult(trial.label, (reach,)))
     return tuple(out)
 
 
-def evaluate(case: dict, settings: Settings, progress: Callable[[str], None]) -> DatasetResult:
+def evaluate(case: Case, settings: Settings, progress: Callable[[str], None]) -> DatasetResult:
     """Picks, naive baselines and brute force for one data set whose profile and budget ``case`` holds."""
     began = time.perf_counter()
-    data, budget = case["data"], case["budget"]
+    data, budget = case.data, case.budget
     progress(
-        f"{case['name']}: budget {budget.words()} (best probed {case['best']:.4g}); {data.train_samples} "
+        f"{case.name}: budget {budget.words()} (best probed {case.best:.4g}); {data.train_samples} "
         f"training rows, {data.input_dim} inputs -> {data.output_dim}"
     )
     picks = tuple(
-        evaluate_pick(case["profile"], case["name"], data, budget, objective, settings, progress)
-        for objective in OBJECTIVES
+        evaluate_pick(case.profile, case.name, data, budget, objective, settings, progress) for objective in OBJECTIVES
     )
     naive = evaluate_naive(data, budget, settings, progress)
     brute = evaluate_brute(data, budget, settings, progress)
     return DatasetResult(
-        name=case["name"],
-        source=case["source"],
+        name=case.name,
+        source=case.source,
         task=str(data.task),
         train_samples=data.train_samples,
         budget=budget,
-        best_probed=case["best"],
-        probe_wall_s=case["probe_s"],
+        best_probed=case.best,
+        probe_wall_s=case.probe_s,
         picks=picks,
         naive=naive,
         brute=brute,
-        wall_s=time.perf_counter() - began + case["probe_s"],
+        wall_s=time.perf_counter() - began + case.probe_s,
     )
 
 
-def probed_case(path: Path, home: Path, settings: Settings, progress) -> dict:
+def probed_case(path: Path, home: Path, settings: Settings, progress) -> Case:
     """Probe ``path`` into ``home``; the profile it fitted, the budget and the data set."""
     from advisor.api import load_profile
 
@@ -479,18 +482,10 @@ def probed_case(path: Path, home: Path, settings: Settings, progress) -> dict:
         raise AdviceError(f"the probe of {path.name} left no accuracy model for {name} in {home / 'profile'}")
     budget, best = budget_for(profile.datasets[name])
     progress(f"{name}: probed and fitted in {probe_s:.0f} s")
-    return {
-        "name": name,
-        "source": str(path),
-        "profile": profile,
-        "budget": budget,
-        "best": best,
-        "probe_s": probe_s,
-        "data": load_dataset(str(path)),
-    }
+    return Case(name, str(path), profile, budget, best, probe_s, load_dataset(str(path)))
 
 
-def reference_case(name: str, value: float) -> dict:
+def reference_case(name: str, value: float) -> Case:
     """The shipped reference profile's data set ``name`` at a fixed budget (no probe)."""
     from advisor.api import REFERENCE_PROFILE, load_profile
 
@@ -500,34 +495,12 @@ def reference_case(name: str, value: float) -> dict:
     data = load_dataset(name)
     _, best = budget_for(profile.datasets[name])
     budget = Budget(value, regression=data.task is Task.REGRESSION)
-    return {
-        "name": name,
-        "source": "shipped reference profile",
-        "profile": profile,
-        "budget": budget,
-        "best": best,
-        "probe_s": 0.0,
-        "data": data,
-    }
-
-
-def machine_line(fp) -> str:
-    """The machine in one line: CPU (and GPU), logical cores, cache sizes, memory."""
-    caches = ", ".join(f"{name} {size // 1024} KiB" for name, size in fp.cpu_tiers())
-    return f"{fp.describe()}, {fp.logical_cores} logical cores, {caches}, {fp.memory_bytes / 2**30:.0f} GiB"
+    return Case(name, "shipped reference profile", profile, budget, best, 0.0, data)
 
 
 def _plain(value):
     """A numpy scalar as a plain Python number (for JSON); anything else as it is."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _reach_words(reach: Reach) -> str:
-    where = f"budget at epoch {reach.epochs_to_budget:g}" if reach.reached else "never reached"
-    return (
-        f"{where}, final {reach.final_score:.4g}, {reach.energy_per_datum_j:.3g} J/datum, "
-        f"{reach.energy_to_budget_j:.3g} J{'' if reach.reached else ' (whole run)'}, {reach.wall_s:.0f} s"
-    )
 
 
 # --- the command ------------------------------------------------------------------------------------------

@@ -39,6 +39,23 @@ class Budget:
         return f"test loss <= {self.value:.4g}" if self.regression else f"test accuracy >= {self.value:.2f}"
 
 
+REGRESSION_BUDGET_FACTOR = 1.25
+CLASSIFICATION_BUDGET_POINTS = 2
+
+
+def budget_for(info) -> tuple[Budget, float]:
+    """The budget near the best probed score of a profile's data set (``AccuracyInfo``), and that score."""
+    regression = info.task == "regression"
+    if info.frontier:
+        best = float(info.frontier[0].score)
+    else:  # best_observed is -ln(loss) for regression
+        best = math.exp(-info.best_observed) if regression else float(info.best_observed)
+    if regression:
+        return Budget(REGRESSION_BUDGET_FACTOR * best, regression=True), best
+    points = math.floor(round(100 * best - CLASSIFICATION_BUDGET_POINTS, 6))
+    return Budget(max(points, 1) / 100, regression=False), best
+
+
 @dataclass(frozen=True)
 class Reach:
     """One training run scored against the budget.
@@ -133,6 +150,21 @@ class DatasetResult:
         """The brute-force pair with the least energy among those that reached the budget."""
         ok = [t for t in self.brute if t.reached_share > 0]
         return min(ok, key=lambda t: t.energy_to_budget_j, default=None)
+
+
+def machine_line(fp) -> str:
+    """The machine in one line: CPU (and GPU), logical cores, cache sizes, memory."""
+    caches = ", ".join(f"{name} {size // 1024} KiB" for name, size in fp.cpu_tiers())
+    return f"{fp.describe()}, {fp.logical_cores} logical cores, {caches}, {fp.memory_bytes / 2**30:.0f} GiB"
+
+
+def reach_words(reach: Reach) -> str:
+    """A run in words for a progress line: where it reached the budget, its final score, energies, time."""
+    where = f"budget at epoch {reach.epochs_to_budget:g}" if reach.reached else "never reached"
+    return (
+        f"{where}, final {reach.final_score:.4g}, {reach.energy_per_datum_j:.3g} J/datum, "
+        f"{reach.energy_to_budget_j:.3g} J{'' if reach.reached else ' (whole run)'}, {reach.wall_s:.0f} s"
+    )
 
 
 def _median(values) -> float:
