@@ -56,6 +56,7 @@ from measurement.sweep.halving import (
     MIN_PROBE_STEPS,
     HalvingOutcome,
     ProbeDesign,
+    capped,
     combined_summary,
     first_rung,
     plan_schedule,
@@ -324,7 +325,7 @@ def _probe_plan(request: CalibrationRequest, data: Dataset) -> tuple[TrainConfig
         return request.config, design.plan(request.budget_s, request.config.epochs, request.max_runs), None
     schedule = plan_schedule(design, request.budget_s)
     if request.max_runs:
-        schedule = dataclasses.replace(schedule, configs0=min(schedule.configs0, request.max_runs))
+        schedule = capped(schedule, request.max_runs)
     config = dataclasses.replace(request.config, epochs=schedule.epochs0)
     return config, first_rung(design, schedule), schedule
 

@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "size x2 /2, learning rate x3 /3, batch x2 /2), trained twice as long as they were; one sweep"
         ),
     )
-    p.add_argument("--max-runs", type=positive_int)
+    p.add_argument("--max-runs", type=positive_int, help="at most N runs over all rungs of the probe")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-fit", action="store_true", help="only train; fit later with 'advisor fit'")
     p.add_argument("--profile", type=Path, help="where 'advisor fit' writes the profile")

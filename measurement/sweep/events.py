@@ -63,6 +63,10 @@ class HalvingSchedule:
         committed fewer than planned: the best 1/``eta`` of those)."""
         return -(-self.configs0 // self.eta**rung)
 
+    def total_runs(self) -> int:
+        """Most runs over all rungs (each rung at its most)."""
+        return sum(self.configs(rung) for rung in range(self.rungs))
+
     def to_dict(self) -> dict:
         """JSON-ready form."""
         return dataclasses.asdict(self)

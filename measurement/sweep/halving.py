@@ -127,6 +127,16 @@ def plan_schedule(design: ProbeDesign, budget_s: float) -> HalvingSchedule:
     return HalvingSchedule(rungs, feasible[rungs], options[rungs][1], budget_s, ETA)
 
 
+def capped(schedule: HalvingSchedule, max_runs: int) -> HalvingSchedule:
+    """``schedule`` held to ``max_runs`` runs over all its rungs: the most rung-0 configs (no more than it had)
+    whose rungs add up to at most ``max_runs``; fewer rungs when even one config a rung is too many."""
+    rungs = min(schedule.rungs, max_runs)
+    configs = min(schedule.configs0, max_runs)
+    while configs > 1 and dataclasses.replace(schedule, rungs=rungs, configs0=configs).total_runs() > max_runs:
+        configs -= 1
+    return dataclasses.replace(schedule, rungs=rungs, configs0=configs)
+
+
 def first_rung(design: ProbeDesign, schedule: HalvingSchedule) -> Plan:
     """Rung 0's plan: the first ``configs0`` runs of the probe plan at ``epochs0`` epochs."""
     share_s = schedule.budget_s / schedule.rungs

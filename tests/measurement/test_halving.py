@@ -17,6 +17,7 @@ from measurement.sweep.events import HalvingSchedule, SweepEventKind
 from measurement.sweep.halving import (
     MIN_RUNG0_CONFIGS,
     ProbeDesign,
+    capped,
     first_rung,
     next_rung,
     plan_schedule,
@@ -92,6 +93,18 @@ def test_the_schedule_gives_rung_0_many_short_runs_that_fit_its_share() -> None:
     assert plan_schedule(design, 1200.0).configs0 > plan_schedule(design, 300.0).configs0
     short = plan_schedule(design, 30.0)  # too short for 27 runs: two rungs of what fits
     assert short.rungs == 2 and short.epochs0 == 1 and 0 < short.configs0 < MIN_RUNG0_CONFIGS
+
+
+def test_max_runs_caps_the_runs_of_all_rungs_together() -> None:
+    schedule = HalvingSchedule(rungs=4, epochs0=4, configs0=40, budget_s=300.0)
+    assert schedule.total_runs() == 40 + 14 + 5 + 2
+    for max_runs in (1, 2, 8, 13, 60, 1000):
+        held = capped(schedule, max_runs)
+        assert held.total_runs() <= max_runs and held.epochs0 == schedule.epochs0
+        assert held.configs0 <= schedule.configs0
+    assert capped(schedule, 8).configs0 == 4 and capped(schedule, 8).rungs == 4  # 4 + 2 + 1 + 1 runs
+    assert capped(schedule, 2).rungs == 2  # one run a rung, two rungs
+    assert capped(schedule, 1000) == schedule
 
 
 class _Probe:
