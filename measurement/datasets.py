@@ -86,6 +86,16 @@ class Dataset:
         """Bytes of the training features (competes with the network for cache)."""
         return int(self.x_train.nbytes)
 
+    @property
+    def constant_accuracy(self) -> float | None:
+        """Test accuracy of always predicting the training set's most frequent class (the floor a network's
+        learning curve starts from after its first epoch; 0.5 on splice, whose chance level 1/3 is far below
+        it); None for regression."""
+        if self.task is Task.REGRESSION or len(self.y_test) == 0:
+            return None
+        labels, counts = np.unique(np.asarray(self.y_train).ravel(), return_counts=True)
+        return float(np.mean(np.asarray(self.y_test).ravel() == labels[np.argmax(counts)]))
+
     def fingerprint(self) -> str:
         """Short content hash, so runs can tell two files of the same name apart."""
         digest = hashlib.sha256()

@@ -49,6 +49,7 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "batch_size",
     "train_batch_size",
     "learning_rate",
+    "constant_accuracy",
     "epochs_trained",
     "threads",
     "device",
@@ -71,7 +72,9 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 """Columns of a run export (``advisor runs``, ``RunStore.frame``): one row per run and phase. ``hardware`` is
 the digest of the machine the run was measured on, ``worker`` what measured it (``local``, or a Dask worker),
 ``sentinel`` 1 for a run of its sweep's sentinel config, else 0 (empty: the sweep recorded none, an older store),
-``learning_rate`` Adam's learning rate the run trained with (empty for a user's measured program)."""
+``learning_rate`` Adam's learning rate the run trained with (empty for a user's measured program),
+``constant_accuracy`` the test accuracy of always predicting the training set's most frequent class (empty for
+regression, measured programs and older stores)."""
 
 CURVE_COLUMNS: tuple[str, ...] = (
     "run_id",

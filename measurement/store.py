@@ -56,7 +56,8 @@ class StoreError(InputError):
 @dataclass(frozen=True)
 class RunContext:
     """What a run record needs beyond the harness result: the dataset and protocol it ran with (``learning_rate``:
-    Adam's, as the run trained; None: not known)."""
+    Adam's, as the run trained; None: not known; ``constant_accuracy``: the data set's
+    :attr:`~measurement.datasets.Dataset.constant_accuracy`)."""
 
     dataset: str
     dataset_hash: str
@@ -68,6 +69,7 @@ class RunContext:
     threads: int
     device: str
     learning_rate: float | None = None
+    constant_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -464,6 +466,7 @@ def _run_row(sweep_id: int, run_key: str, result: RunResult, ctx: RunContext) ->
         "train_bytes": ctx.train_bytes,
         "batch_size": ctx.batch_size,
         "learning_rate": ctx.learning_rate,
+        "constant_accuracy": ctx.constant_accuracy,
         "epochs_trained": result.epochs_trained,
         "threads": ctx.threads,
         "device": ctx.device,

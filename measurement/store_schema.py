@@ -9,7 +9,7 @@ from collections.abc import Callable
 from measurement.measured import MEASURED_TABLE
 from measurement.records import CURVE_COLUMNS, EXPORT_COLUMNS, TrainConfig
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS hardware (
@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS runs (
     idle_power_w REAL NOT NULL, test_loss REAL, test_accuracy REAL, wall_s REAL NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('ok', 'rejected')), reject_reason TEXT,
     finished_unix_s REAL NOT NULL, worker TEXT NOT NULL DEFAULT 'local',
-    hardware_id INTEGER REFERENCES hardware(id), learning_rate REAL, UNIQUE (sweep_id, run_key)
+    hardware_id INTEGER REFERENCES hardware(id), learning_rate REAL, constant_accuracy REAL,
+    UNIQUE (sweep_id, run_key)
 );
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), phase TEXT NOT NULL,
@@ -45,7 +46,9 @@ CREATE TABLE IF NOT EXISTS windows (
 );
 """
 """Today's tables. ``runs.learning_rate`` (schema version 6) is Adam's learning rate the run trained with; NULL
-for a user's measured program (``advisor measure``), whose recipe the store does not know."""
+for a user's measured program (``advisor measure``), whose recipe the store does not know.
+``runs.constant_accuracy`` (version 7) is the test accuracy of always predicting the training set's most frequent
+class (the accuracy model's floor); NULL for regression, measured programs and runs of older stores."""
 CURVES_TABLE = """
 CREATE TABLE IF NOT EXISTS curves (
     run_id INTEGER NOT NULL REFERENCES runs(id), epoch REAL NOT NULL, train_loss REAL, test_loss REAL,
@@ -54,6 +57,14 @@ CREATE TABLE IF NOT EXISTS curves (
 """
 """Learning curves (schema version 3): one row per run and checkpoint."""
 SCHEMA += CURVES_TABLE + MEASURED_TABLE
+
+def _add_constant_accuracy(conn: sqlite3.Connection) -> None:
+    """Schema 6 -> 7: ``runs.constant_accuracy``, NULL for the runs already stored (their data sets' class
+    shares were not recorded)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    if "constant_accuracy" not in columns:
+        conn.execute("ALTER TABLE runs ADD COLUMN constant_accuracy REAL")
+
 
 Migration = str | Callable[[sqlite3.Connection], None]
 """One step of an upgrade: an SQL statement, or a function of the connection (inside the upgrade's transaction)."""
@@ -83,6 +94,7 @@ MIGRATIONS: dict[int, tuple[Migration, ...]] = {
     3: ("ALTER TABLE sweeps ADD COLUMN sentinel TEXT",),  # NULL: not recorded (the sentinel is inferred)
     4: (MEASURED_TABLE,),  # measured programs (advisor measure); older stores hold none
     5: (_add_learning_rate,),  # each run's learning rate, from its sweep's config
+    6: (_add_constant_accuracy,),  # NULL: not recorded (the accuracy model's floor falls back to guessing)
 }
 """Statements that upgrade a store from each older schema version to the next."""
 

@@ -342,6 +342,7 @@ def run_contexts(spec: SweepSpec, datasets: tuple[Dataset, ...]) -> tuple[RunCon
             threads=c.threads,
             device=c.device,
             learning_rate=c.learning_rate,
+            constant_accuracy=data.constant_accuracy,
         )
         for (name, digest), data in zip(spec.datasets, datasets, strict=True)
     )

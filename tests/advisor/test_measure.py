@@ -214,7 +214,7 @@ def test_a_version_4_store_gains_the_measured_table_in_place(tmp_path: Path) -> 
         line.run(1.0, 20.0)
     assert m.result.run_id == 1
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "6"
+        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "7"
 
 
 def test_the_forecast_adds_the_remaining_epochs_at_their_measured_mean_with_a_t_interval() -> None:

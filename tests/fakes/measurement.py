@@ -25,7 +25,7 @@ FP_GPU = dataclasses.replace(FP, gpu=GpuInfo("Fake GPU", l2_bytes=4 * 2**20, mem
 def run_context(dataset, name: str = "synthetic:600,6,3", batch_size: int = 64) -> RunContext:
     """The context a run on ``dataset`` is recorded with (one thread, CPU)."""
     return RunContext(name, dataset.fingerprint(), dataset.task.value, dataset.train_samples, dataset.train_bytes,
-                      batch_size, batch_size, 1, "cpu")  # fmt: skip
+                      batch_size, batch_size, 1, "cpu", constant_accuracy=dataset.constant_accuracy)  # fmt: skip
 
 
 class FakeClock:

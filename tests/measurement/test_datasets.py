@@ -123,3 +123,17 @@ def test_npz_without_pickle(tmp_path: Path) -> None:
     np.savez(bad, x=np.array([{"a": 1}] * 12, dtype=object), y=np.arange(12) % 2)
     with pytest.raises(DatasetError, match="cannot read"):
         load_dataset(str(bad))
+
+
+def test_the_constant_accuracy_is_the_test_share_of_the_training_majority_class() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.array(["n"] * 700 + ["ei"] * 150 + ["ie"] * 150)
+    rng.shuffle(labels)
+    data = from_frame("imbalanced", {"x": rng.standard_normal(1000)}, labels)
+    majority = np.bincount(data.y_train).argmax()
+    assert data.constant_accuracy == pytest.approx(np.mean(data.y_test == majority))
+    assert 0.6 < data.constant_accuracy < 0.8  # about the 70% share, far above guessing one of three
+    balanced = from_frame("balanced", {"x": rng.standard_normal(400)}, np.repeat([0, 1], 200))
+    assert 0.35 < balanced.constant_accuracy < 0.65
+    regression = from_frame("loss", {"x": rng.standard_normal(100)}, rng.standard_normal(100))
+    assert regression.constant_accuracy is None

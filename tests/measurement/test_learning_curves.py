@@ -144,8 +144,10 @@ def test_a_run_whose_curve_cannot_be_written_leaves_nothing(tmp_path: Path, data
 
 
 V2_SCHEMA = (
-    SCHEMA.replace(CURVES_TABLE, "").replace("sentinel TEXT, ", "").replace("learning_rate REAL, ", "")
-)  # version 4 added the sentinel, 6 the learning rate
+    SCHEMA.replace(CURVES_TABLE, "")
+    .replace("sentinel TEXT, ", "")
+    .replace("learning_rate REAL, constant_accuracy REAL,", "")
+)  # version 4 added the sentinel, 6 the learning rate, 7 the floor
 
 
 def _version_2_store(path: Path) -> None:
@@ -174,7 +176,7 @@ def test_a_version_2_store_is_upgraded_in_place_without_curves(tmp_path: Path, d
         curves = store.curves_frame()
     assert tuple(curves.columns) == CURVE_COLUMNS and curves.empty  # old runs have no curve
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "6"
+        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "7"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with RunStore(path) as store:  # the upgraded store takes new runs with their curves
         store.record_run(1, "a/r0", dataclasses.replace(fake_result(arch), curve=CURVE), run_context(dataset))

@@ -20,9 +20,10 @@ from tests.fakes.pool import fake_result
 
 V1_SCHEMA = SCHEMA.replace(
     "finished_unix_s REAL NOT NULL, worker TEXT NOT NULL DEFAULT 'local',\n"
-    "    hardware_id INTEGER REFERENCES hardware(id), learning_rate REAL, UNIQUE (sweep_id, run_key)",
+    "    hardware_id INTEGER REFERENCES hardware(id), learning_rate REAL, constant_accuracy REAL,\n"
+    "    UNIQUE (sweep_id, run_key)",
     "finished_unix_s REAL NOT NULL, UNIQUE (sweep_id, run_key)",
-).replace("sentinel TEXT, ", "")  # version 4 added the sweep's sentinel, 6 the runs' learning rate
+).replace("sentinel TEXT, ", "")  # version 4 added the sweep's sentinel, 6 the learning rate, 7 the floor
 
 
 def _version_1_store(path: Path) -> None:
@@ -104,7 +105,7 @@ def test_an_older_store_fills_each_runs_learning_rate_from_its_sweeps_config(
     assert set(frame["learning_rate"]) == {learning_rate}
     assert curves.empty or set(curves["learning_rate"]) == {learning_rate}
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "6"
+        assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "7"
 
 
 def test_the_upgrade_leaves_measured_programs_without_a_learning_rate(tmp_path: Path) -> None:
@@ -112,7 +113,7 @@ def test_the_upgrade_leaves_measured_programs_without_a_learning_rate(tmp_path: 
     default a sweep then trained with."""
     path = tmp_path / "v5.sqlite"
     with sqlite3.connect(path) as conn:
-        conn.executescript(SCHEMA.replace("learning_rate REAL, ", ""))
+        conn.executescript(SCHEMA.replace("learning_rate REAL, constant_accuracy REAL,", ""))
         conn.execute("INSERT INTO meta VALUES ('schema_version', '5')")
         conn.execute("INSERT INTO hardware VALUES (1, ?, ?, 0)", (FP.digest(), json.dumps(FP.to_dict())))
         for sweep, kind, plan in ((1, "measure", '{"label": "x"}'), (2, "probe", "{}"),
@@ -140,3 +141,20 @@ def test_a_run_records_the_learning_rate_it_trained_with(tmp_path: Path) -> None
         store.record_run(sweep, "rectangle/d2/s64/b64/lr0.003/r0", fake_result(arch), context)
         frame = store.frame()
     assert tuple(frame.columns) == EXPORT_COLUMNS and set(frame["learning_rate"]) == {3e-3}
+
+
+def test_an_older_store_gains_the_floor_column_empty_and_new_runs_record_it(tmp_path: Path) -> None:
+    """Schema 7: ``runs.constant_accuracy``; runs of a store written before it read as not recorded (the
+    accuracy model then falls back to guessing), a new run records its data set's."""
+    path = tmp_path / "v6.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA.replace("constant_accuracy REAL,", ""))
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '6')")
+    dataset = load_dataset("synthetic:300,6,3")
+    arch = size_architecture("rectangle", 2, 64, dataset.input_dim, dataset.output_dim)
+    with RunStore(path) as store:
+        sweep = store.open_sweep(store.hardware_id(FP), "probe", "h", {}, "synthetic:300,6,3", "replay", "measured")
+        store.record_run(sweep, "rectangle/d2/s64/b64/r0", fake_result(arch), run_context(dataset))
+        frame = store.frame()
+    assert tuple(frame.columns) == EXPORT_COLUMNS
+    assert set(frame["constant_accuracy"]) == {dataset.constant_accuracy} and 0 < dataset.constant_accuracy < 1

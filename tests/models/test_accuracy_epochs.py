@@ -135,6 +135,26 @@ def test_curve_observations_fall_back_to_final_metrics_and_drop_diverged_runs() 
     assert recorded.groupby("run_id")["learning_rate"].first().to_dict() == {1: 3e-3, 2: 1e-2}
 
 
+def test_the_floor_is_the_recorded_constant_accuracy_never_below_guessing() -> None:
+    frame = _simulated_curves(runs=6)
+    assert accuracy.chance_level(frame, 3, "multiclass") == pytest.approx(1 / 3)  # not recorded: guessing
+    assert accuracy.chance_level(frame.assign(constant_accuracy=0.503), 3, "multiclass") == pytest.approx(0.503)
+    assert accuracy.chance_level(frame.assign(constant_accuracy=0.078), 10, "multiclass") == pytest.approx(0.1)
+    assert accuracy.chance_level(frame.assign(constant_accuracy=np.nan), 2, "binary") == pytest.approx(0.5)
+    runs = frame.groupby("run_id").tail(1).rename(columns={"epoch": "epochs_trained"})
+    runs = runs.assign(sweep_kind="probe", phase="train", status="ok", train_batch_size=runs["batch_size"])
+    carried = curve_frame(runs.assign(constant_accuracy=0.666), frame.drop(columns=["learning_rate", "batch_size"]))
+    assert set(carried["constant_accuracy"]) == {0.666} and len(carried) == len(frame)
+    assert curve_frame(runs)["constant_accuracy"].isna().all()  # an older export: not recorded
+
+
+def test_a_config_retrained_by_a_later_rung_is_named_once_in_the_frontier() -> None:
+    frame = _simulated_curves(runs=6)
+    again = frame[frame["run_id"] == 0].assign(run_id=99)  # rung 1 re-trains rung 0's config, same seed
+    best = accuracy.frontier(pd.concat([frame, again]), "multiclass", runs=7)
+    keys = [(r.shape, r.depth, r.params, r.learning_rate, r.batch_size, r.epochs, r.score) for r in best]
+    assert len(keys) == len(set(keys)) == 6
+
 def test_the_frontier_names_each_runs_best_checkpoint_best_first() -> None:
     frame = _simulated_curves()
     best = accuracy.frontier(frame, "multiclass", runs=3)
