@@ -135,12 +135,16 @@ def test_curve_observations_fall_back_to_final_metrics_and_drop_diverged_runs() 
     assert recorded.groupby("run_id")["learning_rate"].first().to_dict() == {1: 3e-3, 2: 1e-2}
 
 
-def test_the_floor_is_the_recorded_constant_accuracy_never_below_guessing() -> None:
-    frame = _simulated_curves(runs=6)
-    assert accuracy.chance_level(frame, 3, "multiclass") == pytest.approx(1 / 3)  # not recorded: guessing
-    assert accuracy.chance_level(frame.assign(constant_accuracy=0.503), 3, "multiclass") == pytest.approx(0.503)
-    assert accuracy.chance_level(frame.assign(constant_accuracy=0.078), 10, "multiclass") == pytest.approx(0.1)
-    assert accuracy.chance_level(frame.assign(constant_accuracy=np.nan), 2, "binary") == pytest.approx(0.5)
+def test_the_floor_is_the_majority_share_where_the_curves_start_there_never_below_guessing() -> None:
+    frame = _simulated_curves(runs=8)
+    first = frame["epoch"] == 1.0
+    majority = frame.assign(test_accuracy=np.where(first, 0.503, frame["test_accuracy"]), constant_accuracy=0.503)
+    assert accuracy.chance_level(majority.drop(columns="constant_accuracy"), 3, "multiclass") == pytest.approx(1 / 3)
+    assert accuracy.chance_level(majority, 3, "multiclass") == pytest.approx(0.503)  # splice's case
+    minority = np.where(first & (frame["run_id"] % 2 == 0), 0.333, majority["test_accuracy"])  # half start under
+    assert accuracy.chance_level(majority.assign(test_accuracy=minority), 2, "binary") == pytest.approx(0.5)
+    assert accuracy.chance_level(majority.assign(constant_accuracy=0.078), 10, "multiclass") == pytest.approx(0.1)
+    assert accuracy.chance_level(majority.assign(constant_accuracy=np.nan), 2, "binary") == pytest.approx(0.5)
     runs = frame.groupby("run_id").tail(1).rename(columns={"epoch": "epochs_trained"})
     runs = runs.assign(sweep_kind="probe", phase="train", status="ok", train_batch_size=runs["batch_size"])
     carried = curve_frame(runs.assign(constant_accuracy=0.666), frame.drop(columns=["learning_rate", "batch_size"]))
@@ -154,6 +158,7 @@ def test_a_config_retrained_by_a_later_rung_is_named_once_in_the_frontier() -> N
     best = accuracy.frontier(pd.concat([frame, again]), "multiclass", runs=7)
     keys = [(r.shape, r.depth, r.params, r.learning_rate, r.batch_size, r.epochs, r.score) for r in best]
     assert len(keys) == len(set(keys)) == 6
+
 
 def test_the_frontier_names_each_runs_best_checkpoint_best_first() -> None:
     frame = _simulated_curves()
