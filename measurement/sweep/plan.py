@@ -420,7 +420,9 @@ def plan_extension(centres: Sequence[PlannedRun], train_samples: int, max_batch:
     """Runs around the best probed ones: each centre again (a new seed), then its neighbours one step away on
     one axis at a time — size x2 and /2, learning rate x3 and /3, batch x2 and /2 — centres in turn, so a
     short budget still re-measures every centre first. Sizes stay on the grid (2^5..2^24), learning rates in
-    :data:`EXTEND_LEARNING_RATES`, batches in 1..min(``max_batch``, ``train_samples``). No sentinel."""
+    :data:`EXTEND_LEARNING_RATES`, batches in 1..min(``max_batch``, ``train_samples``). No sentinel. A config
+    given twice (a halving probe trains its best configs again in the next rung) is one centre."""
+    centres = list(dict.fromkeys(centres))  # in order, each config once (PlannedRun is frozen: equal runs hash alike)
     runs: list[PlannedRun] = []
     for centre in centres:
         runs.append(dataclasses.replace(centre, repeat=centre.repeat + 1))

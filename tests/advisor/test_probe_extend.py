@@ -65,3 +65,13 @@ def test_extending_a_data_set_the_profile_never_probed_is_one_line(tmp_path, mon
     )
     assert_one_line_error(answer, "nothing to extend")
     assert not (tmp_path / "runs.sqlite").exists()  # refused before anything is written
+
+
+def test_a_config_given_twice_is_one_centre() -> None:
+    """A halving probe trains its best configs again in the next rung: the frontier can name one config twice
+    (it failed the store's unique run key mid-extension on splice)."""
+    best = PlannedRun("wide_first_8x", 2, 2**20, 256, learning_rate=1e-2)
+    other = PlannedRun("rectangle_residual", 2, 2**18, 1024, learning_rate=1e-3)
+    runs = plan_extension([best, other, best], train_samples=2550).runs
+    assert runs == plan_extension([best, other], train_samples=2550).runs
+    assert len({r.key for r in runs}) == len(runs)
