@@ -96,8 +96,16 @@ def print_summary(summary: SweepSummary, store_path: Path, kind: SweepKind = Swe
     if summary.datasets and len(summary.datasets) > 1:
         table.add_row("runs per data set", ", ".join(f"{k}: {v}" for k, v in summary.datasets.items()))
     state = "interrupted" if summary.interrupted else ("complete" if summary.complete else "budget spent")
-    table.add_row("status", f"{state}; resume with 'advisor calibrate --resume'" if not summary.complete else state)
+    resume = f"; resume with '{_resume_command(summary, kind)}'" if not summary.complete else ""
+    table.add_row("status", state + resume)
     if summary.stop_reason:
         table.add_row("stopped", f"[red]{summary.stop_reason}[/]")
     table.add_row("store", str(store_path))
     out.print(table)
+
+
+def _resume_command(summary: SweepSummary, kind: SweepKind) -> str:
+    """The command that continues this sweep: ``advisor probe DATASET --resume`` for a probe."""
+    if kind is SweepKind.PROBE and summary.datasets:
+        return f"advisor probe {next(iter(summary.datasets))} --resume"
+    return "advisor calibrate --resume"
