@@ -154,17 +154,22 @@ def parse_objective(value: Any) -> Objective:
         raise InputError(f"unknown objective {str(value)[:50]!r} (choose from: {names})") from None
 
 
-def parse_epochs(value: Any) -> int | str:
-    """``"auto"``, or a whole number of epochs (an int, or text such as ``"96"``); InputError otherwise."""
+def _parse_count(value: Any, what: str, maximum: int) -> int | str:
+    """``"auto"``, or a whole number in 1..``maximum`` (an int, or its text); InputError naming ``what``."""
     if isinstance(value, str):
         text = value.strip().lower()
         if text == AUTO:
             return AUTO
         if not text.isdigit() or len(text) > 12:
-            raise InputError(f"epochs must be a whole number >= 1 or 'auto', got {value[:40]!r}")
+            raise InputError(f"{what} must be a whole number >= 1 or 'auto', got {value[:40]!r}")
         value = int(text)
-    _in_range("epochs (an integer or 'auto')", value, 1, MAX_EPOCHS)
+    _in_range(f"{what} (an integer or 'auto')", value, 1, maximum)
     return int(value)
+
+
+def parse_epochs(value: Any) -> int | str:
+    """``"auto"``, or a whole number of epochs (an int, or text such as ``"96"``); InputError otherwise."""
+    return _parse_count(value, "epochs", MAX_EPOCHS)
 
 
 def parse_learning_rate(value: Any) -> float | str:
@@ -183,15 +188,7 @@ def parse_learning_rate(value: Any) -> float | str:
 
 def parse_batch_size(value: Any) -> int | str:
     """``"auto"``, or a whole batch size (an int, or text such as ``"64"``); InputError otherwise."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text == AUTO:
-            return AUTO
-        if not text.isdigit() or len(text) > 12:
-            raise InputError(f"batch size must be a whole number >= 1 or 'auto', got {value[:40]!r}")
-        value = int(text)
-    _in_range("batch size (an integer or 'auto')", value, 1, MAX_BATCH)
-    return int(value)
+    return _parse_count(value, "batch size", MAX_BATCH)
 
 
 def build_request(
