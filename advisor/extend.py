@@ -1,8 +1,9 @@
 """``advisor probe DATASET --extend``: probe again around the best runs a profile's accuracy model names.
 
 When no network meets a budget with the confidence asked, the answer names the best probed runs (the accuracy
-model's frontier). Extending re-trains each of them on a new seed and tries its neighbours one step away
-(:func:`measurement.sweep.plan.plan_extension`), trained longer, so the next fit knows that frontier better.
+model's frontier). Extending re-trains the cheapest runs near the best and the best ones on a new seed and tries
+their neighbours one step away (:func:`measurement.sweep.plan.plan_extension`), trained longer, so the next fit
+knows that frontier better where it matters for energy: whether a cheap network reaches the budget too.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from advisor.candidates import candidate_grid
 from measurement.datasets import dataset_name
 from measurement.errors import InputError
 from measurement.records import PlannedRun
+from models.accuracy import ProbedRun
 from models.profile import Profile
 
 EXTEND_CENTRES = 3
 """Best probed runs an extension is centred on."""
+CHEAP_CENTRES = 2
+"""Cheapest probed runs near the best (parameters x epochs) an extension is centred on too, first."""
 MAX_EXTEND_EPOCHS = 1000
 
 
@@ -40,8 +44,9 @@ def extension(profile: Profile, dataset: str) -> Extension:
         )
     info = model.info
     grid = candidate_grid(info.input_dim, info.output_dim)
+    chosen = _centre_runs(frontier, info.task)
     centres = []
-    for run in frontier[:EXTEND_CENTRES]:
+    for run in chosen:
         match = next(
             (a for a in grid if a.shape.value == run.shape and a.depth == run.depth and a.params == run.params), None
         )
@@ -57,5 +62,13 @@ def extension(profile: Profile, dataset: str) -> Extension:
             )
     if not centres:
         raise InputError(f"nothing to extend: the probed runs of {name[:100]!r} are not on this grid; probe again")
-    epochs = min(MAX_EXTEND_EPOCHS, max(1, round(2 * max(run.epochs for run in frontier[:EXTEND_CENTRES]))))
+    epochs = min(MAX_EXTEND_EPOCHS, max(1, round(2 * max(run.epochs for run in chosen))))
     return Extension(tuple(centres), epochs)
+
+
+def _centre_runs(frontier: tuple[ProbedRun, ...], task: str) -> list[ProbedRun]:
+    """The :data:`CHEAP_CENTRES` cheapest runs near the best (cheapest first: a short extension measures them
+    first), then the :data:`EXTEND_CENTRES` best (``frontier`` is best first)."""
+    best = list(frontier[:EXTEND_CENTRES])
+    near = sorted((r for r in frontier if r.near(frontier[0], task) and r not in best), key=lambda r: r.compute)
+    return near[:CHEAP_CENTRES] + best

@@ -148,18 +148,24 @@ def probed_lines(result: Recommendation, limit: int = 3) -> list[str]:
         if reached
         else f"no probed run reached {what} {budget:g}; the closest:"
     )
-    lines = [head]
-    for run in result.probed[:limit]:
-        lines.append(
-            f"  {SHAPE_ABBREVIATIONS.get(run.shape, run.shape)} d{run.depth} {count(run.params)} params, "
-            f"lr {learning_rate_label(run.learning_rate)} batch {run.batch_size}, {run.epochs:g} epochs: "
-            f"{what} {run.score:.4g}"
-        )
+    lines = [head, *(_probed_run(run, what) for run in result.probed[:limit])]
+    cheapest = min(reached, key=lambda run: run.compute, default=None)
+    if cheapest is not None and cheapest not in result.probed[:limit]:
+        lines += ["the cheapest to reach it (parameters x epochs):", _probed_run(cheapest, what)]
     lines.append(
         f"to settle it: 'advisor probe {result.request.dataset} --extend' probes more networks and recipes "
         "around these, then ask again (or lower the confidence)"
     )
     return lines
+
+
+def _probed_run(run, what: str) -> str:
+    """One probed run as a line of the empty answer."""
+    return (
+        f"  {SHAPE_ABBREVIATIONS.get(run.shape, run.shape)} d{run.depth} {count(run.params)} params, "
+        f"lr {learning_rate_label(run.learning_rate)} batch {run.batch_size}, {run.epochs:g} epochs: "
+        f"{what} {run.score:.4g}"
+    )
 
 
 def reason_line(result: Recommendation) -> str:

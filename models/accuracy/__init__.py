@@ -6,7 +6,7 @@ package's public face.
 """
 
 from models.accuracy.check import CHECK_FIT, HOLDOUT_EVERY, AccuracyCheck, HoldOut, holdout_check
-from models.accuracy.info import ACCURACY_VERSION, TASKS, AccuracyInfo, ProbedRun
+from models.accuracy.info import ACCURACY_VERSION, FRONTIER_MARGIN, TASKS, AccuracyInfo, ProbedRun
 from models.accuracy.model import ACCURACY_FIT, build_model, chance_level, curve_frame, fit, frontier, score_of
 from models.accuracy.posterior import (
     EPOCH_CHOICES,
@@ -27,6 +27,7 @@ __all__ = [
     "CHECK_FIT",
     "EPOCH_CHOICES",
     "EXTRAPOLATION_SD",
+    "FRONTIER_MARGIN",
     "HOLDOUT_EVERY",
     "LEARNING_RATES",
     "PARAMS",

@@ -12,6 +12,10 @@ from models.sampling import Diagnostics
 ACCURACY_VERSION = "accuracy-recipe-1"
 TASKS = ("multiclass", "binary", "regression")
 _MAX_FRONTIER = 100
+FRONTIER_MARGIN = 0.02
+"""A probed run within this many accuracy points of the best probed run is near the frontier."""
+REGRESSION_FRONTIER_FACTOR = 1.25
+"""A regression run whose test loss is within this factor of the best probed one is near the frontier."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,19 @@ class ProbedRun:
     batch_size: int
     epochs: float
     score: float
+
+    @property
+    def compute(self) -> float:
+        """Parameters x epochs: what training it to ``epochs`` costs, up to the data set's size and the
+        machine (for ranking runs by cost)."""
+        return float(self.params) * self.epochs
+
+    def near(self, best: ProbedRun, task: str) -> bool:
+        """Whether this run scored within :data:`FRONTIER_MARGIN` of ``best`` (accuracy points; for a
+        regression's test loss, within that factor of it)."""
+        if task == "regression":
+            return self.score <= best.score * REGRESSION_FRONTIER_FACTOR
+        return self.score >= best.score - FRONTIER_MARGIN
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> ProbedRun:
@@ -61,7 +78,8 @@ class AccuracyInfo:
         log_batch_range: ln batch size of the smallest and largest probed recipe.
         log_lr_ref: the ln learning rate the recipe's terms are centred on (the probes' median).
         log_batch_ref: the ln batch size the recipe's terms are centred on (the probes' median).
-        frontier: the probed runs with the best scores, best first (what an empty answer names).
+        frontier: the probed runs with the best scores and the cheapest near them (:meth:`ProbedRun.near`),
+            best first (what an empty answer names and ``advisor probe --extend`` centres on).
     """
 
     task: str

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from advisor.engine import Constraints, Objective, RecommendRequest, Verdict, candidate_grid, pareto_front, recommend
-from advisor.render import summary_line
+from advisor.render import probed_lines, summary_line
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint
 from measurement.tiers import Tier
-from models.accuracy import BATCH_SIZES, EPOCH_CHOICES, LEARNING_RATES, Nets
+from models.accuracy import BATCH_SIZES, EPOCH_CHOICES, LEARNING_RATES, Nets, ProbedRun
 from models.energy import EnergyPosterior
 from models.features import TERMS
 from models.profile import Profile, ProfileMetadata
@@ -313,3 +313,23 @@ def test_best_achievable_counts_only_candidates_near_what_was_probed(profile: Pr
     near = answer.candidates[answer.candidates["extrapolation"] <= 1.0]
     assert answer.best_achievable == pytest.approx(near["expected_score"].max())
     assert answer.best_achievable < answer.candidates["expected_score"].max()
+
+
+def test_an_empty_answer_names_the_best_probed_runs_and_the_cheapest_that_reached_the_budget(
+    profile: Profile,
+) -> None:
+    runs = [ProbedRun("wide_first_8x", 2, 1_048_579, 1e-2, 256, 32.0, 0.882 - i / 1000) for i in range(3)]
+    cheap = ProbedRun("exponential", 2, 2_051, 1e-2, 16, 16.0, 0.861)
+    info = dataclasses.replace(profile.accuracy["digits"].info, frontier=(*runs, cheap))
+    accuracy = dataclasses.replace(profile.accuracy["digits"], info=info)
+    probed = dataclasses.replace(profile, accuracy={"digits": accuracy})
+    answer = recommend(probed, RecommendRequest("digits", 0.86))
+    assert probed_lines(answer) == []  # an answer with rows names no probed runs
+    lines = probed_lines(dataclasses.replace(answer, feasible=0))  # as if nothing were sure
+    assert lines[0].startswith("4 probed run(s) reached accuracy 0.86")
+    assert [line.split(",")[0] for line in lines[1:4]] == ["  wf8 d2 1M params"] * 3  # the best three
+    assert lines[4:6] == ["the cheapest to reach it (parameters x epochs):", lines[5]] and "exp d2 2.1k" in lines[5]
+    assert "--extend" in lines[-1]
+    high = recommend(probed, RecommendRequest("digits", 0.99))
+    beyond = probed_lines(dataclasses.replace(high, feasible=0))
+    assert "the closest" in beyond[0] and not any("cheapest" in line for line in beyond)  # none reached 0.99

@@ -75,3 +75,17 @@ def test_a_config_given_twice_is_one_centre() -> None:
     runs = plan_extension([best, other, best], train_samples=2550).runs
     assert runs == plan_extension([best, other], train_samples=2550).runs
     assert len({r.key for r in runs}) == len(runs)
+
+
+def test_an_extension_centres_first_on_the_cheapest_runs_near_the_best() -> None:
+    info = real_accuracy().info
+    grid = [a for a in candidate_grid(info.input_dim, info.output_dim) if a.shape.value == "rectangle" and a.depth == 2]
+    big, small, tiny = grid[-1], grid[len(grid) // 2], grid[0]
+    best = [ProbedRun("rectangle", 2, big.params, 1e-2, 256, 48.0 - i, 0.97 - i / 1000) for i in range(3)]
+    best = [dataclasses.replace(run, batch_size=2 ** (5 + i)) for i, run in enumerate(best)]  # three configs
+    cheap = ProbedRun("rectangle", 2, small.params, 3e-3, 64, 16.0, 0.955)  # within 2 points of the best
+    far = ProbedRun("rectangle", 2, tiny.params, 3e-3, 64, 16.0, 0.90)  # cheaper, but not near the best
+    plan = extension(_profile([*best, cheap, far]), "digits")
+    assert plan.centres[0] == PlannedRun("rectangle", 2, small.target_size, 64, learning_rate=3e-3)
+    assert len(plan.centres) == 4 and all(c.size == big.target_size for c in plan.centres[1:])
+    assert plan.epochs == 96

@@ -13,6 +13,7 @@ from measurement.architecture import SHAPES
 from models import accuracy, schema
 from models.accuracy import (
     EPOCH_CHOICES,
+    FRONTIER_MARGIN,
     AccuracyInfo,
     AccuracyPosterior,
     HoldOut,
@@ -160,13 +161,20 @@ def test_a_config_retrained_by_a_later_rung_is_named_once_in_the_frontier() -> N
     assert len(keys) == len(set(keys)) == 6
 
 
-def test_the_frontier_names_each_runs_best_checkpoint_best_first() -> None:
+def test_the_frontier_names_the_best_runs_and_the_cheapest_near_them_best_first() -> None:
     frame = _simulated_curves()
-    best = accuracy.frontier(frame, "multiclass", runs=3)
-    scores = [run.score for run in best]
-    assert scores == sorted(scores, reverse=True) and len(best) == 3
+    named = accuracy.frontier(frame, "multiclass", runs=3)
+    scores = [run.score for run in named]
+    assert scores == sorted(scores, reverse=True)
     top = frame.loc[frame["test_accuracy"].idxmax()]
-    assert best[0].score == pytest.approx(top["test_accuracy"]) and best[0].learning_rate == top["learning_rate"]
+    assert named[0].score == pytest.approx(top["test_accuracy"]) and named[0].learning_rate == top["learning_rate"]
+    finals = frame.sort_values("test_accuracy").groupby("run_id").tail(1).sort_values("test_accuracy")[::-1]
+    assert [r.score for r in named[:3]] == pytest.approx(finals["test_accuracy"].head(3).tolist())
+    extra = named[3:]
+    assert 0 < len(extra) <= 3 and all(r.score >= named[0].score - FRONTIER_MARGIN for r in extra)
+    near = finals.iloc[3:][finals["test_accuracy"].iloc[3:] >= named[0].score - FRONTIER_MARGIN]
+    cheapest = (near["params"] * near["epoch"]).min()
+    assert min(r.compute for r in extra) == pytest.approx(cheapest)  # the cheapest near run is named
 
 
 def test_info_round_trips_and_refuses_an_older_model() -> None:
