@@ -180,8 +180,9 @@ def recommend(profile: Profile, dataset: str, accuracy: float, confidence: float
     90% interval, total training energy at those epochs with its 90% interval, inference energy per
     prediction, P(meet budget), expected accuracy, cache tier … An infeasible budget gives an empty frame;
     ``frame.attrs["message"]`` then names the best achievable accuracy near what was probed, ``attrs["probed"]``
-    the best probed runs and ``attrs["probed_lines"]`` what would settle it; ``attrs["reason"]`` says why the top
-    pick wins; ``attrs["estimated"]`` is True when the profile's energy comes from the estimate meter;
+    the probed runs the profile keeps (the best and the cheapest) and ``attrs["probed_lines"]`` what would
+    settle it; ``attrs["reason"]`` says why the top pick wins; ``attrs["estimated"]`` is True when the
+    profile's energy comes from the estimate meter;
     ``attrs["profile"]`` names the profile that answered (``attrs["profile_source"]``: reference, user, given).
 
     Raises:

@@ -319,7 +319,7 @@ def _probe_plan(request: CalibrationRequest, data: Dataset) -> tuple[TrainConfig
         train_samples=data.train_samples,
     )
     if request.around:
-        return request.config, plan_extension(request.around, data.train_samples), None
+        return request.config, plan_extension(request.around, data.train_samples, max_runs=request.max_runs), None
     design = ProbeDesign(dims, request.config, request.learning_rates, request.batch_sizes, seed=request.seed)
     if request.config.epochs > 0:
         return request.config, design.plan(request.budget_s, request.config.epochs, request.max_runs), None

@@ -58,8 +58,8 @@ class Recommendation:
         best_achievable: the best posterior-mean score (accuracy, or loss for regression) over the candidates
             near what was probed (within ``TRUSTED_EXTRAPOLATION``).
         regression: whether the budget is a test loss (lower is better) rather than an accuracy.
-        probed: the data set's best probed runs (network, recipe, epochs, score), best first: what an empty
-            answer names as the closest evidence.
+        probed: the data set's probed runs a profile keeps (the best-scoring and the cheapest at each score;
+            network, recipe, epochs, score), best first: what an empty answer names as the closest evidence.
     """
 
     request: RecommendRequest
@@ -102,7 +102,7 @@ def recommend(profile: Profile, request: RecommendRequest) -> Recommendation:
 
     Ties on the objective break towards fewer parameters, then higher P(meet). An infeasible budget is not an
     error: the table is empty, the verdict INFEASIBLE, ``best_achievable`` names the best posterior-mean
-    accuracy (or loss) near what was probed, and ``probed`` the best probed runs.
+    accuracy (or loss) near what was probed, and ``probed`` the probed runs the profile keeps.
     """
     validate(request, profile)
     table = candidate_table(profile, request)

@@ -7,6 +7,7 @@ reads the same everywhere.
 from __future__ import annotations
 
 from advisor.engine import Recommendation, Verdict
+from models.accuracy import ProbedRun
 from models.energy import EnergyPosterior
 from models.features import TERM_UNITS
 
@@ -143,15 +144,15 @@ def probed_lines(result: Recommendation, limit: int = 3) -> list[str]:
     budget = result.request.accuracy
     reached = [r for r in result.probed if (r.score <= budget if result.regression else r.score >= budget)]
     head = (
-        f"{len(reached)} probed run(s) reached {what} {budget:g}, too few to promise it with P >= "
-        f"{result.request.confidence:g}; the best:"
+        f"probed runs reached {what} {budget:g} ({len(reached)} of those the profile keeps), too few to "
+        f"promise it with P >= {result.request.confidence:g}; the best:"
         if reached
         else f"no probed run reached {what} {budget:g}; the closest:"
     )
     lines = [head, *(_probed_run(run, what) for run in result.probed[:limit])]
     cheapest = min(reached, key=lambda run: run.compute, default=None)
     if cheapest is not None and cheapest not in result.probed[:limit]:
-        lines += ["the cheapest to reach it (parameters x epochs):", _probed_run(cheapest, what)]
+        lines += ["the cheapest probed run to reach it (parameters x epochs):", _probed_run(cheapest, what)]
     lines.append(
         f"to settle it: 'advisor probe {result.request.dataset} --extend' probes more networks and recipes "
         "around these, then ask again (or lower the confidence)"
@@ -159,7 +160,7 @@ def probed_lines(result: Recommendation, limit: int = 3) -> list[str]:
     return lines
 
 
-def _probed_run(run, what: str) -> str:
+def _probed_run(run: ProbedRun, what: str) -> str:
     """One probed run as a line of the empty answer."""
     return (
         f"  {SHAPE_ABBREVIATIONS.get(run.shape, run.shape)} d{run.depth} {count(run.params)} params, "

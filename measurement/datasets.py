@@ -93,8 +93,8 @@ class Dataset:
         it); None for regression."""
         if self.task is Task.REGRESSION or len(self.y_test) == 0:
             return None
-        labels, counts = np.unique(np.asarray(self.y_train).ravel(), return_counts=True)
-        return float(np.mean(np.asarray(self.y_test).ravel() == labels[np.argmax(counts)]))
+        majority = np.bincount(np.asarray(self.y_train, dtype=np.int64).ravel()).argmax()  # labels: class indices
+        return float(np.mean(np.asarray(self.y_test).ravel() == majority))
 
     def fingerprint(self) -> str:
         """Short content hash, so runs can tell two files of the same name apart."""

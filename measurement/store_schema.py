@@ -58,13 +58,6 @@ CREATE TABLE IF NOT EXISTS curves (
 """Learning curves (schema version 3): one row per run and checkpoint."""
 SCHEMA += CURVES_TABLE + MEASURED_TABLE
 
-def _add_constant_accuracy(conn: sqlite3.Connection) -> None:
-    """Schema 6 -> 7: ``runs.constant_accuracy``, NULL for the runs already stored (their data sets' class
-    shares were not recorded)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-    if "constant_accuracy" not in columns:
-        conn.execute("ALTER TABLE runs ADD COLUMN constant_accuracy REAL")
-
 
 Migration = str | Callable[[sqlite3.Connection], None]
 """One step of an upgrade: an SQL statement, or a function of the connection (inside the upgrade's transaction)."""
@@ -82,6 +75,14 @@ def _add_learning_rate(conn: sqlite3.Connection) -> None:
         " WHERE learning_rate IS NULL AND (SELECT s.kind FROM sweeps s WHERE s.id = runs.sweep_id) != 'measure'",
         (TrainConfig().learning_rate,),
     )
+
+
+def _add_constant_accuracy(conn: sqlite3.Connection) -> None:
+    """Schema 6 -> 7: ``runs.constant_accuracy``, NULL for the runs already stored (their data sets' class
+    shares were not recorded)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    if "constant_accuracy" not in columns:
+        conn.execute("ALTER TABLE runs ADD COLUMN constant_accuracy REAL")
 
 
 MIGRATIONS: dict[int, tuple[Migration, ...]] = {

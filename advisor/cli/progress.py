@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from rich.console import Console
@@ -96,7 +97,7 @@ def print_summary(summary: SweepSummary, store_path: Path, kind: SweepKind = Swe
     if summary.datasets and len(summary.datasets) > 1:
         table.add_row("runs per data set", ", ".join(f"{k}: {v}" for k, v in summary.datasets.items()))
     state = "interrupted" if summary.interrupted else ("complete" if summary.complete else "budget spent")
-    resume = f"; resume with '{_resume_command(summary, kind)}'" if not summary.complete else ""
+    resume = f"; resume with '{_resume_command(summary, kind, store_path)}'" if not summary.complete else ""
     table.add_row("status", state + resume)
     if summary.stop_reason:
         table.add_row("stopped", f"[red]{summary.stop_reason}[/]")
@@ -104,8 +105,9 @@ def print_summary(summary: SweepSummary, store_path: Path, kind: SweepKind = Swe
     out.print(table)
 
 
-def _resume_command(summary: SweepSummary, kind: SweepKind) -> str:
-    """The command that continues this sweep: ``advisor probe DATASET --resume`` for a probe."""
+def _resume_command(summary: SweepSummary, kind: SweepKind, store_path: Path) -> str:
+    """The command that continues this sweep (``advisor probe DATASET --resume`` for a probe), on its store."""
+    store = f"--store {shlex.quote(str(store_path))}"
     if kind is SweepKind.PROBE and summary.datasets:
-        return f"advisor probe {next(iter(summary.datasets))} --resume"
-    return "advisor calibrate --resume"
+        return f"advisor probe {shlex.quote(next(iter(summary.datasets)))} --resume {store}"
+    return f"advisor calibrate --resume {store}"

@@ -129,12 +129,15 @@ def plan_schedule(design: ProbeDesign, budget_s: float) -> HalvingSchedule:
 
 def capped(schedule: HalvingSchedule, max_runs: int) -> HalvingSchedule:
     """``schedule`` held to ``max_runs`` runs over all its rungs: the most rung-0 configs (no more than it had)
-    whose rungs add up to at most ``max_runs``; fewer rungs when even one config a rung is too many."""
-    rungs = min(schedule.rungs, max_runs)
-    configs = min(schedule.configs0, max_runs)
-    while configs > 1 and dataclasses.replace(schedule, rungs=rungs, configs0=configs).total_runs() > max_runs:
-        configs -= 1
-    return dataclasses.replace(schedule, rungs=rungs, configs0=configs)
+    whose rungs add up to at most ``max_runs``, with as many of its rungs as keep each rung a choice (a rung
+    after one that continued a single config would only train that config again)."""
+    for rungs in range(schedule.rungs, 1, -1):
+        held = dataclasses.replace(schedule, rungs=rungs, configs0=min(schedule.configs0, max_runs))
+        while held.configs0 > 1 and held.total_runs() > max_runs:
+            held = dataclasses.replace(held, configs0=held.configs0 - 1)
+        if held.total_runs() <= max_runs and held.configs(rungs - 2) > 1:
+            return held
+    return dataclasses.replace(schedule, rungs=1, configs0=min(schedule.configs0, max_runs))
 
 
 def first_rung(design: ProbeDesign, schedule: HalvingSchedule) -> Plan:

@@ -416,12 +416,15 @@ EXTEND_LEARNING_RATES = (1e-4, 3e-2)
 """The learning rates an extension may step to (one factor of ~3 beyond the probe's 1e-2)."""
 
 
-def plan_extension(centres: Sequence[PlannedRun], train_samples: int, max_batch: int = 1024) -> Plan:
+def plan_extension(
+    centres: Sequence[PlannedRun], train_samples: int, max_batch: int = 1024, max_runs: int | None = None
+) -> Plan:
     """Runs around the best probed ones: each centre again (a new seed), then its neighbours one step away on
     one axis at a time — size x2 and /2, learning rate x3 and /3, batch x2 and /2 — centres in turn, so a
     short budget still re-measures every centre first. Sizes stay on the grid (2^5..2^24), learning rates in
     :data:`EXTEND_LEARNING_RATES`, batches in 1..min(``max_batch``, ``train_samples``). No sentinel. A config
-    given twice (a halving probe trains its best configs again in the next rung) is one centre."""
+    given twice (a halving probe trains its best configs again in the next rung) is one centre, and a neighbour
+    that is another centre's config (or an earlier neighbour's) is not planned again. At most ``max_runs``."""
     centres = list(dict.fromkeys(centres))  # in order, each config once (PlannedRun is frozen: equal runs hash alike)
     runs: list[PlannedRun] = []
     for centre in centres:
@@ -439,6 +442,6 @@ def plan_extension(centres: Sequence[PlannedRun], train_samples: int, max_batch:
         ]
         for step in steps:
             run = dataclasses.replace(centre, repeat=0, **step)
-            if SIZES[0] <= run.size <= SIZES[-1] and run.key not in {r.key for r in runs}:
+            if SIZES[0] <= run.size <= SIZES[-1] and run.config_key not in {r.config_key for r in runs}:
                 runs.append(run)
-    return Plan(tuple(runs), NO_SENTINEL)
+    return Plan(tuple(runs[:max_runs] if max_runs else runs), NO_SENTINEL)

@@ -6,7 +6,14 @@ package's public face.
 """
 
 from models.accuracy.check import CHECK_FIT, HOLDOUT_EVERY, AccuracyCheck, HoldOut, holdout_check
-from models.accuracy.info import ACCURACY_VERSION, FRONTIER_MARGIN, TASKS, AccuracyInfo, ProbedRun
+from models.accuracy.info import (
+    ACCURACY_VERSION,
+    FRONTIER_MARGIN,
+    REGRESSION_FRONTIER_FACTOR,
+    TASKS,
+    AccuracyInfo,
+    ProbedRun,
+)
 from models.accuracy.model import ACCURACY_FIT, build_model, chance_level, curve_frame, fit, frontier, score_of
 from models.accuracy.posterior import (
     EPOCH_CHOICES,
@@ -31,6 +38,7 @@ __all__ = [
     "HOLDOUT_EVERY",
     "LEARNING_RATES",
     "PARAMS",
+    "REGRESSION_FRONTIER_FACTOR",
     "TASKS",
     "AccuracyCheck",
     "AccuracyInfo",

@@ -41,8 +41,8 @@ class ProbedRun:
         return float(self.params) * self.epochs
 
     def near(self, best: ProbedRun, task: str) -> bool:
-        """Whether this run scored within :data:`FRONTIER_MARGIN` of ``best`` (accuracy points; for a
-        regression's test loss, within that factor of it)."""
+        """Whether this run scored within :data:`FRONTIER_MARGIN` accuracy points of ``best`` (a regression's
+        test loss: within :data:`REGRESSION_FRONTIER_FACTOR` times it)."""
         if task == "regression":
             return self.score <= best.score * REGRESSION_FRONTIER_FACTOR
         return self.score >= best.score - FRONTIER_MARGIN
@@ -78,7 +78,7 @@ class AccuracyInfo:
         log_batch_range: ln batch size of the smallest and largest probed recipe.
         log_lr_ref: the ln learning rate the recipe's terms are centred on (the probes' median).
         log_batch_ref: the ln batch size the recipe's terms are centred on (the probes' median).
-        frontier: the probed runs with the best scores and the cheapest near them (:meth:`ProbedRun.near`),
+        frontier: the probed configs with the best scores and the cost front (the cheapest at each score),
             best first (what an empty answer names and ``advisor probe --extend`` centres on).
     """
 

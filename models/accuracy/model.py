@@ -44,7 +44,9 @@ NOISE_FLOOR = 0.003
 """Least observation noise (accuracy: about one test sample in 300; regression: 0.3% in loss): a noise scale
 free to approach zero made a funnel the sampler could not leave (r_hat 3.5 on wine)."""
 FRONTIER_RUNS = 5
-"""Probed runs a profile keeps per data set (the best final scores): what an empty answer names."""
+"""Best-scoring probed configs a profile keeps per data set (what an empty answer names first)."""
+FRONT_RUNS = 15
+"""Runs of the cost front (the cheapest at each score) a profile keeps beside them, the best-scoring."""
 log = logging.getLogger(__name__)
 
 
@@ -57,6 +59,8 @@ def score_of(frame: pd.DataFrame, task: str) -> np.ndarray:
 
 FLOOR_START_SHARE = 0.75
 """The recorded majority-class accuracy is the floor when at least this share of the runs start there."""
+EARLY_EPOCHS = 2
+"""A run's first checkpoint shows where its curve starts only if it is this early (else: guessing is the floor)."""
 FLOOR_TOLERANCE = 0.01
 """How far under the recorded majority-class accuracy a first checkpoint may lie and still start there."""
 
@@ -65,7 +69,8 @@ def chance_level(frame: pd.DataFrame, output_dim: int, task: str) -> float:
     """The floor a classifier's learning curve rises from: guessing (1/K for multi-class, 0.5 for binary), or
     the test accuracy of always predicting the most frequent class (``constant_accuracy``, as the runs recorded
     it) where it is higher and the curves start there: at least :data:`FLOOR_START_SHARE` of the runs' first
-    checkpoints reach it. Guessing where the runs did not record it (older stores).
+    checkpoints reach it (among runs whose first checkpoint is within :data:`EARLY_EPOCHS`). Guessing where
+    the runs did not record it (older stores) or have no early checkpoints (exports without curves).
 
     Why: on an imbalanced data set a network predicts the majority class within its first epoch. splice
     (3 classes, 52% one class) scores 0.503 at the first checkpoint of most runs; from a floor of 1/3 the model
@@ -80,6 +85,7 @@ def chance_level(frame: pd.DataFrame, output_dim: int, task: str) -> float:
         return guess
     constant = float(recorded.median())
     first = frame.sort_values("epoch").groupby("run_id").head(1)
+    first = first[first["epoch"] <= EARLY_EPOCHS]  # runs without a curve show only their end, not their start
     starts = pd.to_numeric(first["test_accuracy"], errors="coerce").dropna()
     start_there = float(np.mean(starts >= constant - FLOOR_TOLERANCE)) if len(starts) else 0.0
     return constant if start_there >= FLOOR_START_SHARE else guess
@@ -234,16 +240,20 @@ def _info(frame: pd.DataFrame, task: str, chance: float, diagnostics) -> Accurac
 
 
 def frontier(frame: pd.DataFrame, task: str, runs: int = FRONTIER_RUNS) -> tuple[ProbedRun, ...]:
-    """The ``runs`` probed runs with the best scores and the ``runs`` cheapest (parameters x epochs) near the
-    best (:meth:`ProbedRun.near`), each at its best checkpoint, best first. A config trained again (by a later
-    halving rung, or an extension) counts once, at its best.
+    """The ``runs`` probed configs with the best scores and the cost front of the others — the cheapest
+    (parameters x epochs) at each score, its :data:`FRONT_RUNS` best-scoring — each at its best checkpoint,
+    best first. A config trained again (by a later halving rung, or an extension) counts once, at its best.
 
-    Why the cheap ones: the best-scoring runs are often the largest networks (splice: 1M parameters at 0.882),
-    while a 2k-parameter net reached 0.861; an energy advisor must know whether such a net reaches a budget."""
+    Why the front: the best-scoring runs are often the largest networks (splice: 1M parameters at 0.882),
+    while a 2k-parameter net reached 0.861; an energy advisor must know which cheap nets reach a budget."""
     ranked = _best_checkpoints(frame, task)
-    best = ranked[:runs]
-    cheap = sorted((r for r in ranked[runs:] if r.near(ranked[0], task)), key=lambda r: r.compute)[:runs]
-    return tuple(sorted(best + cheap, key=lambda r: -r.score if task != "regression" else r.score))
+    sign = 1.0 if task == "regression" else -1.0  # sorts best first: a lower loss, a higher accuracy
+    front, best_score = [], np.inf
+    for run in sorted(ranked[runs:], key=lambda r: (r.compute, sign * r.score)):
+        if sign * run.score < best_score:
+            front.append(run)
+            best_score = sign * run.score
+    return tuple(sorted(ranked[:runs] + front[-FRONT_RUNS:], key=lambda r: sign * r.score))
 
 
 def _best_checkpoints(frame: pd.DataFrame, task: str) -> list[ProbedRun]:

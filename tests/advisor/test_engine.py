@@ -326,9 +326,9 @@ def test_an_empty_answer_names_the_best_probed_runs_and_the_cheapest_that_reache
     answer = recommend(probed, RecommendRequest("digits", 0.86))
     assert probed_lines(answer) == []  # an answer with rows names no probed runs
     lines = probed_lines(dataclasses.replace(answer, feasible=0))  # as if nothing were sure
-    assert lines[0].startswith("4 probed run(s) reached accuracy 0.86")
+    assert lines[0].startswith("probed runs reached accuracy 0.86 (4 of those the profile keeps)")
     assert [line.split(",")[0] for line in lines[1:4]] == ["  wf8 d2 1M params"] * 3  # the best three
-    assert lines[4:6] == ["the cheapest to reach it (parameters x epochs):", lines[5]] and "exp d2 2.1k" in lines[5]
+    assert lines[4] == "the cheapest probed run to reach it (parameters x epochs):" and "exp d2 2.1k" in lines[5]
     assert "--extend" in lines[-1]
     high = recommend(probed, RecommendRequest("digits", 0.99))
     beyond = probed_lines(dataclasses.replace(high, feasible=0))

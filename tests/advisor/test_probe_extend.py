@@ -89,3 +89,13 @@ def test_an_extension_centres_first_on_the_cheapest_runs_near_the_best() -> None
     assert plan.centres[0] == PlannedRun("rectangle", 2, small.target_size, 64, learning_rate=3e-3)
     assert len(plan.centres) == 4 and all(c.size == big.target_size for c in plan.centres[1:])
     assert plan.epochs == 96
+
+
+def test_a_neighbour_that_is_another_centres_config_is_not_trained_again_and_max_runs_holds() -> None:
+    small = PlannedRun("exponential", 2, 2048, 16, learning_rate=1e-2)
+    double = dataclasses.replace(small, size=4096)  # small's size x2 neighbour
+    runs = plan_extension([small, double], train_samples=2550).runs
+    configs = [r.config_key for r in runs]
+    assert len(configs) == len(set(configs))  # each config once: the centres again, then new neighbours
+    assert [r.repeat for r in runs[:2]] == [1, 1]
+    assert len(plan_extension([small, double], train_samples=2550, max_runs=5).runs) == 5

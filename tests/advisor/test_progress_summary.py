@@ -19,7 +19,10 @@ def _summary(complete: bool) -> SweepSummary:
 
 @pytest.mark.parametrize(
     ("kind", "command"),
-    [(SweepKind.PROBE, "advisor probe splice --resume"), (SweepKind.CALIBRATE, "advisor calibrate --resume")],
+    [
+        (SweepKind.PROBE, "advisor probe splice --resume --store 'my runs.sqlite'"),
+        (SweepKind.CALIBRATE, "advisor calibrate --resume --store 'my runs.sqlite'"),
+    ],
 )
 def test_an_unfinished_sweep_names_the_command_that_resumes_it(monkeypatch, capsys, kind, command) -> None:
     assert f"resume with '{command}'" in _printed(monkeypatch, capsys, _summary(complete=False), kind)
@@ -31,5 +34,5 @@ def test_a_complete_sweep_asks_for_nothing(monkeypatch, capsys) -> None:
 
 def _printed(monkeypatch, capsys, summary: SweepSummary, kind: SweepKind) -> str:
     monkeypatch.setenv("COLUMNS", "200")  # one line a row
-    progress.print_summary(summary, Path("runs.sqlite"), kind)
+    progress.print_summary(summary, Path("my runs.sqlite"), kind)
     return capsys.readouterr().out

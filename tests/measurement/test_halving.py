@@ -102,8 +102,9 @@ def test_max_runs_caps_the_runs_of_all_rungs_together() -> None:
         held = capped(schedule, max_runs)
         assert held.total_runs() <= max_runs and held.epochs0 == schedule.epochs0
         assert held.configs0 <= schedule.configs0
-    assert capped(schedule, 8).configs0 == 4 and capped(schedule, 8).rungs == 4  # 4 + 2 + 1 + 1 runs
-    assert capped(schedule, 2).rungs == 2  # one run a rung, two rungs
+    assert (capped(schedule, 8).configs0, capped(schedule, 8).rungs) == (5, 3)  # 5 + 2 + 1, not 4 + 2 + 1 + 1
+    assert (capped(schedule, 4).configs0, capped(schedule, 4).rungs) == (3, 2)  # never one config trained twice
+    assert (capped(schedule, 2).configs0, capped(schedule, 2).rungs) == (2, 1)
     assert capped(schedule, 1000) == schedule
 
 
