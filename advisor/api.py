@@ -200,7 +200,12 @@ def table_of(result: Recommendation, profile: Profile | None = None) -> pd.DataF
         reason=reason_line(result),
         legend=legend_line(list(table["shapes"])),
         best_achievable=result.best_achievable,
-        probed=[dataclasses.asdict(run) for run in result.probed] if result.table.empty else [],
+        probed=[
+            {**dataclasses.asdict(run), "training_energy_j": energy}
+            for run, energy in zip(result.probed, result.probed_energy_j, strict=False)
+        ]
+        if result.table.empty
+        else [],
         probed_lines=probed_lines(result),
         estimated=result.estimated,
         objective=str(result.request.objective),

@@ -415,3 +415,24 @@ def candidate_table(profile: Profile, request: RecommendRequest) -> pd.DataFrame
         "log_ws_bytes": draws["log_ws_bytes"],
     }
     return pd.DataFrame({**head, **energy, **tail})
+
+
+PROBED_DRAWS = 100
+"""Energy draws that price a probed run named by an empty answer (its posterior mean)."""
+
+
+def price_probed(profile: Profile, request: RecommendRequest, runs) -> tuple[float | None, ...]:
+    """Predicted training energy (J, posterior mean) of each probed run (a ``ProbedRun``) trained as it was to
+    its best checkpoint, on the request's training set; None for a network that is not on the grid."""
+    info = profile.accuracy[request.dataset].info
+    grid = {(a.shape.value, a.depth, a.params): a for a in candidate_grid(info.input_dim, info.output_dim)}
+    samples = train_samples(profile, request)
+    priced: list[float | None] = []
+    for run in runs:
+        arch = grid.get((run.shape, run.depth, run.params))
+        if arch is None:
+            priced.append(None)
+            continue
+        draws, _, _ = _energy_draws(profile, [arch], int(run.batch_size), "train", request.dataset, PROBED_DRAWS)
+        priced.append(float(draws.mean()) * samples * float(run.epochs))
+    return tuple(priced)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from advisor.candidates import candidate_grid, candidate_table
+from advisor.candidates import candidate_grid, candidate_table, price_probed
 from advisor.request import AUTO, Constraints, Objective, RecommendRequest, build_request, validate
 from models.accuracy import ProbedRun
 from models.profile import Profile
@@ -60,6 +60,8 @@ class Recommendation:
         regression: whether the budget is a test loss (lower is better) rather than an accuracy.
         probed: the data set's probed runs a profile keeps (the best-scoring and the cheapest at each score;
             network, recipe, epochs, score), best first: what an empty answer names as the closest evidence.
+        probed_energy_j: for an empty answer, each probed run's predicted training energy to its best
+            checkpoint (posterior mean; None off the grid); empty otherwise.
     """
 
     request: RecommendRequest
@@ -71,6 +73,7 @@ class Recommendation:
     regression: bool
     estimated: bool
     probed: tuple[ProbedRun, ...] = ()
+    probed_energy_j: tuple[float | None, ...] = ()
 
     @property
     def verdict(self) -> Verdict:
@@ -113,6 +116,7 @@ def recommend(profile: Profile, request: RecommendRequest) -> Recommendation:
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     scores = table["expected_score"].to_numpy()
     front = table.iloc[pareto_front(table["objective_j"].to_numpy(), scores, higher_is_better=not regression)]
+    probed = tuple(getattr(profile.accuracy[request.dataset].info, "frontier", ()))
     return Recommendation(
         request=request,
         table=ranked,
@@ -122,5 +126,6 @@ def recommend(profile: Profile, request: RecommendRequest) -> Recommendation:
         best_achievable=_best_achievable(table, regression),
         regression=regression,
         estimated=profile.estimated,
-        probed=tuple(getattr(profile.accuracy[request.dataset].info, "frontier", ())),
+        probed=probed,
+        probed_energy_j=price_probed(profile, request, probed) if not len(feasible) else (),
     )

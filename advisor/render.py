@@ -149,10 +149,15 @@ def probed_lines(result: Recommendation, limit: int = 3) -> list[str]:
         if reached
         else f"no probed run reached {what} {budget:g}; the closest:"
     )
-    lines = [head, *(_probed_run(run, what) for run in result.probed[:limit])]
+    energy = dict(zip(result.probed, result.probed_energy_j, strict=False))
+    label = "ESTIMATED" if result.estimated else "predicted"
+    lines = [head, *(_probed_run(run, what, energy.get(run), label) for run in result.probed[:limit])]
     cheapest = min(reached, key=lambda run: run.compute, default=None)
     if cheapest is not None and cheapest not in result.probed[:limit]:
-        lines += ["the cheapest probed run to reach it (parameters x epochs):", _probed_run(cheapest, what)]
+        lines += [
+            "the cheapest probed run to reach it (parameters x epochs):",
+            _probed_run(cheapest, what, energy.get(cheapest), label),
+        ]
     lines.append(
         f"to settle it: 'advisor probe {result.request.dataset} --extend' probes more networks and recipes "
         "around these, then ask again (or lower the confidence)"
@@ -160,12 +165,13 @@ def probed_lines(result: Recommendation, limit: int = 3) -> list[str]:
     return lines
 
 
-def _probed_run(run: ProbedRun, what: str) -> str:
-    """One probed run as a line of the empty answer."""
+def _probed_run(run: ProbedRun, what: str, energy_j: float | None, label: str) -> str:
+    """One probed run as a line of the empty answer, with its training energy to that checkpoint."""
+    cost = f" ({label} {si(energy_j)} to train)" if energy_j is not None else ""
     return (
         f"  {SHAPE_ABBREVIATIONS.get(run.shape, run.shape)} d{run.depth} {count(run.params)} params, "
         f"lr {learning_rate_label(run.learning_rate)} batch {run.batch_size}, {run.epochs:g} epochs: "
-        f"{what} {run.score:.4g}"
+        f"{what} {run.score:.4g}{cost}"
     )
 
 

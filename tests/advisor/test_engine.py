@@ -15,7 +15,7 @@ from measurement.hardware import Fingerprint
 from measurement.tiers import Tier
 from models.accuracy import BATCH_SIZES, EPOCH_CHOICES, LEARNING_RATES, Nets, ProbedRun
 from models.energy import EnergyPosterior
-from models.features import TERMS
+from models.features import TERMS, arch_features
 from models.profile import Profile, ProfileMetadata
 from models.sampling import Diagnostics
 from tests.fakes.accuracy import FakeAccuracy
@@ -333,3 +333,24 @@ def test_an_empty_answer_names_the_best_probed_runs_and_the_cheapest_that_reache
     high = recommend(probed, RecommendRequest("digits", 0.99))
     beyond = probed_lines(dataclasses.replace(high, feasible=0))
     assert "the closest" in beyond[0] and not any("cheapest" in line for line in beyond)  # none reached 0.99
+
+
+def test_an_empty_answer_prices_each_probed_run_to_its_checkpoint(profile: Profile) -> None:
+    info = profile.accuracy["digits"].info
+    arch = candidate_grid(info.input_dim, info.output_dim)[40]
+    on_grid = ProbedRun(arch.shape.value, arch.depth, arch.params, 1e-3, 64, 16.0, 0.97)
+    off_grid = dataclasses.replace(on_grid, params=arch.params + 1, score=0.96)
+    twice = dataclasses.replace(on_grid, epochs=32.0, score=0.965, batch_size=128)
+    info = dataclasses.replace(info, frontier=(on_grid, twice, off_grid))
+    probed = dataclasses.replace(
+        profile, accuracy={"digits": dataclasses.replace(profile.accuracy["digits"], info=info)}
+    )
+    answer = recommend(probed, RecommendRequest("digits", 0.999))
+    assert answer.verdict is Verdict.INFEASIBLE
+    energy = answer.probed_energy_j
+    assert energy[0] > 0 and energy[2] is None  # off the grid: not priced
+    per_datum = np.exp(profile.energy.with_draws(100).log_energy(
+        arch_features([arch], 64, "train").assign(dataset="digits"))).mean()  # fmt: skip
+    assert energy[0] == pytest.approx(per_datum * info.train_samples * 16.0, rel=1e-6)
+    assert "to train)" in probed_lines(answer)[1] and "to train" not in probed_lines(answer)[3]
+    assert recommend(probed, RecommendRequest("digits", 0.5)).probed_energy_j == ()  # rows: nothing to price
