@@ -421,15 +421,19 @@ PROBED_DRAWS = 100
 """Energy draws that price a probed run named by an empty answer (its posterior mean)."""
 
 
+def probed_architectures(profile: Profile, dataset: str, runs) -> list[Architecture | None]:
+    """The grid's network of each probed run (a ``ProbedRun``: shape, depth, parameters), None off the grid."""
+    info = profile.accuracy[dataset].info
+    grid = {(a.shape.value, a.depth, a.params): a for a in candidate_grid(info.input_dim, info.output_dim)}
+    return [grid.get((run.shape, run.depth, run.params)) for run in runs]
+
+
 def price_probed(profile: Profile, request: RecommendRequest, runs) -> tuple[float | None, ...]:
     """Predicted training energy (J, posterior mean) of each probed run (a ``ProbedRun``) trained as it was to
     its best checkpoint, on the request's training set; None for a network that is not on the grid."""
-    info = profile.accuracy[request.dataset].info
-    grid = {(a.shape.value, a.depth, a.params): a for a in candidate_grid(info.input_dim, info.output_dim)}
     samples = train_samples(profile, request)
     priced: list[float | None] = []
-    for run in runs:
-        arch = grid.get((run.shape, run.depth, run.params))
+    for run, arch in zip(runs, probed_architectures(profile, request.dataset, runs), strict=True):
         if arch is None:
             priced.append(None)
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from advisor.candidates import candidate_grid
+from advisor.candidates import probed_architectures
 from measurement.datasets import dataset_name
 from measurement.errors import InputError
 from measurement.records import PlannedRun
@@ -42,24 +42,12 @@ def extension(profile: Profile, dataset: str) -> Extension:
             f"nothing to extend: the profile at {profile.path} has no probed runs of {name[:100]!r}; probe it "
             "first (without --extend)"
         )
-    info = model.info
-    grid = candidate_grid(info.input_dim, info.output_dim)
-    chosen = _centre_runs(frontier, info.task)
-    centres = []
-    for run in chosen:
-        match = next(
-            (a for a in grid if a.shape.value == run.shape and a.depth == run.depth and a.params == run.params), None
-        )
-        if match is not None:
-            centres.append(
-                PlannedRun(
-                    shape=run.shape,
-                    depth=run.depth,
-                    size=match.target_size,
-                    batch_size=run.batch_size,
-                    learning_rate=run.learning_rate,
-                )
-            )
+    chosen = _centre_runs(frontier, model.info.task)
+    centres = [
+        PlannedRun(run.shape, run.depth, arch.target_size, run.batch_size, learning_rate=run.learning_rate)
+        for run, arch in zip(chosen, probed_architectures(profile, name, chosen), strict=True)
+        if arch is not None
+    ]
     if not centres:
         raise InputError(f"nothing to extend: the probed runs of {name[:100]!r} are not on this grid; probe again")
     epochs = min(MAX_EXTEND_EPOCHS, max(1, round(2 * max(run.epochs for run in chosen))))
