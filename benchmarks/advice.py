@@ -34,7 +34,7 @@ about 75 min.
                                 [--json FILE] [--quick] [--out-dir DIR | --no-page]
 
 ``--reference NAME:BUDGET`` also scores the shipped reference profile's advice for a bundled data set at a fixed
-budget (no probe): the README's main job is ``digits:0.95``. ``--quick`` is a smoke run (a 15 s probe fitted with
+budget (no probe): the README's main job is ``digits:0.95``. ``--quick`` is a smoke run (a 30 s probe fitted with
 few draws, 1 seed, 2 brute-force pairs, 16 epochs at most).
 """
 
@@ -112,7 +112,7 @@ class Settings:
 
 
 QUICK = Settings(
-    probe_budget_s=15.0, seeds=1, brute=2, max_epochs=16, run_cap_s=2.0, windows=3, window_s=0.05, quick=True
+    probe_budget_s=30.0, seeds=1, brute=2, max_epochs=16, run_cap_s=2.0, windows=3, window_s=0.05, quick=True
 )
 QUICK_FIT_DRAWS = 200
 """A --quick run fits both models with 200 draws of one chain (converged or not): a smoke test of the flow."""
@@ -525,7 +525,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--keep", type=Path, metavar="DIR", help="keep each data set's ADVISOR_HOME under DIR/NAME")
     p.add_argument("--json", type=Path, metavar="FILE", help="write everything measured as JSON")
-    p.add_argument("--quick", action="store_true", help="smoke run: 15 s probe, 1 seed, 2 brute pairs, 16 epochs")
+    p.add_argument("--quick", action="store_true", help="smoke run: 30 s probe, 1 seed, 2 brute pairs, 16 epochs")
     add_page_options(p)
     return p.parse_args(argv)
 

@@ -1,5 +1,5 @@
 """benchmarks/advice.py: its budgets, candidates, staging and comparison on hand-made numbers, its bad input, and
-one --quick run end to end (slow: a 15 s probe of a generated CSV with its fit, the shipped profile's digits
+one --quick run end to end (slow: a 30 s probe of a generated CSV with its fit, the shipped profile's digits
 advice at 0.80, each trained with the harness; 64 s on the 2-vCPU VM)."""
 
 from __future__ import annotations
