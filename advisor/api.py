@@ -64,10 +64,21 @@ def load_profile(path: str | Path | None = None, warn_on_other_hardware: bool = 
     (other than the shipped one) was calibrated on other hardware than this machine's: another CPU or cache
     layout, or another GPU where both sides name one.
 
+    Its predictions apply the machine's state on the day (:func:`advisor.recheck.attach_machine_state`):
+    the newest recheck of this profile on this machine (``advisor calibrate --recheck``), and the day-to-day
+    variation in the predictive interval; ``profile.machine`` says which.
+
     Raises:
         ProfileError: the profile does not load, the user's own included (never a silent fallback to the
             reference: it would answer for another machine and other data sets than the user's).
+        MachineStateError: the recheck history does not read (one line naming the file).
     """
+    from advisor.recheck import attach_machine_state
+
+    return attach_machine_state(_load_profile(path, warn_on_other_hardware))
+
+
+def _load_profile(path: str | Path | None, warn_on_other_hardware: bool) -> Profile:
     if path is None:
         own = user_profile_dir()
         if own is None:
@@ -212,7 +223,18 @@ def table_of(result: Recommendation, profile: Profile | None = None) -> pd.DataF
     )
     if profile is not None:
         table.attrs.update(profile=profile_label(profile), profile_source=str(profile_source(profile)))
+        table.attrs.update(machine_state_of(profile))
     return table
+
+
+def machine_state_of(profile: Profile) -> dict[str, Any]:
+    """What an answer says about the machine's state its energies apply: ``machine`` (one line: the recheck
+    applied and its age, or none; the day-to-day spread), ``machine_state`` (the figures, for JSON) and
+    ``machine_warnings`` (a stale recheck, one the machine moved during). Empty for a bare profile."""
+    state = profile.machine
+    if state is None:
+        return {}
+    return {"machine": state.describe(), "machine_state": state.to_dict(), "machine_warnings": state.warnings()}
 
 
 def pareto(profile: Profile, dataset: str, accuracy: float = 0.5, confidence: float = 0.9, **options: Any):

@@ -47,6 +47,7 @@ from measurement.sweep import (
     SweepSpec,
     SweepSummary,
     plan_calibration_across,
+    plan_recheck,
     run_sweep,
     run_sweep_on_pool,
     sweep_datasets,
@@ -99,7 +100,6 @@ __all__ = [
     "SweepKind",
     "SweepSummary",
     "TrainConfig",
-    "describe_drift",
     "meter_options",
     "parse_cluster",
     "prepare",
@@ -197,8 +197,8 @@ class CalibrationRequest:
             _check("max runs (--max-runs)", self.max_runs, 1, 100_000)
         if self.idle_s is not None:
             _check("idle length (--idle)", self.idle_s, 0.0, 3600.0)
-        if self.kind not in (SweepKind.CALIBRATE, SweepKind.PROBE):  # a measure sweep is advisor measure's
-            raise InputError(f"unknown sweep kind {str(self.kind)[:40]!r} (calibrate or probe)")
+        if self.kind not in (SweepKind.CALIBRATE, SweepKind.PROBE, SweepKind.RECHECK):  # not advisor measure's
+            raise InputError(f"unknown sweep kind {str(self.kind)[:40]!r} (calibrate, probe or recheck)")
         self._validate_datasets()
         return parse_cluster(self.cluster, self.scheduler, self.workers)
 
@@ -345,8 +345,12 @@ def _plan(request: CalibrationRequest, datasets: tuple[Dataset, ...], fp: Finger
             )
             for d in datasets
         ]
-        plan = plan_calibration_across(
-            fp, dims, request.budget_s, request.config, seed=request.seed, max_runs=request.max_runs
+        plan = (
+            plan_recheck(dims)
+            if kind is SweepKind.RECHECK
+            else plan_calibration_across(
+                fp, dims, request.budget_s, request.config, seed=request.seed, max_runs=request.max_runs
+            )
         )
     if not plan:
         raise InputError(f"a budget of {request.budget_s:.0f} s is too short for any {kind} run")
@@ -584,16 +588,3 @@ def probe(
     if fit and not summary.interrupted:
         outcome = fit_and_save(FitRequest(store=job.store_path, out=profile))
     return ProbeOutcome(summary, job.store_path, outcome)
-
-
-def describe_drift(summary: SweepSummary) -> str:
-    """The sentinel's drift in words, beside the noise floor: ``+4.1% over 9 sentinel runs (> 2x the
-    noise floor: the fit removes it if the repeats agree)``; ``n/a`` with fewer than 4 sentinel runs."""
-    if summary.drift is None:
-        return f"n/a ({summary.drift_count} sentinel run{'s' if summary.drift_count != 1 else ''}; 4 needed)"
-    verdict = {
-        True: "> 2x the noise floor: the fit removes it if the repeats agree",
-        False: "within 2x the noise floor",
-        None: "no noise floor yet",
-    }
-    return f"{summary.drift:+.1%} over {summary.drift_count} sentinel runs ({verdict[summary.drift_is_real]})"

@@ -35,9 +35,10 @@ def list_hardware(store: Path | None = None) -> list[Machine]:
 
 
 def read_store(store: Path | None = None, ok_only: bool = False) -> pd.DataFrame:
-    """Every run and phase in the store (one row each; the export columns)."""
+    """Every run and phase in the store (one row each; the export columns), the machine's rechecks included
+    (sweep kind ``recheck``; fits leave them out)."""
     with RunStore(store or default_store_path(), readonly=True) as s:
-        return s.frame(include_rejected=not ok_only)
+        return s.frame(include_rejected=not ok_only, include_rechecks=True)
 
 
 def read_measured(store: Path | None = None) -> pd.DataFrame:

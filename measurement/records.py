@@ -104,11 +104,13 @@ steps, ``test_accuracy`` empty for regression; ``batch_size`` and ``learning_rat
 
 class SweepKind(enum.StrEnum):
     """What a sweep measures: a calibration of the energy model, a probe of one data set's accuracy, or a user's
-    own program (``advisor measure``: one run per sweep, left out of fits unless asked for)."""
+    own program (``advisor measure``: one run per sweep, left out of fits unless asked for), or a recheck of the
+    machine's state against a profile (``advisor calibrate --recheck``: a fixed panel, never in fits)."""
 
     CALIBRATE = "calibrate"
     PROBE = "probe"
     MEASURE = "measure"
+    RECHECK = "recheck"
 
 
 class SweepStatus(enum.StrEnum):

@@ -392,14 +392,17 @@ class RunStore:
             for key, shape, depth, size, n_in, n_out, widths, params, batch, energy, ok in rows
         ]
 
-    def frame(self, include_rejected: bool = True, include_measured: bool = False):
+    def frame(self, include_rejected: bool = True, include_measured: bool = False, include_rechecks: bool = False):
         """All runs, one row per run and phase, as a pandas DataFrame with exactly the columns
         :data:`~measurement.records.EXPORT_COLUMNS`, in that order (the export format); rejected and failed runs
         only ``include_rejected``, users' measured programs (sweep kind ``measure``: run key their label, phases
-        theirs and ``total``) only ``include_measured``: fits and evaluations leave them out."""
+        theirs and ``total``) only ``include_measured``, rechecks of the machine (sweep kind ``recheck``) only
+        ``include_rechecks``: fits and evaluations leave both out."""
         import pandas as pd
 
-        where = "" if include_measured else f"WHERE s.kind != '{SweepKind.MEASURE}'"
+        kept = ((SweepKind.MEASURE, include_measured), (SweepKind.RECHECK, include_rechecks))
+        left_out = [kind for kind, keep in kept if not keep]
+        where = f"WHERE s.kind NOT IN ({', '.join(repr(str(k)) for k in left_out)})" if left_out else ""
         frame = pd.read_sql_query(EXPORT_QUERY.format(where=where), self.conn)
         if not include_rejected:
             frame = frame[frame["status"] == "ok"].reset_index(drop=True)

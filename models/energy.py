@@ -69,6 +69,7 @@ from models.energy_params import (
     Prior,
 )
 from models.features import AMOUNT_COLUMNS, PHASES, TERMS, WORKING_SET_COLUMNS
+from models.machine_state import MachineState
 from models.sampling import (
     Diagnostics,
     FitConfig,
@@ -406,6 +407,7 @@ class EnergyPosterior:
     tiers: tuple[Tier, ...]
     diagnostics: Diagnostics
     datasets: tuple[str, ...] = ()
+    machine: MachineState | None = None
 
     def __post_init__(self) -> None:
         factors = self.draws.get(DATASET_FACTOR)
@@ -448,8 +450,21 @@ class EnergyPosterior:
 
     def log_energy(self, features: pd.DataFrame) -> np.ndarray:
         """ln E draws (n_draws x n_configs), without observation noise: a config whose ``dataset`` the fit saw
-        with its data set's cost factors, any other the population's."""
-        return log_energy_numpy(self.draws, features, self.datasets)
+        with its data set's cost factors, any other the population's; scaled by today's recheck, when the
+        posterior carries one (:meth:`with_machine`)."""
+        return self._on_the_day(log_energy_numpy(self.draws, features, self.datasets), features)
+
+    def with_machine(self, state: MachineState | None) -> EnergyPosterior:
+        """A copy whose predictions apply the machine's state on the day (:mod:`models.machine_state`): the
+        recheck's scale per phase, and the day-to-day spread in the predictive interval. None: the
+        calibration day's posterior as it was fitted."""
+        return dataclasses.replace(self, machine=state)
+
+    def _on_the_day(self, log_e: np.ndarray, features: pd.DataFrame) -> np.ndarray:
+        if self.machine is None or self.machine.recheck is None:
+            return log_e
+        offsets = self.machine.log_offsets(log_e.shape[0])
+        return log_e + offsets[:, features["phase_index"].to_numpy()]
 
     def knows(self, dataset: str) -> bool:
         """Whether the fit saw ``dataset`` (its cost factors are known)."""
@@ -465,11 +480,14 @@ class EnergyPosterior:
         mu = np.empty((len(offsets), len(features)))
         if unseen.any():
             draws = {**self.draws, "log_c": self.draws["log_c"] + offsets}
-            mu[:, unseen] = log_energy_numpy(draws, features[unseen], self.datasets)
+            mu[:, unseen] = self._on_the_day(log_energy_numpy(draws, features[unseen], self.datasets), features[unseen])
         if not unseen.all():
             mu[:, ~unseen] = self.log_energy(features[~unseen])
         sigma = self.draws["sigma"][:, features["phase_index"].to_numpy()]
-        return mu + sigma * rng.standard_t(STUDENT_NU, size=mu.shape)
+        noisy = mu + sigma * rng.standard_t(STUDENT_NU, size=mu.shape)
+        if self.machine is None:
+            return noisy
+        return noisy + self.machine.residual_sigma * rng.standard_normal((len(mu), 1))  # a day moves every config
 
     def tier_capacities_bytes(self) -> dict[str, tuple[float, float, float]]:
         """Posterior median and 90% interval of each tier capacity."""

@@ -68,11 +68,14 @@ def fit_profile(
     curves: pd.DataFrame | None = None,
 ) -> tuple[Profile, pd.DataFrame]:
     """Fit the energy model to one machine's runs and an accuracy model per probed dataset (over the probe
-    runs' learning curves ``curves`` where given). Measured programs in ``runs`` (sweep kind ``measure``) join
-    the energy fit where their network is described (:func:`models.modules.measured_training_frame`).
+        runs' learning curves ``curves`` where given). Measured programs in ``runs`` (sweep kind ``measure``) join
+        the energy fit where their network is described (:func:`models.modules.measured_training_frame`); rechecks of
+    the machine (sweep kind ``recheck``) never do.
 
-    Returns the (unsaved) profile and the training frame the energy model saw (for plots).
+        Returns the (unsaved) profile and the training frame the energy model saw (for plots).
     """
+    if "sweep_kind" in runs:  # an export holds the machine's rechecks too: they describe a day, not the model
+        runs = runs[runs["sweep_kind"] != "recheck"]
     runs, measured = split_measured(runs)  # present only when asked for (--include-measured)
     tiers = device_tiers(fp, run_device(runs))
     floor = calibration_noise_floor(runs)

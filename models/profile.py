@@ -35,6 +35,7 @@ from models.energy import DATASET_FACTOR, LOG_CAPACITY_BOUNDS, MODEL_VERSION, En
 from models.energy_params import saved_variables
 from models.evaluate import EvaluationSummary
 from models.features import TERMS, feature_hash
+from models.machine_state import MachineState
 from models.sampling import Diagnostics
 
 PROFILE_JSON = "profile.json"
@@ -331,6 +332,12 @@ class Profile:
     def estimated(self) -> bool:
         """True when the calibration used the estimate meter: predictions are estimates too."""
         return self.metadata.estimated
+
+    @property
+    def machine(self) -> MachineState | None:
+        """The machine state its predictions apply (a recheck, the day-to-day spread); None: the calibration
+        day's posterior as fitted (:meth:`models.energy.EnergyPosterior.with_machine`)."""
+        return self.energy.machine
 
     @property
     def display_name(self) -> str:

@@ -74,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-runs", type=positive_int, help="cap the plan at N runs")
     p.add_argument("--resume", action="store_true", help="continue the newest unfinished calibration")
+    p.add_argument(
+        "--recheck",
+        action="store_true",
+        help="re-measure a fixed panel (about a minute): today's machine state, which predictions apply",
+    )
+    p.add_argument("--profile", type=Path, help="--recheck: the profile to recheck (default: the one that answers)")
     p.add_argument("--seed", type=int, default=0)
     add_meter_arguments(p)
     p.set_defaults(handler=run)
@@ -97,6 +103,14 @@ def _datasets(given: list[str] | None) -> str | tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     """Plan and run the calibration with a progress bar; Ctrl-C keeps finished runs."""
+    if args.recheck:
+        from advisor.cli.recheck import run_recheck
+
+        return run_recheck(args)
+    if args.profile is not None:
+        from advisor.errors import InputError
+
+        raise InputError("--profile names the profile a --recheck measures against; a calibration makes its own")
     from advisor import calibration
     from advisor.cli.progress import SweepProgress, print_summary
 

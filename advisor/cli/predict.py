@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the prediction."""
     import advisor
-    from advisor.api import dataset_name, profile_label, profile_source
+    from advisor.api import dataset_name, machine_state_of, profile_label, profile_source
 
     profile = advisor.load_profile(args.profile)
     dataset = dataset_name(args.dataset) if args.dataset else None
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     row = frame.iloc[0].to_dict()
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
     row.update(profile=profile_label(profile), profile_source=str(profile_source(profile)))
+    row.update(machine_state_of(profile))
     if args.json:
         print(json.dumps(row, indent=2))
         return 0
@@ -85,5 +86,10 @@ def run(args: argparse.Namespace) -> int:
     table.add_row("data set", seen)
     table.add_row("working set", f"{row['working_set_bytes']:,} bytes ({row['tier']})")
     table.add_row("profile", row["profile"])
-    Console().print(table)
+    if row.get("machine"):
+        table.add_row("machine state", row["machine"])
+    console = Console()
+    console.print(table)
+    for line in row.get("machine_warnings", ()):
+        console.print(f"[yellow]warning:[/yellow] {line}")
     return 0

@@ -16,7 +16,6 @@ from advisor.calibration import (
     SweepEventKind,
     SweepKind,
     SweepSummary,
-    describe_drift,
 )
 
 console = Console(stderr=True)
@@ -93,7 +92,7 @@ def print_summary(summary: SweepSummary, store_path: Path, kind: SweepKind = Swe
     )
     table.add_row("repeat-noise floor", floor)
     if kind is not SweepKind.PROBE:  # a probe has no sentinel
-        table.add_row("sentinel drift", describe_drift(summary))
+        table.add_row("sentinel drift", summary.describe_drift())
     if summary.datasets and len(summary.datasets) > 1:
         table.add_row("runs per data set", ", ".join(f"{k}: {v}" for k, v in summary.datasets.items()))
     state = "interrupted" if summary.interrupted else ("complete" if summary.complete else "budget spent")

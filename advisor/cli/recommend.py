@@ -102,7 +102,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**table.attrs, "recommendations": json.loads(table.to_json(orient="records"))}, indent=2))
     elif args.csv:
         table.to_csv(sys.stdout, index=False)
-        words = [f"profile: {table.attrs['profile']}", table.attrs["message"], *table.attrs["probed_lines"]]
+        words = [
+            f"profile: {table.attrs['profile']}",
+            *_machine_words(table.attrs),
+            table.attrs["message"],
+            *table.attrs["probed_lines"],
+        ]
         print("\n".join(words), file=sys.stderr)
     else:
         _print_table(result, table.attrs, args.wide)
@@ -123,6 +128,10 @@ def _print_table(result, attrs: dict, wide: bool) -> None:
         console = Console(highlight=False, width=max(console.width, 200))
     header, rows = recommendation_rows(result, wide)
     console.print(f"profile: {attrs['profile']}")
+    if attrs.get("machine"):
+        console.print(f"machine: {attrs['machine']}")
+    for line in attrs.get("machine_warnings", ()):
+        console.print(f"[yellow]warning:[/yellow] {line}")
     out = Table(
         title=table_title(result),
         title_justify="left",
@@ -144,3 +153,10 @@ def _print_table(result, attrs: dict, wide: bool) -> None:
         console.print(line)
     if attrs.get("reason"):
         console.print(attrs["reason"])
+
+
+def _machine_words(attrs: dict) -> list[str]:
+    """The machine-state line and its warnings, for the JSON answer's stderr."""
+    if not attrs.get("machine"):
+        return []
+    return [f"machine: {attrs['machine']}", *(f"warning: {line}" for line in attrs.get("machine_warnings", ()))]

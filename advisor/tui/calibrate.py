@@ -19,7 +19,6 @@ from advisor.calibration import (
     SweepEventKind,
     SweepKind,
     SweepSummary,
-    describe_drift,
 )
 
 
@@ -172,7 +171,7 @@ class CalibrateScreen(Screen):
         s = message.summary
         state = "cancelled" if s.interrupted else ("complete" if s.complete else "budget spent")
         floor = f", noise floor {s.noise_floor:.1%}" if s.noise_floor is not None else ""
-        floor += f", drift {describe_drift(s)}"
+        floor += f", drift {s.describe_drift()}"
         status.update(
             f"{state}: {s.committed_now} runs committed ({s.rejected_now} rejected), "
             f"{s.elapsed_s:.0f} s, meter {s.meter} ({s.meter_kind}){floor}{message.note}"

@@ -60,6 +60,14 @@ def describe_profile(profile) -> str:
         f"model {meta.model_version} · features {meta.feature_hash} · {len(meta.run_ids)} runs",
         f"meter kinds: [b]{', '.join(meta.meter_kinds)}[/b]"
         + ("  (ESTIMATED energy, not measured)" if profile.estimated else ""),
+        *(
+            [
+                f"machine: {profile.machine.describe()}",
+                *(f"[yellow]warning:[/yellow] {w}" for w in profile.machine.warnings()),
+            ]
+            if profile.machine
+            else []
+        ),
         "",
         f"[b]Hardware[/b] {fp.describe()}, {fp.logical_cores} logical cores, {fmt_bytes(fp.memory_bytes)} RAM",
         "caches: " + ", ".join(f"{t.name} {fmt_bytes(t.size_bytes)}" for t in meta.tiers),

@@ -25,6 +25,7 @@ from measurement.sweep.plan import (
     PROBE_BATCH_SIZES,
     PROBE_DEPTHS,
     PROBE_LEARNING_RATES,
+    RECHECK_PANEL,
     SENTINEL,
     SENTINEL_EVERY,
     DataDims,
@@ -32,6 +33,7 @@ from measurement.sweep.plan import (
     plan_calibration,
     plan_calibration_across,
     plan_probe,
+    plan_recheck,
     probe_batch_sizes,
 )
 from measurement.sweep.pool import PoolEvent, RemoteResult, RemoteRun, RunPool, lost_result, run_sweep_on_pool
@@ -46,6 +48,7 @@ __all__ = [
     "PROBE_BATCH_SIZES",
     "PROBE_DEPTHS",
     "PROBE_LEARNING_RATES",
+    "RECHECK_PANEL",
     "SENTINEL",
     "SENTINEL_EVERY",
     "DataDims",
@@ -66,6 +69,7 @@ __all__ = [
     "plan_calibration",
     "plan_calibration_across",
     "plan_probe",
+    "plan_recheck",
     "probe_batch_sizes",
     "run_sweep",
     "run_sweep_on_pool",

@@ -226,6 +226,18 @@ class SweepSummary:
         """Whether the drift exceeds twice the repeat-noise floor (None when either is unknown)."""
         return Drift(self.drift, self.drift_count).is_real(self.noise_floor)
 
+    def describe_drift(self) -> str:
+        """The sentinel's drift in words, beside the noise floor: ``+4.1% over 9 sentinel runs (> 2x the
+        noise floor: the fit removes it if the repeats agree)``; ``n/a`` with fewer than 4 sentinel runs."""
+        if self.drift is None:
+            return f"n/a ({self.drift_count} sentinel run{'s' if self.drift_count != 1 else ''}; 4 needed)"
+        verdict = {
+            True: "> 2x the noise floor: the fit removes it if the repeats agree",
+            False: "within 2x the noise floor",
+            None: "no noise floor yet",
+        }
+        return f"{self.drift:+.1%} over {self.drift_count} sentinel runs ({verdict[self.drift_is_real]})"
+
 
 @dataclass
 class SweepTally:

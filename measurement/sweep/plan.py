@@ -445,3 +445,32 @@ def plan_extension(
             if SIZES[0] <= run.size <= SIZES[-1] and run.config_key not in {r.config_key for r in runs}:
                 runs.append(run)
     return Plan(tuple(runs[:max_runs] if max_runs else runs), NO_SENTINEL)
+
+
+RECHECK_PANEL: tuple[tuple[str, int, int, int, float], ...] = (
+    ("rectangle", 2, 2**11, 16, 0.0),
+    ("trapezoid", 3, 2**16, 64, 0.25),
+    (*SENTINEL, 0.5),
+    ("wide_first_2x", 4, 2**19, 256, 0.75),
+    ("exponential", 5, 2**21, 256, 1.0),
+)
+"""The recheck's fixed panel (shape, depth, size, batch, position among the data sets by input width: 0 the
+narrowest, 1 the widest): the calibration sentinel in the middle, a tiny net at batch 16 (per-step overheads), and
+nets whose working sets lie in L1/L2, L3 and beyond it at a server's caches (8 KiB to about 32 MB of weights and
+optimizer state)."""
+
+
+def plan_recheck(data: Sequence[DataDims]) -> Plan:
+    """The recheck panel over ``data`` (sorted here by input width), measured twice: a pass in order and a pass
+    in reverse (repeat 1), so a drift during the minute shows as a difference between the passes and cancels in
+    their mean. The sentinel is recorded as the plan's."""
+    if not data:
+        return Plan()
+    order = sorted(range(len(data)), key=lambda i: data[i].input_dim)
+    first = [
+        PlannedRun(shape, depth, size, batch, data=order[round(position * (len(order) - 1))])
+        for shape, depth, size, batch, position in RECHECK_PANEL
+    ]
+    second = [dataclasses.replace(run, repeat=1) for run in reversed(first)]
+    sentinel = next(run for run in first if (run.shape, run.depth, run.size, run.batch_size) == SENTINEL)
+    return Plan(tuple(first + second), sentinel.config_key)

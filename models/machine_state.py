@@ -1,0 +1,435 @@
+"""The machine's state on the day a prediction is used: rechecks, and how far one day moves energy.
+
+A profile's posterior was learnt on its calibration day. A VM, or a shared node, runs faster or slower on
+other days (this project's 2-vCPU VM: a repeat-noise floor of 1.1% one day and 10.1% another; the shipped
+profile predicted 0.72-1.04x of what another day measured). Two things make a prediction hold on the day it
+is used:
+
+- a **recheck** (``advisor calibrate --recheck``): a small fixed panel re-measured today and compared with
+  the profile's own prediction of it gives today's scale per phase, with its uncertainty and its time;
+  predictions apply the newest one (:class:`MachineState`);
+- the **day-to-day variation** (:class:`DayVariation`): the spread of ln energy between days, learnt from the
+  rechecks and the calibration sentinels' histories in the store (a pooled variance with a stated prior,
+  :data:`DAY_SIGMA_PRIOR` worth :data:`DAY_PRIOR_WEIGHT` days), which widens the predictive interval of one new
+  measurement: fully without a recheck, and growing with the recheck's age with one.
+
+The history lives in ``$ADVISOR_HOME/rechecks.json`` (:func:`read_rechecks`, :func:`append_recheck`), written
+atomically and bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from measurement.atomic import atomic_path
+from measurement.errors import InputError, first_line
+from models.features import PHASES
+
+DAY_S = 86400.0
+DAY_SIGMA_PRIOR = 0.15
+"""The stated prior of the day-to-day spread of ln energy (one standard deviation, about +/-16%): this
+project's 2-vCPU VM measured its sentinel 37% apart within ten minutes of a noisy day, and the shipped profile
+(a quiet calibration day) predicted 0.72-1.04x of another day's measurements at one input width."""
+DAY_PRIOR_WEIGHT = 2.0
+"""How many days of evidence the prior counts as: two days of measured spread weigh as much as it."""
+STALE_AFTER_S = DAY_S
+"""A recheck older than this is named stale: ``advisor calibrate --recheck`` again."""
+MAX_HISTORY = 200
+"""Rechecks kept in the history (the oldest are dropped)."""
+MAX_HISTORY_BYTES = 2_000_000
+HISTORY_FILE = "rechecks.json"
+FORMAT_VERSION = 1
+_SCALE_SEED = 20261207
+
+
+class MachineStateError(InputError):
+    """A recheck history that cannot be read (one line naming the file and the fault)."""
+
+
+@dataclass(frozen=True)
+class PhaseScale:
+    """Today's energy of one phase over the profile's prediction, on the log scale.
+
+    Attributes:
+        log_scale: mean ln(measured / predicted) over the panel (0: as predicted).
+        log_sd: its uncertainty (standard error across the panel's configs and the model's own).
+    """
+
+    log_scale: float
+    log_sd: float
+
+    @property
+    def factor(self) -> float:
+        """The scale as a factor (1.12: today costs 12% more than predicted)."""
+        return math.exp(self.log_scale)
+
+
+@dataclass(frozen=True)
+class DayVariation:
+    """How far ln energy moves between days.
+
+    Attributes:
+        sigma_log: its standard deviation.
+        days: distinct days the estimate saw (in its longest series; 0 or 1: the prior alone).
+        series: how many series (a sentinel config, a phase's rechecks) gave between-day spread.
+    """
+
+    sigma_log: float = DAY_SIGMA_PRIOR
+    days: int = 0
+    series: int = 0
+
+    @property
+    def from_prior(self) -> bool:
+        """True when no series spanned two days: the stated prior alone."""
+        return self.series == 0
+
+    def describe(self) -> str:
+        """One line: ``day-to-day +/-16% (stated prior; one calibration day)`` or ``... learnt from 4 days``."""
+        spread = f"day-to-day ±{math.expm1(self.sigma_log):.0%}"
+        if self.from_prior:
+            return f"{spread} (stated prior: one calibration day)"
+        return f"{spread} (learnt from {self.days} days, prior weight {DAY_PRIOR_WEIGHT:g} days)"
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """One recheck of the machine against one profile.
+
+    Attributes:
+        profile_id: the profile's energy posterior (the sha256 of its energy file).
+        machine: the measured machine's fingerprint digest.
+        measured_unix_s: when the panel finished.
+        scales: today's scale per phase, in :data:`models.features.PHASES` order.
+        floor: the panel's repeat-noise floor (median relative difference of its repeat pairs).
+        drift: the panel's second pass over its first, minus 1 (how far the machine moved during it).
+        runs: the panel's accepted runs.
+        day: the day-to-day variation known when it was taken.
+        sweep_id: its sweep in the run store.
+    """
+
+    profile_id: str
+    machine: str
+    measured_unix_s: float
+    scales: tuple[PhaseScale, ...]
+    floor: float
+    drift: float
+    runs: int
+    day: DayVariation = DayVariation()
+    sweep_id: int | None = None
+
+    def scale(self, phase: str) -> PhaseScale:
+        """The scale of ``train`` or ``inference``."""
+        return self.scales[PHASES.index(phase)]
+
+    def age_s(self, now_unix_s: float | None = None) -> float:
+        """Seconds since it was measured."""
+        return max(0.0, (time.time() if now_unix_s is None else now_unix_s) - self.measured_unix_s)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (:meth:`from_dict` reads it back)."""
+        return {
+            "profile_id": self.profile_id,
+            "machine": self.machine,
+            "measured_unix_s": self.measured_unix_s,
+            "scales": {p: [s.log_scale, s.log_sd] for p, s in zip(PHASES, self.scales, strict=True)},
+            "floor": self.floor,
+            "drift": self.drift,
+            "runs": self.runs,
+            "day": [self.day.sigma_log, self.day.days, self.day.series],
+            "sweep_id": self.sweep_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Recheck:
+        """Validate and rebuild one entry. Raises ValueError/KeyError/TypeError on a malformed one."""
+        if not isinstance(data, dict):
+            raise TypeError("an entry is not an object")
+        scales = tuple(_phase_scale(data["scales"][p]) for p in PHASES)
+        sigma, days, series = data.get("day", [DAY_SIGMA_PRIOR, 0, 0])
+        recheck = cls(
+            profile_id=str(data["profile_id"]),
+            machine=str(data["machine"]),
+            measured_unix_s=_finite(data["measured_unix_s"]),
+            scales=scales,
+            floor=_finite(data["floor"]),
+            drift=_finite(data["drift"]),
+            runs=int(data["runs"]),
+            day=DayVariation(_finite(sigma), int(days), int(series)),
+            sweep_id=None if data.get("sweep_id") is None else int(data["sweep_id"]),
+        )
+        if recheck.day.sigma_log < 0 or recheck.floor < 0 or recheck.runs < 0:
+            raise ValueError("negative spread, floor or runs")
+        return recheck
+
+
+def _finite(value: object) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _phase_scale(pair: object) -> PhaseScale:
+    log_scale, log_sd = pair  # type: ignore[misc]
+    scale = PhaseScale(_finite(log_scale), _finite(log_sd))
+    if scale.log_sd < 0 or abs(scale.log_scale) > 5:
+        raise ValueError(f"scale {pair!r} out of range")
+    return scale
+
+
+@dataclass(frozen=True)
+class MachineState:
+    """What predictions apply on the day they are made: the newest recheck (None: none) and the day-to-day
+    variation.
+
+    Without a recheck, predictions stay the calibration day's and the predictive interval of one new
+    measurement adds the whole day-to-day spread. With one, the prediction is scaled by it (its uncertainty
+    carried by each posterior draw) and the interval adds the day-to-day spread in the share the recheck's
+    age has let back in: ``sigma_day * sqrt(1 - exp(-age / 1 day))``.
+    """
+
+    recheck: Recheck | None
+    day: DayVariation
+    now_unix_s: float
+
+    def log_offsets(self, n_draws: int) -> np.ndarray:
+        """Per-draw ln scale of each phase (n_draws x phases): zeros without a recheck; the same draws for
+        the same ``n_draws`` (a fixed seed), so repeated predictions agree."""
+        if self.recheck is None:
+            return np.zeros((n_draws, len(PHASES)))
+        z = np.random.default_rng(_SCALE_SEED).standard_normal((n_draws, len(PHASES)))
+        mean = np.array([s.log_scale for s in self.recheck.scales])
+        sd = np.array([s.log_sd for s in self.recheck.scales])
+        return mean + sd * z
+
+    @property
+    def residual_sigma(self) -> float:
+        """The day-to-day spread one new measurement still carries (ln scale)."""
+        if self.recheck is None:
+            return self.day.sigma_log
+        age_days = self.recheck.age_s(self.now_unix_s) / DAY_S
+        return self.day.sigma_log * math.sqrt(-math.expm1(-age_days))
+
+    def warnings(self) -> list[str]:
+        """What a user should hear: a stale recheck, or one during which the machine moved beyond its floor."""
+        out = []
+        if self.recheck is None:
+            return out
+        if self.recheck.age_s(self.now_unix_s) > STALE_AFTER_S:
+            out.append(
+                f"the newest recheck is {describe_age(self.recheck.age_s(self.now_unix_s))} old: run "
+                "'advisor calibrate --recheck' (about a minute)"
+            )
+        if abs(self.recheck.drift) > max(2 * self.recheck.floor, 0.02):
+            out.append(
+                f"the machine moved {self.recheck.drift:+.1%} during the recheck (noise floor "
+                f"{self.recheck.floor:.1%}): today's scale is uncertain, recheck again"
+            )
+        return out
+
+    def describe(self) -> str:
+        """One line for UIs: what the predictions apply."""
+        if self.recheck is None:
+            return f"no recheck of this machine: calibration-day energies, {self.day.describe()}"
+        r = self.recheck
+        scales = ", ".join(f"{p} ×{s.factor:.2f}" for p, s in zip(PHASES, r.scales, strict=True))
+        return (
+            f"recheck {describe_age(r.age_s(self.now_unix_s))} ago applied ({scales}; floor {r.floor:.1%}); "
+            f"{self.day.describe()}"
+        )
+
+    def to_dict(self) -> dict:
+        """For ``--json``: the recheck applied (None), its age, the residual spread and the warnings."""
+        return {
+            "recheck": None if self.recheck is None else self.recheck.to_dict(),
+            "recheck_age_s": None if self.recheck is None else self.recheck.age_s(self.now_unix_s),
+            "day_sigma_log": self.day.sigma_log,
+            "day_sigma_from_prior": self.day.from_prior,
+            "residual_sigma_log": self.residual_sigma,
+            "warnings": self.warnings(),
+        }
+
+
+def describe_age(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.2 h``, ``2.0 days``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 2 * DAY_S else f"{seconds / DAY_S:.1f} days"
+
+
+def learn_day_variation(series: Iterable[Sequence[float]]) -> DayVariation:
+    """The day-to-day spread from series of one value per day (ln energy of one sentinel config, one phase's
+    recheck scales): a pooled variance around each series' own mean, with :data:`DAY_SIGMA_PRIOR` counted as
+    :data:`DAY_PRIOR_WEIGHT` days (the conjugate scaled-inverse-chi-squared update). Series of one day carry
+    no between-day spread and are left out."""
+    squares, dof, days, used = 0.0, 0.0, 0, 0
+    for values in series:
+        x = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
+        if len(x) < 2:
+            continue
+        squares += float(((x - x.mean()) ** 2).sum())
+        dof += len(x) - 1
+        days, used = max(days, len(x)), used + 1
+    sigma2 = (DAY_PRIOR_WEIGHT * DAY_SIGMA_PRIOR**2 + squares) / (DAY_PRIOR_WEIGHT + dof)
+    return DayVariation(math.sqrt(sigma2), days, used)
+
+
+def sentinel_day_series(runs: pd.DataFrame) -> list[list[float]]:
+    """Per calibration sentinel config: its median ln energy per day (UTC), from a run export (ok train
+    phases of calibration sweeps flagged ``sentinel``). A store written before sweeps recorded their sentinel
+    gives none."""
+    need = {"sweep_kind", "sentinel", "status", "phase", "energy_per_datum_j", "finished_unix_s", "run_key"}
+    if runs.empty or not need <= set(runs.columns):
+        return []
+    energy = pd.to_numeric(runs["energy_per_datum_j"], errors="coerce")
+    keep = (
+        (runs["sweep_kind"] == "calibrate")
+        & (pd.to_numeric(runs["sentinel"], errors="coerce") == 1)
+        & (runs["status"] == "ok")
+        & (runs["phase"] == "train")
+        & (energy > 0)
+        & np.isfinite(pd.to_numeric(runs["finished_unix_s"], errors="coerce"))
+    )
+    rows = runs[keep]
+    if rows.empty:
+        return []
+    frame = pd.DataFrame(
+        {
+            "config": rows["run_key"].str.replace(r"/r\d+$", "", regex=True) + "|" + rows["dataset"].astype(str),
+            "day": (pd.to_numeric(rows["finished_unix_s"]) // DAY_S).astype(int),
+            "log_energy": np.log(energy[keep]),
+        }
+    )
+    medians = frame.groupby(["config", "day"])["log_energy"].median()
+    return [list(group.to_numpy()) for _, group in medians.groupby(level="config")]
+
+
+def recheck_day_series(rechecks: Sequence[Recheck], profile_id: str) -> list[list[float]]:
+    """Per phase: the mean log scale per day of the rechecks against one profile."""
+    mine = [r for r in rechecks if r.profile_id == profile_id]
+    out = []
+    for index in range(len(PHASES)):
+        by_day: dict[int, list[float]] = {}
+        for r in mine:
+            by_day.setdefault(int(r.measured_unix_s // DAY_S), []).append(r.scales[index].log_scale)
+        out.append([float(np.mean(v)) for _, v in sorted(by_day.items())])
+    return out
+
+
+def history_path(home: Path) -> Path:
+    """Where the recheck history of ``$ADVISOR_HOME`` lives."""
+    return Path(home) / HISTORY_FILE
+
+
+def read_rechecks(path: Path) -> tuple[Recheck, ...]:
+    """Every recheck in a history file, oldest first (none when there is no file).
+
+    Raises:
+        MachineStateError: a file that is too large, not JSON, of another format, or with a malformed entry.
+    """
+    path = Path(path)
+    if not path.exists():
+        return ()
+    try:
+        if path.stat().st_size > MAX_HISTORY_BYTES:
+            raise MachineStateError(f"{path}: larger than {MAX_HISTORY_BYTES} bytes; not a recheck history")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MachineStateError(f"{path}: cannot read the recheck history: {first_line(exc)}") from None
+    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+        raise MachineStateError(f"{path}: not a recheck history of format {FORMAT_VERSION}")
+    entries = data.get("rechecks")
+    if not isinstance(entries, list):
+        raise MachineStateError(f"{path}: 'rechecks' is not a list")
+    out = []
+    for index, entry in enumerate(entries):
+        try:
+            out.append(Recheck.from_dict(entry))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MachineStateError(f"{path}: recheck {index} is malformed: {first_line(exc)}") from None
+    return tuple(sorted(out, key=lambda r: r.measured_unix_s))
+
+
+def append_recheck(path: Path, recheck: Recheck) -> tuple[Recheck, ...]:
+    """Add a recheck to the history (atomically; the newest :data:`MAX_HISTORY` kept) and return it."""
+    kept = (*read_rechecks(path), recheck)[-MAX_HISTORY:]
+    body = {"format_version": FORMAT_VERSION, "rechecks": [r.to_dict() for r in kept]}
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(body, indent=1), encoding="utf-8")
+    except OSError as exc:
+        raise MachineStateError(f"cannot write {path}: {first_line(exc)}") from None
+    return kept
+
+
+def machine_state(
+    rechecks: Sequence[Recheck], profile_id: str, machine: str, now_unix_s: float | None = None
+) -> MachineState:
+    """The state predictions with one profile on one machine apply: the newest recheck of that pair (None:
+    none), and the day-to-day variation it recorded (the prior when there is none)."""
+    mine = [r for r in rechecks if r.profile_id == profile_id and r.machine == machine]
+    newest = max(mine, key=lambda r: r.measured_unix_s) if mine else None
+    day = newest.day if newest is not None else DayVariation()
+    return MachineState(newest, day, time.time() if now_unix_s is None else now_unix_s)
+
+
+def machine_key(fp) -> str:
+    """The machine a recheck belongs to: the fingerprint's digest on its CPU alone (a GPU's name reads the
+    same from torch and from the driver only sometimes; the profile id already tells CPU and GPU profiles
+    apart)."""
+    import dataclasses
+
+    return dataclasses.replace(fp, gpu=None).digest()
+
+
+@dataclass(frozen=True)
+class PanelResult:
+    """What a recheck panel measured against a profile: today's scale per phase, the panel's repeat-noise floor
+    and its drift (second pass over first, minus 1), and its usable runs."""
+
+    scales: tuple[PhaseScale, ...]
+    floor: float
+    drift: float
+    runs: int
+
+
+def panel_result(log_energy_draws: np.ndarray, rows: pd.DataFrame) -> PanelResult:
+    """Today's scale from a panel's runs.
+
+    Args:
+        log_energy_draws: the profile's ln E draws of the rows (draws x rows; the calibration day's, without a
+            machine state).
+        rows: the panel's usable runs as a training frame (``log_energy``, ``phase_index``, ``config`` and
+            ``run_key``, whose ``/rN`` suffix tells the passes apart).
+
+    Raises:
+        MachineStateError: a phase with fewer than two measured configs (the recheck ran too short).
+    """
+    resid = rows["log_energy"].to_numpy(float) - log_energy_draws.mean(axis=0)
+    frame = rows.assign(resid=resid, repeat=rows["run_key"].str.extract(r"/r(\d+)$")[0].astype(float))
+    pairs = frame[frame["phase_index"] == 0].pivot_table(index="config", columns="repeat", values="log_energy")
+    pairs = pairs.dropna() if {0.0, 1.0} <= set(pairs.columns) else pairs.iloc[:0]
+    step = (pairs[1.0] - pairs[0.0]).to_numpy() if len(pairs) else np.array([])
+    floor = float(np.median(2 * np.abs(np.expm1(step)) / (2 + np.expm1(step)))) if len(step) else 0.0
+    drift = float(np.expm1(np.median(step))) if len(step) else 0.0
+    scales = []
+    for index, phase in enumerate(PHASES):
+        per_config = frame[frame["phase_index"] == index].groupby("config")["resid"].mean()
+        if len(per_config) < 2:
+            raise MachineStateError(
+                f"the recheck measured {len(per_config)} config(s) in the {phase} phase; 2 are needed (a longer "
+                "--budget, or a quieter machine)"
+            )
+        spread = float(per_config.std(ddof=1)) / math.sqrt(len(per_config))
+        scales.append(PhaseScale(float(per_config.mean()), max(spread, floor / math.sqrt(len(per_config)))))
+    return PanelResult(tuple(scales), floor, drift, len(frame))
