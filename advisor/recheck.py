@@ -144,7 +144,8 @@ def recheck(
         runs = store.frame(include_rejected=False, include_rechecks=True)
     made = _recheck(profile, pid, runs, summary.sweep_id, job.fingerprint, earlier)
     kept = append_recheck(history, made)
-    return RecheckOutcome(summary, job.store_path, made, machine_state(kept, pid, made.machine), history)
+    state = machine_state(kept, pid, made.machine, calibration_floor=profile.metadata.noise_floor)
+    return RecheckOutcome(summary, job.store_path, made, state, history)
 
 
 def _recheck(profile: Profile, pid: str, runs, sweep_id: int, fp: Fingerprint, earlier) -> Recheck:
@@ -168,5 +169,6 @@ def attach_machine_state(profile: Profile, home: Path | None = None, now_unix_s:
     if not pid:
         return profile
     rechecks = read_rechecks(history_path(home or advisor_home()))
-    state = machine_state(rechecks, pid, machine_key(this_machine()), now_unix_s)
+    floor = profile.metadata.noise_floor
+    state = machine_state(rechecks, pid, machine_key(this_machine()), now_unix_s, calibration_floor=floor)
     return dataclasses.replace(profile, energy=profile.energy.with_machine(state))

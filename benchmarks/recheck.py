@@ -98,7 +98,7 @@ def profiles_three_ways(profile, state_with) -> dict[str, object]:
     """The profile bare, with the day-to-day spread alone, and with the recheck applied."""
     from models.machine_state import MachineState
 
-    no_recheck = MachineState(None, state_with.day, state_with.now_unix_s)
+    no_recheck = MachineState(None, state_with.day, state_with.now_unix_s, state_with.calibration_floor)
     return {
         "bare": dataclasses.replace(profile, energy=profile.energy.with_machine(None)),
         "no recheck": dataclasses.replace(profile, energy=profile.energy.with_machine(no_recheck)),

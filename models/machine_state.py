@@ -42,6 +42,9 @@ DAY_PRIOR_WEIGHT = 2.0
 """How many days of evidence the prior counts as: two days of measured spread weigh as much as it."""
 STALE_AFTER_S = DAY_S
 """A recheck older than this is named stale: ``advisor calibrate --recheck`` again."""
+FLOOR_TO_SD = 1 / (math.sqrt(2) * 0.6745)
+"""A repeat-noise floor (median relative difference of repeat pairs) as the standard deviation of one run's
+ln energy: the difference of two runs has sd sqrt(2) s, and the median of its absolute value is 0.6745 of that."""
 MAX_HISTORY = 200
 """Rechecks kept in the history (the oldest are dropped)."""
 MAX_HISTORY_BYTES = 2_000_000
@@ -193,12 +196,21 @@ class MachineState:
     Without a recheck, predictions stay the calibration day's and the predictive interval of one new
     measurement adds the whole day-to-day spread. With one, the prediction is scaled by it (its uncertainty
     carried by each posterior draw) and the interval adds the day-to-day spread in the share the recheck's
-    age has let back in: ``sigma_day * sqrt(1 - exp(-age / 1 day))``.
+    age has let back in, ``sigma_day * sqrt(1 - exp(-age / 1 day))``, and today's run-to-run noise beyond the
+    calibration day's (the model's noise was learnt there): the recheck's repeat-noise floor over the
+    calibration's, in quadrature, each as a standard deviation (:data:`FLOOR_TO_SD`).
+
+    Attributes:
+        recheck: the newest recheck (None: none).
+        day: the day-to-day variation.
+        now_unix_s: when the predictions are made (the recheck's age counts to it).
+        calibration_floor: the profile's calibration repeat-noise floor (0: unknown).
     """
 
     recheck: Recheck | None
     day: DayVariation
     now_unix_s: float
+    calibration_floor: float = 0.0
 
     def log_offsets(self, n_draws: int) -> np.ndarray:
         """Per-draw ln scale of each phase (n_draws x phases): zeros without a recheck; the same draws for
@@ -216,7 +228,8 @@ class MachineState:
         if self.recheck is None:
             return self.day.sigma_log
         age_days = self.recheck.age_s(self.now_unix_s) / DAY_S
-        return self.day.sigma_log * math.sqrt(-math.expm1(-age_days))
+        noisier = max(0.0, self.recheck.floor**2 - self.calibration_floor**2) * FLOOR_TO_SD**2
+        return math.sqrt(self.day.sigma_log**2 * -math.expm1(-age_days) + noisier)
 
     def warnings(self) -> list[str]:
         """What a user should hear: a stale recheck, or one during which the machine moved beyond its floor."""
@@ -242,7 +255,8 @@ class MachineState:
         r = self.recheck
         scales = ", ".join(f"{p} ×{s.factor:.2f}" for p, s in zip(PHASES, r.scales, strict=True))
         return (
-            f"recheck {describe_age(r.age_s(self.now_unix_s))} ago applied ({scales}; floor {r.floor:.1%}); "
+            f"recheck {describe_age(r.age_s(self.now_unix_s))} ago applied ({scales}; noise floor {r.floor:.1%}"
+            f"{f' vs {self.calibration_floor:.1%} at calibration' if self.calibration_floor else ''}); "
             f"{self.day.describe()}"
         )
 
@@ -373,14 +387,20 @@ def append_recheck(path: Path, recheck: Recheck) -> tuple[Recheck, ...]:
 
 
 def machine_state(
-    rechecks: Sequence[Recheck], profile_id: str, machine: str, now_unix_s: float | None = None
+    rechecks: Sequence[Recheck],
+    profile_id: str,
+    machine: str,
+    now_unix_s: float | None = None,
+    calibration_floor: float | None = None,
 ) -> MachineState:
     """The state predictions with one profile on one machine apply: the newest recheck of that pair (None:
-    none), and the day-to-day variation it recorded (the prior when there is none)."""
+    none), the day-to-day variation it recorded (the prior when there is none), and the profile's calibration
+    floor (None: unknown)."""
     mine = [r for r in rechecks if r.profile_id == profile_id and r.machine == machine]
     newest = max(mine, key=lambda r: r.measured_unix_s) if mine else None
     day = newest.day if newest is not None else DayVariation()
-    return MachineState(newest, day, time.time() if now_unix_s is None else now_unix_s)
+    now = time.time() if now_unix_s is None else now_unix_s
+    return MachineState(newest, day, now, calibration_floor or 0.0)
 
 
 def machine_key(fp) -> str:

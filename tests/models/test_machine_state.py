@@ -101,9 +101,11 @@ def test_state_applies_the_newest_recheck_of_this_profile_on_this_machine() -> N
 def test_residual_spread_grows_back_with_the_rechecks_age() -> None:
     day = DayVariation(0.2, 4, 1)
     assert MachineState(None, day, NOW).residual_sigma == 0.2
-    fresh = MachineState(_recheck(day=day), day, NOW)
+    fresh = MachineState(_recheck(day=day), day, NOW, calibration_floor=0.02)  # as noisy as the calibration day
     assert fresh.residual_sigma == 0.0 and not fresh.warnings()
-    old = MachineState(_recheck(when=NOW - 3 * DAY_S), day, NOW)
+    noisier = MachineState(_recheck(day=day), day, NOW, calibration_floor=0.01)  # today's floor 2%, 1% then
+    assert noisier.residual_sigma == pytest.approx(math.sqrt(0.02**2 - 0.01**2) * ms.FLOOR_TO_SD)
+    old = MachineState(_recheck(when=NOW - 3 * DAY_S), day, NOW, calibration_floor=0.02)
     assert 0.19 < old.residual_sigma < 0.2
     assert any("3.0 days old" in w for w in old.warnings())
     moved = MachineState(_recheck(drift=0.2), day, NOW)
