@@ -1,7 +1,8 @@
 """``advisor evaluate`` as one library call: runs (store or export) -> hold-out scores (-> profile).
 
 Schemes: ``kfold`` (grouped k-fold, in distribution), ``width`` (leave-one-input-width-out among the
-calibration runs), ``dataset`` (each data set's probe runs predicted from the calibration alone); see
+calibration runs), ``dataset`` (each data set's probe runs predicted from the calibration alone), ``day``
+(each calibration day predicted from the others, the day-to-day spread in the interval); see
 :mod:`models.holdout`. The transfer schemes are judged against the repeat-noise floor of the calibration runs.
 """
 
@@ -55,7 +56,8 @@ ALL_SCHEMES = (*SCHEMES, "accuracy")
 
 
 def parse_schemes(text: str) -> tuple[str, ...]:
-    """``kfold``, ``width``, ``dataset``, ``accuracy``, ``all`` or a comma-separated list -> the schemes, in order.
+    """``kfold``, ``width``, ``dataset``, ``day``, ``accuracy``, ``all`` or a comma-separated list -> the schemes,
+    in order.
 
     Raises:
         InputError: anything else (one line).
@@ -64,7 +66,7 @@ def parse_schemes(text: str) -> tuple[str, ...]:
     unknown = [n for n in names if n not in (*ALL_SCHEMES, "all")]
     if not names or unknown:
         raise InputError(
-            f"scheme must be kfold, width, dataset, accuracy or all (or a comma-separated list), got {text!r:.60}"
+            f"scheme must be kfold, width, dataset, day, accuracy or all (or a comma-separated list), got {text!r:.60}"
         )
     return ALL_SCHEMES if "all" in names else tuple(s for s in ALL_SCHEMES if s in names)
 
@@ -133,7 +135,9 @@ def evaluate_runs(
     else:
         result = Evaluation(folds=None, held_out=0, scores=(), noise_floor=noise_floor(frame)[0], divergences=0)
     floor = calibration_noise_floor(frame)
-    transfer = tuple(evaluate_transfer(data, s, tiers, floor, fit_config) for s in chosen if s in ("width", "dataset"))
+    transfer = tuple(
+        evaluate_transfer(data, s, tiers, floor, fit_config) for s in chosen if s in ("width", "dataset", "day")
+    )
     checks = accuracy_checks(frame, curves) if "accuracy" in chosen else ()
     result = dataclasses.replace(result, transfer=transfer, accuracy=checks)
     if save_to is not None:

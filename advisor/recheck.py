@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint
 from measurement.meters.auto import MeterOptions
@@ -151,7 +153,8 @@ def recheck(
 def _recheck(profile: Profile, pid: str, runs, sweep_id: int, fp: Fingerprint, earlier) -> Recheck:
     """The recheck of one panel sweep in ``runs`` (an export), with the day-to-day variation learnt anew."""
     rows = training_frame(runs[runs["sweep_id"] == sweep_id])
-    found = panel_result(profile.energy.with_machine(None).log_energy(rows), rows)
+    draws = profile.energy.with_machine(None).log_energy(rows) if len(rows) else np.empty((1, 0))
+    found = panel_result(draws, rows)
     draft = Recheck(
         pid, machine_key(fp), time.time(), found.scales, found.floor, found.drift, found.runs, sweep_id=int(sweep_id)
     )

@@ -67,13 +67,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 @contextlib.contextmanager
-def competing(n: int) -> Iterator[None]:
-    """``n`` memory-streaming processes for the duration (killed at the end, whatever happens)."""
+def competing(n: int, settle_s: float = 2.0) -> Iterator[list[subprocess.Popen]]:
+    """``n`` memory-streaming processes for the duration (killed at the end, whatever happens), given
+    ``settle_s`` to allocate and reach their loop."""
     procs = [subprocess.Popen([sys.executable, "-c", STREAM]) for _ in range(n)]
     try:
         if procs:
-            time.sleep(2.0)  # let them allocate and reach their loop
-        yield
+            time.sleep(settle_s)
+        yield procs
     finally:
         for proc in procs:
             proc.kill()
@@ -236,7 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "rechecks": [first.recheck.to_dict(), second.recheck.to_dict()], "elapsed_s": elapsed_s}  # fmt: skip
         args.json.write_text(json.dumps(body, indent=1, default=float))
     name = "recheck" + ("-compete" if args.compete else "") + ("-quick" if args.quick else "")
-    title = "Recheck: predictions on the day they are used" + (" (quick smoke run)" * args.quick)
+    title = (
+        "Recheck: predictions on the day they are used"
+        + (f", {args.compete} memory-streaming neighbour(s) throughout" * bool(args.compete))
+        + (" (quick smoke run)" * args.quick)
+    )
     page_from_args(args, name, title, page_body(args, first, second, rows, checks, elapsed_s))
     return 0
 

@@ -412,12 +412,12 @@ def evaluate_transfer(
     seed: int = 0,
     fit_fn: FitFn | None = None,
 ) -> TransferEvaluation:
-    """Hold out what users change (``width`` or ``dataset``, see :mod:`models.holdout`) and score it.
+    """Hold out what users change (``width``, ``dataset`` or ``day``, see :mod:`models.holdout`) and score it.
 
     ``noise_floor``: the repeat-noise floor measured in the same calibration (``records.noise_floor`` of the
     calibration runs); each group's median APE is reported as a multiple of it.
     """
     if scheme not in SCHEMES or scheme == "kfold":
-        raise InputError(f"unknown transfer scheme {scheme!r:.40}: choose width or dataset")
+        raise InputError(f"unknown transfer scheme {scheme!r:.40}: choose width, dataset or day")
     held = held_out_predictions(frame, scheme, tiers, fit_config=fit_config, seed=seed, fit_fn=fit_fn)
     return score_held_out(held, noise_floor)

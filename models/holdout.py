@@ -7,7 +7,10 @@ rows to predict, each held-out row labelled with its group. A held-out row is ne
 - ``width``: leave-one-input-width-out among the calibration runs (``sweep_kind`` "calibrate"): each input
   width is predicted from the calibration runs at the other widths;
 - ``dataset``: the probe runs (``sweep_kind`` "probe") of each data set predicted from the calibration runs
-  alone (one fit).
+  alone (one fit);
+- ``day``: leave-one-calibration-day-out (UTC days of the runs' finish times): each day's calibration runs
+  predicted from the other days', with the day-to-day spread learnt from the other days' sentinels
+  (:mod:`models.machine_state`) in the interval, as a user's prediction on a new day carries it.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ from measurement.errors import InputError, first_line
 from measurement.tiers import Tier
 from models import energy
 from models.baselines import fit_baselines
+from models.machine_state import DAY_S, MachineState, learn_day_variation, sentinel_day_series
 from models.sampling import FitConfig, FitError
 
-SCHEMES = ("kfold", "width", "dataset")
+SCHEMES = ("kfold", "width", "dataset", "day")
 SCHEME_TITLES = {
     "kfold": "grouped k-fold (in distribution)",
     "width": "leave-one-input-width-out (calibration runs)",
     "dataset": "new data set (probe runs predicted from the calibration alone)",
+    "day": "leave-one-calibration-day-out (the day-to-day spread in the interval)",
 }
 CALIBRATE, PROBE = "calibrate", "probe"
 EVAL_FIT = FitConfig(draws=300, tune=500, chains=1)
@@ -142,6 +147,29 @@ def dataset_splits(frame: pd.DataFrame) -> tuple[list[Split], str | None]:
     return [Split(calibration, probes, frame.loc[probes, "dataset"].astype(str).to_numpy())], None
 
 
+def day_splits(frame: pd.DataFrame) -> tuple[list[Split], str | None]:
+    """Each calibration day's runs predicted from the other days' calibration runs (or why not)."""
+    calibration = calibration_mask(frame)
+    if "finished_unix_s" not in frame:
+        return [], "the runs carry no finish times"
+    day = (pd.to_numeric(frame["finished_unix_s"], errors="coerce") // DAY_S).to_numpy()
+    days = sorted({int(d) for d in day[calibration] if np.isfinite(d)})
+    if len(days) < 2:
+        return [], f"needs calibration runs on 2 or more days; they were measured on {len(days)}"
+    splits = []
+    for held in days:
+        test = calibration & (day == held)
+        label = pd.Timestamp(held * DAY_S, unit="s").strftime("%Y-%m-%d")
+        splits.append(Split(calibration & ~test, test, np.full(int(test.sum()), label, dtype=object)))
+    return splits, None
+
+
+def _on_another_day(posterior: Any, train: pd.DataFrame) -> Any:
+    """The posterior predicting another day: the day-to-day spread learnt from the training days' sentinels."""
+    day = learn_day_variation(sentinel_day_series(train))
+    return posterior.with_machine(MachineState(None, day, 0.0))
+
+
 def scheme_splits(frame: pd.DataFrame, scheme: str, folds: int = 5, seed: int = 0) -> tuple[list[Split], str | None]:
     """The splits of ``scheme`` and, when it cannot run on this frame, why (InputError for an unknown scheme)."""
     if scheme == "kfold":
@@ -150,6 +178,8 @@ def scheme_splits(frame: pd.DataFrame, scheme: str, folds: int = 5, seed: int = 
         return width_splits(frame)
     if scheme == "dataset":
         return dataset_splits(frame)
+    if scheme == "day":
+        return day_splits(frame)
     raise InputError(f"unknown evaluation scheme {scheme!r:.40}: choose from {', '.join(SCHEMES)}")
 
 
@@ -167,7 +197,7 @@ def held_out_predictions(
 
     Args:
         frame: a training frame (``features.training_frame``) with ``sweep_kind`` for the transfer schemes.
-        scheme: ``kfold``, ``width`` or ``dataset``.
+        scheme: ``kfold``, ``width``, ``dataset`` or ``day``.
         tiers: cache tiers seeding the capacity priors.
         folds: folds of the ``kfold`` scheme.
         fit_config: sampler settings of every fit (bounded: :data:`EVAL_FIT`).
@@ -186,6 +216,8 @@ def held_out_predictions(
             held = ", ".join(sorted(set(split.groups)))[:80]
             raise FitError(f"{scheme} evaluation, holding out {held}: {first_line(exc)}") from None
         divergences += int(posterior.diagnostics.divergences)
+        if scheme == "day":
+            posterior = _on_another_day(posterior, train)
         runs.append(model_predictions(posterior, test, split.groups, seed))
         none = pd.DataFrame(index=range(len(test)))
         point, low, high = baseline_predictions(train, test) if baselines else (none, none, none)

@@ -435,6 +435,10 @@ def panel_result(log_energy_draws: np.ndarray, rows: pd.DataFrame) -> PanelResul
     Raises:
         MachineStateError: a phase with fewer than two measured configs (the recheck ran too short).
     """
+    if rows.empty or "log_energy" not in rows:
+        raise MachineStateError(
+            "the recheck has no accepted run to compare (every run was rejected: 'advisor runs' gives the reasons)"
+        )
     resid = rows["log_energy"].to_numpy(float) - log_energy_draws.mean(axis=0)
     frame = rows.assign(resid=resid, repeat=rows["run_key"].str.extract(r"/r(\d+)$")[0].astype(float))
     pairs = frame[frame["phase_index"] == 0].pivot_table(index="config", columns="repeat", values="log_energy")

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SCHEMES",
         help=(
             "kfold (grouped k-fold), width (leave-one-input-width-out), dataset (probe runs predicted from the "
-            "calibration alone), accuracy (accuracy models on held-out probe runs), all (default), or a "
+            "calibration alone), day (each calibration day from the others), accuracy (accuracy models on held-out "
+            "probe runs), all (default), or a "
             "comma-separated list"
         ),
     )

@@ -33,7 +33,7 @@ def fake_fit(monkeypatch: pytest.MonkeyPatch) -> RecordingFit:
 
 
 def test_parse_schemes() -> None:
-    assert parse_schemes("all") == ("kfold", "width", "dataset", "accuracy")
+    assert parse_schemes("all") == ("kfold", "width", "dataset", "day", "accuracy")
     assert parse_schemes("accuracy") == ("accuracy",)
     assert parse_schemes("dataset, KFOLD") == ("kfold", "dataset")
     assert parse_schemes("width") == ("width",)

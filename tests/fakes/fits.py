@@ -4,7 +4,7 @@ baseline (a constant and a fixed interval), for tests of what is done with the b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -24,13 +24,20 @@ class FactorPosterior:
     noise_sd: float = 0.3
     tiers: tuple = TIERS
     diagnostics: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(divergences=1))
+    machine: object = None
 
     def log_energy(self, x: pd.DataFrame) -> np.ndarray:
         return np.tile(x["log_energy"].to_numpy(float) + np.log(self.factor), (DRAWS, 1))
 
     def predictive_log_energy(self, x: pd.DataFrame, seed: int = 0) -> np.ndarray:
         mu = self.log_energy(x)
-        return mu + self.noise_sd * np.random.default_rng(seed).standard_normal(mu.shape)
+        rng = np.random.default_rng(seed)
+        noisy = mu + self.noise_sd * rng.standard_normal(mu.shape)
+        day = 0.0 if self.machine is None else self.machine.residual_sigma  # as the real posterior adds it
+        return noisy + day * rng.standard_normal((len(mu), 1))
+
+    def with_machine(self, state) -> FactorPosterior:
+        return replace(self, machine=state)
 
 
 class RecordingFit:

@@ -252,3 +252,40 @@ def test_figures_without_held_out_runs_still_write(tmp_path: Path) -> None:
     plot_measured_vs_predicted(empty_in_sample, held.runs, tmp_path / "a.png")
     plot_error_histogram(held.runs, tmp_path / "c.png")
     assert (tmp_path / "a.png").read_bytes()[:8] == PNG and (tmp_path / "c.png").read_bytes()[:8] == PNG
+
+
+def _days(slow_day_factor: float) -> pd.DataFrame:
+    """Calibration runs over three UTC days, a sentinel config on each (its energy moving by day), the last day
+    ``slow_day_factor`` slower in every run."""
+    runs = synthetic_runs(30, seed=3)
+    day = runs["run_id"].to_numpy() % 3
+    runs["finished_unix_s"] = 1_800_000_000.0 + day * 86_400.0 + runs["run_id"].to_numpy()
+    sentinel = runs["run_id"].to_numpy() < 3  # config c0..c2: one per day, the same "sentinel" key
+    runs["run_key"] = np.where(sentinel, "sentinel/r" + runs["run_id"].astype(str), runs["run_key"])
+    runs["sentinel"] = sentinel.astype(int)
+    runs.loc[sentinel, "dataset"] = "synthetic:4096,128,10"  # one sentinel config, on one data set
+    shift = np.where(sentinel, np.array([0.0, 0.5, -0.4])[day], 0.0) + np.where(day == 2, np.log(slow_day_factor), 0)
+    runs["log_energy"] = runs["log_energy"] + shift
+    runs["energy_per_datum_j"] = np.exp(runs["log_energy"])
+    return runs
+
+
+def test_day_scheme_holds_out_each_calibration_day_and_widens_by_the_learnt_spread() -> None:
+    runs, fake = _days(slow_day_factor=1.5), RecordingFit(factor=1.0, noise_sd=0.01)
+    held = held_out_predictions(runs, "day", TIERS, fit_fn=fake, baselines=False)
+    assert held.skipped is None and held.fits == 3
+    assert list(pd.unique(held.runs["group"])) == ["2027-01-15", "2027-01-16", "2027-01-17"]
+    days = (runs["finished_unix_s"] // 86_400).to_numpy()
+    for held_day, trained in zip(sorted(set(days)), fake.trained_on, strict=True):
+        assert held_day not in set(trained["finished_unix_s"] // 86_400)  # a day never reaches its own fit
+    widths = np.log(held.runs["predicted_p95_j"] / held.runs["predicted_p5_j"])
+    assert (widths > 2 * 1.645 * 0.1).all()  # the day-to-day spread (prior and sentinels), not the 1% run noise
+    by_group = widths.groupby(held.runs["group"]).median()
+    assert by_group["2027-01-17"] > 1.5 * by_group["2027-01-16"]  # days 0 and 1's sentinels disagree more
+
+
+def test_day_scheme_needs_two_days() -> None:
+    runs = _days(1.0)
+    runs["finished_unix_s"] = 1_800_000_000.0
+    held = held_out_predictions(runs, "day", TIERS, fit_fn=RecordingFit(), baselines=False)
+    assert held.fits == 0 and "2 or more days" in held.skipped

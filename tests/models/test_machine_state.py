@@ -173,3 +173,9 @@ def test_predictions_apply_the_recheck_and_the_day_spread(thin_reference: Path) 
     assert scaled["energy_mean_j"].to_numpy() == pytest.approx(bare["energy_mean_j"].to_numpy() * np.exp([0.2, 0.1]))
     narrow = scaled["predictive_p95_j"] / scaled["predictive_p05_j"]
     assert (narrow < width).all()  # a fresh recheck: no day spread
+
+
+def test_panel_result_refuses_a_panel_without_accepted_runs() -> None:
+    predicted, rows = _panel_rows(scale=0.0, drift=0.0)
+    with pytest.raises(MachineStateError, match="no accepted run"):
+        ms.panel_result(predicted[:, :0], training_frame(rows.iloc[:0].assign(status="rejected")))
