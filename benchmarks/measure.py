@@ -17,6 +17,11 @@ the profile (calibrated on its own machine, named on the page) transfers to this
 
     python benchmarks/measure.py [--quick] [--profile DIR] [--out-dir DIR | --no-page]
 
+Before (b) the machine is rechecked against the profile (``advisor calibrate --recheck``, in a temporary home;
+``--no-recheck`` skips it) and the predictions apply it, as they do for a user who rechecked; each ratio is also
+given against the bare profile (its calibration day's posterior). Each network is measured in two passes, the
+second in reverse order, and the passes' mean compared.
+
 ``--quick`` checks the script works in seconds (two networks, one batch, short runs); its numbers mean nothing.
 After printing, it writes a dated results page to docs/results/ (``benchmarks/report.py``).
 """
@@ -111,22 +116,39 @@ def overhead(iterations: int, repeats: int) -> Overhead:
 
 @dataclass(frozen=True)
 class Accuracy:
-    """One network at one batch: measured and predicted energy per training datum."""
+    """One network at one batch: measured (two passes) and predicted energy per training datum, by the profile
+    as it answers today (a recheck applied, when one was made) and bare (its calibration day's posterior)."""
 
     name: str
     widths: tuple[int, ...]
     batch: int
-    measured_j: float
+    pass1_j: float
+    pass2_j: float
     median_j: float
     low_j: float
     high_j: float
+    bare_median_j: float
     meter_kind: str
     stored: bool
     harness_j: float
 
     @property
+    def measured_j(self) -> float:
+        """The mean of the two passes (a drift between them cancels)."""
+        return (self.pass1_j + self.pass2_j) / 2
+
+    @property
+    def repeat_difference(self) -> float:
+        """How far the passes differ, relative to their mean."""
+        return abs(self.pass1_j - self.pass2_j) / self.measured_j
+
+    @property
     def ratio(self) -> float:
         return self.measured_j / self.median_j
+
+    @property
+    def bare_ratio(self) -> float:
+        return self.measured_j / self.bare_median_j
 
     @property
     def inside(self) -> bool:
@@ -196,41 +218,62 @@ def epochs_for(widths: tuple[int, ...], target_s: float) -> int:
     return max(1, min(50, math.ceil(target_s * 2e9 / flops)))
 
 
-def accuracy(networks, batches, target_s: float, profile) -> list[Accuracy]:
-    """Every network at every batch, measured and predicted."""
-    out = []
+def accuracy(networks, batches, target_s: float, profile, bare) -> list[Accuracy]:
+    """Every network at every batch, measured in two passes (the second in reverse order) and predicted by
+    ``profile`` and by ``bare``."""
+    from advisor.measuring import network_of
+
+    configs = [(name, widths, batch) for name, widths in networks for batch in batches]
+    results: dict[tuple, list] = {}
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "runs.sqlite"
-        for name, widths in networks:
-            for batch in batches:
+        for order in (configs, configs[::-1]):
+            for name, widths, batch in order:
                 r = train_measured(widths, batch, epochs_for(widths, target_s), profile, store)
-                p, c = r.price.train, r.comparison
-                control = harness_energy(widths, batch, target_s / 10)
-                row = Accuracy(
-                    name=name,
-                    widths=widths,
-                    batch=batch,
-                    measured_j=c.measured_j,
-                    median_j=p.median_j,
-                    low_j=p.predictive_p05_j,
-                    high_j=p.predictive_p95_j,
-                    meter_kind=str(r.meter_kind),
-                    stored=r.run_id is not None,
-                    harness_j=control,
-                )
-                out.append(row)
+                results.setdefault((name, widths, batch), []).append(r)
+    out = []
+    for name, widths, batch in configs:
+        first, second = results[(name, widths, batch)]
+        p = first.price.train
+        model = network_of(INPUT_DIM, widths, batch)
+        bare_price = price_bare(bare, model)
+        out.append(
+            Accuracy(
+                name=name,
+                widths=widths,
+                batch=batch,
+                pass1_j=first.comparison.measured_j,
+                pass2_j=second.comparison.measured_j,
+                median_j=p.median_j,
+                low_j=p.predictive_p05_j,
+                high_j=p.predictive_p95_j,
+                bare_median_j=bare_price.train.median_j,
+                meter_kind=str(first.meter_kind),
+                stored=first.run_id is not None and second.run_id is not None,
+                harness_j=harness_energy(widths, batch, target_s / 10),
+            )
+        )
     return out
+
+
+def price_bare(profile, network):
+    """The network's price by the profile's calibration-day posterior (no recheck, no day spread)."""
+    from models.modules import price_network
+
+    return price_network(profile, network, None)
 
 
 ACCURACY_COLUMNS = (
     "network",
     "widths",
     "batch",
-    "measured J/datum",
+    "measured J/datum (2 passes)",
+    "passes differ",
     "predicted median",
     "90% predictive",
     "ratio",
     "inside",
+    "ratio, bare profile",
     "harness J/datum",
     "measured / harness",
 )
@@ -243,21 +286,25 @@ def _accuracy_cells(r: Accuracy) -> tuple[object, ...]:
         "-".join(map(str, r.widths)),
         r.batch,
         f"{r.measured_j:.4g}",
+        f"{r.repeat_difference:.1%}",
         f"{r.median_j:.4g}",
         f"{r.low_j:.3g} – {r.high_j:.3g}",
         f"{r.ratio:.2f}",
         "yes" if r.inside else "no",
+        f"{r.bare_ratio:.2f}",
         f"{r.harness_j:.4g}",
         f"{r.measured_j / r.harness_j:.2f}",
     )
 
 
-def body_md(over: Overhead, rows: list[Accuracy], profile_name: str, machines: str, quick: bool) -> str:
+def body_md(over: Overhead, rows: list[Accuracy], profile_name: str, machines: str, quick: bool, recheck: str) -> str:
     """The results page's body."""
     within = sum(1 for r in rows if 1 / 1.25 <= r.ratio <= 1.25)
+    within_bare = sum(1 for r in rows if 1 / 1.25 <= r.bare_ratio <= 1.25)
     inside = sum(1 for r in rows if r.inside)
     median_ratio = statistics.median(r.ratio for r in rows)
     control = statistics.median(r.measured_j / r.harness_j for r in rows)
+    floor = statistics.median(r.repeat_difference for r in rows)
     table = markdown_table(ACCURACY_COLUMNS, [_accuracy_cells(r) for r in rows])
     return (
         ("**Quick mode: a check that the script runs; the numbers mean nothing.**\n\n" if quick else "")
@@ -269,13 +316,15 @@ def body_md(over: Overhead, rows: list[Accuracy], profile_name: str, machines: s
         "measurement it makes first (1 s by default, `--idle`).\n\n"
         "## (b) Measured beside predicted energy per training datum\n\n"
         f"A plain torch loop (Adam, shuffled batches of {TRAIN_ROWS} rows of {INPUT_DIM} inputs, {OUTPUT_DIM} "
-        f"classes, one thread), measured with `advisor.measure` (estimate meter: "
-        f"{rows[0].meter_kind if rows else 'n/a'}; every run stored: {all(r.stored for r in rows)}), priced by "
-        f"`advisor.predict_module` with the {profile_name} ({machines}).\n\n"
+        f"classes, one thread), measured with `advisor.measure` in two passes (the second in reverse order; "
+        f"estimate meter: {rows[0].meter_kind if rows else 'n/a'}; every run stored: "
+        f"{all(r.stored for r in rows)}), priced by `advisor.predict_module` with the {profile_name} "
+        f"({machines}). {recheck}\n\n"
         f"{table}\n\n"
-        f"Within 1.25× of the predicted median: **{within} of {len(rows)}**; inside the 90% predictive interval: "
-        f"{inside} of {len(rows)}; median ratio {median_ratio:.2f}. The loop's measurement over the calibration "
-        f"harness's on this machine: median {control:.2f}.\n"
+        f"Within 1.25× of the predicted median: **{within} of {len(rows)}** (the bare profile: {within_bare}); "
+        f"inside the 90% predictive interval: {inside} of {len(rows)}; median ratio {median_ratio:.2f}; the two "
+        f"passes differ by {floor:.1%} (median). The loop's measurement over the calibration harness's on this "
+        f"machine: median {control:.2f}.\n"
     )
 
 
@@ -287,33 +336,59 @@ def machines(profile) -> str:
     return f"calibrated on {profile.fingerprint.describe()}, {'this' if same else 'not this'} machine"
 
 
+def rechecked(profile):
+    """``profile`` with a recheck made now (in a temporary home) applied, and the sentence that says so."""
+    import dataclasses
+
+    from advisor.recheck import prepare_recheck, recheck
+
+    with tempfile.TemporaryDirectory() as home:
+        outcome = recheck(profile, prepare_recheck(profile, store=Path(home) / "runs.sqlite"), home=Path(home))
+    r = outcome.recheck
+    line = (
+        f"Before (b), `advisor calibrate --recheck` measured today's scale train ×{r.scale('train').factor:.3f}, "
+        f"inference ×{r.scale('inference').factor:.3f} (panel floor {r.floor:.1%}); the predictions apply it. "
+        "The bare profile's ratio is the calibration day's posterior, without it."
+    )
+    return dataclasses.replace(profile, energy=profile.energy.with_machine(outcome.state)), line
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Measure the overhead and the accuracy, print them, write the results page."""
+    import dataclasses
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a seconds-long check that the script works")
     parser.add_argument("--profile", type=Path, help="profile folder (default: yours, else the shipped reference)")
+    parser.add_argument("--no-recheck", action="store_true", help="predict without rechecking the machine first")
     add_page_options(parser)
     args = parser.parse_args(argv)
     from advisor.measuring import default_profile
 
     profile = default_profile(args.profile)
+    bare = dataclasses.replace(profile, energy=profile.energy.with_machine(None))
     iterations, repeats = (300_000, 2) if args.quick else (30_000_000, 7)
     over = overhead(iterations, repeats)
     print(
         f"(a) bare {over.bare_s:.3f} s, metered window {over.window_s:.3f} s, ratio {over.ratio:.4f}; "
         f"command adds {over.fixed_s:.2f} s around the program"
     )
+    recheck_line = "No recheck was made (`--no-recheck`)."
+    if not args.no_recheck:
+        profile, recheck_line = rechecked(profile)
+        print(recheck_line)
     networks, batches = (NETWORKS[:2], BATCHES[:1]) if args.quick else (NETWORKS, BATCHES)
-    rows = accuracy(networks, batches, 0.2 if args.quick else 3.0, profile)
-    print(f"(b) {'network':<22} {'batch':>5} {'measured':>11} {'predicted':>11} {'ratio':>6} inside")
+    rows = accuracy(networks, batches, 0.2 if args.quick else 3.0, profile, bare)
+    print(f"(b) {'network':<22} {'batch':>5} {'measured':>11} {'predicted':>11} {'ratio':>6} {'bare':>6} inside")
     for r in rows:
         print(
-            f"    {r.name:<22} {r.batch:>5} {r.measured_j:>11.4g} {r.median_j:>11.4g} {r.ratio:>6.2f} {r.inside}"
-            f"  harness {r.harness_j:.4g}"
+            f"    {r.name:<22} {r.batch:>5} {r.measured_j:>11.4g} {r.median_j:>11.4g} {r.ratio:>6.2f} "
+            f"{r.bare_ratio:>6.2f} {r.inside}  passes {r.repeat_difference:.1%}  harness {r.harness_j:.4g}"
         )
     name = "measure-quick" if args.quick else "measure"
     title = "Measuring your own code: overhead, and measured beside predicted energy per datum"
-    page_from_args(args, name, title, body_md(over, rows, profile.display_name, machines(profile), args.quick))
+    body = body_md(over, rows, profile.display_name, machines(profile), args.quick, recheck_line)
+    page_from_args(args, name, title, body)
 
 
 if __name__ == "__main__":
