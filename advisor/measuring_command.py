@@ -11,6 +11,7 @@ to it, so a batch scheduler's cancel ends the program and the run is still recor
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import signal
 import subprocess
@@ -82,6 +83,7 @@ def run_command(
     env: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     popen: Callable[..., Any] = subprocess.Popen,
+    cpu_clock: Callable[[], float] = time.process_time,
 ) -> MeasureResult:
     """Measure one run of ``command`` (idle first, then the program from start to exit).
 
@@ -95,6 +97,7 @@ def run_command(
         network: the network the program trains (priced beside it; needs ``datums``).
         env: where the batch job's id is read (default: this process's environment).
         popen: starts the program (injected by tests).
+        cpu_clock: this process's CPU seconds, every thread (the measuring overhead; injected by tests).
 
     Returns:
         The result; its ``exit_code`` is the program's (negative: killed by that signal).
@@ -118,6 +121,7 @@ def run_command(
     if datums is not None:
         m.datums(datums)  # checked before anything runs; counted in the first window, which is the whole
     m.start()
+    cpu_s = cpu_clock()
     try:
         process = popen(argv)
     except OSError as exc:
@@ -125,4 +129,5 @@ def run_command(
         raise InputError(f"cannot run {argv[0][:200]!r}: {exc.strerror or exc}") from None
     with _passing_signals(process):
         returncode = process.wait()
-    return m.finish(exit_code=returncode)
+    cpu_s = cpu_clock() - cpu_s  # while the program ran: what measuring it cost this process
+    return dataclasses.replace(m.finish(exit_code=returncode), measuring_cpu_s=cpu_s)

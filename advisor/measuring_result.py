@@ -66,6 +66,9 @@ class MeasureResult:
         store: the store file it went to.
         price: the profile's price of the network it named (None: none named, or not priced).
         comparison: predicted beside measured per datum (None: no network or no datums).
+        measuring_cpu_s: a command's measuring overhead: the CPU seconds this process (every thread: the
+            meter's samplers included) spent while the program ran (None: a measured block, which shares its
+            process with the program).
     """
 
     run: MeasuredRun
@@ -73,6 +76,7 @@ class MeasureResult:
     store: Path | None = None
     price: ModulePrice | None = None
     comparison: Comparison | None = None
+    measuring_cpu_s: float | None = None
 
     label = property(lambda self: self.run.label, doc="What the measurement is called.")
     status = property(lambda self: self.run.status, doc="ok, rejected or failed.")
@@ -104,6 +108,9 @@ class MeasureResult:
         metered = _joules(run.total.raw_energy_j)
         rows.append(("meter", f"{run.meter} ({kind})"))
         rows.append(("duration", f"{run.duration_s:.3f} s"))
+        if self.measuring_cpu_s is not None and run.duration_s > 0:
+            share = self.measuring_cpu_s / run.duration_s
+            rows.append(("measuring overhead", f"{self.measuring_cpu_s:.3f} CPU s ({share:.2%} of the duration)"))
         rows.append(("idle power subtracted", f"{run.idle_power_w:.3g} W"))
         rows.append(("energy", f"{_joules(run.energy_j)}{est} (as metered: {metered})"))
         if run.total.datums:
@@ -152,6 +159,7 @@ class MeasureResult:
             "idle_power_w": run.idle_power_w,
             "run_id": self.run_id,
             "store": None if self.store is None else str(self.store),
+            "measuring_cpu_s": self.measuring_cpu_s,
             **{k: v for k, v in _phase_dict(run.total).items() if k not in ("name", "reject_reason")},
             "phases": [_phase_dict(p) for p in run.phases],
         }

@@ -2,8 +2,10 @@
 
 (a) Overhead: a fixed CPU workload (a pure-Python loop in a child interpreter) run bare and under
 ``advisor measure --idle 0 --meter estimate --no-store --json --``, interleaved, median of repeats. The
-program's own time under measurement (its metered window: start to exit) is compared with its bare wall time;
-the command's fixed cost (interpreter start, imports, the meter's set-up, the summary) is reported apart, as is
+program's own time under measurement (its metered window: start to exit) is compared with its bare wall time,
+and the measuring process's own CPU time while the program ran (``measuring_cpu_s``: what measuring takes from
+the program's cores, free of the run-to-run noise of wall times) with the program's time; the command's fixed
+cost (interpreter start, imports, the meter's set-up, the summary) is reported apart, as is
 the default idle measurement (1 s) that precedes every measurement.
 
 (b) Accuracy: a plain torch training loop (Adam, shuffled mini-batches, one thread as the calibration) of
@@ -68,6 +70,12 @@ class Overhead:
     window_s: float
     command_s: float
     repeats: int
+    measuring_cpu_s: float = math.nan
+
+    @property
+    def cpu_share(self) -> float:
+        """The measuring process's CPU time while the program ran, over the program's metered time."""
+        return self.measuring_cpu_s / self.window_s
 
     @property
     def ratio(self) -> float:
@@ -86,24 +94,26 @@ def _bare(code: str) -> float:
     return time.perf_counter() - start
 
 
-def _measured(code: str) -> tuple[float, float]:
+def _measured(code: str) -> tuple[float, float, float]:
     start = time.perf_counter()
     command = [ADVISOR, "measure", "--idle", "0", "--meter", "estimate", "--no-store", "--json", "--"]
     done = subprocess.run([*command, sys.executable, "-c", code], check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    return json.loads(done.stdout.strip().splitlines()[-1])["duration_s"], wall
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    return found["duration_s"], wall, found["measuring_cpu_s"]
 
 
 def overhead(iterations: int, repeats: int) -> Overhead:
     """Run the workload bare and measured ``repeats`` times each, alternating which goes first."""
     code = WORKLOAD.format(n=iterations)
-    bare, window, command = [], [], []
+    bare, window, command, cpu = [], [], [], []
     for r in range(repeats):
         for measured in (r % 2 == 0, r % 2 == 1):
             if measured:
-                w, c = _measured(code)
+                w, c, m = _measured(code)
                 window.append(w)
                 command.append(c)
+                cpu.append(m)
             else:
                 bare.append(_bare(code))
     return Overhead(
@@ -111,6 +121,7 @@ def overhead(iterations: int, repeats: int) -> Overhead:
         window_s=statistics.median(window),
         command_s=statistics.median(command),
         repeats=repeats,
+        measuring_cpu_s=statistics.median(cpu),
     )
 
 
@@ -311,9 +322,12 @@ def body_md(over: Overhead, rows: list[Accuracy], profile_name: str, machines: s
         + "## (a) Overhead of `advisor measure --`\n\n"
         f"A pure-Python loop in a child interpreter, bare and under `advisor measure --idle 0 --meter estimate`, "
         f"interleaved, median of {over.repeats} each: bare {over.bare_s:.3f} s, metered window "
-        f"{over.window_s:.3f} s, ratio **{over.ratio:.4f}** ({over.ratio - 1:+.2%}). Around the program the "
-        f"command adds {over.fixed_s:.2f} s (interpreter start, imports, meter set-up, summary), plus the idle "
-        "measurement it makes first (1 s by default, `--idle`).\n\n"
+        f"{over.window_s:.3f} s, ratio {over.ratio:.4f} ({over.ratio - 1:+.2%}: on this shared 2-vCPU VM the same "
+        f"program's wall time moves by more than that from one run to the next). What measuring costs while the "
+        f"program runs, the `advisor measure` process's own CPU time over that window (its `measuring_cpu_s`), "
+        f"is {over.measuring_cpu_s * 1000:.1f} ms: **{over.cpu_share:.3%}** of the program's time. Around the "
+        f"program the command adds {over.fixed_s:.2f} s (interpreter start, imports, meter set-up, summary), "
+        "plus the idle measurement it makes first (1 s by default, `--idle`).\n\n"
         "## (b) Measured beside predicted energy per training datum\n\n"
         f"A plain torch loop (Adam, shuffled batches of {TRAIN_ROWS} rows of {INPUT_DIM} inputs, {OUTPUT_DIM} "
         f"classes, one thread), measured with `advisor.measure` in two passes (the second in reverse order; "
@@ -370,8 +384,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     iterations, repeats = (300_000, 2) if args.quick else (30_000_000, 7)
     over = overhead(iterations, repeats)
     print(
-        f"(a) bare {over.bare_s:.3f} s, metered window {over.window_s:.3f} s, ratio {over.ratio:.4f}; "
-        f"command adds {over.fixed_s:.2f} s around the program"
+        f"(a) bare {over.bare_s:.3f} s, metered window {over.window_s:.3f} s, ratio {over.ratio:.4f}; measuring "
+        f"CPU {over.measuring_cpu_s * 1000:.1f} ms ({over.cpu_share:.3%}); command adds {over.fixed_s:.2f} s"
     )
     recheck_line = "No recheck was made (`--no-recheck`)."
     if not args.no_recheck:

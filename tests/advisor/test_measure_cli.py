@@ -102,6 +102,16 @@ def test_the_runner_measures_the_program_with_datums_a_job_id_and_its_network_pr
     assert "measured per datum (total)" in dict(result.summary_rows())
 
 
+def test_a_commands_measuring_overhead_is_this_processs_cpu_while_it_ran() -> None:
+    line, ticks = PowerLine(), iter([100.0, 100.25, 999.0])  # start, after the wait, (never read again)
+    result = run_command(["true"], meter=LineMeter(line), idle_s=0, store=False, sleep=line.sleep,
+                         popen=_Program(line), cpu_clock=lambda: next(ticks))  # fmt: skip
+    assert result.measuring_cpu_s == pytest.approx(0.25)
+    assert result.to_dict()["measuring_cpu_s"] == pytest.approx(0.25)
+    share = 0.25 / result.duration_s
+    assert dict(result.summary_rows())["measuring overhead"] == f"0.250 CPU s ({share:.2%} of the duration)"
+
+
 def test_a_failed_program_is_not_judged_against_its_prediction() -> None:
     line = PowerLine()
     result = run_command(["true"], meter=LineMeter(line), datums=10, idle_s=0, store=False,
