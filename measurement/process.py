@@ -10,7 +10,10 @@ clock here counts, at one instant:
 - every living (or dead, not yet reaped) descendant from ``/proc/<pid>/stat``: its user and system time plus
   the time of the children *it* has reaped (``cutime``, ``cstime``).
 
-A descendant's time moves from the third sum to the second when it is reaped, so the total is continuous. Not
+Descendants are found by walking each process's ``task/<tid>/children`` lists down from the root where the kernel
+offers them (a few reads: about 0.05 ms for a process without children), else by scanning every process's
+``stat`` (about 1 ms for a hundred processes). A descendant's time moves from the third sum to the second when it
+is reaped, so the total is continuous. Not
 counted: a process that detaches (re-parented to init, a daemon) and is never waited for. ``/proc`` times are
 in clock ticks (10 ms on most kernels): the clock resolves to a tick per process.
 """
@@ -78,6 +81,53 @@ def process_table(proc_root: Path = PROC, ticks_per_s: float | None = None) -> d
     return table
 
 
+def _read(path: str) -> str:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 65536).decode(errors="replace")
+    finally:
+        os.close(fd)
+
+
+def has_children_files(proc_root: Path = PROC, pid: int | None = None) -> bool:
+    """Whether the kernel lists each thread's children (``/proc/<pid>/task/<tid>/children``, Linux 3.5+ with
+    ``CONFIG_PROC_CHILDREN``): the tree is then walked from its root instead of scanning every process."""
+    pid = os.getpid() if pid is None else pid
+    return os.path.exists(f"{proc_root}/{pid}/task/{pid}/children")
+
+
+def child_pids(proc_root: Path, pid: int) -> list[int]:
+    """The children of ``pid`` from its threads' ``children`` files (none for a process that is gone)."""
+    try:
+        tasks = os.listdir(f"{proc_root}/{pid}/task")
+    except OSError:
+        return []
+    found = []
+    for tid in tasks:
+        try:
+            found += [int(child) for child in _read(f"{proc_root}/{pid}/task/{tid}/children").split()]
+        except (OSError, ValueError):
+            continue  # a thread that ended meanwhile
+    return found
+
+
+def walked_descendants_cpu_s(proc_root: Path, pid: int, ticks_per_s: float) -> float:
+    """CPU seconds of ``pid``'s living descendants, found by walking the ``children`` files down from it (a few
+    small reads for a process with few children, where a scan reads every process's stat)."""
+    total, frontier, seen = 0.0, child_pids(proc_root, pid), set()
+    while frontier:
+        child = frontier.pop()
+        if child in seen:
+            continue
+        seen.add(child)
+        try:
+            total += parse_stat(child, _read(f"{proc_root}/{child}/stat"), ticks_per_s).cpu_s
+        except (OSError, ValueError, IndexError):
+            continue  # exited (and reaped) meanwhile: its time is in its parent's reaped children now
+        frontier += child_pids(proc_root, child)
+    return total
+
+
 def descendants(table: dict[int, ProcStat], pid: int) -> set[int]:
     """The pids below ``pid`` in ``table`` (children, grandchildren …)."""
     children: dict[int, list[int]] = {}
@@ -131,9 +181,14 @@ class ProcessTreeCpu:
         self.proc_root = Path(proc_root)
         self._self_cpu, self._reaped_cpu = self_cpu, reaped_cpu
         self._ticks = ticks_per_s or clock_ticks_per_s()
+        self.walks = has_children_files(self.proc_root, self.pid)
 
     def living_descendants_cpu_s(self) -> float:
-        """CPU seconds of the descendants not yet reaped by the root (their own reaped children included)."""
+        """CPU seconds of the descendants not yet reaped by the root (their own reaped children included):
+        walked down from the root where the kernel lists children (:attr:`walks`), else from a scan of every
+        process."""
+        if self.walks:
+            return walked_descendants_cpu_s(self.proc_root, self.pid, self._ticks)
         table = process_table(self.proc_root, self._ticks)
         return sum(table[pid].cpu_s for pid in descendants(table, self.pid))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,18 +36,27 @@ def test_descendants_are_found_through_every_generation_and_nothing_else(tmp_pat
     assert descendants(table, 13) == set()
 
 
-def test_the_tree_clock_sums_itself_its_reaped_children_and_its_living_descendants(tmp_path: Path) -> None:
-    tree = ProcTree(tmp_path / "proc")
+@pytest.mark.parametrize("children_files", [False, True], ids=["scan", "walk"])
+def test_the_tree_clock_sums_itself_its_reaped_children_and_its_living_descendants(
+    tmp_path: Path, children_files: bool
+) -> None:
+    tree = ProcTree(tmp_path / "proc", children_files=children_files)
     tree.set(10, 1)
     tree.set(11, 10, utime=100, stime=100)  # 2 s
     tree.set(12, 11, utime=50, cutime=50)  # 1 s, half of it a child it reaped
+    tree.set(20, 1, utime=900)  # not below the root
     own, reaped = FakeClock(3.0), FakeClock(0.5)
     clock = ProcessTreeCpu(10, tmp_path / "proc", self_cpu=own, reaped_cpu=reaped, ticks_per_s=100)
+    assert clock.walks is children_files
     assert clock() == pytest.approx(3.0 + 0.5 + 2.0 + 1.0)
 
 
-def test_a_reaped_child_moves_from_proc_to_the_rusage_and_the_total_stays_continuous(tmp_path: Path) -> None:
-    tree = ProcTree(tmp_path / "proc")
+@pytest.mark.parametrize("children_files", [False, True], ids=["scan", "walk"])
+def test_a_reaped_child_moves_from_proc_to_the_rusage_and_the_total_stays_continuous(
+    tmp_path: Path, children_files: bool
+) -> None:
+    tree = ProcTree(tmp_path / "proc", children_files=children_files)
+    tree.set(10, 1)
     tree.set(11, 10, utime=300)
     reaped = FakeClock(0.0)
     clock = ProcessTreeCpu(10, tmp_path / "proc", self_cpu=FakeClock(1.0), reaped_cpu=reaped, ticks_per_s=100)
@@ -76,3 +86,13 @@ def test_a_real_child_that_burns_cpu_is_counted_once_waited_for() -> None:
     code = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
     subprocess.run([sys.executable, "-c", code], check=True)
     assert clock() - before >= 0.3  # its CPU time (plus the interpreter's start) arrived via RUSAGE_CHILDREN
+
+
+def test_reading_the_tree_of_a_process_without_children_is_cheap() -> None:
+    clock = ProcessTreeCpu()
+    start = time.process_time()
+    for _ in range(200):
+        clock()
+    per_read_s = (time.process_time() - start) / 200
+    # the walk: under half a millisecond (about 0.02 ms here); a kernel without children lists scans every process
+    assert per_read_s < (0.0005 if clock.walks else 0.005)
