@@ -215,11 +215,12 @@ def table_of(result: Recommendation, profile: Profile | None = None) -> pd.DataF
             {**dataclasses.asdict(run), "training_energy_j": energy}
             for run, energy in zip(result.probed, result.probed_energy_j, strict=False)
         ]
-        if result.table.empty
+        if not result.feasible
         else [],
         probed_lines=probed_lines(result),
         estimated=result.estimated,
         objective=str(result.request.objective),
+        verdict=str(result.verdict),
     )
     if profile is not None:
         table.attrs.update(profile=profile_label(profile), profile_source=str(profile_source(profile)))

@@ -392,17 +392,22 @@ def candidate_table(profile: Profile, request: RecommendRequest) -> pd.DataFrame
     best = np.sort(_best_per_network(t.arch_idx, feasible, draws, p, 1))
     t, epochs, p, feasible, curves = t.take(best), epochs[best], p[best], feasible[best], curves.take(best)
     draws = {k: v[..., best] for k, v in draws.items()}
+    shapes = [",".join(groups[i]) for i in t.arch_idx]
+    return _frame(request, model, [archs[i] for i in t.arch_idx], shapes, t.nets, epochs, p, feasible, curves, draws)
+
+
+def _frame(request, model, arch, shapes, nets, epochs, p, feasible, curves, draws) -> pd.DataFrame:
+    """A candidate table's columns (:func:`candidate_table`), one row per training."""
     energy, objective = _columns(request, draws)
-    arch = [archs[i] for i in t.arch_idx]
     head = {
         "shape": [a.shape.value for a in arch],
-        "shapes": [",".join(groups[i]) for i in t.arch_idx],
-        "depth": t.nets.depth.astype(int),
+        "shapes": shapes,
+        "depth": nets.depth.astype(int),
         "size": [a.target_size for a in arch],
         "widths": ["-".join(map(str, a.widths)) for a in arch],
-        "params": t.nets.params.astype(np.int64),
-        "learning_rate": t.nets.learning_rate,
-        "batch_size": t.nets.batch_size.astype(int),
+        "params": nets.params.astype(np.int64),
+        "learning_rate": nets.learning_rate,
+        "batch_size": nets.batch_size.astype(int),
         "epochs": epochs,
     }
     tail = {
@@ -415,6 +420,53 @@ def candidate_table(profile: Profile, request: RecommendRequest) -> pd.DataFrame
         "log_ws_bytes": draws["log_ws_bytes"],
     }
     return pd.DataFrame({**head, **energy, **tail})
+
+
+def reached(run, budget: float, regression: bool) -> bool:
+    """Whether a probed run's score met the budget (a regression's test loss at or under it)."""
+    return run.score <= budget if regression else run.score >= budget
+
+
+def probed_table(profile: Profile, request: RecommendRequest, runs) -> pd.DataFrame:
+    """The probed runs (``ProbedRun``) that reached the budget, as rows of a candidate table: each network at its
+    own recipe and the epochs of its best checkpoint, priced by the energy model, with the accuracy model's
+    P(meet) there (below the confidence: else a candidate would be feasible) and ``measured_score``, the score
+    the run measured. Runs off the grid, or at a recipe the request fixes otherwise, are left out; ranked by
+    the objective. Empty when none is left."""
+    model = accuracy_model(profile, request.dataset)
+    regression = model.task == "regression"
+    chosen = [
+        (run, arch)
+        for run, arch in zip(runs, probed_architectures(profile, request.dataset, runs), strict=True)
+        if arch is not None and reached(run, request.accuracy, regression) and _allowed(run, request)
+    ]
+    if not chosen:
+        return pd.DataFrame()
+    arch = [a for _, a in chosen]
+    nets = Nets(
+        np.array([a.params for a in arch], float),
+        np.array([a.depth for a in arch], float),
+        np.array([a.shape.value for a in arch], dtype=object),
+        np.array([run.learning_rate for run, _ in chosen], float),
+        np.array([run.batch_size for run, _ in chosen], float),
+    )
+    epochs = np.array([run.epochs for run, _ in chosen], float)
+    curves = model.curves(nets)
+    p = np.asarray(curves.prob_meets(model.budget_score(request.accuracy), epochs), float)
+    draws = _objective_draws(profile, request, arch, Trainings(np.arange(len(arch)), nets), epochs)
+    shapes = [a.shape.value for a in arch]
+    table = _frame(request, model, arch, shapes, nets, epochs, p, np.zeros(len(arch), bool), curves, draws)
+    table["measured_score"] = [run.score for run, _ in chosen]
+    table = table.sort_values(["objective_j", "params"], kind="stable").head(request.top).reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table
+
+
+def _allowed(run, request: RecommendRequest) -> bool:
+    """Whether a probed run's recipe is one the request allows (a fixed learning rate or batch must match)."""
+    lr_ok = request.learning_rate == AUTO or np.isclose(float(request.learning_rate), run.learning_rate)
+    batch_ok = request.batch_size == AUTO or int(request.batch_size) == int(run.batch_size)
+    return bool(lr_ok and batch_ok)
 
 
 PROBED_DRAWS = 100

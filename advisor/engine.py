@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from advisor.candidates import candidate_grid, candidate_table, price_probed
+from advisor.candidates import candidate_grid, candidate_table, price_probed, probed_table
 from advisor.request import AUTO, Constraints, Objective, RecommendRequest, build_request, validate
 from models.accuracy import ProbedRun
 from models.profile import Profile
@@ -39,9 +39,11 @@ far beyond them the curve's plateau is the prior's guess, not the data's."""
 
 
 class Verdict(enum.StrEnum):
-    """Whether any candidate meets the budget with the requested confidence."""
+    """Whether any candidate meets the budget with the requested confidence; if none does, whether probed runs
+    reached it (the rows are then those runs' networks and recipes)."""
 
     FEASIBLE = "feasible"
+    PROBED = "probed"
     INFEASIBLE = "infeasible"
 
 
@@ -51,7 +53,9 @@ class Recommendation:
 
     Every table has one row per distinct network (identical architectures once, ``shapes`` naming the
     shapes it stands for) with its best recipe, and the columns listed in
-    :func:`advisor.candidates.candidate_table`.
+    :func:`advisor.candidates.candidate_table`. Where no candidate is feasible, ``table`` holds the probed runs
+    that reached the budget instead (verdict PROBED: each at its own recipe and epochs, with its
+    ``measured_score``), or nothing.
 
     Attributes:
         feasible: how many candidates meet the budget with the requested confidence.
@@ -77,8 +81,11 @@ class Recommendation:
 
     @property
     def verdict(self) -> Verdict:
-        """FEASIBLE when at least one candidate meets the budget."""
-        return Verdict.FEASIBLE if self.feasible else Verdict.INFEASIBLE
+        """FEASIBLE when at least one candidate meets the budget with the confidence; else PROBED when probed
+        runs reached it (the table holds them), else INFEASIBLE (an empty table)."""
+        if self.feasible:
+            return Verdict.FEASIBLE
+        return Verdict.INFEASIBLE if self.table.empty else Verdict.PROBED
 
 
 def pareto_front(energy: np.ndarray, accuracy: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
@@ -103,9 +110,11 @@ def _best_achievable(table: pd.DataFrame, regression: bool) -> float:
 def recommend(profile: Profile, request: RecommendRequest) -> Recommendation:
     """Rank the distinct networks (each with its best recipe) that meet the accuracy budget with the confidence.
 
-    Ties on the objective break towards fewer parameters, then higher P(meet). An infeasible budget is not an
-    error: the table is empty, the verdict INFEASIBLE, ``best_achievable`` names the best posterior-mean
-    accuracy (or loss) near what was probed, and ``probed`` the probed runs the profile keeps.
+    Ties on the objective break towards fewer parameters, then higher P(meet). A budget no candidate meets with
+    the confidence is not an error: ``best_achievable`` names the best posterior-mean accuracy (or loss) near
+    what was probed and ``probed`` the probed runs the profile keeps; where some of those reached the budget,
+    the table holds them (:func:`advisor.candidates.probed_table`, verdict PROBED), else it is empty (verdict
+    INFEASIBLE).
     """
     validate(request, profile)
     table = candidate_table(profile, request)
@@ -117,6 +126,9 @@ def recommend(profile: Profile, request: RecommendRequest) -> Recommendation:
     scores = table["expected_score"].to_numpy()
     front = table.iloc[pareto_front(table["objective_j"].to_numpy(), scores, higher_is_better=not regression)]
     probed = tuple(getattr(profile.accuracy[request.dataset].info, "frontier", ()))
+    if ranked.empty:  # no candidate is likely enough: the probed runs that reached the budget, as rows
+        rows = probed_table(profile, request, probed)
+        ranked = ranked if rows.empty else rows
     return Recommendation(
         request=request,
         table=ranked,

@@ -121,6 +121,11 @@ def run_command(
     if datums is not None:
         m.datums(datums)  # checked before anything runs; counted in the first window, which is the whole
     m.start()
+    return _run_measured(m, argv, popen, cpu_clock)
+
+
+def _run_measured(m: Measurement, argv: list[str], popen: Callable[..., Any], cpu_clock: Callable[[], float]):
+    """Run the program inside the started measurement; its result, with what measuring cost this process."""
     cpu_s = cpu_clock()
     try:
         process = popen(argv)

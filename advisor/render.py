@@ -18,7 +18,13 @@ def summary_line(result: Recommendation) -> str:
     """One line: how many candidates meet the budget and the best one, or the best achievable score."""
     request = result.request
     what = "test loss" if result.regression else "accuracy"
-    if result.verdict is Verdict.INFEASIBLE:
+    if result.verdict is Verdict.PROBED:
+        line = (
+            f"no candidate reaches {what} {request.accuracy:g} with probability >= {request.confidence:g} by the "
+            f"accuracy model, but probed runs did: the rows are their networks and recipes at the epochs they "
+            f"reached it (each measured once; P is the model's), cheapest first; best: {_net(result.table.iloc[0])}"
+        )
+    elif result.verdict is Verdict.INFEASIBLE:
         line = (
             f"no candidate reaches {what} {request.accuracy:g} with probability >= {request.confidence:g}; "
             f"best achievable {what} (posterior mean, near the probed networks and recipes) is "
@@ -138,6 +144,8 @@ def _net(row) -> str:
 
 def probed_lines(result: Recommendation, limit: int = 3) -> list[str]:
     """For an empty answer: the probed runs that reached the budget or came closest, and what would settle it."""
+    if result.verdict is Verdict.PROBED:
+        return [_settle(result)]
     if result.verdict is not Verdict.INFEASIBLE or not result.probed:
         return []
     what = "test loss" if result.regression else "accuracy"
@@ -158,11 +166,15 @@ def probed_lines(result: Recommendation, limit: int = 3) -> list[str]:
             "the cheapest probed run to reach it (parameters x epochs):",
             _probed_run(cheapest, what, energy.get(cheapest), label),
         ]
-    lines.append(
+    lines.append(_settle(result))
+    return lines
+
+
+def _settle(result: Recommendation) -> str:
+    return (
         f"to settle it: 'advisor probe {result.request.dataset} --extend' probes more networks and recipes "
         "around these, then ask again (or lower the confidence)"
     )
-    return lines
 
 
 def _probed_run(run: ProbedRun, what: str, energy_j: float | None, label: str) -> str:
@@ -177,7 +189,7 @@ def _probed_run(run: ProbedRun, what: str, energy_j: float | None, label: str) -
 
 def reason_line(result: Recommendation) -> str:
     """Why the top pick wins: its tier, and its epochs and objective against the smallest feasible network's."""
-    if result.table.empty:
+    if result.verdict is not Verdict.FEASIBLE:
         return ""
     top = result.table.iloc[0]
     feasible = result.candidates[result.candidates["feasible"]]
@@ -233,7 +245,8 @@ def recommendation_rows(result: Recommendation, wide: bool = False) -> tuple[lis
         header[9:9] = [("J/datum 90%", "right")]
         header[11:11] = [("train J 90%", "right"), ("J/pred", "right")]
     co2 = "co2e_g" in result.table
-    header += [("CO2e", "right")] * co2 + [("P", "right"), ("tier", "left")]
+    probed = "measured_score" in result.table  # probed runs' rows: the score each measured
+    header += [("CO2e", "right")] * co2 + [("P", "right")] + [("measured", "right")] * probed + [("tier", "left")]
     rows = []
     for _, r in result.table.iterrows():
         row = [
@@ -255,5 +268,6 @@ def recommendation_rows(result: Recommendation, wide: bool = False) -> tuple[lis
                 si(r["inference_energy_per_prediction_j"]),
             ]
         tier = str(r["tier"]) if wide else str(r["tier"]).split(" ")[0]  # narrow: "T3", not "T3 <=106MiB"
-        rows.append(row + ([si(r["co2e_g"], "g")] if co2 else []) + [f"{r['p_meet']:.2f}", tier])
+        measured = [f"{r['measured_score']:.3g}"] if probed else []
+        rows.append(row + ([si(r["co2e_g"], "g")] if co2 else []) + [f"{r['p_meet']:.2f}", *measured, tier])
     return header, rows

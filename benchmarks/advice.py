@@ -416,7 +416,8 @@ def evaluate_pick(
             f"  {objective} pick {trial.label} lr {trial.learning_rate:g} b{trial.batch_size} {epochs} ep, "
             f"seed {seed}: {reach_words(runs[-1])}"
         )
-    return Pick(objective=objective, row=row, runs=tuple(runs), message=table.attrs.get("reason", ""))
+    message = table.attrs.get("reason") or table.attrs.get("message", "")
+    return Pick(objective=objective, row=row, runs=tuple(runs), message=message)
 
 
 def evaluate_naive(data: Dataset, budget: Budget, settings: Settings, progress) -> tuple[TrialResult, ...]:

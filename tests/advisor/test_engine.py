@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from advisor.engine import Constraints, Objective, RecommendRequest, Verdict, candidate_grid, pareto_front, recommend
-from advisor.render import probed_lines, summary_line
+from advisor.render import probed_lines, reason_line, recommendation_rows, summary_line
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint
 from measurement.tiers import Tier
@@ -325,13 +325,13 @@ def test_an_empty_answer_names_the_best_probed_runs_and_the_cheapest_that_reache
     probed = dataclasses.replace(profile, accuracy={"digits": accuracy})
     answer = recommend(probed, RecommendRequest("digits", 0.86))
     assert probed_lines(answer) == []  # an answer with rows names no probed runs
-    lines = probed_lines(dataclasses.replace(answer, feasible=0))  # as if nothing were sure
+    lines = probed_lines(dataclasses.replace(answer, feasible=0, table=answer.table.iloc[:0]))  # as if empty
     assert lines[0].startswith("probed runs reached accuracy 0.86 (4 of those the profile keeps)")
     assert [line.split(",")[0] for line in lines[1:4]] == ["  wf8 d2 1M params"] * 3  # the best three
     assert lines[4] == "the cheapest probed run to reach it (parameters x epochs):" and "exp d2 2.1k" in lines[5]
     assert "--extend" in lines[-1]
     high = recommend(probed, RecommendRequest("digits", 0.99))
-    beyond = probed_lines(dataclasses.replace(high, feasible=0))
+    beyond = probed_lines(dataclasses.replace(high, feasible=0, table=high.table.iloc[:0]))
     assert "the closest" in beyond[0] and not any("cheapest" in line for line in beyond)  # none reached 0.99
 
 
@@ -354,3 +354,38 @@ def test_an_empty_answer_prices_each_probed_run_to_its_checkpoint(profile: Profi
     assert energy[0] == pytest.approx(per_datum * info.train_samples * 16.0, rel=1e-6)
     assert "to train)" in probed_lines(answer)[1] and "to train" not in probed_lines(answer)[3]
     assert recommend(probed, RecommendRequest("digits", 0.5)).probed_energy_j == ()  # rows: nothing to price
+
+
+def _with_frontier(profile: Profile, runs) -> Profile:
+    info = dataclasses.replace(profile.accuracy["digits"].info, frontier=tuple(runs))
+    return dataclasses.replace(profile, accuracy={"digits": dataclasses.replace(profile.accuracy["digits"], info=info)})
+
+
+def test_a_budget_only_probed_runs_reached_gets_their_rows(profile: Profile) -> None:
+    info = profile.accuracy["digits"].info
+    grid = candidate_grid(info.input_dim, info.output_dim)
+    big, small = grid[300], grid[40]
+    runs = [
+        ProbedRun(big.shape.value, big.depth, big.params, 1e-3, 64, 32.0, 0.997),
+        ProbedRun(small.shape.value, small.depth, small.params, 3e-3, 128, 16.0, 0.996),
+        ProbedRun(small.shape.value, small.depth, small.params + 1, 3e-3, 128, 16.0, 0.998),  # off the grid
+        ProbedRun(small.shape.value, small.depth, small.params, 1e-3, 32, 8.0, 0.99),  # below the budget
+    ]
+    answer = recommend(_with_frontier(profile, runs), RecommendRequest("digits", 0.995))
+    assert answer.feasible == 0 and answer.verdict is Verdict.PROBED
+    table = answer.table
+    assert len(table) == 2 and list(table["rank"]) == [1, 2]
+    assert sorted(table["measured_score"]) == [0.996, 0.997]  # the two on the grid that reached 0.995
+    assert list(table["objective_j"]) == sorted(table["objective_j"]) and (table["p_meet"] < 0.9).all()
+    row = table[table["measured_score"] == 0.996].iloc[0]
+    assert (row["params"], row["learning_rate"], row["batch_size"], row["epochs"]) == (small.params, 3e-3, 128, 16.0)
+    samples = info.train_samples
+    assert row["training_energy_j"] == pytest.approx(row["energy_per_datum_j"] * samples * 16.0, rel=1e-9)
+    assert "but probed runs did" in summary_line(answer) and reason_line(answer) == ""
+    assert len(probed_lines(answer)) == 1 and "--extend" in probed_lines(answer)[0]
+    header, rows = recommendation_rows(answer)
+    assert ("measured", "right") in header and rows[0][header.index(("measured", "right"))] in ("0.996", "0.997")
+    fixed = recommend(_with_frontier(profile, runs), RecommendRequest("digits", 0.995, learning_rate=1e-3))
+    assert list(fixed.table["measured_score"]) == [0.997]  # a fixed recipe keeps the runs trained with it
+    nothing = recommend(_with_frontier(profile, runs[3:]), RecommendRequest("digits", 0.995))
+    assert nothing.verdict is Verdict.INFEASIBLE and nothing.table.empty
