@@ -36,7 +36,7 @@ from models.evaluate import (
 )
 from models.features import correct_drift, training_frame
 from models.holdout import SCHEME_TITLES
-from models.pipeline import run_device, select_runs
+from models.pipeline import run_device, select_runs, without_rechecks
 from models.profile import Profile, save_evaluation
 from models.sampling import FitConfig
 
@@ -90,7 +90,8 @@ def _load(store: Path | None, runs: Path | None) -> tuple[pd.DataFrame, dict[str
             return s.frame(), s.fingerprints(), s.curves_frame()
     fp_path, curves_path = runs.with_name("fingerprint.json"), runs.with_name("curves.csv")
     fingerprints = {"export": Fingerprint.from_dict(json.loads(fp_path.read_text()))} if fp_path.is_file() else {}
-    return read_runs(runs), fingerprints, _read_curves(curves_path) if curves_path.is_file() else None
+    frame = without_rechecks(read_runs(runs))  # an export holds the machine's rechecks: never evaluated
+    return frame, fingerprints, _read_curves(curves_path) if curves_path.is_file() else None
 
 
 CURVE_NEEDS = ("run_id", "epoch", "test_loss", "test_accuracy")

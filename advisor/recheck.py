@@ -158,7 +158,7 @@ def _recheck(profile: Profile, pid: str, runs, sweep_id: int, fp: Fingerprint, e
     draft = Recheck(
         pid, machine_key(fp), time.time(), found.scales, found.floor, found.drift, found.runs, sweep_id=int(sweep_id)
     )
-    series = sentinel_day_series(runs) + recheck_day_series((*earlier, draft), pid)
+    series = sentinel_day_series(runs, fp.digest()) + recheck_day_series((*earlier, draft), pid, draft.machine)
     return dataclasses.replace(draft, day=learn_day_variation(series))
 
 

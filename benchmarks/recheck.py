@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from advisor.api import load_profile
     from advisor.errors import USER_ERRORS, first_line
     from advisor.recheck import attach_machine_state
-    from measurement.atomic import check_destination
+    from measurement.atomic import atomic_path, check_destination
     from measurement.meters.auto import close_meter
 
     args = parse_args(argv)
@@ -235,7 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         body = {"scores": rows, "tables": {w: t.to_dict(orient="records") for w, t in tables.items()},
                 "rechecks": [first.recheck.to_dict(), second.recheck.to_dict()], "elapsed_s": elapsed_s}  # fmt: skip
-        args.json.write_text(json.dumps(body, indent=1, default=float))
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(body, indent=1, default=float))
     name = "recheck" + ("-compete" if args.compete else "") + ("-quick" if args.quick else "")
     title = (
         "Recheck: predictions on the day they are used"

@@ -159,9 +159,17 @@ def day_splits(frame: pd.DataFrame) -> tuple[list[Split], str | None]:
     splits = []
     for held in days:
         test = calibration & (day == held)
-        label = pd.Timestamp(held * DAY_S, unit="s").strftime("%Y-%m-%d")
+        label = _day_label(held)
         splits.append(Split(calibration & ~test, test, np.full(int(test.sum()), label, dtype=object)))
     return splits, None
+
+
+def _day_label(day: int) -> str:
+    """``2026-12-07`` for a day number since the epoch (``day N`` where no calendar date has it)."""
+    try:
+        return pd.Timestamp(day * DAY_S, unit="s").strftime("%Y-%m-%d")
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        return f"day {day}"
 
 
 def _on_another_day(posterior: Any, train: pd.DataFrame) -> Any:

@@ -8,10 +8,11 @@ is used:
 - a **recheck** (``advisor calibrate --recheck``): a small fixed panel re-measured today and compared with
   the profile's own prediction of it gives today's scale per phase, with its uncertainty and its time;
   predictions apply the newest one (:class:`MachineState`);
-- the **day-to-day variation** (:class:`DayVariation`): the spread of ln energy between days, learnt from the
-  rechecks and the calibration sentinels' histories in the store (a pooled variance with a stated prior,
-  :data:`DAY_SIGMA_PRIOR` worth :data:`DAY_PRIOR_WEIGHT` days), which widens the predictive interval of one new
-  measurement: fully without a recheck, and growing with the recheck's age with one.
+- the **day-to-day variation** (:class:`DayVariation`): the spread of ln energy between days, learnt at each
+  recheck from the rechecks and the calibration sentinels' histories in the store (a pooled variance with a
+  stated prior, :data:`DAY_SIGMA_PRIOR` worth :data:`DAY_PRIOR_WEIGHT` days; the prior alone before any
+  recheck), which widens the predictive interval of one new measurement: fully without a recheck, and growing
+  with the recheck's age with one.
 
 The history lives in ``$ADVISOR_HOME/rechecks.json`` (:func:`read_rechecks`, :func:`append_recheck`), written
 atomically and bounded.
@@ -45,10 +46,13 @@ STALE_AFTER_S = DAY_S
 FLOOR_TO_SD = 1 / (math.sqrt(2) * 0.6745)
 """A repeat-noise floor (median relative difference of repeat pairs) as the standard deviation of one run's
 ln energy: the difference of two runs has sd sqrt(2) s, and the median of its absolute value is 0.6745 of that."""
+MIN_PAIRS = 3
+"""Panel configs a recheck needs in both passes: fewer cannot tell the noise from a drift."""
 MAX_HISTORY = 200
 """Rechecks kept in the history (the oldest are dropped)."""
 MAX_HISTORY_BYTES = 2_000_000
 HISTORY_FILE = "rechecks.json"
+MOVE_ASIDE = "move it aside to start a new history"
 FORMAT_VERSION = 1
 _SCALE_SEED = 20261207
 
@@ -63,7 +67,8 @@ class PhaseScale:
 
     Attributes:
         log_scale: mean ln(measured / predicted) over the panel (0: as predicted).
-        log_sd: its uncertainty (standard error across the panel's configs and the model's own).
+        log_sd: its uncertainty (the standard error across the panel's configs, at least the panel's floor
+            over the square root of its configs).
     """
 
     log_scale: float
@@ -158,33 +163,41 @@ class Recheck:
         scales = tuple(_phase_scale(data["scales"][p]) for p in PHASES)
         sigma, days, series = data.get("day", [DAY_SIGMA_PRIOR, 0, 0])
         recheck = cls(
-            profile_id=str(data["profile_id"]),
-            machine=str(data["machine"]),
+            profile_id=str(data["profile_id"])[:128],
+            machine=str(data["machine"])[:128],
             measured_unix_s=_finite(data["measured_unix_s"]),
             scales=scales,
             floor=_finite(data["floor"]),
             drift=_finite(data["drift"]),
-            runs=int(data["runs"]),
-            day=DayVariation(_finite(sigma), int(days), int(series)),
-            sweep_id=None if data.get("sweep_id") is None else int(data["sweep_id"]),
+            runs=_count(data["runs"]),
+            day=DayVariation(_finite(sigma), _count(days), _count(series)),
+            sweep_id=None if data.get("sweep_id") is None else _count(data["sweep_id"]),
         )
-        if recheck.day.sigma_log < 0 or recheck.floor < 0 or recheck.runs < 0:
-            raise ValueError("negative spread, floor or runs")
+        if not (0 <= recheck.day.sigma_log <= 3 and 0 <= recheck.floor <= 2 and -1 < recheck.drift <= 100):
+            raise ValueError("spread, floor or drift out of range")
         return recheck
 
 
 def _finite(value: object) -> float:
-    number = float(value)  # type: ignore[arg-type]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{str(value)[:40]} is not a number")
+    number = float(value)
     if not math.isfinite(number):
-        raise ValueError(f"{value!r} is not a finite number")
+        raise ValueError(f"{str(value)[:40]} is not a finite number")
     return number
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise ValueError(f"{str(value)[:40]} is not a count")
+    return value
 
 
 def _phase_scale(pair: object) -> PhaseScale:
     log_scale, log_sd = pair  # type: ignore[misc]
     scale = PhaseScale(_finite(log_scale), _finite(log_sd))
-    if scale.log_sd < 0 or abs(scale.log_scale) > 5:
-        raise ValueError(f"scale {pair!r} out of range")
+    if not (0 <= scale.log_sd <= 5 and abs(scale.log_scale) <= 5):
+        raise ValueError("scale out of range")
     return scale
 
 
@@ -236,10 +249,12 @@ class MachineState:
         out = []
         if self.recheck is None:
             return out
+        if self.recheck.measured_unix_s > self.now_unix_s + 60:
+            out.append("the newest recheck is dated in the future (the clock moved?): recheck again")
         if self.recheck.age_s(self.now_unix_s) > STALE_AFTER_S:
             out.append(
                 f"the newest recheck is {describe_age(self.recheck.age_s(self.now_unix_s))} old: run "
-                "'advisor calibrate --recheck' (about a minute)"
+                "'advisor calibrate --recheck' (under a minute)"
             )
         if abs(self.recheck.drift) > max(2 * self.recheck.floor, 0.02):
             out.append(
@@ -298,13 +313,15 @@ def learn_day_variation(series: Iterable[Sequence[float]]) -> DayVariation:
     return DayVariation(math.sqrt(sigma2), days, used)
 
 
-def sentinel_day_series(runs: pd.DataFrame) -> list[list[float]]:
-    """Per calibration sentinel config: its median ln energy per day (UTC), from a run export (ok train
-    phases of calibration sweeps flagged ``sentinel``). A store written before sweeps recorded their sentinel
-    gives none."""
+def sentinel_day_series(runs: pd.DataFrame, hardware: str | None = None) -> list[list[float]]:
+    """Per calibration sentinel config, machine, meter kind and device: its median ln energy per day (UTC), from
+    a run export (ok train phases of calibration sweeps flagged ``sentinel``; only machine ``hardware``'s, a
+    fingerprint digest, when given). A store written before sweeps recorded their sentinel gives none."""
     need = {"sweep_kind", "sentinel", "status", "phase", "energy_per_datum_j", "finished_unix_s", "run_key"}
     if runs.empty or not need <= set(runs.columns):
         return []
+    if hardware is not None and "hardware" in runs:
+        runs = runs[runs["hardware"] == hardware]
     energy = pd.to_numeric(runs["energy_per_datum_j"], errors="coerce")
     keep = (
         (runs["sweep_kind"] == "calibrate")
@@ -317,9 +334,13 @@ def sentinel_day_series(runs: pd.DataFrame) -> list[list[float]]:
     rows = runs[keep]
     if rows.empty:
         return []
+    key = rows["run_key"].str.replace(r"/r\d+$", "", regex=True) + "|" + rows["dataset"].astype(str)
+    for column in ("hardware", "meter_kind", "device"):  # another machine or meter is not another day
+        if column in rows:
+            key = key + "|" + rows[column].astype(str)
     frame = pd.DataFrame(
         {
-            "config": rows["run_key"].str.replace(r"/r\d+$", "", regex=True) + "|" + rows["dataset"].astype(str),
+            "config": key,
             "day": (pd.to_numeric(rows["finished_unix_s"]) // DAY_S).astype(int),
             "log_energy": np.log(energy[keep]),
         }
@@ -328,16 +349,15 @@ def sentinel_day_series(runs: pd.DataFrame) -> list[list[float]]:
     return [list(group.to_numpy()) for _, group in medians.groupby(level="config")]
 
 
-def recheck_day_series(rechecks: Sequence[Recheck], profile_id: str) -> list[list[float]]:
-    """Per phase: the mean log scale per day of the rechecks against one profile."""
-    mine = [r for r in rechecks if r.profile_id == profile_id]
-    out = []
-    for index in range(len(PHASES)):
-        by_day: dict[int, list[float]] = {}
-        for r in mine:
-            by_day.setdefault(int(r.measured_unix_s // DAY_S), []).append(r.scales[index].log_scale)
-        out.append([float(np.mean(v)) for _, v in sorted(by_day.items())])
-    return out
+def recheck_day_series(rechecks: Sequence[Recheck], profile_id: str, machine: str) -> list[list[float]]:
+    """One series: the calibration day's scale (0, by construction of the profile) and the mean train-phase log
+    scale of each later day's rechecks of one profile on one machine. The phases move together on a day, so
+    one phase only: counting both would double the evidence against the prior."""
+    by_day: dict[int, list[float]] = {}
+    for r in rechecks:
+        if r.profile_id == profile_id and r.machine == machine:
+            by_day.setdefault(int(r.measured_unix_s // DAY_S), []).append(r.scales[0].log_scale)
+    return [[0.0, *(float(np.mean(v)) for _, v in sorted(by_day.items()))]]
 
 
 def history_path(home: Path) -> Path:
@@ -354,33 +374,43 @@ def read_rechecks(path: Path) -> tuple[Recheck, ...]:
     path = Path(path)
     if not path.exists():
         return ()
+    if not path.is_file():
+        raise MachineStateError(f"{path}: not a file; {MOVE_ASIDE}")
     try:
         if path.stat().st_size > MAX_HISTORY_BYTES:
-            raise MachineStateError(f"{path}: larger than {MAX_HISTORY_BYTES} bytes; not a recheck history")
+            raise MachineStateError(
+                f"{path}: larger than {MAX_HISTORY_BYTES} bytes, not a recheck history; {MOVE_ASIDE}"
+            )
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MachineStateError(f"{path}: cannot read the recheck history: {first_line(exc)}") from None
+    except (OSError, ValueError, RecursionError) as exc:  # JSON errors and over-long integers are ValueErrors
+        raise MachineStateError(f"{path}: cannot read the recheck history ({first_line(exc)}); {MOVE_ASIDE}") from None
     if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-        raise MachineStateError(f"{path}: not a recheck history of format {FORMAT_VERSION}")
+        raise MachineStateError(f"{path}: not a recheck history of format {FORMAT_VERSION}; {MOVE_ASIDE}")
     entries = data.get("rechecks")
-    if not isinstance(entries, list):
-        raise MachineStateError(f"{path}: 'rechecks' is not a list")
+    if not isinstance(entries, list) or len(entries) > MAX_HISTORY:
+        raise MachineStateError(f"{path}: 'rechecks' is not a list of at most {MAX_HISTORY}; {MOVE_ASIDE}")
     out = []
     for index, entry in enumerate(entries):
         try:
             out.append(Recheck.from_dict(entry))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MachineStateError(f"{path}: recheck {index} is malformed: {first_line(exc)}") from None
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise MachineStateError(f"{path}: recheck {index} is malformed: {first_line(exc)}; {MOVE_ASIDE}") from None
     return tuple(sorted(out, key=lambda r: r.measured_unix_s))
 
 
 def append_recheck(path: Path, recheck: Recheck) -> tuple[Recheck, ...]:
-    """Add a recheck to the history (atomically; the newest :data:`MAX_HISTORY` kept) and return it."""
-    kept = (*read_rechecks(path), recheck)[-MAX_HISTORY:]
-    body = {"format_version": FORMAT_VERSION, "rechecks": [r.to_dict() for r in kept]}
+    """Add a recheck to the history and return it: read, appended to (the newest :data:`MAX_HISTORY` kept) and
+    replaced atomically under an exclusive lock (``rechecks.json.lock``), so two rechecks at once both land."""
+    import fcntl
+
+    path = Path(path)
     try:
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(body, indent=1), encoding="utf-8")
+        with open(path.with_name(path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            kept = (*read_rechecks(path), recheck)[-MAX_HISTORY:]
+            body = {"format_version": FORMAT_VERSION, "rechecks": [r.to_dict() for r in kept]}
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(body, indent=1), encoding="utf-8")
     except OSError as exc:
         raise MachineStateError(f"cannot write {path}: {first_line(exc)}") from None
     return kept
@@ -443,9 +473,15 @@ def panel_result(log_energy_draws: np.ndarray, rows: pd.DataFrame) -> PanelResul
     frame = rows.assign(resid=resid, repeat=rows["run_key"].str.extract(r"/r(\d+)$")[0].astype(float))
     pairs = frame[frame["phase_index"] == 0].pivot_table(index="config", columns="repeat", values="log_energy")
     pairs = pairs.dropna() if {0.0, 1.0} <= set(pairs.columns) else pairs.iloc[:0]
-    step = (pairs[1.0] - pairs[0.0]).to_numpy() if len(pairs) else np.array([])
-    floor = float(np.median(2 * np.abs(np.expm1(step)) / (2 + np.expm1(step)))) if len(step) else 0.0
-    drift = float(np.expm1(np.median(step))) if len(step) else 0.0
+    if len(pairs) < MIN_PAIRS:
+        raise MachineStateError(
+            f"the recheck measured {len(pairs)} config(s) in both passes; {MIN_PAIRS} are needed to tell its noise "
+            "from a drift (a longer --budget)"
+        )
+    step = (pairs[1.0] - pairs[0.0]).to_numpy()
+    drift = float(np.expm1(np.median(step)))
+    rest = np.expm1(step - np.median(step))  # the pairs' differences with the drift between the passes taken out
+    floor = float(np.median(2 * np.abs(rest) / (2 + rest)))
     scales = []
     for index, phase in enumerate(PHASES):
         per_config = frame[frame["phase_index"] == index].groupby("config")["resid"].mean()

@@ -60,6 +60,14 @@ def run_device(runs: pd.DataFrame) -> str:
     return str(runs["device"].iloc[0]) if len(runs) else "cpu"
 
 
+def without_rechecks(runs: pd.DataFrame) -> pd.DataFrame:
+    """A run export without the machine's rechecks (sweep kind ``recheck``): they describe a day, not the model;
+    fits and evaluations never use them."""
+    if "sweep_kind" not in runs:
+        return runs
+    return runs[runs["sweep_kind"] != "recheck"].reset_index(drop=True)
+
+
 def fit_profile(
     runs: pd.DataFrame,
     fp: Fingerprint,
@@ -68,14 +76,13 @@ def fit_profile(
     curves: pd.DataFrame | None = None,
 ) -> tuple[Profile, pd.DataFrame]:
     """Fit the energy model to one machine's runs and an accuracy model per probed dataset (over the probe
-        runs' learning curves ``curves`` where given). Measured programs in ``runs`` (sweep kind ``measure``) join
-        the energy fit where their network is described (:func:`models.modules.measured_training_frame`); rechecks of
-    the machine (sweep kind ``recheck``) never do.
+    runs' learning curves ``curves`` where given). Measured programs in ``runs`` (sweep kind ``measure``) join
+    the energy fit where their network is described (:func:`models.modules.measured_training_frame`); rechecks
+    of the machine (sweep kind ``recheck``) never do.
 
-        Returns the (unsaved) profile and the training frame the energy model saw (for plots).
+    Returns the (unsaved) profile and the training frame the energy model saw (for plots).
     """
-    if "sweep_kind" in runs:  # an export holds the machine's rechecks too: they describe a day, not the model
-        runs = runs[runs["sweep_kind"] != "recheck"]
+    runs = without_rechecks(runs)
     runs, measured = split_measured(runs)  # present only when asked for (--include-measured)
     tiers = device_tiers(fp, run_device(runs))
     floor = calibration_noise_floor(runs)

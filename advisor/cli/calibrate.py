@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--recheck",
         action="store_true",
-        help="re-measure a fixed panel (about a minute): today's machine state, which predictions apply",
+        help="re-measure a fixed panel (under a minute): today's machine state, which predictions apply",
     )
     p.add_argument("--profile", type=Path, help="--recheck: the profile to recheck (default: the one that answers)")
     p.add_argument("--seed", type=int, default=0)

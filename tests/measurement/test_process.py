@@ -90,9 +90,17 @@ def test_a_real_child_that_burns_cpu_is_counted_once_waited_for() -> None:
 
 def test_reading_the_tree_of_a_process_without_children_is_cheap() -> None:
     clock = ProcessTreeCpu()
-    start = time.process_time()
-    for _ in range(200):
-        clock()
-    per_read_s = (time.process_time() - start) / 200
-    # the walk: under half a millisecond (about 0.02 ms here); a kernel without children lists scans every process
-    assert per_read_s < (0.0005 if clock.walks else 0.005)
+    if not clock.walks:  # a kernel without children lists: the scan is the clock, checked above on fake trees
+        assert clock() >= 0
+        return
+
+    def per_read_s() -> float:
+        start = time.process_time()
+        for _ in range(100):
+            clock()
+        return (time.process_time() - start) / 100
+
+    walked = per_read_s()
+    clock.walks = False
+    scanned = per_read_s()
+    assert walked < scanned / 3  # about 0.02 ms against 0.8 ms here, read under the same load

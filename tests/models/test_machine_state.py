@@ -66,16 +66,28 @@ def test_recheck_round_trips_and_a_malformed_history_is_refused_in_one_line(tmp_
     path = tmp_path / "rechecks.json"
     kept = ms.append_recheck(path, _recheck(day=DayVariation(0.1, 3, 2), sweep_id=7))
     assert ms.read_rechecks(path) == kept
-    assert not [p for p in tmp_path.iterdir() if p.name != "rechecks.json"]  # no temporary file left behind
+    assert {p.name for p in tmp_path.iterdir()} == {"rechecks.json", "rechecks.json.lock"}  # no temporary file
     body = json.loads(path.read_text())
     body["rechecks"][0]["scales"]["train"] = [float("nan"), 0.1]
-    for text, fragment in ((json.dumps(body), "recheck 0 is malformed"), ("{", "cannot read"),
-                           (json.dumps({"format_version": 99}), "not a recheck history"),
-                           (" " * (ms.MAX_HISTORY_BYTES + 1), "larger than")):  # fmt: skip
+    entry = body["rechecks"][0]
+    hostile = [
+        {**entry, "runs": 10**30}, {**entry, "day": [1000, 2, 1]}, {**entry, "floor": 1e200}, {**entry, "runs": True},
+        {**entry, "measured_unix_s": "soon"}, {**entry, "scales": {"train": [0, 1e6], "inference": [0, 0]}},
+    ]  # fmt: skip
+    cases = [(json.dumps(body), "recheck 0 is malformed"), ("{", "cannot read"),
+             (json.dumps({"format_version": 99}), "not a recheck history"),
+             (" " * (ms.MAX_HISTORY_BYTES + 1), "larger than"), ("[" * 100_000 + "]" * 100_000, "cannot read"),
+             ('{"format_version": 1, "rechecks": [{"runs": ' + "9" * 5000 + "}]}", "cannot read"),
+             *((json.dumps({"format_version": 1, "rechecks": [h]}), "malformed") for h in hostile)]  # fmt: skip
+    for text, fragment in cases:
         path.write_text(text)
         with pytest.raises(MachineStateError, match=fragment) as info:
             ms.read_rechecks(path)
-        assert "\n" not in str(info.value)
+        assert "\n" not in str(info.value) and "move it aside" in str(info.value)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(MachineStateError, match="not a file"):
+        ms.read_rechecks(path)
 
 
 def test_history_keeps_the_newest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,9 +157,21 @@ def test_panel_result_recovers_todays_scale_floor_and_drift() -> None:
     second = rows["run_key"].str.endswith("r1").to_numpy()
     rows = rows.assign(log_energy=rows["log_energy"] + np.where(second, math.log(1.1), 0.0))
     found = ms.panel_result(predicted, rows)
-    assert found.drift == pytest.approx(0.1) and found.floor == pytest.approx(0.1 / 1.05)
+    assert found.drift == pytest.approx(0.1) and found.floor == pytest.approx(0.0, abs=1e-12)  # a drift, no noise
     assert found.scales[0].factor == pytest.approx(math.sqrt(1.1), rel=0.01)  # the passes' mean
-    assert found.scales[0].log_sd >= found.floor / math.sqrt(5)
+
+
+def test_a_recheck_the_machine_moved_during_warns(tmp_path: Path) -> None:
+    predicted, rows = _panel_rows(scale=0.0, drift=0.0)
+    second = rows["run_key"].str.endswith("r1").to_numpy()
+    noise = np.resize([0.01, -0.01, 0.0, 0.005, -0.005], len(rows))  # a 1% floor ...
+    rows = rows.assign(log_energy=rows["log_energy"] + noise + np.where(second, math.log(1.1), 0.0))  # ... +10%
+    found = ms.panel_result(predicted, rows)
+    recheck = Recheck("p", "m", NOW, found.scales, found.floor, found.drift, found.runs)
+    assert any("moved +9.5% during the recheck" in w for w in MachineState(recheck, DayVariation(), NOW).warnings())
+    steady = ms.panel_result(predicted, rows.assign(log_energy=rows["log_energy"] - np.where(second, math.log(1.1), 0)))
+    recheck = Recheck("p", "m", NOW, steady.scales, steady.floor, steady.drift, steady.runs)
+    assert not MachineState(recheck, DayVariation(), NOW).warnings()
 
 
 def test_panel_result_refuses_a_phase_with_one_config() -> None:
@@ -155,6 +179,9 @@ def test_panel_result_refuses_a_phase_with_one_config() -> None:
     keep = rows["run_key"].str.contains("/s1024/").to_numpy()
     with pytest.raises(MachineStateError, match="1 config"):
         ms.panel_result(predicted[:, keep], rows[keep])
+    first_pass = rows["run_key"].str.endswith("r0").to_numpy()  # the budget ran out before the second pass
+    with pytest.raises(MachineStateError, match="in both passes"):
+        ms.panel_result(predicted[:, first_pass], rows[first_pass])
 
 
 def test_predictions_apply_the_recheck_and_the_day_spread(thin_reference: Path) -> None:
@@ -179,3 +206,18 @@ def test_panel_result_refuses_a_panel_without_accepted_runs() -> None:
     predicted, rows = _panel_rows(scale=0.0, drift=0.0)
     with pytest.raises(MachineStateError, match="no accepted run"):
         ms.panel_result(predicted[:, :0], training_frame(rows.iloc[:0].assign(status="rejected")))
+
+
+def test_recheck_days_start_at_the_calibration_days_zero_and_keep_to_one_machine() -> None:
+    history = [_recheck(when=NOW, scale=0.3), _recheck(when=NOW + DAY_S, scale=0.3),
+               _recheck(when=NOW + DAY_S, scale=0.9, machine="other")]  # fmt: skip
+    assert ms.recheck_day_series(history, "p1", "m1") == [[0.0, 0.3, 0.3]]  # two later days both at x1.35
+
+
+def test_sentinel_days_of_another_machine_or_meter_are_not_another_day() -> None:
+    days = ((0, 1.0, "a", "estimated"), (1, 3.0, "a", "measured"), (2, 5.0, "b", "estimated"))
+    rows = [dict(sweep_kind="calibrate", sentinel=1, status="ok", phase="train", energy_per_datum_j=e,
+                 finished_unix_s=d * DAY_S, run_key="rectangle/d4/s16384/b256/r0", dataset="s", hardware=h,
+                 meter_kind=k, device="cpu") for d, e, h, k in days]  # fmt: skip
+    assert all(len(series) == 1 for series in ms.sentinel_day_series(pd.DataFrame(rows)))
+    assert ms.sentinel_day_series(pd.DataFrame(rows), hardware="b") == [[pytest.approx(math.log(5.0))]]
