@@ -209,9 +209,11 @@ class MachineState:
     Without a recheck, predictions stay the calibration day's and the predictive interval of one new
     measurement adds the whole day-to-day spread. With one, the prediction is scaled by it (its uncertainty
     carried by each posterior draw) and the interval adds the day-to-day spread in the share the recheck's
-    age has let back in, ``sigma_day * sqrt(1 - exp(-age / 1 day))``, and today's run-to-run noise beyond the
+    age has let back in, ``sigma_day * sqrt(1 - exp(-age / 1 day))``, today's run-to-run noise beyond the
     calibration day's (the model's noise was learnt there): the recheck's repeat-noise floor over the
-    calibration's, in quadrature, each as a standard deviation (:data:`FLOOR_TO_SD`).
+    calibration's, in quadrature, each as a standard deviation (:data:`FLOOR_TO_SD`), and the drift between the
+    recheck's two passes (ln), the machine's movement within a minute that the day's spread does not let back
+    in for hours.
 
     Attributes:
         recheck: the newest recheck (None: none).
@@ -242,7 +244,8 @@ class MachineState:
             return self.day.sigma_log
         age_days = self.recheck.age_s(self.now_unix_s) / DAY_S
         noisier = max(0.0, self.recheck.floor**2 - self.calibration_floor**2) * FLOOR_TO_SD**2
-        return math.sqrt(self.day.sigma_log**2 * -math.expm1(-age_days) + noisier)
+        moving = math.log1p(self.recheck.drift) ** 2  # how far the machine moved within the panel's minute
+        return math.sqrt(self.day.sigma_log**2 * -math.expm1(-age_days) + noisier + moving)
 
     def warnings(self) -> list[str]:
         """What a user should hear: a stale recheck, or one during which the machine moved beyond its floor."""

@@ -4,6 +4,7 @@ store and the history, applied by recommend and predict; bad input refused in on
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,9 @@ def test_recheck_records_todays_scale_and_predictions_apply_it(tmp_path: Path, m
     state = found["machine_state"]
     assert state["recheck_age_s"] < 60
     floor, calibration = found["recheck"]["floor"], load_profile().metadata.noise_floor
-    noisier = max(0.0, floor**2 - calibration**2) ** 0.5 * FLOOR_TO_SD  # today's noise beyond the calibration's
-    assert state["residual_sigma_log"] == pytest.approx(noisier, abs=0.01)  # the day's spread: not yet back
+    noisier = max(0.0, floor**2 - calibration**2) * FLOOR_TO_SD**2  # today's noise beyond the calibration's
+    moving = math.log1p(found["recheck"]["drift"]) ** 2  # and how far the machine moved during the panel
+    assert state["residual_sigma_log"] == pytest.approx((noisier + moving) ** 0.5, abs=0.01)  # no day spread yet
     with RunStore(tmp_path / "runs.sqlite", readonly=True) as store:
         everything = store.frame(include_rechecks=True)
         assert store.frame().empty  # fits never see the panel

@@ -120,8 +120,9 @@ def test_residual_spread_grows_back_with_the_rechecks_age() -> None:
     old = MachineState(_recheck(when=NOW - 3 * DAY_S), day, NOW, calibration_floor=0.02)
     assert 0.19 < old.residual_sigma < 0.2
     assert any("3.0 days old" in w for w in old.warnings())
-    moved = MachineState(_recheck(drift=0.2), day, NOW)
+    moved = MachineState(_recheck(drift=0.2, day=day), day, NOW, calibration_floor=0.02)
     assert any("moved +20.0% during the recheck" in w for w in moved.warnings())
+    assert moved.residual_sigma == pytest.approx(math.log(1.2))  # its movement stays in the interval
 
 
 def test_log_offsets_are_the_same_draws_for_fewer_draws() -> None:
