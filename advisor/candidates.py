@@ -431,8 +431,10 @@ def probed_table(profile: Profile, request: RecommendRequest, runs) -> pd.DataFr
     """The probed runs (``ProbedRun``) that reached the budget, as rows of a candidate table: each network at its
     own recipe and the epochs of its best checkpoint, priced by the energy model, with the accuracy model's
     P(meet) there (below the confidence: else a candidate would be feasible) and ``measured_score``, the score
-    the run measured. Runs off the grid, or at a recipe the request fixes otherwise, are left out; ranked by
-    the objective. Empty when none is left."""
+    the run measured. Runs off the grid, or at a recipe the request fixes otherwise, are left out. Ranked by
+    ``expected_objective_j``, the objective over P(meet) (at least :data:`MIN_P_MEET`): what one success is
+    expected to cost when a training that misses is trained again, so a cheap run the model thinks was lucky
+    does not outrank one likely to repeat. Empty when none is left."""
     model = accuracy_model(profile, request.dataset)
     regression = model.task == "regression"
     chosen = [
@@ -457,7 +459,9 @@ def probed_table(profile: Profile, request: RecommendRequest, runs) -> pd.DataFr
     shapes = [a.shape.value for a in arch]
     table = _frame(request, model, arch, shapes, nets, epochs, p, np.zeros(len(arch), bool), curves, draws)
     table["measured_score"] = [run.score for run, _ in chosen]
-    table = table.sort_values(["objective_j", "params"], kind="stable").head(request.top).reset_index(drop=True)
+    table["expected_objective_j"] = table["objective_j"] / np.clip(table["p_meet"], MIN_P_MEET, 1.0)
+    table = table.sort_values(["expected_objective_j", "params"], kind="stable")
+    table = table.head(request.top).reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table
 
@@ -469,6 +473,8 @@ def _allowed(run, request: RecommendRequest) -> bool:
     return bool(lr_ok and batch_ok)
 
 
+MIN_P_MEET = 0.01
+"""The least P(meet) a probed row's expected cost divides by (a run the model gives no chance still ranks)."""
 PROBED_DRAWS = 100
 """Energy draws that price a probed run named by an empty answer (its posterior mean)."""
 
