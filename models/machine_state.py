@@ -220,12 +220,14 @@ class MachineState:
         day: the day-to-day variation.
         now_unix_s: when the predictions are made (the recheck's age counts to it).
         calibration_floor: the profile's calibration repeat-noise floor (0: unknown).
+        previous: the recheck before the newest (None: none), to tell how far the machine moved between them.
     """
 
     recheck: Recheck | None
     day: DayVariation
     now_unix_s: float
     calibration_floor: float = 0.0
+    previous: Recheck | None = None
 
     def log_offsets(self, n_draws: int) -> np.ndarray:
         """Per-draw ln scale of each phase (n_draws x phases): zeros without a recheck; the same draws for
@@ -259,12 +261,26 @@ class MachineState:
                 f"the newest recheck is {describe_age(self.recheck.age_s(self.now_unix_s))} old: run "
                 "'advisor calibrate --recheck' (under a minute)"
             )
+        if (moved := self.moved_since_previous()) is not None:
+            out.append(
+                f"the machine moved {moved:+.1%} (train) since the recheck before, within a day: its speed "
+                "is changing, recheck close to the measurement you compare"
+            )
         if abs(self.recheck.drift) > max(2 * self.recheck.floor, 0.02):
             out.append(
                 f"the machine moved {self.recheck.drift:+.1%} during the recheck (noise floor "
                 f"{self.recheck.floor:.1%}): today's scale is uncertain, recheck again"
             )
         return out
+
+    def moved_since_previous(self) -> float | None:
+        """How far the train-phase scale moved from the recheck before to the newest, when they lie within a day
+        of each other and it moved by more than twice the larger of their floors (and 2%); else None."""
+        new, old = self.recheck, self.previous
+        if new is None or old is None or new.measured_unix_s - old.measured_unix_s > DAY_S:
+            return None
+        step = new.scales[0].log_scale - old.scales[0].log_scale
+        return math.expm1(step) if abs(step) > max(2 * max(new.floor, old.floor), 0.02) else None
 
     def describe(self) -> str:
         """One line for UIs: what the predictions apply."""
@@ -429,11 +445,12 @@ def machine_state(
     """The state predictions with one profile on one machine apply: the newest recheck of that pair (None:
     none), the day-to-day variation it recorded (the prior when there is none), and the profile's calibration
     floor (None: unknown)."""
-    mine = [r for r in rechecks if r.profile_id == profile_id and r.machine == machine]
-    newest = max(mine, key=lambda r: r.measured_unix_s) if mine else None
+    mine = sorted((r for r in rechecks if r.profile_id == profile_id and r.machine == machine),
+                  key=lambda r: r.measured_unix_s)  # fmt: skip
+    newest = mine[-1] if mine else None
     day = newest.day if newest is not None else DayVariation()
     now = time.time() if now_unix_s is None else now_unix_s
-    return MachineState(newest, day, now, calibration_floor or 0.0)
+    return MachineState(newest, day, now, calibration_floor or 0.0, mine[-2] if len(mine) > 1 else None)
 
 
 def machine_key(fp) -> str:

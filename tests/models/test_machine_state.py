@@ -222,3 +222,14 @@ def test_sentinel_days_of_another_machine_or_meter_are_not_another_day() -> None
                  meter_kind=k, device="cpu") for d, e, h, k in days]  # fmt: skip
     assert all(len(series) == 1 for series in ms.sentinel_day_series(pd.DataFrame(rows)))
     assert ms.sentinel_day_series(pd.DataFrame(rows), hardware="b") == [[pytest.approx(math.log(5.0))]]
+
+
+def test_a_machine_that_moved_since_the_recheck_before_is_named() -> None:
+    history = [_recheck(when=NOW - 600, scale=0.05), _recheck(when=NOW, scale=0.15)]  # +10.5% in ten minutes
+    state = ms.machine_state(history, "p1", "m1", now_unix_s=NOW)
+    assert state.previous.measured_unix_s == NOW - 600
+    assert any("moved +10.5% (train) since the recheck before" in w for w in state.warnings())
+    steady = ms.machine_state([_recheck(when=NOW - 600, scale=0.14), history[1]], "p1", "m1", now_unix_s=NOW)
+    assert not steady.warnings()  # 1% apart: within the floors
+    days_apart = ms.machine_state([_recheck(when=NOW - 3 * DAY_S, scale=0.05), history[1]], "p1", "m1", NOW)
+    assert days_apart.moved_since_previous() is None  # another day: the day-to-day spread covers it
