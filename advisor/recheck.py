@@ -168,8 +168,9 @@ def attach_machine_state(profile: Profile, home: Path | None = None, now_unix_s:
     saved (no energy file hash) is returned as it is."""
     from advisor.api import this_machine
 
-    pid = profile.metadata.files.get(ENERGY_NC)
-    if not pid:
+    try:
+        pid = profile_id(profile)
+    except InputError:  # never saved: nothing to look up
         return profile
     rechecks = read_rechecks(history_path(home or advisor_home()))
     floor = profile.metadata.noise_floor

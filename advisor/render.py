@@ -6,6 +6,7 @@ reads the same everywhere.
 
 from __future__ import annotations
 
+from advisor.candidates import reached as met
 from advisor.engine import Recommendation, Verdict
 from models.accuracy import ProbedRun
 from models.energy import EnergyPosterior
@@ -151,7 +152,7 @@ def probed_lines(result: Recommendation, limit: int = 3) -> list[str]:
         return []
     what = "test loss" if result.regression else "accuracy"
     budget = result.request.accuracy
-    reached = [r for r in result.probed if (r.score <= budget if result.regression else r.score >= budget)]
+    reached = [r for r in result.probed if met(r, budget, result.regression)]
     head = (
         f"probed runs reached {what} {budget:g} ({len(reached)} of those the profile keeps), too few to "
         f"promise it with P >= {result.request.confidence:g}; the best:"
