@@ -10,12 +10,13 @@ the default idle measurement (1 s) that precedes every measurement.
 
 (b) Accuracy: a plain torch training loop (Adam, shuffled mini-batches, one thread as the calibration) of
 several MLPs at two batch sizes, each measured with ``advisor.measure`` (a ``train`` phase per epoch, datums
-reported, an unphased warm-up epoch first) and stored in a temporary store; its measured energy per training
-datum beside ``advisor.predict_module``'s prediction for the same network and batch (ratio measured /
-predicted median, and whether it falls in the 90% predictive interval). As a control, the calibration harness
-measures the same network and batch on the same machine (``train_and_measure``, estimate meter): the loop's
-figure beside the harness's says whether the measuring agrees with the calibration protocol, apart from whether
-the profile (calibrated on its own machine, named on the page) transfers to this one.
+reported, two unphased warm-up epochs first, then as many epochs as fill ~3 s at the second's pace) and
+stored in a temporary store; its measured energy per training datum beside ``advisor.predict_module``'s
+prediction for the same network and batch (ratio measured / predicted median, and whether it falls in the
+90% predictive interval). As a control, the calibration harness measures the same network and batch on the
+same machine (``train_and_measure``, estimate meter): the loop's figure beside the harness's says whether the
+measuring agrees with the calibration protocol, apart from whether the profile (calibrated on its own
+machine, named on the page) transfers to this one.
 
     python benchmarks/measure.py [--quick] [--profile DIR] [--out-dir DIR | --no-page]
 
@@ -142,6 +143,7 @@ class Accuracy:
     meter_kind: str
     stored: bool
     harness_j: float
+    metered_s: float = math.nan
 
     @property
     def measured_j(self) -> float:
@@ -176,8 +178,14 @@ def _epoch(model, optimiser, loss_fn, x, y, batch: int, torch) -> None:
         optimiser.step()
 
 
-def train_measured(widths: tuple[int, ...], batch: int, epochs: int, profile, store: Path):
-    """The plain training loop, measured: a warm-up epoch, then ``epochs`` epochs as ``train`` blocks."""
+def train_measured(widths: tuple[int, ...], batch: int, target_s: float, profile, store: Path):
+    """The plain training loop, measured: two unphased warm-up epochs, the second timed, then as many
+    ``train`` epochs as fill about ``target_s`` seconds (at least 3, at most 500).
+
+    The epochs come from the loop's own timing, not from a FLOP count: a count at a guessed speed gave a deep
+    narrow network (7x128 at batch 256) three epochs, 0.2 s, where the first-run costs of the loop did not
+    average out (its measurement 1.4-1.6x the harness's; 1.0x with 30 epochs).
+    """
     import torch
     from torch import nn
 
@@ -201,6 +209,9 @@ def train_measured(widths: tuple[int, ...], batch: int, epochs: int, profile, st
         profile=profile,
     ) as m:
         _epoch(model, optimiser, loss_fn, x, y, batch, torch)  # warm-up: unphased
+        began = time.perf_counter()
+        _epoch(model, optimiser, loss_fn, x, y, batch, torch)
+        epochs = max(3, min(500, math.ceil(target_s / max(time.perf_counter() - began, 1e-3))))
         for _ in range(epochs):
             with m.phase("train"):
                 _epoch(model, optimiser, loss_fn, x, y, batch, torch)
@@ -222,13 +233,6 @@ def harness_energy(widths: tuple[int, ...], batch: int, window_s: float) -> floa
     return train_and_measure(arch, dataset, EstimateMeter(), config).train.energy_per_datum_j
 
 
-def epochs_for(widths: tuple[int, ...], target_s: float) -> int:
-    """Epochs that take about ``target_s`` seconds (from the network's training FLOPs at ~2 GFLOP/s)."""
-    fan_ins = (INPUT_DIM, *widths[:-1])
-    flops = 6 * sum(f * w for f, w in zip(fan_ins, widths, strict=True)) * TRAIN_ROWS
-    return max(1, min(50, math.ceil(target_s * 2e9 / flops)))
-
-
 def accuracy(networks, batches, target_s: float, profile, bare) -> list[Accuracy]:
     """Every network at every batch, measured in two passes (the second in reverse order) and predicted by
     ``profile`` and by ``bare``."""
@@ -240,7 +244,7 @@ def accuracy(networks, batches, target_s: float, profile, bare) -> list[Accuracy
         store = Path(tmp) / "runs.sqlite"
         for order in (configs, configs[::-1]):
             for name, widths, batch in order:
-                r = train_measured(widths, batch, epochs_for(widths, target_s), profile, store)
+                r = train_measured(widths, batch, target_s, profile, store)
                 results.setdefault((name, widths, batch), []).append(r)
     out = []
     for name, widths, batch in configs:
@@ -262,6 +266,7 @@ def accuracy(networks, batches, target_s: float, profile, bare) -> list[Accuracy
                 meter_kind=str(first.meter_kind),
                 stored=first.run_id is not None and second.run_id is not None,
                 harness_j=harness_energy(widths, batch, target_s / 10),
+                metered_s=(first.duration_s + second.duration_s) / 2,
             )
         )
     return out
@@ -278,6 +283,7 @@ ACCURACY_COLUMNS = (
     "network",
     "widths",
     "batch",
+    "metered s",
     "measured J/datum (2 passes)",
     "passes differ",
     "predicted median",
@@ -296,6 +302,7 @@ def _accuracy_cells(r: Accuracy) -> tuple[object, ...]:
         r.name,
         "-".join(map(str, r.widths)),
         r.batch,
+        f"{r.metered_s:.1f}",
         f"{r.measured_j:.4g}",
         f"{r.repeat_difference:.1%}",
         f"{r.median_j:.4g}",
