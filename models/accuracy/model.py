@@ -287,7 +287,7 @@ def curve_frame(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.Da
     probes = _newest_versions(
         runs[(runs["sweep_kind"] == "probe") & (runs["phase"] == "train") & (runs["status"] == "ok")]
     )
-    probes = _with_recipe(probes)
+    probes = _with_recipe(_one_per_trajectory(probes))
     keep = ["run_id", "dataset", "task", "shape", "depth", "params", "input_dim", "output_dim", "train_samples"]
     keep += ["learning_rate", "batch_size", "constant_accuracy"]
     finals = probes[[*keep, "epochs_trained", "test_loss", "test_accuracy"]].rename(columns={"epochs_trained": "epoch"})
@@ -300,6 +300,20 @@ def curve_frame(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.Da
         finals["test_loss"].where(finals["task"] == "regression", finals["test_accuracy"]), errors="coerce"
     )
     return finals[np.isfinite(score.to_numpy(float))].reset_index(drop=True)
+
+
+def _one_per_trajectory(probes: pd.DataFrame) -> pd.DataFrame:
+    """The longest run of each run key (a config and its seed) per data set.
+
+    A halving rung trains its best configs again from scratch on the same seed, longer: the shorter run's
+    checkpoints are the longer one's first checkpoints, value for value (splice: 9 of 36 probe runs). Both
+    kept, one trajectory counted as two runs' evidence. A config on another seed (an extension's repeat) has
+    another key and stays. Runs without a run key (older exports) are all kept."""
+    if "run_key" not in probes or probes.empty:
+        return probes
+    keyed = probes[probes["run_key"].notna()].sort_values(["epochs_trained", "run_id"])
+    longest = set(keyed.groupby(["dataset", "run_key"], sort=False)["run_id"].last())
+    return probes[probes["run_key"].isna() | probes["run_id"].isin(longest)]
 
 
 def _with_recipe(probes: pd.DataFrame) -> pd.DataFrame:

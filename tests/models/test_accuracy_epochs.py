@@ -136,6 +136,26 @@ def test_curve_observations_fall_back_to_final_metrics_and_drop_diverged_runs() 
     assert recorded.groupby("run_id")["learning_rate"].first().to_dict() == {1: 3e-3, 2: 1e-2}
 
 
+def test_a_config_retrained_on_the_same_seed_counts_as_one_trajectory() -> None:
+    base = {"sweep_kind": "probe", "phase": "train", "status": "ok", "dataset": "d", "task": "multiclass",
+            "shape": "rectangle", "depth": 3, "params": 1000, "input_dim": 64, "output_dim": 10,
+            "train_samples": 100, "train_batch_size": 64, "test_loss": 0.5}  # fmt: skip
+    key = "rectangle/d3/s1024/b64/lr0.001/r"
+    runs = pd.DataFrame([
+        {**base, "run_id": 1, "run_key": key + "0", "epochs_trained": 4.0, "test_accuracy": 0.7},
+        {**base, "run_id": 2, "run_key": key + "0", "epochs_trained": 8.0, "test_accuracy": 0.8},
+        {**base, "run_id": 3, "run_key": key + "1", "epochs_trained": 8.0, "test_accuracy": 0.78},
+        {**base, "run_id": 4, "run_key": None, "epochs_trained": 8.0, "test_accuracy": 0.75},
+        {**base, "run_id": 5, "run_key": None, "epochs_trained": 8.0, "test_accuracy": 0.76},
+    ])  # fmt: skip
+    curves = pd.DataFrame({"run_id": [1, 1, 1, 2, 2, 2, 2], "epoch": [1.0, 2.0, 4.0, 1.0, 2.0, 4.0, 8.0],
+                           "test_loss": 0.5, "test_accuracy": [0.5, 0.6, 0.7, 0.5, 0.6, 0.7, 0.8]})  # fmt: skip
+    frame = curve_frame(runs, curves)
+    assert sorted(set(frame["run_id"])) == [2, 3, 4, 5]  # run 1 is run 2's first half; another seed stays
+    assert frame.loc[frame["run_id"] == 2, "epoch"].tolist() == [1.0, 2.0, 4.0, 8.0]
+    assert len(curve_frame(runs.drop(columns="run_key"), curves)) == 3 + 4 + 3  # no keys: every run
+
+
 def test_the_floor_is_the_majority_share_where_the_curves_start_there_never_below_guessing() -> None:
     frame = _simulated_curves(runs=8)
     first = frame["epoch"] == 1.0
