@@ -174,8 +174,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     empty = tmp_path / "empty"
     empty.mkdir()
     assert advice.main([str(empty), "--no-page"]) == 2
+    assert advice.main(["--no-page"]) == 2  # neither a data folder nor --reference: nothing to run
+    assert advice.main(["--reference", "iris:0.9", "--no-page"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 7 and all(line.startswith("error: ") for line in lines)
+    assert len(lines) == 9 and all(line.startswith("error: ") for line in lines)
+    assert "a data folder, or --reference" in lines[7]
     assert "no data set landsat" in lines[1] and "has: easy" in lines[1]
 
 
