@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -112,9 +114,10 @@ class AdviseScreen(Screen):
             super().__init__()
             self.answer, self.error = answer, error
 
-    def __init__(self, profile) -> None:
+    def __init__(self, profile, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.profile = profile
+        self.clock = clock
         self.answer: Answer | None = None
         self._timer = None
         self._asked: dict[str, str] | None = None  # the inputs of the latest recommend started
@@ -168,10 +171,22 @@ class AdviseScreen(Screen):
 
         try:
             dataset, accuracy, confidence, options = parse_inputs(values)
-            answer = answer_of(self.profile, advise(self.profile, dataset, accuracy, confidence, **options))
+            profile = self.current_profile()
+            answer = answer_of(profile, advise(profile, dataset, accuracy, confidence, **options))
             self.post_message(self.Answered(answer, None))
         except (InputError, ValueError) as exc:
             self.post_message(self.Answered(None, str(exc)))
+
+    def current_profile(self):
+        """The profile with the machine state as of now: a recheck made since the screen opened (in another
+        terminal) applies, and one that has aged into a warning warns. An unchanged state keeps the same
+        posterior, so the cached energy draws of the candidates stay valid."""
+        from advisor.recheck import attach_machine_state
+
+        fresh = attach_machine_state(self.profile, now_unix_s=self.clock())
+        if _state_key(fresh.machine) != _state_key(self.profile.machine):
+            self.profile = fresh
+        return self.profile
 
     @on(Answered)
     def show_answer(self, event: Answered) -> None:
@@ -185,7 +200,10 @@ class AdviseScreen(Screen):
             self.show_details(0)
             return
         self.answer = answer = event.answer
-        message.update("\n".join(line for line in (answer.message, answer.reason) if line))
+        warnings = [
+            f"[yellow]warning:[/yellow] {w}" for w in (self.profile.machine.warnings() if self.profile.machine else [])
+        ]
+        message.update("\n".join(line for line in (answer.message, answer.reason, *warnings) if line))
         table.clear(columns=True)
         table.add_columns(*(name for name, _ in answer.header))
         for row in answer.rows:
@@ -225,3 +243,10 @@ class AdviseScreen(Screen):
             f"P(meet budget) {row['p_meet']:.2f}\nexpected score {row['expected_score']:.3f}\n"
             f"cache tier {row['tier']}\n\n{pareto_text(self.answer.pareto, 3)}"
         )
+
+
+def _state_key(state) -> tuple | None:
+    """What of a machine state a prediction shows: its rechecks, warnings and the spread it adds (to 0.1%)."""
+    if state is None:
+        return None
+    return (state.recheck, state.previous, tuple(state.warnings()), round(state.residual_sigma, 3))

@@ -19,6 +19,7 @@ from advisor.tui.calibrate import CalibrateScreen
 from advisor.tui.profile import ProfileScreen
 from advisor.tui.widgets import EnergyPlot
 from measurement.architecture import SHAPES
+from measurement.store import RunStore
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 
@@ -132,6 +133,42 @@ def test_epochs_and_objective_fields_are_checked_by_the_engine(profile_dir: Path
             await _settle(app, pilot, 0.8)
             table = screen.query_one(DataTable)
             assert table.row_count > 0 and {table.get_row_at(i)[7] for i in range(table.row_count)} == {"32"}
+
+    asyncio.run(scenario())
+
+
+def test_a_recheck_made_while_the_screen_is_open_applies_and_warns_once_stale(
+    profile_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from advisor.api import this_machine
+    from advisor.recheck import profile_id
+    from models.machine_state import PhaseScale, Recheck, append_recheck, history_path, machine_key
+
+    monkeypatch.setenv("ADVISOR_HOME", str(tmp_path))
+    now = [2_000_000_000.0]
+
+    async def scenario() -> None:
+        app = AdvisorApp(profile_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _settle(app, pilot)
+            screen = app.screen
+            screen.clock = lambda: now[0]
+            assert screen.profile.machine.recheck is None
+            energy_before = screen.profile.energy
+            await pilot.press("r")
+            await _settle(app, pilot)
+            assert screen.profile.energy is energy_before  # nothing changed: the same posterior, its draws cached
+            made = Recheck(profile_id(screen.profile), machine_key(this_machine()), now[0] - 3600,
+                           (PhaseScale(0.2, 0.01), PhaseScale(0.1, 0.01)), 0.02, 0.0, 20)  # fmt: skip
+            append_recheck(history_path(tmp_path), made)  # "advisor calibrate --recheck" in another terminal
+            await pilot.press("r")
+            await _settle(app, pilot)
+            assert screen.profile.machine.recheck == made
+            assert "warning" not in str(screen.query_one("#message", Static).render())
+            now[0] += 2 * 86400  # the screen left open for two days
+            await pilot.press("r")
+            await _settle(app, pilot)
+            assert "days old" in str(screen.query_one("#message", Static).render())
 
     asyncio.run(scenario())
 
@@ -281,4 +318,7 @@ def test_a_probe_started_in_the_tui_fits_the_datasets_accuracy_model(
 
     asyncio.run(scenario())
     profile = advisor.load_profile(tmp_path / "profile")
-    assert dataset in profile.accuracy and profile.datasets[dataset].runs == 8
+    probes = RunStore(store).frame()
+    probes = probes[(probes["sweep_kind"] == "probe") & (probes["phase"] == "train") & (probes["status"] == "ok")]
+    assert len(probes) == 8  # a rung re-trains its best configs on the same seed: one trajectory each in the fit
+    assert dataset in profile.accuracy and profile.datasets[dataset].runs == probes["run_key"].nunique() < 8
