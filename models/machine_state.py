@@ -32,6 +32,7 @@ import pandas as pd
 
 from measurement.atomic import atomic_path
 from measurement.errors import InputError, first_line
+from models import schema
 from models.features import PHASES
 
 DAY_S = 86400.0
@@ -157,48 +158,42 @@ class Recheck:
 
     @classmethod
     def from_dict(cls, data: object) -> Recheck:
-        """Validate and rebuild one entry. Raises ValueError/KeyError/TypeError on a malformed one."""
-        if not isinstance(data, dict):
-            raise TypeError("an entry is not an object")
-        scales = tuple(_phase_scale(data["scales"][p]) for p in PHASES)
-        sigma, days, series = data.get("day", [DAY_SIGMA_PRIOR, 0, 0])
-        recheck = cls(
-            profile_id=str(data["profile_id"])[:128],
-            machine=str(data["machine"])[:128],
-            measured_unix_s=_finite(data["measured_unix_s"]),
-            scales=scales,
-            floor=_finite(data["floor"]),
-            drift=_finite(data["drift"]),
-            runs=_count(data["runs"]),
-            day=DayVariation(_finite(sigma), _count(days), _count(series)),
-            sweep_id=None if data.get("sweep_id") is None else _count(data["sweep_id"]),
+        """Validate and rebuild one entry. Raises :class:`~models.schema.SchemaError` (a ValueError) naming the
+        field of a malformed one."""
+        entry = schema.obj(data, "recheck")
+        scales = schema.mapping(entry, "scales", max_len=len(PHASES))
+        day = _fields(entry.get("day", [DAY_SIGMA_PRIOR, 0, 0]), ("sigma_log", "days", "series"), "day")
+        return cls(
+            profile_id=schema.text(entry, "profile_id", max_len=128),
+            machine=schema.text(entry, "machine", max_len=128),
+            measured_unix_s=schema.number(entry, "measured_unix_s", lo=0),
+            scales=tuple(_phase_scale(schema.array(scales, p, "scales", max_len=2), p) for p in PHASES),
+            floor=schema.number(entry, "floor", lo=0, hi=2),
+            drift=schema.number(entry, "drift", lo=-0.999999, hi=100),
+            runs=schema.integer(entry, "runs", hi=2**53),
+            day=DayVariation(
+                schema.number(day, "sigma_log", "day", lo=0, hi=3),
+                schema.integer(day, "days", "day", hi=2**53),
+                schema.integer(day, "series", "day", hi=2**53),
+            ),
+            sweep_id=None if entry.get("sweep_id") is None else schema.integer(entry, "sweep_id", hi=2**53),
         )
-        if not (0 <= recheck.day.sigma_log <= 3 and 0 <= recheck.floor <= 2 and -1 < recheck.drift <= 100):
-            raise ValueError("spread, floor or drift out of range")
-        return recheck
 
 
-def _finite(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{str(value)[:40]} is not a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{str(value)[:40]} is not a finite number")
-    return number
+def _fields(values: object, names: tuple[str, ...], where: str) -> dict:
+    """A JSON list of ``len(names)`` values as a dict by those names (SchemaError otherwise)."""
+    if not isinstance(values, list) or len(values) != len(names):
+        raise schema.SchemaError(f"{where}: expected a list of {len(names)} values")
+    return dict(zip(names, values, strict=True))
 
 
-def _count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
-        raise ValueError(f"{str(value)[:40]} is not a count")
-    return value
-
-
-def _phase_scale(pair: object) -> PhaseScale:
-    log_scale, log_sd = pair  # type: ignore[misc]
-    scale = PhaseScale(_finite(log_scale), _finite(log_sd))
-    if not (0 <= scale.log_sd <= 5 and abs(scale.log_scale) <= 5):
-        raise ValueError("scale out of range")
-    return scale
+def _phase_scale(pair: list, phase: str) -> PhaseScale:
+    """A phase's scale from its ``[log_scale, log_sd]``."""
+    fields = _fields(pair, ("log_scale", "log_sd"), f"scales.{phase}")
+    where = f"scales.{phase}"
+    return PhaseScale(
+        schema.number(fields, "log_scale", where, lo=-5, hi=5), schema.number(fields, "log_sd", where, lo=0, hi=5)
+    )
 
 
 @dataclass(frozen=True)
