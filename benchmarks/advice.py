@@ -30,11 +30,12 @@ at most 32 x 85 s (45 min); on BUTTER's PMLB sets here one epoch of the naive ne
 about 75 min.
 
     python benchmarks/advice.py [DATA_DIR] [--datasets a,b] [--probe-budget 5m] [--seeds 3] [--brute 20]
-                                [--run-cap 60s] [--max-epochs 256] [--reference digits:0.95] [--keep DIR]
+                                [--run-cap 60s] [--max-epochs 256] [--reference digits:0.95] [--recheck] [--keep DIR]
                                 [--json FILE] [--quick] [--out-dir DIR | --no-page]
 
 ``--reference NAME:BUDGET`` also scores the shipped reference profile's advice for a bundled data set at a fixed
-budget (no probe): the README's main job is ``digits:0.95``; without DATA_DIR it is all that runs. ``--quick``
+budget (no probe): the README's main job is ``digits:0.95``; without DATA_DIR it is all that runs; with
+``--recheck`` its predictions apply a recheck of the machine made first (else the calibration day's). ``--quick``
 is a smoke run (a 30 s probe fitted with few draws, 1 seed, 2 brute-force pairs, 16 epochs at most).
 """
 
@@ -486,17 +487,34 @@ def probed_case(path: Path, home: Path, settings: Settings, progress) -> Case:
     return Case(name, str(path), profile, budget, best, probe_s, load_dataset(str(path)))
 
 
-def reference_case(name: str, value: float) -> Case:
-    """The shipped reference profile's data set ``name`` at a fixed budget (no probe)."""
-    from advisor.api import REFERENCE_PROFILE, load_profile
+def reference_case(name: str, value: float, state=None) -> Case:
+    """The shipped reference profile's data set ``name`` at a fixed budget (no probe), its predictions applying
+    the machine ``state`` of a recheck made for the run (None: the calibration day's, whatever the user's own
+    home holds)."""
+    from advisor.api import REFERENCE_PROFILE
+    from models.profile import Profile
 
-    profile = load_profile(REFERENCE_PROFILE)
+    profile = Profile.load(REFERENCE_PROFILE)
+    profile = dataclasses.replace(profile, energy=profile.energy.with_machine(state))
     if name not in profile.datasets:
         raise AdviceError(f"the shipped reference profile has no accuracy model for {name}")
     data = load_dataset(name)
     _, best = budget_for(profile.datasets[name])
     budget = Budget(value, regression=data.task is Task.REGRESSION)
-    return Case(name, "shipped reference profile", profile, budget, best, 0.0, data)
+    source = "shipped reference profile" + (f", {state.describe()}" if state is not None else "")
+    return Case(name, source, profile, budget, best, 0.0, data)
+
+
+def recheck_state(home: Path, progress: Callable[[str], None]):
+    """``advisor calibrate --recheck`` of the shipped profile in ``home``: the machine state it gives."""
+    from advisor.api import REFERENCE_PROFILE
+    from advisor.recheck import prepare_recheck, recheck
+    from models.profile import Profile
+
+    profile = Profile.load(REFERENCE_PROFILE)
+    outcome = recheck(profile, prepare_recheck(profile, store=home / "recheck.sqlite"), home=home)
+    progress(f"recheck: {outcome.state.describe()}")
+    return outcome.state
 
 
 def _plain(value):
@@ -528,6 +546,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[],
         metavar="NAME:BUDGET",
         help="also score the shipped profile's advice for a bundled data set (e.g. digits:0.95)",
+    )
+    p.add_argument(
+        "--recheck",
+        action="store_true",
+        help="recheck the machine against the shipped profile first and apply it to --reference predictions",
     )
     p.add_argument("--keep", type=Path, metavar="DIR", help="keep each data set's ADVISOR_HOME under DIR/NAME")
     p.add_argument("--json", type=Path, metavar="FILE", help="write everything measured as JSON")
@@ -587,7 +610,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         machine = machine_line(fingerprint())
         progress(f"machine: {machine}; {len(files)} data set(s), settings {settings}")
         with _homes(args.keep) as homes:
-            results = [evaluate(reference_case(n, v), settings, progress) for n, v in references]
+            state = recheck_state(homes, progress) if args.recheck and references else None
+            results = [evaluate(reference_case(n, v, state), settings, progress) for n, v in references]
             for path in files:
                 results.append(
                     evaluate(probed_case(path, homes / dataset_name(str(path)), settings, progress), settings, progress)
