@@ -487,34 +487,34 @@ def probed_case(path: Path, home: Path, settings: Settings, progress) -> Case:
     return Case(name, str(path), profile, budget, best, probe_s, load_dataset(str(path)))
 
 
-def reference_case(name: str, value: float, state=None) -> Case:
-    """The shipped reference profile's data set ``name`` at a fixed budget (no probe), its predictions applying
-    the machine ``state`` of a recheck made for the run (None: the calibration day's, whatever the user's own
-    home holds)."""
-    from advisor.api import REFERENCE_PROFILE
-    from models.profile import Profile
-
-    profile = Profile.load(REFERENCE_PROFILE)
-    profile = dataclasses.replace(profile, energy=profile.energy.with_machine(state))
+def reference_case(name: str, value: float, profile) -> Case:
+    """The shipped reference ``profile``'s data set ``name`` at a fixed budget (no probe); its predictions apply
+    whatever machine state ``profile`` carries (:func:`reference_profile`)."""
     if name not in profile.datasets:
         raise AdviceError(f"the shipped reference profile has no accuracy model for {name}")
     data = load_dataset(name)
     _, best = budget_for(profile.datasets[name])
     budget = Budget(value, regression=data.task is Task.REGRESSION)
+    state = profile.energy.machine
     source = "shipped reference profile" + (f", {state.describe()}" if state is not None else "")
     return Case(name, source, profile, budget, best, 0.0, data)
 
 
-def recheck_state(home: Path, progress: Callable[[str], None]):
-    """``advisor calibrate --recheck`` of the shipped profile in ``home``: the machine state it gives."""
+def reference_profile(home: Path, recheck: bool, progress: Callable[[str], None]):
+    """The shipped reference profile, loaded once: with ``recheck``, after ``advisor calibrate --recheck`` of it
+    in ``home``, its predictions applying the machine state the recheck gives; else the calibration day's
+    (never the user's own rechecks)."""
     from advisor.api import REFERENCE_PROFILE
-    from advisor.recheck import prepare_recheck, recheck
+    from advisor.recheck import prepare_recheck
+    from advisor.recheck import recheck as run_recheck
     from models.profile import Profile
 
     profile = Profile.load(REFERENCE_PROFILE)
-    outcome = recheck(profile, prepare_recheck(profile, store=home / "recheck.sqlite"), home=home)
-    progress(f"recheck: {outcome.state.describe()}")
-    return outcome.state
+    state = None
+    if recheck:
+        state = run_recheck(profile, prepare_recheck(profile, store=home / "recheck.sqlite"), home=home).state
+        progress(f"recheck: {state.describe()}")
+    return dataclasses.replace(profile, energy=profile.energy.with_machine(state))
 
 
 def _plain(value):
@@ -610,8 +610,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         machine = machine_line(fingerprint())
         progress(f"machine: {machine}; {len(files)} data set(s), settings {settings}")
         with _homes(args.keep) as homes:
-            state = recheck_state(homes, progress) if args.recheck and references else None
-            results = [evaluate(reference_case(n, v, state), settings, progress) for n, v in references]
+            results = []
+            if references:
+                reference = reference_profile(homes, args.recheck, progress)
+                results = [evaluate(reference_case(n, v, reference), settings, progress) for n, v in references]
             for path in files:
                 results.append(
                     evaluate(probed_case(path, homes / dataset_name(str(path)), settings, progress), settings, progress)

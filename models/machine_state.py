@@ -189,8 +189,8 @@ def _fields(values: object, names: tuple[str, ...], where: str) -> dict:
 
 def _phase_scale(pair: list, phase: str) -> PhaseScale:
     """A phase's scale from its ``[log_scale, log_sd]``."""
-    fields = _fields(pair, ("log_scale", "log_sd"), f"scales.{phase}")
     where = f"scales.{phase}"
+    fields = _fields(pair, ("log_scale", "log_sd"), where)
     return PhaseScale(
         schema.number(fields, "log_scale", where, lo=-5, hi=5), schema.number(fields, "log_sd", where, lo=0, hi=5)
     )
