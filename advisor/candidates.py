@@ -488,13 +488,15 @@ def probed_architectures(profile: Profile, dataset: str, runs) -> list[Architect
 
 def price_probed(profile: Profile, request: RecommendRequest, runs) -> tuple[float | None, ...]:
     """Predicted training energy (J, posterior mean) of each probed run (a ``ProbedRun``) trained as it was to
-    its best checkpoint, on the request's training set; None for a network that is not on the grid."""
+    its best checkpoint, on the request's training set; None for a network that is not on the grid. Priced one
+    batch size at a time (one cached set of draws each: a call per run filled the draws cache and evicted the
+    search's own, so every warm recommend with an empty answer priced its candidates again)."""
     samples = train_samples(profile, request)
-    priced: list[float | None] = []
-    for run, arch in zip(runs, probed_architectures(profile, request.dataset, runs), strict=True):
-        if arch is None:
-            priced.append(None)
-            continue
-        draws, _, _ = _energy_draws(profile, [arch], int(run.batch_size), "train", request.dataset, PROBED_DRAWS)
-        priced.append(float(draws.mean()) * samples * float(run.epochs))
+    archs = probed_architectures(profile, request.dataset, runs)
+    priced: list[float | None] = [None] * len(runs)
+    for batch in sorted({int(run.batch_size) for run, arch in zip(runs, archs, strict=True) if arch is not None}):
+        at = [i for i, (run, arch) in enumerate(zip(runs, archs, strict=True)) if arch and run.batch_size == batch]
+        draws, _, _ = _energy_draws(profile, [archs[i] for i in at], batch, "train", request.dataset, PROBED_DRAWS)
+        for column, i in enumerate(at):
+            priced[i] = float(draws[:, column].mean()) * samples * float(runs[i].epochs)
     return tuple(priced)
