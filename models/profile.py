@@ -87,6 +87,12 @@ _ACCURACY_VARS = {
     "sigma": ((), (0.0, 1e3)),
     "sigma_run": ((), (0.0, 1e3)),
 }
+_CONFIG_VARS = {
+    "sigma_seed": ((), (0.0, 1e3)),
+    "config_mean": (("C",), (-1e3, 1e3)),
+    "config_var": (("C",), (0.0, 1e3)),
+}
+"""What an accuracy posterior holds beside :data:`_ACCURACY_VARS` where its info names probed configs."""
 
 
 LOAD_CHECKS = (
@@ -402,7 +408,9 @@ class Profile:
         energy = EnergyPosterior(draws, meta.tiers, meta.diagnostics, meta.energy_datasets)
         accuracy = {}
         for name, info in meta.datasets.items():
-            draws = _read_draws(folder, accuracy_file(name), meta, _ACCURACY_VARS, {"S": 8})
+            expected = {**_ACCURACY_VARS, **(_CONFIG_VARS if info.configs else {})}
+            sizes = {"S": 8, "C": len(info.configs)}
+            draws = _read_draws(folder, accuracy_file(name), meta, expected, sizes)
             _check_probabilities(folder / accuracy_file(name), draws, info)
             accuracy[name] = AccuracyPosterior(draws, info)
         return cls(energy, meta, accuracy, folder)

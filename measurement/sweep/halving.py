@@ -1,12 +1,15 @@
 """Successive halving for probes: many short runs, the promising ones continued.
 
 Rung 0 trains many (network, recipe) configs for a few epochs; each later rung continues the best 1/``eta``
-(``eta`` = 3) of the rung before, ranked by the final test score (accuracy, or minus the test loss for
-regression; ties: fewer parameters), for ``eta`` times the epochs. A continued run trains again from scratch
-for the longer length (no checkpoint is carried over), so every rung's runs are whole runs with learning curves
-recorded at 1, 2, 4, ... epochs as any run's. Each rung is a probe sweep of its own in the store (its own plan
-and ``config.epochs``); a rung's plan follows from the plan seed and the store's results of the rung before, so
-an interrupted probe resumes by planning the same rungs again and skipping the runs already committed.
+(``eta`` = 3) of the rung before, ranked by the final test score (accuracy, or minus the test loss for regression;
+ties: fewer parameters), for ``eta`` times the epochs. A continued run trains again from scratch for the longer
+length on a new seed (its repeat index one up; no checkpoint is carried over), so every rung's runs are whole runs
+with learning curves recorded at 1, 2, 4, ... epochs as any run's, and a continued config's runs are replicates:
+the accuracy model tells how far a config lies from its curve from how far its seeds scatter (on the same seed the
+shorter run's curve was the longer one's first checkpoints, value for value). Each rung is a probe sweep of its own
+in the store (its own plan and ``config.epochs``); a rung's plan follows from the plan seed and the store's results
+of the rung before, so an interrupted probe resumes by planning the same rungs again and skipping the runs already
+committed.
 
 The budget: each rung gets an equal share of what is left when it starts (the whole budget over the rungs
 for rung 0; a rung that ends early leaves its unspent time to the rungs after it). Rung 0's epochs come from
@@ -167,6 +170,7 @@ def next_rung(spec: SweepSpec, scores: Sequence[RunScore]) -> SweepSpec | None:
     runs = promote(scores, spec.runs, min(schedule.configs(index), -(-committed // schedule.eta)))
     if not runs:
         return None
+    runs = tuple(dataclasses.replace(run, repeat=run.repeat + 1) for run in runs)  # a new seed
     config = dataclasses.replace(spec.config, epochs=schedule.epochs(index))
     first = rung.first or spec.digest()
     return dataclasses.replace(spec, config=config, runs=runs, rung=Rung(index, schedule, first))

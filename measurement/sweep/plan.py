@@ -412,6 +412,9 @@ def plan_probe(
     return Plan(tuple(runs[:max_runs] if max_runs else runs), NO_SENTINEL)
 
 
+EXTEND_REPEAT = 8
+"""The repeat index (seed offset) of an extension's re-run of a centre: past any halving rung's (a rung
+continues its configs one repeat up, at most three rungs on), so the re-run is a new seed."""
 EXTEND_LEARNING_RATES = (1e-4, 3e-2)
 """The learning rates an extension may step to (one factor of ~3 beyond the probe's 1e-2)."""
 
@@ -425,10 +428,13 @@ def plan_extension(
     :data:`EXTEND_LEARNING_RATES`, batches in 1..min(``max_batch``, ``train_samples``). No sentinel. A config
     given twice (a halving probe trains its best configs again in the next rung) is one centre, and a neighbour
     that is another centre's config (or an earlier neighbour's) is not planned again. At most ``max_runs``."""
-    centres = list(dict.fromkeys(centres))  # in order, each config once (PlannedRun is frozen: equal runs hash alike)
+    first: dict[str, PlannedRun] = {}
+    for centre in centres:  # in order, each config once (a halving rung's runs differ only in their seed)
+        first.setdefault(centre.config_key, centre)
+    centres = list(first.values())
     runs: list[PlannedRun] = []
     for centre in centres:
-        runs.append(dataclasses.replace(centre, repeat=centre.repeat + 1))
+        runs.append(dataclasses.replace(centre, repeat=max(centre.repeat + 1, EXTEND_REPEAT)))
     lr_low, lr_high = EXTEND_LEARNING_RATES
     for centre in centres:
         lr = centre.learning_rate or lr_low

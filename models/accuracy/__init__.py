@@ -12,6 +12,7 @@ from models.accuracy.info import (
     REGRESSION_FRONTIER_FACTOR,
     TASKS,
     AccuracyInfo,
+    ProbedConfig,
     ProbedRun,
 )
 from models.accuracy.model import ACCURACY_FIT, build_model, chance_level, curve_frame, fit, frontier, score_of
@@ -46,6 +47,7 @@ __all__ = [
     "Curves",
     "HoldOut",
     "Nets",
+    "ProbedConfig",
     "ProbedRun",
     "build_model",
     "chance_level",

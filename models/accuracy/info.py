@@ -12,6 +12,7 @@ from models.sampling import Diagnostics
 ACCURACY_VERSION = "accuracy-recipe-1"
 TASKS = ("multiclass", "binary", "regression")
 _MAX_FRONTIER = 100
+_MAX_CONFIGS = 5_000
 FRONTIER_MARGIN = 0.02
 """A probed run within this many accuracy points of the best probed run is near the frontier."""
 REGRESSION_FRONTIER_FACTOR = 1.25
@@ -66,6 +67,23 @@ class ProbedRun:
 
 
 @dataclass(frozen=True)
+class ProbedConfig:
+    """A probed (network, recipe): the configs whose own offset a posterior holds (``config_mean``)."""
+
+    shape: str
+    depth: int
+    params: int
+    learning_rate: float
+    batch_size: int
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> ProbedConfig:
+        """Read and check the JSON form."""
+        run = ProbedRun.from_dict({**schema.obj(data, where), "epochs": 1.0, "score": 0.0}, where)
+        return cls(run.shape, run.depth, run.params, run.learning_rate, run.batch_size)
+
+
+@dataclass(frozen=True)
 class AccuracyInfo:
     """What an accuracy posterior was fit on: the dataset's task and dims, the probed ranges, diagnostics.
 
@@ -80,6 +98,8 @@ class AccuracyInfo:
         log_batch_ref: the ln batch size the recipe's terms are centred on (the probes' median).
         frontier: the probed configs with the best scores and the cost front (the cheapest at each score),
             best first (what an empty answer names and ``advisor probe --extend`` centres on).
+        configs: the probed configs, in the order of the posterior's ``config_mean`` and ``config_var``
+            (empty for a posterior fit before configs and seeds were told apart: no config has its own offset).
     """
 
     task: str
@@ -99,6 +119,7 @@ class AccuracyInfo:
     log_lr_ref: float
     log_batch_ref: float
     frontier: tuple[ProbedRun, ...] = ()
+    configs: tuple[ProbedConfig, ...] = ()
     version: str = ACCURACY_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +129,7 @@ class AccuracyInfo:
             **asdict(self),
             **{name: list(getattr(self, name)) for name in ranges},
             "frontier": [asdict(run) for run in self.frontier],
+            "configs": [asdict(config) for config in self.configs],
             "diagnostics": self.diagnostics.to_dict(),
         }
 
@@ -125,6 +147,7 @@ class AccuracyInfo:
                 f"{ACCURACY_VERSION!r}: re-run 'advisor fit'"
             )
         frontier = schema.array(data, "frontier", where, max_len=_MAX_FRONTIER)
+        configs = schema.array(data, "configs", where, max_len=_MAX_CONFIGS) if "configs" in data else []
         return cls(
             task=task,
             chance=schema.number(data, "chance", where, 0.0, 1.0),
@@ -143,6 +166,7 @@ class AccuracyInfo:
             log_lr_ref=schema.number(data, "log_lr_ref", where, -30.0, 5.0),
             log_batch_ref=schema.number(data, "log_batch_ref", where, 0.0, 25.0),
             frontier=tuple(ProbedRun.from_dict(run, f"{where}.frontier[{i}]") for i, run in enumerate(frontier)),
+            configs=tuple(ProbedConfig.from_dict(c, f"{where}.configs[{i}]") for i, c in enumerate(configs)),
             version=version,
         )
 

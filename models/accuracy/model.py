@@ -17,13 +17,18 @@ recipe probed leaves them at their priors (a_lr ~ N(0.7, 0.4), a_b ~ N(0.5, 0.4)
 the model then still answers for other recipes, with the spread those priors carry. For regression the score
 is -ln(test loss) with a free floor in place of c.
 
-Every checkpoint of every probe run is an observation (learning curves: epochs 1, 2, 4, ...); a per-run
-offset (scale ``sigma_run``) keeps a run's checkpoints from counting as independent evidence. Checkpoints
-scatter most mid-rise, so the observation noise is sqrt(sigma^2 + (sigma_rise * 4 rise (1 - rise))^2). A new
-run's predictive spread is that of a trained run, sqrt(sigma_run^2 + sigma^2), widened by
-``EXTRAPOLATION_SD`` per e-fold outside the probed parameters, epochs, learning rates and batch sizes, so
-P(meet budget) stays honest there. The score rises monotonically with E for every draw, so the fewest epochs
-meeting a budget can be found by bisection (:mod:`models.accuracy.posterior`).
+Every checkpoint of every probe run is an observation (learning curves: epochs 1, 2, 4, ...); a per-run offset u
+keeps a run's checkpoints from counting as independent evidence. The offset has two parts: the config's (its
+network and recipe: how far the curve family misses that config; a share ``config_share`` of the variance
+``sigma_run^2``) and the seed's (``sigma_seed``: how two trainings of one config differ). Runs of one config on
+other seeds (a halving rung continues its best configs on a new seed; an extension re-trains its centres) tell them
+apart; the config part is integrated out (the runs' offsets of one config are jointly normal), and its posterior
+per probed config is kept (``config_mean``, ``config_var``). Checkpoints scatter most mid-rise, so the observation
+noise is sqrt(sigma^2 + (sigma_rise * 4 rise (1 - rise))^2). A new run of an unprobed config spreads as a trained
+run does, sqrt(sigma^2 + sigma_run^2); a new seed of a probed config is centred on its own offset, sqrt(sigma^2 +
+sigma_seed^2 + config_var). Both widen by ``EXTRAPOLATION_SD`` per e-fold outside the probed parameters, epochs,
+learning rates and batch sizes, so P(meet budget) stays honest there. The score rises monotonically with E for
+every draw, so the fewest epochs meeting a budget can be found by bisection (:mod:`models.accuracy.posterior`).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from measurement.architecture import SHAPES
-from models.accuracy.info import AccuracyInfo, ProbedRun
+from models.accuracy.info import AccuracyInfo, ProbedConfig, ProbedRun
 from models.accuracy.posterior import REFERENCE_LOG_DEPTH, W_HI, AccuracyPosterior
 from models.accuracy.recipe import BUTTER_LEARNING_RATE, SHAPE_INDEX
 from models.sampling import FitConfig, FitError, diagnose, pymc, sample
@@ -107,6 +112,22 @@ class _Design:
     log_b: np.ndarray
     log_lr_ref: float
     log_b_ref: float
+    run_config: np.ndarray
+    configs: tuple[ProbedConfig, ...]
+
+
+CONFIG_COLUMNS = ["shape", "depth", "params", "learning_rate", "batch_size"]
+"""What makes a probed config: the network and the recipe (runs of one config differ only in their seed)."""
+
+
+def _configs(frame: pd.DataFrame, run_ids: np.ndarray) -> tuple[np.ndarray, tuple[ProbedConfig, ...]]:
+    """Each run's config index (runs in ``run_ids`` order) and the distinct configs."""
+    per_run = frame.groupby("run_id", sort=False)[CONFIG_COLUMNS].first().loc[run_ids]
+    keys = list(per_run.itertuples(index=False, name=None))
+    distinct = list(dict.fromkeys(keys))
+    index = {key: i for i, key in enumerate(distinct)}
+    configs = tuple(ProbedConfig(str(s), int(d), int(p), float(lr), int(b)) for s, d, p, lr, b in distinct)
+    return np.array([index[key] for key in keys], dtype=int), configs
 
 
 def _design(frame: pd.DataFrame, task: str) -> _Design:
@@ -114,6 +135,7 @@ def _design(frame: pd.DataFrame, task: str) -> _Design:
     log_p = np.log(frame["params"].to_numpy(float))
     log_lr = np.log(frame["learning_rate"].to_numpy(float))
     log_b = np.log(frame["batch_size"].to_numpy(float))
+    run_config, configs = _configs(frame, runs)
     return _Design(
         y=score_of(frame, task),
         log_p=log_p,
@@ -127,6 +149,8 @@ def _design(frame: pd.DataFrame, task: str) -> _Design:
         log_b=log_b,
         log_lr_ref=float(np.median(log_lr)),
         log_b_ref=float(np.median(log_b)),
+        run_config=run_config,
+        configs=configs,
     )
 
 
@@ -138,7 +162,7 @@ def build_model(frame: pd.DataFrame, task: str, chance: float):
     if frame["run_id"].nunique() < 5:
         raise FitError(f"need at least 5 probe runs to fit an accuracy model, got {frame['run_id'].nunique()}")
     x = _design(frame, task)
-    coords = {"shape": [s.value for s in SHAPES], "run": np.arange(x.runs)}
+    coords = {"shape": [s.value for s in SHAPES], "run": np.arange(x.runs), "config": np.arange(len(x.configs))}
     with pm.Model(coords=coords) as model:
         floor, top = _floor_and_top(pm, pt, x.y, task, chance)
         m = pm.Normal("m", mu=x.log_p_ref, sigma=2.0)
@@ -160,8 +184,7 @@ def build_model(frame: pd.DataFrame, task: str, chance: float):
         recipe = -a_lr * (x.log_lr - x.log_lr_ref) + a_b * (x.log_b - x.log_b_ref)
         half = h0 + h_p * (x.log_p - x.log_p_ref) + h_d * x.log_d + recipe
         scale = 0.1 if task != "regression" else 0.5
-        sigma_run = pm.HalfNormal("sigma_run", sigma=scale / 2)
-        u = pm.Normal("u", 0.0, sigma_run, dims="run")  # centred: each run's many checkpoints pin its offset
+        u = _run_offsets(pm, pt, x, scale)
         rise = pm.math.sigmoid((x.log_e - half) / pt.exp(log_se))
         mu = floor + (asym - floor) * rise + u[x.run_idx]
         sigma = pm.Deterministic("sigma", NOISE_FLOOR + pm.HalfNormal("sigma_extra", sigma=scale / 2))
@@ -169,6 +192,41 @@ def build_model(frame: pd.DataFrame, task: str, chance: float):
         sd = pt.sqrt(sigma**2 + (sigma_rise * 4 * rise * (1 - rise)) ** 2)
         pm.Normal("score", mu=mu, sigma=sd, observed=x.y)
     return model
+
+
+def _run_offsets(pm, pt, x: _Design, scale: float):
+    """The runs' offsets u, centred (each run's many checkpoints pin its own), with the config part integrated
+    out: the offsets of one config's n runs are jointly normal, u_i = v + w_i, v ~ N(0, sigma_config),
+    w_i ~ N(0, sigma_seed), so their density depends on the config's mean offset and the spread about it.
+
+    The total scale ``sigma_run`` has the prior a single offset had; the config's share of its variance,
+    ``config_share``, is Beta(2, 2). A config probed once has u ~ N(0, sigma_run) as before; the configs
+    probed on several seeds add the difference of their joint density to that (a ``Potential``), so a probe
+    without replicates samples the geometry it did (written wholly as a potential over flat offsets, digits
+    made 37 divergences and half the ESS). Deterministics: ``sigma_seed`` and each config's own offset given
+    its runs (``config_mean``, ``config_var``)."""
+    sigma_run = pm.HalfNormal("sigma_run", sigma=scale / 2)
+    config_share = pm.Beta("config_share", alpha=2.0, beta=2.0)  # replicates tell the parts apart, else the prior
+    run_var = sigma_run**2
+    config_var, seed_var = run_var * config_share, run_var * (1 - config_share)
+    pm.Deterministic("sigma_seed", pt.sqrt(seed_var))
+    u = pm.Normal("u", 0.0, sigma_run, dims="run")
+    n = np.bincount(x.run_config, minlength=len(x.configs)).astype(float)
+    mean = pt.inc_subtensor(pt.zeros(len(x.configs))[x.run_config], u) / n
+    total = seed_var + n * config_var  # n x the variance of a config's mean offset
+    replicated = np.flatnonzero(n > 1)
+    if len(replicated):
+        runs = np.flatnonzero(n[x.run_config] > 1)
+        k = n[replicated]
+        within = pt.sum((u[runs] - mean[x.run_config[runs]]) ** 2)
+        joint = -0.5 * (within / seed_var + pt.sum(k * mean[replicated] ** 2 / total[replicated]))
+        joint -= float(np.sum(k - 1)) * 0.5 * pt.log(seed_var) + 0.5 * pt.sum(pt.log(total[replicated]))
+        alone = -0.5 * pt.sum(u[runs] ** 2) / run_var - 0.5 * len(runs) * pt.log(run_var)
+        pm.Potential("replicates", joint - alone)
+    share = n * config_var / total  # of a config's mean offset, the part that is the config's (not its seeds')
+    pm.Deterministic("config_mean", share * mean, dims="config")
+    pm.Deterministic("config_var", share * seed_var / n, dims="config")
+    return u
 
 
 def _floor_and_top(pm, pt, y: np.ndarray, task: str, chance: float):
@@ -205,7 +263,7 @@ def fit(frame: pd.DataFrame, config: FitConfig = ACCURACY_FIT) -> AccuracyPoster
     chance = chance_level(frame, output_dim, task)
     idata, fit_s = sample(build_model(frame, task, chance), config)
     curve = ["top", "m", "log_s", "b_depth", "g_raw", "h0", "h_p", "h_d", "a_lr", "a_b", "l_hi", "log_se"]
-    scatter = ["sigma_extra", "sigma_run", "sigma_rise"]
+    scatter = ["sigma_extra", "sigma_run", "config_share", "sigma_rise"]
     diagnostics = diagnose(idata, [*curve, *scatter], config, fit_s)
     return AccuracyPosterior.from_idata(idata, _info(frame, task, chance, diagnostics))
 
@@ -236,6 +294,7 @@ def _info(frame: pd.DataFrame, task: str, chance: float, diagnostics) -> Accurac
         log_lr_ref=x.log_lr_ref,
         log_batch_ref=x.log_b_ref,
         frontier=frontier(frame, task),
+        configs=x.configs,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
 from measurement.architecture import SHAPES
@@ -27,6 +28,8 @@ PARAMS = (
     "floor", "top", "m", "log_s", "b_depth", "g_shape", "h0", "h_p", "h_d", "a_lr", "a_b", "l_hi", "log_se",
     "sigma", "sigma_run",
 )  # fmt: skip
+CONFIG_PARAMS = ("sigma_seed", "config_mean", "config_var")
+"""Draws a posterior holds where it tells configs from seeds (``info.configs`` not empty)."""
 EPOCH_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1000)
 """Training lengths the advisor chooses among (log-spaced)."""
 
@@ -52,6 +55,19 @@ def _outside(values: np.ndarray, span: tuple[float, float]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class ConfigOffsets:
+    """What the posterior knows of its probed configs, per draw (rows) and config (columns): each config's own
+    offset from the curve and a new seed's variance there (checkpoint noise, seeds, what its runs left unknown)."""
+
+    offset: np.ndarray
+    noise: np.ndarray
+
+    def draws(self, index) -> ConfigOffsets:
+        """The draws at ``index`` (rows)."""
+        return ConfigOffsets(self.offset[index], self.noise[index])
+
+
+@dataclass(frozen=True)
 class Curves:
     """The length-independent parts of the candidates' curves, per draw (rows) and candidate (columns).
 
@@ -60,8 +76,11 @@ class Curves:
         asym: the plateau.
         half: ln epochs at half the rise.
         width: the rise's width in ln epochs, per draw (a column).
-        noise: a trained run's variance, per draw (a column).
+        noise: a trained run's variance, per draw (a column): a new run of a config never probed.
         outside: e-folds outside the probed networks and recipes, per candidate.
+        config: per candidate, its probed config's column in ``configs`` (-1: not probed), or None where
+            no candidate is probed.
+        configs: the probed configs' offsets and new-seed variances (None where no candidate is probed).
     """
 
     floor: np.ndarray
@@ -71,6 +90,8 @@ class Curves:
     noise: np.ndarray
     outside: np.ndarray
     log_epochs_range: tuple[float, float]
+    config: np.ndarray | None = None
+    configs: ConfigOffsets | None = None
 
     def take(self, index) -> Curves:
         """The candidates at ``index`` (a mask or indices over the columns)."""
@@ -84,6 +105,8 @@ class Curves:
             self.noise,
             self.outside[columns],
             self.log_epochs_range,
+            None if self.config is None else self.config[columns],
+            self.configs,
         )
 
     def _log_epochs(self, epochs) -> np.ndarray:
@@ -99,17 +122,37 @@ class Curves:
             self.noise[index],
             self.outside,
             self.log_epochs_range,
+            self.config,
+            None if self.configs is None else self.configs.draws(index),
         )
 
+    def _probed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The probed candidates' columns and their configs' columns (both empty where none is probed)."""
+        if self.config is None:
+            return np.empty(0, int), np.empty(0, int)
+        columns = np.flatnonzero(self.config >= 0)
+        return columns, self.config[columns]
+
     def mean(self, epochs) -> np.ndarray:
-        """Curve value per draw and candidate after ``epochs`` (scalar or one per candidate), no noise."""
+        """Curve value per draw and candidate after ``epochs`` (scalar or one per candidate), no noise; a
+        probed config's own offset added."""
         rise = _sigmoid((self._log_epochs(epochs)[None, :] - self.half) / self.width)
-        return self.floor + (self.asym - self.floor) * rise
+        value = self.floor + (self.asym - self.floor) * rise
+        columns, configs = self._probed()
+        if len(columns):
+            value[:, columns] += self.configs.offset[:, configs]
+        return value
 
     def sd(self, epochs) -> np.ndarray:
-        """A new run's spread per draw and candidate, widened outside the probed ranges."""
+        """A new run's spread per draw and candidate, widened outside the probed ranges; a probed config's
+        new seed spreads by its own variance."""
         outside = self.outside + _outside(self._log_epochs(epochs), self.log_epochs_range).astype(np.float32)
-        return np.sqrt(self.noise + (np.float32(EXTRAPOLATION_SD) * outside)[None, :] ** 2)
+        widening = (np.float32(EXTRAPOLATION_SD) * outside)[None, :] ** 2
+        variance = self.noise + widening
+        columns, configs = self._probed()
+        if len(columns):
+            variance[:, columns] = self.configs.noise[:, configs] + widening[:, columns]
+        return np.sqrt(variance)
 
     def prob_meets(self, budget_score: float, epochs) -> np.ndarray:
         """P(a new run trained ``epochs`` reaches the budget's score), averaged over the draws."""
@@ -127,11 +170,14 @@ class AccuracyPosterior:
     @classmethod
     def from_idata(cls, idata, info: AccuracyInfo) -> AccuracyPosterior:
         """Thin an InferenceData (or its posterior group) into numpy draws (the shared rule)."""
-        return cls(thin(getattr(idata, "posterior", idata), PARAMS), info)
+        names = (*PARAMS, *CONFIG_PARAMS) if info.configs else PARAMS
+        return cls(thin(getattr(idata, "posterior", idata), names), info)
 
     def to_dataset(self):
         """The draws as an InferenceData-style posterior group (xarray), for saving."""
-        return draws_dataset(self.draws, {"g_shape": ("shape",)}, {"shape": [s.value for s in SHAPES]})
+        dims = {"g_shape": ("shape",), "config_mean": ("config",), "config_var": ("config",)}
+        coords = {"shape": [s.value for s in SHAPES], "config": list(range(len(self.info.configs)))}
+        return draws_dataset(self.draws, dims, coords)
 
     @property
     def diagnostics(self) -> Diagnostics:
@@ -161,6 +207,8 @@ class AccuracyPosterior:
             + _outside(log_b, info.log_batch_range)
         )
         f32 = np.float32  # half the memory traffic of the search; scores need no more than 7 digits
+        config = config_index(info.configs, nets)
+        probed = bool((config >= 0).any())
         return Curves(
             floor=col["floor"].astype(f32),
             asym=asym.astype(f32),
@@ -169,7 +217,16 @@ class AccuracyPosterior:
             noise=(col["sigma"] ** 2 + col["sigma_run"] ** 2).astype(f32),
             outside=outside.astype(f32),
             log_epochs_range=info.log_epochs_range,
+            config=config if probed else None,
+            configs=self._config_offsets() if probed else None,
         )
+
+    def _config_offsets(self) -> ConfigOffsets:
+        """Each probed config's own offset per draw, and a new seed's variance there: checkpoint noise, the
+        seeds' and what its runs left unknown of the config."""
+        d, f32 = self.draws, np.float32
+        noise = (d["sigma"] ** 2 + d["sigma_seed"] ** 2)[:, None] + d["config_var"]
+        return ConfigOffsets(d["config_mean"].astype(f32), noise.astype(f32))
 
     def mean_score(self, nets: Nets, epochs) -> np.ndarray:
         """Curve value per draw (rows) and candidate (columns) after ``epochs`` (scalar or per candidate)."""
@@ -191,6 +248,21 @@ class AccuracyPosterior:
         """Posterior mean accuracy (or test loss, for regression) per candidate after ``epochs``."""
         score = self.mean_score(nets, epochs).mean(axis=0)
         return np.exp(-score) if self.task == "regression" else score
+
+
+def config_index(configs, nets: Nets) -> np.ndarray:
+    """Per candidate, the index of its probed config in ``configs`` (the same network and recipe), -1 if none."""
+    if not configs:
+        return np.full(len(nets.params), -1)
+
+    def keys(shapes, depth, params, learning_rate, batch_size) -> pd.MultiIndex:
+        lr = np.round(np.log(np.asarray(learning_rate, float)) * 1e6).astype(np.int64)  # 1e-6 in ln: one rate
+        ints = (np.asarray(v, float).astype(np.int64) for v in (depth, params, batch_size))
+        return pd.MultiIndex.from_arrays([np.asarray(shapes, object), *ints, lr])
+
+    known = keys(*zip(*((c.shape, c.depth, c.params, c.learning_rate, c.batch_size) for c in configs), strict=True))
+    wanted = keys(nets.shapes, nets.depth, nets.params, nets.learning_rate, nets.batch_size)
+    return known.get_indexer(wanted)
 
 
 def fewest_epochs(

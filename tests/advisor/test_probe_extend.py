@@ -11,7 +11,7 @@ from advisor.candidates import candidate_grid
 from advisor.extend import MAX_EXTEND_EPOCHS, extension
 from measurement.errors import InputError
 from measurement.records import PlannedRun
-from measurement.sweep.plan import plan_extension
+from measurement.sweep.plan import EXTEND_REPEAT, plan_extension
 from models.accuracy import ProbedRun
 from tests.fakes.accuracy import real_accuracy
 from tests.fakes.cli import assert_one_line_error, call_cli
@@ -46,7 +46,7 @@ def test_the_plan_measures_every_centre_first_then_one_step_neighbours() -> None
         PlannedRun("trapezoid", 4, 2**24, 1024, learning_rate=1e-2),
     ]
     runs = plan_extension(centres, train_samples=600).runs
-    assert [r.repeat for r in runs[:2]] == [1, 1] and [r.size for r in runs[:2]] == [1024, 2**24]
+    assert [r.repeat for r in runs[:2]] == [EXTEND_REPEAT] * 2 and [r.size for r in runs[:2]] == [1024, 2**24]
     first = [r for r in runs[2:] if r.shape == "rectangle"]
     assert {r.size for r in first} == {512, 1024, 2048}
     assert sorted(r.learning_rate for r in first if r.learning_rate != 1e-3) == pytest.approx([1e-3 / 3, 3e-3])
@@ -57,6 +57,14 @@ def test_the_plan_measures_every_centre_first_then_one_step_neighbours() -> None
     assert max(r.learning_rate for r in second) == pytest.approx(3e-2)
     assert len({r.key for r in runs}) == len(runs)
     assert np.all([r.repeat == 0 for r in runs[2:]])
+
+
+def test_a_centre_a_halving_rung_continued_is_one_centre_re_run_on_a_seed_no_rung_used() -> None:
+    centre = PlannedRun("rectangle", 3, 1024, 64, learning_rate=1e-3)
+    rungs = [dataclasses.replace(centre, repeat=k) for k in range(3)]  # the rungs' seeds of one config
+    runs = plan_extension(rungs, train_samples=600).runs
+    again = [r for r in runs if r.config_key == centre.config_key]
+    assert len(again) == 1 and again[0].repeat not in {0, 1, 2}
 
 
 def test_extending_a_data_set_the_profile_never_probed_is_one_line(tmp_path, monkeypatch) -> None:
@@ -97,5 +105,5 @@ def test_a_neighbour_that_is_another_centres_config_is_not_trained_again_and_max
     runs = plan_extension([small, double], train_samples=2550).runs
     configs = [r.config_key for r in runs]
     assert len(configs) == len(set(configs))  # each config once: the centres again, then new neighbours
-    assert [r.repeat for r in runs[:2]] == [1, 1]
+    assert [r.repeat for r in runs[:2]] == [EXTEND_REPEAT] * 2
     assert len(plan_extension([small, double], train_samples=2550, max_runs=5).runs) == 5

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from measurement.datasets import load_dataset
-from measurement.records import PlannedRun, RunScore, TrainConfig
+from measurement.records import PlannedRun, RunScore, TrainConfig, config_key
 from measurement.store import RunStore
 from measurement.sweep import SweepSpec, run_sweep_on_pool
 from measurement.sweep.events import HalvingSchedule, SweepEventKind
@@ -37,8 +37,22 @@ RUNS = tuple(
         itertools.product((2, 3, 4), (64, 256, 1024), (32,), (1e-3,)), SCHEDULE.configs0
     )
 )
-ACCURACY = {run.key: 0.1 * ((5 * i) % 9) for i, run in enumerate(RUNS)}
-"""The fake score of each rung-0 config: 0, 0.5, 0.1, 0.6, ... (distinct, not in plan order)."""
+ACCURACY = {run.config_key: 0.1 * ((5 * i) % 9) for i, run in enumerate(RUNS)}
+"""The fake score of each config (any seed): 0, 0.5, 0.1, 0.6, ... (distinct, not in plan order)."""
+
+
+def _accuracy(run_key: str) -> float:
+    return ACCURACY[config_key(run_key)]
+
+
+def _seed(run: PlannedRun, repeat: int) -> PlannedRun:
+    return dataclasses.replace(run, repeat=repeat)
+
+
+def _rung_keys(best: list[PlannedRun]) -> dict[int, list[str]]:
+    """The run keys stored per epochs by a whole probe: every config, the best three on a new seed, the best
+    on a third."""
+    return {2: sorted(r.key for r in RUNS), 6: sorted(_seed(r, 1).key for r in best[:3]), 18: [_seed(best[0], 2).key]}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +66,7 @@ def _first(dataset) -> SweepSpec:
 
 
 def _score(key: str, epochs: int, lost: bool = False) -> RunScore:
-    return RunScore(key, 100, None if lost else 1.0, ACCURACY[key] + 0.001 * epochs)
+    return RunScore(key, 100, None if lost else 1.0, _accuracy(key) + 0.001 * epochs)
 
 
 def test_promotions_are_the_best_third_by_score_ties_to_fewer_parameters() -> None:
@@ -71,10 +85,10 @@ def test_each_rung_continues_a_third_of_the_configs_for_three_times_the_epochs(d
     second = next_rung(first, [_score(r.key, 2) for r in RUNS])
     assert second is not None and second.rung is not None
     assert second.config.epochs == 6 and second.rung.index == 1 and second.rung.first == first.digest()
-    best = sorted(RUNS, key=lambda r: -ACCURACY[r.key])[:3]
-    assert second.runs == tuple(best)
+    best = sorted(RUNS, key=lambda r: -ACCURACY[r.config_key])[:3]
+    assert second.runs == tuple(_seed(r, 1) for r in best)  # continued on a new seed: replicates
     third = next_rung(second, [_score(r.key, 6) for r in second.runs])
-    assert third is not None and third.config.epochs == 18 and third.runs == (best[0],)
+    assert third is not None and third.config.epochs == 18 and third.runs == (_seed(best[0], 2),)
     assert next_rung(third, [_score(best[0].key, 18)]) is None  # the last rung
     assert next_rung(first, []) is None  # nothing committed: nothing to continue
     assert len({first.digest(), second.digest(), third.digest()}) == 3  # each rung is a sweep of its own
@@ -118,7 +132,7 @@ class _Probe:
 
     def result(self, run):
         self.trained.append((run.run_key, run.config.epochs))
-        score = ACCURACY[run.run_key] + 0.001 * run.config.epochs
+        score = _accuracy(run.run_key) + 0.001 * run.config.epochs
         return dataclasses.replace(fake_result(run.arch), test_accuracy=score)
 
     def stop(self) -> bool:
@@ -152,8 +166,8 @@ def test_a_probe_runs_its_rungs_each_a_sweep_with_its_share_of_the_budget(tmp_pa
         stored = _stored(store)
     assert outcome.complete and len(outcome.summaries) == 3
     assert probe.shares == [200.0, 250.0, 450.0]  # equal shares of what is left: unspent time carries forward
-    best = sorted(RUNS, key=lambda r: -ACCURACY[r.key])
-    assert stored == {2: sorted(r.key for r in RUNS), 6: sorted(r.key for r in best[:3]), 18: [best[0].key]}
+    best = sorted(RUNS, key=lambda r: -ACCURACY[r.config_key])
+    assert stored == _rung_keys(best)
     assert [e.label for e in events if e.kind is SweepEventKind.RUNG] == [
         "rung 1/3: 9 runs of 2 epochs", "rung 2/3: 3 runs of 6 epochs", "rung 3/3: 1 runs of 18 epochs"]  # fmt: skip
 
@@ -171,8 +185,8 @@ def test_an_interrupted_probe_resumes_the_same_rungs_and_skips_committed_runs(tm
     assert resumed.rungs[0][1] is None  # rung 0 was closed (rung 1 was planned from it): not run again
     assert [epochs for _, epochs in again.trained] == [6, 6, 18]  # the two runs left of rung 1, then rung 2
     assert not {key for key, _ in first.trained[9:]} & {key for key, epochs in again.trained if epochs == 6}
-    best = sorted(RUNS, key=lambda r: -ACCURACY[r.key])
-    assert stored == {2: sorted(r.key for r in RUNS), 6: sorted(r.key for r in best[:3]), 18: [best[0].key]}
+    best = sorted(RUNS, key=lambda r: -ACCURACY[r.config_key])
+    assert stored == _rung_keys(best)
 
 
 def test_a_rung_cut_short_by_its_share_stays_closed_on_resume(tmp_path: Path, dataset) -> None:
