@@ -23,8 +23,8 @@ def summary_line(result: Recommendation) -> str:
         line = (
             f"no candidate reaches {what} {request.accuracy:g} with probability >= {request.confidence:g} by the "
             f"accuracy model, but probed runs did: the rows are their networks and recipes at the epochs they "
-            f"reached it (each measured once; P is the model's), ranked by {OBJECTIVE_WORDS[str(request.objective)]}"
-            f" / P; best: {_net(result.table.iloc[0])}"
+            f"reached it (P: a new seed's chance, from the config's own runs and how far seeds scatter), ranked by "
+            f"{OBJECTIVE_WORDS[str(request.objective)]} / P; best: {_net(result.table.iloc[0])}"
         )
     elif result.verdict is Verdict.INFEASIBLE:
         line = (
