@@ -15,6 +15,11 @@ from models.features import TERM_UNITS
 ESTIMATE_NOTE = " (energy is an ESTIMATE: the calibration had no energy counter)"
 
 
+def warning_markup(line: str) -> str:
+    """A warning as the CLI and the TUI show it (rich markup)."""
+    return f"[yellow]warning:[/yellow] {line}"
+
+
 def summary_line(result: Recommendation) -> str:
     """One line: how many candidates meet the budget and the best one, or the best achievable score."""
     request = result.request

@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         table.add_row("machine state", row["machine"])
     console = Console()
     console.print(table)
+    from advisor.render import warning_markup
+
     for line in row.get("machine_warnings", ()):
-        console.print(f"[yellow]warning:[/yellow] {line}")
+        console.print(warning_markup(line))
     return 0

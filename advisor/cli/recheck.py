@@ -94,5 +94,7 @@ def _print(outcome, profile) -> None:
     table.add_row("history", str(outcome.history))
     console.print(table)
     console.print(f"predictions now apply: {outcome.state.describe()}")
+    from advisor.render import warning_markup
+
     for line in outcome.state.warnings():
-        console.print(f"[yellow]warning:[/yellow] {line}")
+        console.print(warning_markup(line))

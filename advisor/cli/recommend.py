@@ -121,7 +121,7 @@ def _print_table(result, attrs: dict, wide: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from advisor.render import recommendation_rows, table_title
+    from advisor.render import recommendation_rows, table_title, warning_markup
 
     console = Console(highlight=False)
     if wide:  # intervals and full names: as wide as they need, not folded into the terminal's width
@@ -131,7 +131,7 @@ def _print_table(result, attrs: dict, wide: bool) -> None:
     if attrs.get("machine"):
         console.print(f"machine: {attrs['machine']}")
     for line in attrs.get("machine_warnings", ()):
-        console.print(f"[yellow]warning:[/yellow] {line}")
+        console.print(warning_markup(line))
     out = Table(
         title=table_title(result),
         title_justify="left",

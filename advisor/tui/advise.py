@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from advisor.figures_recommend import ShapeCurve, TierCrossing, tier_crossings, training_curves
-from advisor.render import learning_rate_label, reason_line, recommendation_rows, si, summary_line
+from advisor.render import learning_rate_label, reason_line, recommendation_rows, si, summary_line, warning_markup
 from advisor.tui.widgets import EnergyPlot, pareto_text
 
 FIELDS = (
@@ -200,9 +200,7 @@ class AdviseScreen(Screen):
             self.show_details(0)
             return
         self.answer = answer = event.answer
-        warnings = [
-            f"[yellow]warning:[/yellow] {w}" for w in (self.profile.machine.warnings() if self.profile.machine else [])
-        ]
+        warnings = [warning_markup(w) for w in (self.profile.machine.warnings() if self.profile.machine else [])]
         message.update("\n".join(line for line in (answer.message, answer.reason, *warnings) if line))
         table.clear(columns=True)
         table.add_columns(*(name for name, _ in answer.header))

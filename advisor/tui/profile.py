@@ -11,7 +11,7 @@ from textual.widgets import Footer, Header, Static
 
 from advisor.errors import USER_ERRORS, first_line
 from advisor.figures import tier_chart, write_tier_figure
-from advisor.render import cost_lines
+from advisor.render import cost_lines, warning_markup
 from advisor.tui.tier_chart import ascii_chart
 from advisor.tui.widgets import fmt_bytes
 
@@ -63,7 +63,7 @@ def describe_profile(profile) -> str:
         *(
             [
                 f"machine: {profile.machine.describe()}",
-                *(f"[yellow]warning:[/yellow] {w}" for w in profile.machine.warnings()),
+                *(warning_markup(w) for w in profile.machine.warnings()),
             ]
             if profile.machine
             else []
