@@ -188,7 +188,8 @@ def pick_label(pick: Pick) -> str:
 
 
 def summary_rows(result: DatasetResult) -> list[dict]:
-    """One row per objective: met/seeds, measured/predicted J/datum, the pick's energies and its ratios."""
+    """One row per objective: the pick's predicted P(meet), met/seeds, measured/predicted J/datum, its energies
+    and its ratios."""
     cheapest, brute = result.cheapest_naive(), result.cheapest_brute()
     rows = []
     for pick in result.picks:
@@ -200,6 +201,7 @@ def summary_rows(result: DatasetResult) -> list[dict]:
             "pick": pick_label(pick),
             "met": sum(r.met for r in pick.runs),
             "seeds": len(pick.runs),
+            "p_meet": pick.row.get("p_meet", math.nan),
             "measured_over_predicted": pick.measured_over_predicted,
             "predicted_training_j": pick.row.get("training_energy_j", math.nan),
             "as_advised_j": advised,
@@ -224,6 +226,7 @@ def summary_table(results: Sequence[DatasetResult]) -> str:
         "budget",
         "objective",
         "pick",
+        "P(meet) predicted",
         "met/seeds",
         "measured/predicted J/datum",
         "J to budget (median)",
@@ -243,6 +246,7 @@ def summary_table(results: Sequence[DatasetResult]) -> str:
                     result.budget.words(),
                     row["objective"],
                     row["pick"],
+                    _fmt(row["p_meet"], 2),
                     f"{row['met']}/{row['seeds']}",
                     _fmt(row["measured_over_predicted"]),
                     _fmt(row["energy_to_budget_j"]) + flag,

@@ -149,7 +149,8 @@ def test_ratios_compare_the_picks_median_with_the_cheapest_baseline_that_reached
                             1e-6, energy_j, 1.0)  # fmt: skip
 
     pick = report.Pick("training-energy", {"energy_per_datum_j": 2e-6, "training_energy_j": 5.0, "shape": "rectangle",
-                       "depth": 2, "widths": "8-3", "learning_rate": 1e-3, "batch_size": 32, "epochs": 4.0},
+                       "depth": 2, "widths": "8-3", "learning_rate": 1e-3, "batch_size": 32, "epochs": 4.0,
+                       "p_meet": 0.62},
                        (reach("p", 2.0), reach("p", 4.0, seed=1), reach("p", 9.0, seed=2)))  # fmt: skip
     naive = (report.TrialResult("a", (reach("a", 1.0, reached=False),) * 3),
              report.TrialResult("b", (reach("b", 8.0), reach("b", 8.0), reach("b", 1.0, reached=False))))  # fmt: skip
@@ -161,6 +162,7 @@ def test_ratios_compare_the_picks_median_with_the_cheapest_baseline_that_reached
     assert row["over a"] == 4.0 and row["over b"] == 0.5
     assert row["over_cheapest_naive"] == 0.5  # a never reached the budget: b is the cheapest that did
     assert row["over_brute"] == 2.0  # y never reached it
+    assert row["p_meet"] == 0.62 and "| 0.62 | 3/3 |" in report.summary_table([result])  # predicted beside met
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
