@@ -225,7 +225,22 @@ def table_of(result: Recommendation, profile: Profile | None = None) -> pd.DataF
     if profile is not None:
         table.attrs.update(profile=profile_label(profile), profile_source=str(profile_source(profile)))
         table.attrs.update(machine_state_of(profile))
+        table.attrs.update(fit_warnings=fit_warnings(profile, result.request.dataset))
     return table
+
+
+def fit_warnings(profile: Profile, dataset: str) -> list[str]:
+    """One line per fit behind an answer on ``dataset`` that did not converge (the energy model's, the data
+    set's accuracy model's), with its problems and what to do: its numbers may be off by more than they say."""
+    fits = [("energy model", profile.energy.diagnostics)]
+    if dataset in profile.accuracy:
+        fits.append((f"accuracy model of {dataset[:100]}", profile.accuracy[dataset].diagnostics))
+    return [
+        f"the {what} did not converge ({'; '.join(d.problems())}): its predictions and P are less sure than they "
+        "say; re-run 'advisor fit' (a probe with more runs helps an accuracy model)"
+        for what, d in fits
+        if not d.converged
+    ]
 
 
 def machine_state_of(profile: Profile) -> dict[str, Any]:

@@ -130,7 +130,7 @@ def _print_table(result, attrs: dict, wide: bool) -> None:
     console.print(f"profile: {attrs['profile']}")
     if attrs.get("machine"):
         console.print(f"machine: {attrs['machine']}")
-    for line in attrs.get("machine_warnings", ()):
+    for line in (*attrs.get("machine_warnings", ()), *attrs.get("fit_warnings", ())):
         console.print(warning_markup(line))
     out = Table(
         title=table_title(result),
@@ -156,7 +156,7 @@ def _print_table(result, attrs: dict, wide: bool) -> None:
 
 
 def _machine_words(attrs: dict) -> list[str]:
-    """The machine-state line and its warnings, for the JSON answer's stderr."""
-    if not attrs.get("machine"):
-        return []
-    return [f"machine: {attrs['machine']}", *(f"warning: {line}" for line in attrs.get("machine_warnings", ()))]
+    """The machine-state line and the warnings (the machine's, the fits'), for the CSV answer's stderr."""
+    machine = [f"machine: {attrs['machine']}"] if attrs.get("machine") else []
+    warnings = (*attrs.get("machine_warnings", ()), *attrs.get("fit_warnings", ()))
+    return [*machine, *(f"warning: {line}" for line in warnings)]

@@ -83,10 +83,13 @@ class Answer:
     reason: str
     curves: tuple[ShapeCurve, ...]
     crossings: tuple[TierCrossing, ...]
+    fit_warnings: tuple[str, ...] = ()
 
 
 def answer_of(profile, result) -> Answer:
     """Everything the screen shows for an engine answer (computed in the worker thread, not the UI's)."""
+    from advisor.api import fit_warnings
+
     header, rows = recommendation_rows(result)
     curves = training_curves(result)
     return Answer(
@@ -99,6 +102,7 @@ def answer_of(profile, result) -> Answer:
         reason=reason_line(result),
         curves=curves,
         crossings=tier_crossings(profile, curves),
+        fit_warnings=tuple(fit_warnings(profile, result.request.dataset)),
     )
 
 
@@ -200,7 +204,8 @@ class AdviseScreen(Screen):
             self.show_details(0)
             return
         self.answer = answer = event.answer
-        warnings = [warning_markup(w) for w in (self.profile.machine.warnings() if self.profile.machine else [])]
+        machine = self.profile.machine.warnings() if self.profile.machine else []
+        warnings = [warning_markup(w) for w in (*machine, *answer.fit_warnings)]
         message.update("\n".join(line for line in (answer.message, answer.reason, *warnings) if line))
         table.clear(columns=True)
         table.add_columns(*(name for name, _ in answer.header))

@@ -210,3 +210,25 @@ def test_design_script_example_runs(capsys) -> None:
     runpy.run_path(str(ROOT / "examples" / "design_script.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "ESTIMATED" in out and "Pareto front" in out
+
+
+def test_an_answer_from_a_fit_that_did_not_converge_says_so(profile_dir: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    from models.profile import Profile
+    from models.sampling import Diagnostics
+
+    profile = Profile.load(profile_dir)
+    digits = profile.accuracy["digits"]
+    stuck = Diagnostics(divergences=3, max_r_hat=1.5, min_ess_bulk=8.0, draws=2000, chains=4, fit_s=1.0)
+    digits = dataclasses.replace(digits, info=dataclasses.replace(digits.info, diagnostics=stuck))
+    folder = dataclasses.replace(profile, accuracy={**profile.accuracy, "digits": digits}, path=None).save(
+        tmp_path / "stuck"
+    )
+    code, out, err = _recommend(folder, "--dataset", "digits", "--accuracy", "0.95", "--top", "3")
+    assert code == 0, err
+    assert "warning: the accuracy model of digits did not converge (max r_hat 1.500" in " ".join(out.split())
+    code, out, _ = _recommend(folder, "--dataset", "digits", "--accuracy", "0.95", "--json")
+    assert code == 0 and "accuracy model of digits did not converge" in json.loads(out)["fit_warnings"][0]
+    code, out, _ = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.95", "--json")
+    assert json.loads(out)["fit_warnings"] == []  # converged fits: no warning
