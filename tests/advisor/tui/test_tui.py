@@ -320,5 +320,7 @@ def test_a_probe_started_in_the_tui_fits_the_datasets_accuracy_model(
     profile = advisor.load_profile(tmp_path / "profile")
     probes = RunStore(store).frame()
     probes = probes[(probes["sweep_kind"] == "probe") & (probes["phase"] == "train") & (probes["status"] == "ok")]
-    assert len(probes) == 8  # a rung re-trains its best configs on the same seed: one trajectory each in the fit
-    assert dataset in profile.accuracy and profile.datasets[dataset].runs == probes["run_key"].nunique() < 8
+    assert len(probes) == 8 and probes["run_key"].nunique() == 8  # a rung continues its best configs on new seeds
+    configs = probes.groupby(["shape", "depth", "params", "learning_rate", "batch_size"]).ngroups
+    info = profile.datasets[dataset]
+    assert dataset in profile.accuracy and info.runs == 8 and len(info.configs) == configs < 8  # seeds of one config
