@@ -493,9 +493,12 @@ def price_probed(profile: Profile, request: RecommendRequest, runs) -> tuple[flo
     search's own, so every warm recommend with an empty answer priced its candidates again)."""
     samples = train_samples(profile, request)
     archs = probed_architectures(profile, request.dataset, runs)
+    by_batch: dict[int, list[int]] = {}
+    for i, (run, arch) in enumerate(zip(runs, archs, strict=True)):
+        if arch is not None:
+            by_batch.setdefault(int(run.batch_size), []).append(i)
     priced: list[float | None] = [None] * len(runs)
-    for batch in sorted({int(run.batch_size) for run, arch in zip(runs, archs, strict=True) if arch is not None}):
-        at = [i for i, (run, arch) in enumerate(zip(runs, archs, strict=True)) if arch and run.batch_size == batch]
+    for batch, at in by_batch.items():
         draws, _, _ = _energy_draws(profile, [archs[i] for i in at], batch, "train", request.dataset, PROBED_DRAWS)
         for column, i in enumerate(at):
             priced[i] = float(draws[:, column].mean()) * samples * float(runs[i].epochs)

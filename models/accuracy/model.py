@@ -319,7 +319,7 @@ def _best_checkpoints(frame: pd.DataFrame, task: str) -> list[ProbedRun]:
     """Every probed config at its best checkpoint, best first (ties: the fewer epochs)."""
     scored = frame.assign(model_score=score_of(frame, task))
     best = scored.sort_values(["model_score", "epoch"], ascending=[False, True]).groupby("run_id").head(1)
-    best = best.drop_duplicates(["shape", "depth", "params", "learning_rate", "batch_size"])
+    best = best.drop_duplicates(CONFIG_COLUMNS)
     return [
         ProbedRun(
             shape=str(row.shape),
