@@ -21,7 +21,7 @@ from pathlib import Path
 from advisor.fitting import FitOutcome, FitRequest, fit_and_save
 from measurement.architecture import MAX_BATCH
 from measurement.cluster import ClusterSession, ClusterSpec, parse_cluster, start_cluster
-from measurement.datasets import Dataset, load_dataset
+from measurement.datasets import Dataset, TargetKind, load_dataset
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint, fingerprint
 from measurement.meters.auto import (
@@ -128,6 +128,7 @@ class CalibrationRequest:
         dataset: the data set, or (a calibration only) several: one sweep spans them all.
         idle_s: idle measurement length; None = the meter's default (none for the replay meter).
         budget_given: False when the user left the budget out (a resume then keeps the sweep's own).
+        target_kind: what a data file's target is (``--task``); None: the loader's rule.
         cluster: run on a Dask cluster: ``local:N``, ``slurm`` or ``pbs`` (None: on this machine).
         scheduler: run on the workers of an existing Dask scheduler at this address.
         workers: jobs to start on Slurm/PBS, or workers of ``scheduler`` to wait for.
@@ -150,6 +151,7 @@ class CalibrationRequest:
     seed: int = 0
     kind: SweepKind = SweepKind.CALIBRATE
     target: str | None = None
+    target_kind: TargetKind | None = None
     cluster: str | None = None
     scheduler: str | None = None
     workers: int | None = None
@@ -299,7 +301,9 @@ def _stored_spec(store_path: Path, kind: SweepKind) -> SweepSpec:
 
 
 def _load(names: tuple[str, ...], request: CalibrationRequest) -> tuple[Dataset, ...]:
-    return tuple(load_dataset(name, target=request.target, seed=request.seed) for name in names)
+    return tuple(
+        load_dataset(name, target=request.target, seed=request.seed, kind=request.target_kind) for name in names
+    )
 
 
 def probe_epochs(train_samples: int, batch_size: int) -> int:
@@ -543,6 +547,7 @@ def _cluster_sweeper(
         meter=request.meter,
         dataset=_dataset_for_workers(job.spec.dataset),
         target=request.target,
+        target_kind=request.target_kind,
         dataset_seed=request.seed,
         dataset_hash=job.spec.dataset_hash,
         idle_s=request.idle_seconds,

@@ -75,7 +75,15 @@ from benchmarks.advice_report import (  # noqa: E402
 )
 from benchmarks.report import add_page_options, page_from_args  # noqa: E402
 from measurement.architecture import SHAPES, Architecture, param_count, size_architecture  # noqa: E402
-from measurement.datasets import BUNDLED, DATA_SUFFIXES, Dataset, Task, dataset_name, load_dataset  # noqa: E402
+from measurement.datasets import (  # noqa: E402
+    BUNDLED,
+    DATA_SUFFIXES,
+    Dataset,
+    TargetKind,
+    Task,
+    dataset_name,
+    load_dataset,
+)
 from measurement.errors import InputError  # noqa: E402
 
 OBJECTIVES = ("energy-per-datum", "training-energy")
@@ -110,6 +118,9 @@ class Settings:
     windows: int = 5
     window_s: float = 0.25
     quick: bool = False
+    regression: frozenset[str] = frozenset()
+    """Data set names (file stems) probed as regressions, as BUTTER treats them (``advisor probe --task
+    regression``): 201_pol's 11 target values are a quantity, not classes."""
 
 
 QUICK = Settings(
@@ -205,6 +216,8 @@ def probe_command(path: Path, settings: Settings) -> list[str]:
         "estimate",
         "--json",
     ]
+    if dataset_name(str(path)) in settings.regression:
+        command += ["--task", "regression"]
     if settings.quick:
         command += ["--no-fit", "--windows", "2", "--window", "0.05s", "--idle", "0.05s"]
     return command
@@ -484,7 +497,8 @@ def probed_case(path: Path, home: Path, settings: Settings, progress) -> Case:
         raise AdviceError(f"the probe of {path.name} left no accuracy model for {name} in {home / 'profile'}")
     budget, best = budget_for(profile.datasets[name])
     progress(f"{name}: probed and fitted in {probe_s:.0f} s")
-    return Case(name, str(path), profile, budget, best, probe_s, load_dataset(str(path)))
+    kind = TargetKind.REGRESSION if name in settings.regression else None
+    return Case(name, str(path), profile, budget, best, probe_s, load_dataset(str(path), kind=kind))
 
 
 def reference_case(name: str, value: float, profile) -> Case:
@@ -535,6 +549,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="folder of data set files (e.g. ../shared/data/pmlb); may be left out with --reference",
     )
     p.add_argument("--datasets", help="comma-separated data set names (file stems) to run (default: all)")
+    p.add_argument(
+        "--regression",
+        default="",
+        help="comma-separated data set names whose target is a regression (advisor probe --task regression), "
+        "e.g. 201_pol as BUTTER treats it",
+    )
     p.add_argument("--probe-budget", help="advisor probe --budget (default 5m)")
     p.add_argument("--seeds", type=int, help="new seeds per pick and baseline (default 3)")
     p.add_argument("--brute", type=int, help="brute-force (network, recipe) pairs (default 20)")
@@ -576,7 +596,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         given["probe_budget_s"] = duration_s(args.probe_budget)
     if args.run_cap is not None:
         given["run_cap_s"] = duration_s(args.run_cap)
-    return dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
+    regression = frozenset(n.strip() for n in args.regression.split(",") if n.strip())
+    return dataclasses.replace(base, regression=regression, **{k: v for k, v in given.items() if v is not None})
 
 
 @contextlib.contextmanager

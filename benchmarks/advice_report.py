@@ -329,6 +329,7 @@ def _settings_words(settings) -> str:
     return (
         f"probe budget {s.probe_budget_s:g} s, {s.seeds} seed(s), {s.brute} brute-force pairs, runs capped at "
         f"{s.max_epochs} epochs and ~{s.run_cap_s:g} s of training, {s.windows} windows of {s.window_s:g} s"
+        + (f"; probed as regressions: {', '.join(sorted(s.regression))}" if s.regression else "")
     )
 
 
@@ -343,7 +344,7 @@ def to_json(results: Sequence[DatasetResult], settings, machine: str) -> dict:
     """Everything: the settings, the machine, per data set every run and the summary rows."""
     return {
         "machine": machine,
-        "settings": dataclasses.asdict(settings),
+        "settings": dataclasses.asdict(settings) | {"regression": sorted(settings.regression)},
         "datasets": [dataclasses.asdict(r) | {"summary": summary_rows(r)} for r in results],
     }
 

@@ -7,7 +7,8 @@ file with a target column. Feature columns: constant dropped; 2-valued -> 0/1; n
 numeric -> min-max scaled (an intensity stays one input: ``digits`` has 64 inputs, not 884 one-hot ones,
 and trains to ~97% where the one-hot form plateaus near 94%). The target: <= 20 distinct values or
 non-numeric -> classes (binary or multiclass), otherwise regression (min-max scaled); it sets the output
-width and the task.
+width and the task. Where that rule guesses wrong (a rating or count is a regression; many numeric category
+codes are classes), the user says what the target is (``--task``: :class:`TargetKind`).
 
 A data set from a file is *named* by its stem (``data/landsat.csv.gz`` -> ``landsat``; see
 :func:`dataset_name`): that is the name profiles, ``--dataset`` and the API use, while the run store keeps the
@@ -56,6 +57,15 @@ class Task(enum.StrEnum):
 
     MULTICLASS = "multiclass"
     BINARY = "binary"
+    REGRESSION = "regression"
+
+
+class TargetKind(enum.StrEnum):
+    """What a data file's target is when the user says so (``--task``), overriding the rule of the module doc:
+    an integer-coded quantity (a rating, a count, 201_pol's 11 values) is a regression; a numeric code of many
+    categories is a classification."""
+
+    CLASSIFICATION = "classification"
     REGRESSION = "regression"
 
 
@@ -181,7 +191,7 @@ def _encode_column(values, max_width: int = ENCODED_MAX_VALUES) -> np.ndarray:
     return ((column - column.min()) / (column.max() - column.min())).astype(np.float32)[:, None]
 
 
-def _encode_target(values) -> tuple[np.ndarray, Task, int]:
+def _encode_target(values, kind: TargetKind | None = None) -> tuple[np.ndarray, Task, int]:
     import pandas as pd
 
     series = pd.Series(values)
@@ -192,9 +202,14 @@ def _encode_target(values) -> tuple[np.ndarray, Task, int]:
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     if distinct < 2:
         raise DatasetError("the target has a single value: nothing to learn")
+    if kind is TargetKind.REGRESSION:
+        if not numeric:
+            raise DatasetError(f"--task regression needs a numeric target; it holds {series.dtype} values")
+        column = series.to_numpy(np.float64)  # min-max scaled, in order even for two values
+        return ((column - column.min()) / (column.max() - column.min())).astype(np.float32), Task.REGRESSION, 1
     if distinct == 2:
         return _encode_column(series)[:, 0], Task.BINARY, 1
-    if distinct <= ONE_HOT_MAX_DISTINCT or not numeric:
+    if distinct <= ONE_HOT_MAX_DISTINCT or not numeric or kind is TargetKind.CLASSIFICATION:
         if distinct > TARGET_MAX_CLASSES:
             raise DatasetError(f"the target has {distinct:,} classes, over the bound of {TARGET_MAX_CLASSES:,}")
         codes = pd.Categorical(series.astype(str)).codes.astype(np.int64)
@@ -202,14 +217,15 @@ def _encode_target(values) -> tuple[np.ndarray, Task, int]:
     return _encode_column(series)[:, 0], Task.REGRESSION, 1
 
 
-def from_frame(name: str, features, target, seed: int = 0) -> Dataset:
-    """Preprocess a feature table and a target column, then split 80/20 (shuffled, seeded)."""
+def from_frame(name: str, features, target, seed: int = 0, kind: TargetKind | None = None) -> Dataset:
+    """Preprocess a feature table and a target column (``kind``: what the target is, where the user says so),
+    then split 80/20 (shuffled, seeded)."""
     import pandas as pd
 
     features = pd.DataFrame(features)
     if len(features) < 10:
         raise DatasetError(f"dataset {name!r} has {len(features)} rows; at least 10 are needed")
-    y, task, output_dim = _encode_target(target)
+    y, task, output_dim = _encode_target(target, kind)
     blocks, width = [], 0
     for column in features.columns:
         blocks.append(_encode_column(features[column].rename(str(column)), ENCODED_MAX_VALUES // len(features) - width))
@@ -314,12 +330,15 @@ MAX_SYNTHETIC_VALUES = 2**28
 """A synthetic data set holds at most 2^28 values (1 GiB of float32): a typo cannot exhaust memory."""
 
 
-def load_dataset(spec: str, target: str | None = None, seed: int = 0) -> Dataset:
-    """Load a dataset by spec (see module doc).
+def load_dataset(spec: str, target: str | None = None, seed: int = 0, kind: TargetKind | None = None) -> Dataset:
+    """Load a dataset by spec (see module doc); ``target`` and ``kind`` (what the target is: classification or
+    regression, else the module doc's rule) apply to a data file only.
 
     Raises:
         DatasetError: unknown name, bad synthetic spec, unreadable file, missing target column, NaNs …
     """
+    if kind is not None and not is_file_spec(spec):
+        raise DatasetError(f"--task applies to a data file; {spec[:80]!r} has its own task")
     if spec in BUNDLED:
         return _bundled(spec)
     match = re.fullmatch(r"synthetic:(\d{1,12}),(\d{1,12}),(\d{1,12})", spec)
@@ -352,4 +371,4 @@ def load_dataset(spec: str, target: str | None = None, seed: int = 0) -> Dataset
         raise DatasetError(f"{path}: no target column {column or ''!r} (pass --target; columns: {list(frame.columns)})")
     if frame.shape[1] < 2:
         raise DatasetError(f"{path}: only the target column was found (is the delimiter right?)")
-    return from_frame(name, frame.drop(columns=[column]), frame[column], seed=seed)
+    return from_frame(name, frame.drop(columns=[column]), frame[column], seed=seed, kind=kind)

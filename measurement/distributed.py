@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from measurement.datasets import Dataset, load_dataset
+from measurement.datasets import Dataset, TargetKind, load_dataset
 from measurement.errors import InputError
 from measurement.hardware import SYSFS_CPU, Fingerprint, fingerprint
 from measurement.meters.auto import MeterOptions, choose_meter, close_meter
@@ -54,6 +54,7 @@ class WorkerSetup:
         meter: the meter options, as the user gave them (the worker walks the ladder itself).
         dataset: the dataset's name or path, loaded on the worker (a file must be reachable there).
         target: the target column of a dataset file.
+        target_kind: what that target is, where the user said so (None: the loader's rule).
         dataset_seed: the seed the dataset is loaded with.
         dataset_hash: the client's dataset fingerprint; a worker whose copy differs refuses.
         idle_s: idle measurement length (0: none).
@@ -72,6 +73,7 @@ class WorkerSetup:
     idle_every_s: float = DEFAULT_IDLE_EVERY_S
     slot: MeterSlot = MeterSlot()
     extra_datasets: tuple[tuple[str, str], ...] = ()
+    target_kind: TargetKind | None = None
 
     @property
     def datasets(self) -> tuple[tuple[str, str], ...]:
@@ -227,7 +229,7 @@ def _state(setup: WorkerSetup) -> _WorkerState:
 
 def _load_checked(name: str, digest: str, setup: WorkerSetup, host: str) -> Dataset:
     """One of the sweep's data sets, loaded on this worker and checked against the client's fingerprint."""
-    dataset = load_dataset(name, target=setup.target, seed=setup.dataset_seed)
+    dataset = load_dataset(name, target=setup.target, seed=setup.dataset_seed, kind=setup.target_kind)
     if dataset.fingerprint() != digest:
         raise InputError(f"dataset {name} on {host} is not the one the sweep was planned with")
     return dataset

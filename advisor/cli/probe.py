@@ -8,6 +8,7 @@ from pathlib import Path
 
 from advisor.cli.calibrate import add_meter_arguments, cluster_fields, meter_options
 from advisor.cli.common import non_negative, parse_duration_s, positive_int
+from measurement.datasets import TargetKind
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dataset", help="digits, breast_cancer, wine, synthetic:N,D,K, or a CSV/Parquet/NPZ file")
     p.add_argument("--target", help="target column of a dataset file (default 'target')")
+    p.add_argument(
+        "--task",
+        choices=[k.value for k in TargetKind],
+        default=None,
+        help="what a data file's target is, where the default rule guesses wrong (a target of <= 20 distinct "
+        "values or text is classes, else a regression): an integer rating or count is a regression",
+    )
     p.add_argument("--budget", type=parse_duration_s, default=None, help="time budget (default 5m)")
     p.add_argument(
         "--epochs",
@@ -95,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         kind=calibration.SweepKind.PROBE,
         target=args.target,
+        target_kind=None if args.task is None else TargetKind(args.task),
         learning_rates=calibration.PROBE_LEARNING_RATES if args.learning_rate is None and not around else None,
         batch_sizes=calibration.PROBE_BATCH_SIZES if args.batch_size is None and not around else None,
         around=around,

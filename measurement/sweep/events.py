@@ -331,5 +331,8 @@ def sweep_datasets(spec: SweepSpec, dataset: Dataset | Sequence[Dataset]) -> tup
         raise InputError(f"the sweep has {len(spec.datasets)} data sets, {len(datasets)} were given")
     for (name, digest), loaded in zip(spec.datasets, datasets, strict=True):
         if loaded.fingerprint() != digest:
-            raise InputError(f"dataset {name} no longer matches the one this sweep started with")
+            raise InputError(
+                f"dataset {name} no longer matches the one this sweep started with (another file, or another "
+                "--target or --task than the sweep's?)"
+            )
     return datasets

@@ -60,3 +60,30 @@ def test_a_probe_runs_halving_rungs_over_recipes_then_a_fixed_one_runs_one_sweep
         last = conn.execute("SELECT run_key, learning_rate, batch_size FROM runs WHERE sweep_id ="
                             " (SELECT MAX(id) FROM sweeps)").fetchall()  # fmt: skip
     assert len(last) == 3 and all("/lr" not in key and (lr, b) == (0.002, 32) for key, lr, b in last)
+
+
+@pytest.mark.parametrize(
+    ("spec", "flags", "fragment"),
+    [
+        ("digits", ["--task", "regression"], "--task applies to a data file"),
+        ("synthetic:300,6,3", ["--task", "ordinal"], "invalid choice: 'ordinal'"),
+    ],
+)
+def test_a_task_that_cannot_apply_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str, flags: list[str], fragment: str
+) -> None:
+    result = call_cli("probe", spec, *flags, home=tmp_path, monkeypatch=monkeypatch)
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "runs.sqlite").exists()
+
+
+def test_an_integer_rating_probed_as_a_regression_is_stored_as_one(tmp_path: Path) -> None:
+    data = tmp_path / "ratings.csv"
+    data.write_text("\n".join(["a,b,target", *(f"{i % 7 / 7},{i % 5 / 5},{(i % 7 + i % 5) % 11}" for i in range(300))]))
+    fixed = ["--epochs", "1", "--learning-rate", "0.001", "--batch-size", "32", "--max-runs", "2", "--no-fit"]
+    result = run_cli("probe", str(data), "--task", "regression", "--budget", "10s", *fixed, "--json", *FAST,
+                     home=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "runs.sqlite") as conn:
+        tasks = {row[0] for row in conn.execute("SELECT task FROM runs")}
+    assert tasks == {"regression"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from measurement.datasets import DatasetError, Task, dataset_name, from_frame, load_dataset
+from measurement.datasets import DatasetError, TargetKind, Task, dataset_name, from_frame, load_dataset
 
 
 def test_bundled_digits() -> None:
@@ -60,6 +60,47 @@ def test_csv_with_target(tmp_path: Path) -> None:
     ds = load_dataset(str(path), target="label")
     assert (ds.input_dim, ds.output_dim) == (2, 3)
     assert ds.name == "d"  # a file's data set is named by its stem
+
+
+def _rated(tmp_path: Path, target) -> str:
+    """A file whose target is ``target`` (one value per row) beside two random features."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "rated.csv"
+    path.write_text("\n".join(["a,b,target", *(f"{rng.random()},{rng.random()},{t}" for t in target)]))
+    return str(path)
+
+
+def test_a_user_says_an_integer_rating_is_a_regression(tmp_path: Path) -> None:
+    ratings = [i % 11 for i in range(220)]  # 11 values: the rule's classes, as 201_pol's target
+    assert load_dataset(_rated(tmp_path, ratings)).task is Task.MULTICLASS
+    ds = load_dataset(_rated(tmp_path, ratings), kind=TargetKind.REGRESSION)
+    assert (ds.task, ds.output_dim) == (Task.REGRESSION, 1)
+    y = np.concatenate([ds.y_train, ds.y_test]).ravel()
+    assert sorted(set(np.round(y * 10, 4))) == list(range(11))  # min-max scaled, in the ratings' order
+    two = load_dataset(_rated(tmp_path, [9, 10] * 20), kind=TargetKind.REGRESSION)  # 10 sorts before 9 as text
+    assert set(np.concatenate([two.y_train, two.y_test]).ravel()) == {0.0, 1.0}
+    assert two.fingerprint() != load_dataset(_rated(tmp_path, [9, 10] * 20)).fingerprint()  # another data set
+
+
+def test_a_user_says_many_numeric_codes_are_classes(tmp_path: Path) -> None:
+    codes = [i % 40 for i in range(400)]  # 40 values: the rule's regression
+    assert load_dataset(_rated(tmp_path, codes)).task is Task.REGRESSION
+    ds = load_dataset(_rated(tmp_path, codes), kind=TargetKind.CLASSIFICATION)
+    assert (ds.task, ds.output_dim) == (Task.MULTICLASS, 40)
+
+
+@pytest.mark.parametrize(
+    ("spec", "target", "kind", "message"),
+    [
+        (None, ["x", "y", "z"] * 10, TargetKind.REGRESSION, "--task regression needs a numeric target"),
+        ("digits", None, TargetKind.REGRESSION, "--task applies to a data file"),
+        ("synthetic:100,4,3", None, TargetKind.CLASSIFICATION, "--task applies to a data file"),
+    ],
+)
+def test_a_task_that_cannot_apply_is_refused_in_one_line(tmp_path: Path, spec, target, kind, message) -> None:
+    with pytest.raises(DatasetError, match=message) as caught:
+        load_dataset(spec or _rated(tmp_path, target), kind=kind)
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
