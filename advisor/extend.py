@@ -9,9 +9,10 @@ knows that frontier better where it matters for energy: whether a cheap network 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from advisor.candidates import probed_architectures
-from measurement.datasets import dataset_name
+from measurement.datasets import BUNDLED, SYNTHETIC_PREFIX, TargetKind, dataset_name, is_file_spec
 from measurement.errors import InputError
 from measurement.records import PlannedRun
 from models.accuracy import ProbedRun
@@ -26,10 +27,12 @@ MAX_EXTEND_EPOCHS = 1000
 
 @dataclass(frozen=True)
 class Extension:
-    """What an extension probes: its centres (as planned runs) and how long every run trains."""
+    """What an extension probes: its centres (as planned runs), how long every run trains, and what the data
+    set's target is (the probe's reading, so a file probed with ``--task regression`` is extended as one)."""
 
     centres: tuple[PlannedRun, ...]
     epochs: int
+    target_kind: TargetKind
 
 
 def extension(profile: Profile, dataset: str) -> Extension:
@@ -51,7 +54,45 @@ def extension(profile: Profile, dataset: str) -> Extension:
     if not centres:
         raise InputError(f"nothing to extend: the probed runs of {name[:100]!r} are not on this grid; probe again")
     epochs = min(MAX_EXTEND_EPOCHS, max(1, round(2 * max(run.epochs for run in chosen))))
-    return Extension(tuple(centres), epochs)
+    kind = TargetKind.REGRESSION if model.info.task == "regression" else TargetKind.CLASSIFICATION
+    return Extension(tuple(centres), epochs, kind)
+
+
+def probed_file(dataset: str, store_path: Path) -> str:
+    """The file to extend: ``dataset`` itself when it is a file, a bundled name or a synthetic spec; a probed
+    file's name (``landsat``, as answers name it) is the file the newest probe of that name in the store read.
+
+    Raises:
+        InputError: a name no probe in the store read from a file that still exists.
+    """
+    if is_file_spec(dataset) or dataset in BUNDLED or dataset.startswith(f"{SYNTHETIC_PREFIX}:"):
+        return dataset
+    from measurement.store import RunStore
+    from measurement.sweep import SweepKind
+
+    if store_path.exists():
+        with RunStore(store_path, readonly=True) as store:
+            probed = store.sweep_datasets(SweepKind.PROBE)
+        for spec in probed:
+            if is_file_spec(spec) and dataset_name(spec) == dataset and Path(spec).is_file():
+                return spec
+    raise InputError(
+        f"no probe in {store_path} read a file named {dataset[:100]!r} that still exists: give 'advisor probe' "
+        "the path of its data file with --extend"
+    )
+
+
+def target_kind_for(plan: Extension, given: TargetKind | None, dataset: str) -> TargetKind | None:
+    """The target reading an extension probes with: the probe's; a ``--task`` that contradicts it is refused
+    (it would probe another data set, and the refit would leave the probe's runs out)."""
+    if not is_file_spec(dataset):
+        return given  # a bundled or synthetic set has its own task (the loader refuses a --task for it)
+    if given is not None and given is not plan.target_kind:
+        raise InputError(
+            f"--task {given}: the probe of {dataset_name(dataset)[:100]!r} read its target as "
+            f"{plan.target_kind}; extend it without --task (or probe anew)"
+        )
+    return plan.target_kind
 
 
 def _centre_runs(frontier: tuple[ProbedRun, ...], task: str) -> list[ProbedRun]:

@@ -302,6 +302,11 @@ class RunStore:
         ).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
+    def sweep_datasets(self, kind: SweepKind) -> list[str]:
+        """The data set (a name, or a file's absolute path) of each sweep of ``kind``, newest first."""
+        rows = self.conn.execute("SELECT dataset FROM sweeps WHERE kind = ? ORDER BY id DESC", (kind,))
+        return [row[0] for row in rows]
+
     def find_sweep(self, plan_hash: str, hardware_id: int | None = None) -> tuple[int, SweepStatus, dict] | None:
         """The sweep with this plan (on this hardware; None: on any, the first): its id, status and stored plan."""
         row = self.conn.execute(

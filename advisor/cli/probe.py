@@ -73,12 +73,16 @@ def run(args: argparse.Namespace) -> int:
     from advisor.cli.progress import SweepProgress, print_summary
 
     around, epochs = (), args.epochs or 0
+    kind = None if args.task is None else TargetKind(args.task)
     if args.extend:
         import advisor
-        from advisor.extend import extension
+        from advisor.extend import extension, probed_file, target_kind_for
+        from measurement.store import default_store_path
 
         plan = extension(advisor.load_profile(args.profile), args.dataset)
         around, epochs = plan.centres, args.epochs or plan.epochs
+        args.dataset = probed_file(args.dataset, Path(args.store) if args.store else default_store_path())
+        kind = target_kind_for(plan, kind, args.dataset)
 
     config = calibration.TrainConfig(
         epochs=epochs,
@@ -103,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         kind=calibration.SweepKind.PROBE,
         target=args.target,
-        target_kind=None if args.task is None else TargetKind(args.task),
+        target_kind=kind,
         learning_rates=calibration.PROBE_LEARNING_RATES if args.learning_rate is None and not around else None,
         batch_sizes=calibration.PROBE_BATCH_SIZES if args.batch_size is None and not around else None,
         around=around,

@@ -229,6 +229,8 @@ def test_an_answer_from_a_fit_that_did_not_converge_says_so(profile_dir: Path, t
     assert code == 0, err
     assert "warning: the accuracy model of digits did not converge (max r_hat 1.500" in " ".join(out.split())
     code, out, _ = _recommend(folder, "--dataset", "digits", "--accuracy", "0.95", "--json")
-    assert code == 0 and "accuracy model of digits did not converge" in json.loads(out)["fit_warnings"][0]
+    (warning,) = json.loads(out)["fit_warnings"]
+    assert code == 0 and "accuracy model of digits did not converge" in warning
+    assert "'advisor probe digits --extend'" in warning  # the step that settles an accuracy fit, as it is typed
     code, out, _ = _recommend(profile_dir, "--dataset", "digits", "--accuracy", "0.95", "--json")
     assert json.loads(out)["fit_warnings"] == []  # converged fits: no warning

@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 
 from advisor.candidates import candidate_grid
-from advisor.extend import MAX_EXTEND_EPOCHS, extension
+from advisor.extend import MAX_EXTEND_EPOCHS, extension, probed_file, target_kind_for
+from measurement.datasets import TargetKind
 from measurement.errors import InputError
+from measurement.hardware import fingerprint
+from measurement.meters.base import MeterKind
 from measurement.records import PlannedRun
+from measurement.store import RunStore
+from measurement.sweep import SweepKind
 from measurement.sweep.plan import EXTEND_REPEAT, plan_extension
 from models.accuracy import ProbedRun
 from tests.fakes.accuracy import real_accuracy
@@ -73,6 +78,44 @@ def test_extending_a_data_set_the_profile_never_probed_is_one_line(tmp_path, mon
     )
     assert_one_line_error(answer, "nothing to extend")
     assert not (tmp_path / "runs.sqlite").exists()  # refused before anything is written
+
+
+def _store_with_probes(path, *datasets: str):
+    with RunStore(path) as store:
+        hw = store.hardware_id(fingerprint(with_gpu=False))
+        for i, dataset in enumerate(datasets):
+            store.open_sweep(hw, SweepKind.PROBE, f"plan{i}", {}, dataset, "estimate", MeterKind.ESTIMATED)
+    return path
+
+
+def test_the_name_an_answer_gives_extends_the_file_its_probe_read(tmp_path) -> None:
+    old, new = tmp_path / "old" / "landsat.csv", tmp_path / "new" / "landsat.csv.gz"
+    for f in (old, new):
+        f.parent.mkdir()
+        f.write_text("a,target\n1,0\n")
+    store = _store_with_probes(tmp_path / "runs.sqlite", str(old), "digits", str(new))
+    assert probed_file("landsat", store) == str(new)  # the newest probe of that name
+    new.unlink()
+    assert probed_file("landsat", store) == str(old)  # one that still exists
+    assert probed_file("digits", store) == "digits" and probed_file(str(new), store) == str(new)  # as given
+    with pytest.raises(InputError, match=r"no probe in .* read a file named 'forest'"):
+        probed_file("forest", store)
+    with pytest.raises(InputError, match="give 'advisor probe' the path"):
+        probed_file("landsat", tmp_path / "none.sqlite")
+
+
+def test_an_extension_reads_the_target_as_its_probe_did() -> None:
+    info = real_accuracy().info
+    arch = next(a for a in candidate_grid(info.input_dim, info.output_dim) if a.shape.value == "trapezoid")
+    best = ProbedRun("trapezoid", arch.depth, arch.params, 3e-3, 64, 48.0, 0.97)
+    classes = extension(_profile([best]), "digits")
+    assert classes.target_kind is TargetKind.CLASSIFICATION
+    regression = dataclasses.replace(classes, target_kind=TargetKind.REGRESSION)
+    assert target_kind_for(regression, None, "pol.csv") is TargetKind.REGRESSION  # no --task: the probe's reading
+    assert target_kind_for(regression, TargetKind.REGRESSION, "pol.csv") is TargetKind.REGRESSION
+    with pytest.raises(InputError, match="read its target as regression; extend it without --task"):
+        target_kind_for(regression, TargetKind.CLASSIFICATION, "pol.csv")
+    assert target_kind_for(classes, None, "digits") is None  # a bundled set keeps its own task
 
 
 def test_a_config_given_twice_is_one_centre() -> None:
