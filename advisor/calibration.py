@@ -99,6 +99,7 @@ __all__ = [
     "SweepEventKind",
     "SweepKind",
     "SweepSummary",
+    "TargetKind",
     "TrainConfig",
     "meter_options",
     "parse_cluster",

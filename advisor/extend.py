@@ -58,6 +58,30 @@ def extension(profile: Profile, dataset: str) -> Extension:
     return Extension(tuple(centres), epochs, kind)
 
 
+@dataclass(frozen=True)
+class ExtendRequest:
+    """An extension as the CLI asks for it: where it probes, what it reads, and how.
+
+    Attributes:
+        dataset: the file (or bundled name, synthetic spec) to probe, resolved from the name answers give.
+        target_kind: what its target is (the probe's reading; None: a bundled or synthetic set's own).
+        plan: the centres and length.
+    """
+
+    dataset: str
+    target_kind: TargetKind | None
+    plan: Extension
+
+
+def extend_request(profile: Profile, dataset: str, store_path: Path | None, given: TargetKind | None) -> ExtendRequest:
+    """What ``advisor probe DATASET --extend [--task K]`` probes (InputError, one line, when it cannot)."""
+    from measurement.store import default_store_path
+
+    plan = extension(profile, dataset)
+    path = probed_file(dataset, store_path or default_store_path())
+    return ExtendRequest(path, target_kind_for(plan, given, path), plan)
+
+
 def probed_file(dataset: str, store_path: Path) -> str:
     """The file to extend: ``dataset`` itself when it is a file, a bundled name or a synthetic spec; a probed
     file's name (``landsat``, as answers name it) is the file the newest probe of that name in the store read.

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from advisor.cli.calibrate import add_meter_arguments, cluster_fields, meter_options
 from advisor.cli.common import non_negative, parse_duration_s, positive_int
-from measurement.datasets import TargetKind
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target", help="target column of a dataset file (default 'target')")
     p.add_argument(
         "--task",
-        choices=[k.value for k in TargetKind],
+        choices=["classification", "regression"],
         default=None,
         help="what a data file's target is, where the default rule guesses wrong (a target of <= 20 distinct "
         "values or text is classes, else a regression): an integer rating or count is a regression",
@@ -72,17 +71,14 @@ def run(args: argparse.Namespace) -> int:
     from advisor import calibration
     from advisor.cli.progress import SweepProgress, print_summary
 
-    around, epochs = (), args.epochs or 0
-    kind = None if args.task is None else TargetKind(args.task)
+    around, epochs, kind = (), args.epochs or 0, calibration.TargetKind(args.task) if args.task else None
     if args.extend:
         import advisor
-        from advisor.extend import extension, probed_file, target_kind_for
-        from measurement.store import default_store_path
+        from advisor.extend import extend_request
 
-        plan = extension(advisor.load_profile(args.profile), args.dataset)
-        around, epochs = plan.centres, args.epochs or plan.epochs
-        args.dataset = probed_file(args.dataset, Path(args.store) if args.store else default_store_path())
-        kind = target_kind_for(plan, kind, args.dataset)
+        ext = extend_request(advisor.load_profile(args.profile), args.dataset, args.store, kind)
+        around, epochs, kind = ext.plan.centres, args.epochs or ext.plan.epochs, ext.target_kind
+        args.dataset = ext.dataset
 
     config = calibration.TrainConfig(
         epochs=epochs,

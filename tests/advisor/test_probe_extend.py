@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from advisor.candidates import candidate_grid
-from advisor.extend import MAX_EXTEND_EPOCHS, extension, probed_file, target_kind_for
+from advisor.extend import MAX_EXTEND_EPOCHS, extend_request, extension, probed_file, target_kind_for
 from measurement.datasets import TargetKind
 from measurement.errors import InputError
 from measurement.hardware import fingerprint
@@ -116,6 +116,8 @@ def test_an_extension_reads_the_target_as_its_probe_did() -> None:
     with pytest.raises(InputError, match="read its target as regression; extend it without --task"):
         target_kind_for(regression, TargetKind.CLASSIFICATION, "pol.csv")
     assert target_kind_for(classes, None, "digits") is None  # a bundled set keeps its own task
+    asked = extend_request(_profile([best]), "digits", None, None)
+    assert (asked.dataset, asked.target_kind, asked.plan) == ("digits", None, classes)
 
 
 def test_a_config_given_twice_is_one_centre() -> None:
