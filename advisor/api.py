@@ -232,13 +232,14 @@ def table_of(result: Recommendation, profile: Profile | None = None) -> pd.DataF
 def fit_warnings(profile: Profile, dataset: str) -> list[str]:
     """One line per fit behind an answer on ``dataset`` that did not converge (the energy model's, the data
     set's accuracy model's), with its problems and what to do: its numbers may be off by more than they say.
-    An accuracy fit is settled by more probe runs (on connect_4, five more minutes of ``--extend`` took r_hat
-    from 1.54 to 1.012), an energy fit by sampling longer."""
-    fits = [("energy model", profile.energy.diagnostics, "re-run 'advisor fit' (it samples longer)")]
+    More probe runs help an accuracy fit (on connect_4, five more minutes of ``--extend`` took r_hat from 1.54
+    to 1.012), more draws an energy fit."""
+    energy = profile.energy.diagnostics
+    more = f"re-run 'advisor fit --max-draws {2 * max(energy.draws, 1000)}' (more draws)"
+    fits = [("energy model", energy, more)]
     if dataset in profile.accuracy:
-        name = dataset[:100]
-        todo = f"'advisor probe {name} --extend' adds runs around the best ones, then refits"
-        fits.append((f"accuracy model of {name}", profile.accuracy[dataset].diagnostics, todo))
+        todo = f"'advisor probe {shlex.quote(dataset)} --extend' adds runs around the best ones, then refits"
+        fits.append((f"accuracy model of {dataset[:100]}", profile.accuracy[dataset].diagnostics, todo))
     return [
         f"the {what} did not converge ({'; '.join(d.problems())}): its predictions and P are less sure than they "
         f"say; {todo}"

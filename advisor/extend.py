@@ -74,7 +74,17 @@ class ExtendRequest:
 
 
 def extend_request(profile: Profile, dataset: str, store_path: Path | None, given: TargetKind | None) -> ExtendRequest:
-    """What ``advisor probe DATASET --extend [--task K]`` probes (InputError, one line, when it cannot)."""
+    """What ``advisor probe DATASET --extend [--task K]`` probes.
+
+    Args:
+        profile: the profile whose accuracy model of ``dataset`` names the probed runs to extend.
+        dataset: as the user typed it: a file, or the name an answer gave (a probed file's stem).
+        store_path: the run store whose probes name that file (None: the default store).
+        given: the ``--task`` given (None: none).
+
+    Raises:
+        InputError: nothing to extend, no probed file of that name, or a ``--task`` the probe did not read.
+    """
     from measurement.store import default_store_path
 
     plan = extension(profile, dataset)
@@ -87,23 +97,27 @@ def probed_file(dataset: str, store_path: Path) -> str:
     file's name (``landsat``, as answers name it) is the file the newest probe of that name in the store read.
 
     Raises:
-        InputError: a name no probe in the store read from a file that still exists.
+        InputError: a name no probe in the store read from a file, or one whose file is gone (an older probe's
+            file is not taken in its place: it may be another version of the data set).
     """
     if is_file_spec(dataset) or dataset in BUNDLED or dataset.startswith(f"{SYNTHETIC_PREFIX}:"):
         return dataset
     from measurement.store import RunStore
     from measurement.sweep import SweepKind
 
+    probed: list[str] = []
     if store_path.exists():
         with RunStore(store_path, readonly=True) as store:
-            probed = store.sweep_datasets(SweepKind.PROBE)
-        for spec in probed:
-            if is_file_spec(spec) and dataset_name(spec) == dataset and Path(spec).is_file():
-                return spec
-    raise InputError(
-        f"no probe in {store_path} read a file named {dataset[:100]!r} that still exists: give 'advisor probe' "
-        "the path of its data file with --extend"
-    )
+            probed = store.sweep_dataset_specs(SweepKind.PROBE)
+    newest = next((spec for spec in probed if is_file_spec(spec) and dataset_name(spec) == dataset), None)
+    if newest is None:
+        raise InputError(
+            f"no probe in {store_path} read a file named {dataset[:100]!r}: give 'advisor probe' the path of its "
+            "data file with --extend"
+        )
+    if not Path(newest).is_file():
+        raise InputError(f"the file the probe of {dataset[:100]!r} read is gone ({newest[:300]}): give its new path")
+    return newest
 
 
 def target_kind_for(plan: Extension, given: TargetKind | None, dataset: str) -> TargetKind | None:

@@ -6,6 +6,8 @@ reads the same everywhere.
 
 from __future__ import annotations
 
+import shlex
+
 from advisor.candidates import reached as met
 from advisor.engine import Recommendation, Verdict
 from models.accuracy import ProbedRun
@@ -179,8 +181,8 @@ def probed_lines(result: Recommendation, limit: int = 3) -> list[str]:
 
 def _settle(result: Recommendation) -> str:
     return (
-        f"to settle it: 'advisor probe {result.request.dataset} --extend' probes more networks and recipes "
-        "around these, then ask again (or lower the confidence)"
+        f"to settle it: 'advisor probe {shlex.quote(result.request.dataset)} --extend' probes more networks and "
+        "recipes around these, then ask again (or lower the confidence)"
     )
 
 

@@ -626,6 +626,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.data_dir is None and not references:
             raise AdviceError("give a data folder, or --reference NAME:BUDGET, or both")
         files = data_files(args.data_dir, names) if args.data_dir is not None else []
+        if unknown := sorted(settings.regression - {dataset_name(str(f)) for f in files}):
+            raise AdviceError(f"--regression names data sets this run does not probe: {', '.join(unknown)}")
         if args.json is not None:
             check_destination(args.json, (".json",))  # before an hour of measuring, not after
         machine = machine_line(fingerprint())

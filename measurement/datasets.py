@@ -205,7 +205,9 @@ def _encode_target(values, kind: TargetKind | None = None) -> tuple[np.ndarray, 
     if kind is TargetKind.REGRESSION:
         if not numeric:
             raise DatasetError(f"--task regression needs a numeric target; it holds {series.dtype} values")
-        column = series.to_numpy(np.float64)  # min-max scaled, in order even for two values
+        if distinct == 2:  # its scaled values would be the binary reading's, byte for byte: one data set, two tasks
+            raise DatasetError("--task regression needs a target of at least 3 values; this one has 2 (a binary class)")
+        column = series.to_numpy(np.float64)
         return ((column - column.min()) / (column.max() - column.min())).astype(np.float32), Task.REGRESSION, 1
     if distinct == 2:
         return _encode_column(series)[:, 0], Task.BINARY, 1

@@ -302,7 +302,7 @@ class RunStore:
         ).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
-    def sweep_datasets(self, kind: SweepKind) -> list[str]:
+    def sweep_dataset_specs(self, kind: SweepKind) -> list[str]:
         """The data set (a name, or a file's absolute path) of each sweep of ``kind``, newest first."""
         rows = self.conn.execute("SELECT dataset FROM sweeps WHERE kind = ? ORDER BY id DESC", (kind,))
         return [row[0] for row in rows]

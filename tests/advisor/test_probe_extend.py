@@ -95,9 +95,11 @@ def test_the_name_an_answer_gives_extends_the_file_its_probe_read(tmp_path) -> N
         f.write_text("a,target\n1,0\n")
     store = _store_with_probes(tmp_path / "runs.sqlite", str(old), "digits", str(new))
     assert probed_file("landsat", store) == str(new)  # the newest probe of that name
+    assert probed_file("digits", store) == "digits" and probed_file(str(old), store) == str(old)  # as given
     new.unlink()
-    assert probed_file("landsat", store) == str(old)  # one that still exists
-    assert probed_file("digits", store) == "digits" and probed_file(str(new), store) == str(new)  # as given
+    with pytest.raises(InputError, match="the file the probe of 'landsat' read is gone") as gone:
+        probed_file("landsat", store)  # not the older file: it may be another version of the data set
+    assert str(new) in str(gone.value)
     with pytest.raises(InputError, match=r"no probe in .* read a file named 'forest'"):
         probed_file("forest", store)
     with pytest.raises(InputError, match="give 'advisor probe' the path"):

@@ -178,8 +178,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     assert advice.main([str(empty), "--no-page"]) == 2
     assert advice.main(["--no-page"]) == 2  # neither a data folder nor --reference: nothing to run
     assert advice.main(["--reference", "iris:0.9", "--no-page"]) == 2
+    assert advice.main([str(tmp_path), "--regression", "201_pol", "--no-page"]) == 2  # not a data set it runs
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 9 and all(line.startswith("error: ") for line in lines)
+    assert len(lines) == 10 and all(line.startswith("error: ") for line in lines)
+    assert "--regression names data sets this run does not probe: 201_pol" in lines[9]
     assert "a data folder, or --reference" in lines[7]
     assert "no data set landsat" in lines[1] and "has: easy" in lines[1]
 

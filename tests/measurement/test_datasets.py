@@ -77,9 +77,9 @@ def test_a_user_says_an_integer_rating_is_a_regression(tmp_path: Path) -> None:
     assert (ds.task, ds.output_dim) == (Task.REGRESSION, 1)
     y = np.concatenate([ds.y_train, ds.y_test]).ravel()
     assert sorted(set(np.round(y * 10, 4))) == list(range(11))  # min-max scaled, in the ratings' order
-    two = load_dataset(_rated(tmp_path, [9, 10] * 20), kind=TargetKind.REGRESSION)  # 10 sorts before 9 as text
-    assert set(np.concatenate([two.y_train, two.y_test]).ravel()) == {0.0, 1.0}
-    assert two.fingerprint() != load_dataset(_rated(tmp_path, [9, 10] * 20)).fingerprint()  # another data set
+    three = load_dataset(_rated(tmp_path, [9, 10, 11] * 20), kind=TargetKind.REGRESSION)  # 10 < 9 as text
+    assert sorted(set(np.concatenate([three.y_train, three.y_test]).ravel())) == [0.0, 0.5, 1.0]
+    assert three.fingerprint() != load_dataset(_rated(tmp_path, [9, 10, 11] * 20)).fingerprint()  # another version
 
 
 def test_a_user_says_many_numeric_codes_are_classes(tmp_path: Path) -> None:
@@ -93,6 +93,7 @@ def test_a_user_says_many_numeric_codes_are_classes(tmp_path: Path) -> None:
     ("spec", "target", "kind", "message"),
     [
         (None, ["x", "y", "z"] * 10, TargetKind.REGRESSION, "--task regression needs a numeric target"),
+        (None, [0, 1] * 15, TargetKind.REGRESSION, "needs a target of at least 3 values; this one has 2"),
         ("digits", None, TargetKind.REGRESSION, "--task applies to a data file"),
         ("synthetic:100,4,3", None, TargetKind.CLASSIFICATION, "--task applies to a data file"),
     ],

@@ -174,16 +174,20 @@ def test_a_recheck_made_while_the_screen_is_open_applies_and_warns_once_stale(
 
 
 def test_an_open_screen_keeps_its_posterior_while_the_recheck_ages_by_minutes_not_hours() -> None:
+    import dataclasses
+
     from advisor.tui.advise import state_key
     from models.machine_state import DayVariation, MachineState, PhaseScale, Recheck
 
     made_s = 2_000_000_000.0
     recheck = Recheck("p", "m", made_s, (PhaseScale(0.2, 0.01), PhaseScale(0.1, 0.01)), 0.02, 0.0, 20)
     at = lambda minutes: MachineState(recheck, DayVariation(0.1, 3, 2), made_s + 60 * minutes, 0.02)  # noqa: E731
-    assert at(1).residual_sigma != at(3).residual_sigma  # the spread it adds moves by the minute ...
-    assert state_key(at(1)) == state_key(at(3))  # ... but not enough to recompute every candidate's draws
+    assert at(1).residual_sigma != at(2).residual_sigma  # the spread it adds moves by the minute ...
+    assert state_key(at(1)) == state_key(at(2))  # ... but not enough to recompute every candidate's draws
     assert state_key(at(1)) != state_key(at(60))  # an hour on, the interval is a point wider: a new posterior
-    assert state_key(at(60)) != state_key(at(60 * 25))  # a day on, it warns as well
+    assert not at(60).warnings() and at(60 * 25).warnings()  # a day on, it warns ...
+    stale = MachineState(recheck, DayVariation(0.1, 3, 2), made_s + 60 * 60 * 25, 0.02)
+    assert state_key(stale) != state_key(dataclasses.replace(stale, now_unix_s=made_s + 60 * 60 * 23))  # ... a key
     assert state_key(None) is None
 
 
