@@ -19,7 +19,7 @@ from advisor.measuring import measure as measure  # re-exported: the API's measu
 from advisor.measuring import measured as measured
 from advisor.measuring import predict_module as predict_module
 from advisor.render import legend_line, probed_lines, reason_line, summary_line
-from measurement.datasets import BUNDLED, SYNTHETIC_PREFIX, dataset_name, file_stem, is_file_spec
+from measurement.datasets import dataset_name, file_stem, is_builtin, is_file_spec
 from measurement.errors import InputError
 from measurement.hardware import Fingerprint, GpuInfo, fingerprint, read_gpu_name
 from models.profile import Profile, ProfileError
@@ -160,7 +160,7 @@ def profiled_dataset(profile: Profile, spec: str) -> str:
 def _probe_hint(spec: str, name: str) -> str:
     """What to run so that a profile gets an accuracy model of ``name``: a command that works as typed, or
     where the file is unknown, what to give ``advisor probe``."""
-    if name in BUNDLED or name.startswith(f"{SYNTHETIC_PREFIX}:"):
+    if is_builtin(name):
         return f"run 'advisor probe {shlex.quote(name)}'"
     files = [Path(spec)] if is_file_spec(spec) else sorted(Path.cwd().glob(f"{glob.escape(name)}.*"))
     files = [f for f in files if f.is_file() and file_stem(str(f)) == name]

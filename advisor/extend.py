@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from advisor.candidates import probed_architectures
-from measurement.datasets import BUNDLED, SYNTHETIC_PREFIX, TargetKind, dataset_name, is_file_spec
+from measurement.datasets import TargetKind, dataset_name, is_builtin, is_file_spec
 from measurement.errors import InputError
 from measurement.records import PlannedRun
 from models.accuracy import ProbedRun
@@ -100,7 +100,7 @@ def probed_file(dataset: str, store_path: Path) -> str:
         InputError: a name no probe in the store read from a file, or one whose file is gone (an older probe's
             file is not taken in its place: it may be another version of the data set).
     """
-    if is_file_spec(dataset) or dataset in BUNDLED or dataset.startswith(f"{SYNTHETIC_PREFIX}:"):
+    if is_file_spec(dataset) or is_builtin(dataset):
         return dataset
     from measurement.store import RunStore
     from measurement.sweep import SweepKind

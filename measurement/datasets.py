@@ -114,10 +114,15 @@ class Dataset:
         return digest.hexdigest()[:12]
 
 
+def is_builtin(spec: str) -> bool:
+    """Whether a data set spec names a data set the project makes itself: a bundled name or a synthetic spec."""
+    return spec in BUNDLED or spec.startswith(f"{SYNTHETIC_PREFIX}:")
+
+
 def is_file_spec(spec: str) -> bool:
     """Whether a data set spec names a file: a data-file suffix, a folder in it, or an existing file with a
     suffix. A bare name (``landsat``, ``digits``, ``synthetic:N,D,K``) is not one."""
-    if spec in BUNDLED or spec.startswith(f"{SYNTHETIC_PREFIX}:"):
+    if is_builtin(spec):
         return False
     path = Path(spec)
     if "/" in spec or "\\" in spec or path.suffix.lower() in DATA_SUFFIXES | COMPRESSED_SUFFIXES:
@@ -145,7 +150,7 @@ def dataset_name(spec: str) -> str:
     if not is_file_spec(spec):
         return spec
     stem = file_stem(spec)
-    if stem in BUNDLED or stem.startswith(f"{SYNTHETIC_PREFIX}:"):
+    if is_builtin(stem):
         raise DatasetError(
             f"data file {spec[:200]} would be named {stem!r} (a file's data set is named by its stem), which "
             f"names another data set: rename the file, e.g. to my_{Path(spec).name}"
