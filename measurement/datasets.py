@@ -192,8 +192,13 @@ def _encode_column(values, max_width: int = ENCODED_MAX_VALUES) -> np.ndarray:
                 f"{ENCODED_MAX_VALUES:,} encoded values (rows x input width); drop or bucket the column"
             )
         return pd.get_dummies(series.astype(str)).to_numpy(np.float32)
+    return _min_max(series)[:, None]
+
+
+def _min_max(series) -> np.ndarray:
+    """A numeric column scaled to [0, 1] (float32), in its values' order."""
     column = series.to_numpy(np.float64)
-    return ((column - column.min()) / (column.max() - column.min())).astype(np.float32)[:, None]
+    return ((column - column.min()) / (column.max() - column.min())).astype(np.float32)
 
 
 def _encode_target(values, kind: TargetKind | None = None) -> tuple[np.ndarray, Task, int]:
@@ -212,8 +217,7 @@ def _encode_target(values, kind: TargetKind | None = None) -> tuple[np.ndarray, 
             raise DatasetError(f"--task regression needs a numeric target; it holds {series.dtype} values")
         if distinct == 2:  # its scaled values would be the binary reading's, byte for byte: one data set, two tasks
             raise DatasetError("--task regression needs a target of at least 3 values; this one has 2 (a binary class)")
-        column = series.to_numpy(np.float64)
-        return ((column - column.min()) / (column.max() - column.min())).astype(np.float32), Task.REGRESSION, 1
+        return _min_max(series), Task.REGRESSION, 1
     if distinct == 2:
         return _encode_column(series)[:, 0], Task.BINARY, 1
     if distinct <= ONE_HOT_MAX_DISTINCT or not numeric or kind is TargetKind.CLASSIFICATION:
